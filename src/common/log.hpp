@@ -1,0 +1,54 @@
+#pragma once
+// One logging facility for every component: UTC timestamp, level, component, message, one line per
+// record, written with a single write(2) so lines from several threads/processes never interleave.
+//
+//   RTY_LOG(info, "Driver") << "got job " << id;
+//
+// The stream expression is only evaluated when the level is enabled.
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace rty::log {
+
+enum class level { debug = 0, info = 1, warning = 2, error = 3, critical = 4, off = 5 };
+
+// Parses "debug", "info", "warning"/"warn", "error", "critical" (case-insensitive).
+bool parse_level(std::string_view text, level& out);
+std::string_view level_name(level l);
+
+void set_level(level l);
+level current_level();
+inline bool enabled(level l) { return l >= current_level(); }
+
+// Route records to a file (appended; created if missing). Returns false with errno-based message on failure.
+bool set_file(const std::string& path, std::string& error);
+// Back to stderr.
+void set_stderr();
+
+void write(level l, std::string_view component, std::string_view message);
+
+class record {
+ public:
+  record(level l, std::string_view component) : level_(l), component_(component) {}
+  record(const record&) = delete;
+  record& operator=(const record&) = delete;
+  ~record() { write(level_, component_, stream_.str()); }
+  template <class T>
+  record& operator<<(const T& value) {
+    stream_ << value;
+    return *this;
+  }
+
+ private:
+  level level_;
+  std::string_view component_;
+  std::ostringstream stream_;
+};
+
+}  // namespace rty::log
+
+#define RTY_LOG(lvl, component)                                            \
+  if (!::rty::log::enabled(::rty::log::level::lvl)) {                      \
+  } else                                                                   \
+    ::rty::log::record(::rty::log::level::lvl, component)

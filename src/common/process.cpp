@@ -1,0 +1,131 @@
+#include "common/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace rty::process {
+
+std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
+  if (options.argv.empty()) {
+    error = "empty command";
+    return std::nullopt;
+  }
+  // Environment: inherited, minus unset, plus set.
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  for (auto& name : options.env_unset) env.erase(name);
+  for (auto& [k, v] : options.env_set) env[k] = v;
+  std::vector<std::string> env_strings;
+  env_strings.reserve(env.size());
+  for (auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+
+  std::vector<std::string> argv_copy = options.argv;
+  std::vector<char*> argv;
+  for (auto& a : argv_copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (options.new_process_group) {
+    flags |= POSIX_SPAWN_SETPGROUP;
+    posix_spawnattr_setpgroup(&attr, 0);
+  }
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, flags);
+
+  if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
+  int out_flags = O_WRONLY | O_CREAT | (options.append_output ? O_APPEND : O_TRUNC);
+  if (!options.stdin_path.empty())
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, options.stdin_path.c_str(), O_RDONLY, 0);
+  if (!options.stdout_path.empty())
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, options.stdout_path.c_str(), out_flags, 0644);
+  if (options.stderr_path == "=stdout")
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  else if (!options.stderr_path.empty())
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, options.stderr_path.c_str(), out_flags, 0644);
+
+  pid_t pid = -1;
+  int rc;
+  if (options.argv[0].find('/') == std::string::npos)
+    rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  else
+    rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    error = "cannot start '" + options.argv[0] + "': " + std::strerror(rc);
+    return std::nullopt;
+  }
+  return pid;
+}
+
+namespace {
+exit_status from_wait_status(int status) {
+  exit_status s;
+  if (WIFEXITED(status)) {
+    s.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    s.signal = WTERMSIG(status);
+  }
+  return s;
+}
+}  // namespace
+
+std::optional<exit_status> try_reap(pid_t pid) {
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid, &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid) return from_wait_status(status);
+  if (r < 0 && errno == ECHILD) return exit_status{};  // already reaped elsewhere: unknown status
+  return std::nullopt;
+}
+
+exit_status wait(pid_t pid) {
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid) return exit_status{};
+  return from_wait_status(status);
+}
+
+void signal_group(pid_t pid, int sig) {
+  if (pid <= 0) return;
+  if (::kill(-pid, sig) != 0) ::kill(pid, sig);
+}
+
+std::string describe(const exit_status& status) {
+  if (status.signal) return std::string("killed by signal ") + std::to_string(status.signal) + " (" + ::strsignal(status.signal) + ")";
+  if (status.code < 0) return "exit status unknown";
+  return "exit code " + std::to_string(status.code);
+}
+
+}  // namespace rty::process

@@ -1,0 +1,51 @@
+#pragma once
+// Child processes without a shell: an argument vector, an optional working directory, extra
+// environment variables, stdio redirected to files, and optionally a process group of its own so
+// that the whole tree can be signalled. Reaping is left to the caller (the coordinator and the stub
+// watch SIGCHLD on their event loop and call try_reap).
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace rty::process {
+
+struct spawn_options {
+  std::vector<std::string> argv;                 // argv[0] is looked up in PATH when it has no '/'
+  std::string cwd;                               // empty: inherit
+  std::map<std::string, std::string> env_set;    // added to / replacing the inherited environment
+  std::vector<std::string> env_unset;
+  std::string stdin_path = "/dev/null";
+  std::string stdout_path;                       // empty: inherit
+  std::string stderr_path;                       // empty: inherit; "=stdout": same as stdout
+  bool append_output = false;
+  bool new_process_group = true;
+};
+
+// Starts the child. On failure (e.g. the program does not exist) returns an error and a message
+// naming the program.
+std::optional<pid_t> spawn(const spawn_options& options, std::string& error);
+
+struct exit_status {
+  int code = -1;    // exit code when exited normally, else -1
+  int signal = 0;   // terminating signal, 0 when exited normally
+  bool exited_normally() const { return signal == 0; }
+  // 0..255 for a normal exit, 128+signal for a signal, like a shell's $?
+  int shell_code() const { return signal ? 128 + signal : code; }
+};
+
+// Non-blocking: the status if `pid` has ended (and is now reaped), nullopt if it still runs.
+std::optional<exit_status> try_reap(pid_t pid);
+
+// Blocking wait (tests and tools only).
+exit_status wait(pid_t pid);
+
+// Signals the process group led by `pid` (falls back to the process itself).
+void signal_group(pid_t pid, int sig);
+
+std::string describe(const exit_status& status);
+
+}  // namespace rty::process

@@ -1,0 +1,156 @@
+#define BOOST_TEST_MODULE common
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/event_range.hpp"
+#include "common/file_util.hpp"
+#include "common/json_util.hpp"
+#include "common/log.hpp"
+#include "common/process.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string tmpl = (fs::temp_directory_path() / "rty-test-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~temp_dir() { fs::remove_all(path); }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(expand_vars_like_python) {
+  ::setenv("RTY_T_A", "/scratch/a", 1);
+  ::unsetenv("RTY_T_MISSING");
+  BOOST_TEST(rty::file::expand_vars("$RTY_T_A/x") == "/scratch/a/x");
+  BOOST_TEST(rty::file::expand_vars("${RTY_T_A}y") == "/scratch/ay");
+  BOOST_TEST(rty::file::expand_vars("$RTY_T_MISSING/z") == "$RTY_T_MISSING/z");
+  BOOST_TEST(rty::file::expand_vars("${RTY_T_MISSING}") == "${RTY_T_MISSING}");
+  BOOST_TEST(rty::file::expand_vars("cost $5 and ${unterminated") == "cost $5 and ${unterminated");
+  BOOST_TEST(rty::file::expand_vars("a$") == "a$");
+}
+
+BOOST_AUTO_TEST_CASE(join_keeps_absolute) {
+  BOOST_TEST(rty::file::join("/hv", "HPCJobs.json") == "/hv/HPCJobs.json");
+  BOOST_TEST(rty::file::join("/hv/", "x") == "/hv/x");
+  BOOST_TEST(rty::file::join("/hv", "/abs/x") == "/abs/x");
+}
+
+BOOST_AUTO_TEST_CASE(atomic_write_replaces_and_leaves_no_tmp) {
+  temp_dir d;
+  auto p = (d.path / "state.json").string();
+  BOOST_TEST(!rty::file::write_atomic(p, "one"));
+  BOOST_TEST(!rty::file::write_atomic(p, "two"));
+  BOOST_TEST(*rty::file::read_all(p) == "two");
+  BOOST_TEST(!fs::exists(p + ".tmp"));
+}
+
+BOOST_AUTO_TEST_CASE(atomic_write_failure_keeps_previous) {
+  if (::geteuid() == 0) {
+    // root ignores directory permissions; use a path whose directory does not exist instead
+  }
+  temp_dir d;
+  auto p = (d.path / "missing-dir" / "state.json").string();
+  std::string what;
+  auto ec = rty::file::write_atomic(p, "x", &what);
+  BOOST_TEST(static_cast<bool>(ec));
+  BOOST_TEST(what.find("missing-dir") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(read_json_errors_name_the_file) {
+  temp_dir d;
+  auto p = (d.path / "bad.json").string();
+  BOOST_TEST(!rty::file::write_atomic(p, "{\"a\": [1, 2"));
+  std::string what;
+  BOOST_TEST(!rty::json::read_file(p, &what));
+  BOOST_TEST(what.find(p) != std::string::npos);
+  BOOST_TEST(what.find("malformed JSON") != std::string::npos);
+  BOOST_TEST(!rty::json::read_file((d.path / "nope.json").string(), &what));
+  BOOST_TEST(what.find("nope.json") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(lenient_json_accessors) {
+  auto v = boost::json::parse(R"({"a": 12, "b": "34", "c": "x", "d": 6000000001})").as_object();
+  BOOST_TEST(*rty::json::get_int(v, "a") == 12);
+  BOOST_TEST(*rty::json::get_int(v, "b") == 34);
+  BOOST_TEST(!rty::json::get_int(v, "c"));
+  BOOST_TEST(*rty::json::get_string(v, "d") == "6000000001");
+  BOOST_TEST(!rty::json::get_string(v, "missing"));
+}
+
+BOOST_AUTO_TEST_CASE(log_levels_parse) {
+  rty::log::level l;
+  BOOST_TEST(rty::log::parse_level("DEBUG", l));
+  BOOST_TEST((l == rty::log::level::debug));
+  BOOST_TEST(rty::log::parse_level("warning", l));
+  BOOST_TEST((l == rty::log::level::warning));
+  BOOST_TEST(!rty::log::parse_level("loud", l));
+}
+
+BOOST_AUTO_TEST_CASE(log_to_file_has_utc_level_component) {
+  temp_dir d;
+  auto p = (d.path / "driver.log").string();
+  std::string err;
+  BOOST_REQUIRE(rty::log::set_file(p, err));
+  rty::log::set_level(rty::log::level::info);
+  RTY_LOG(info, "Driver") << "hello " << 42;
+  RTY_LOG(debug, "Driver") << "hidden";
+  rty::log::set_stderr();
+  auto text = *rty::file::read_all(p);
+  BOOST_TEST(text.find(" | INFO | Driver | hello 42\n") != std::string::npos);
+  BOOST_TEST(text.find("hidden") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(spawn_reports_exit_code_signal_and_missing_program) {
+  std::string err;
+  rty::process::spawn_options o;
+  o.argv = {"/bin/sh", "-c", "exit 7"};
+  auto pid = rty::process::spawn(o, err);
+  BOOST_REQUIRE(pid);
+  auto st = rty::process::wait(*pid);
+  BOOST_TEST(st.code == 7);
+  o.argv = {"/bin/sh", "-c", "kill -TERM $$"};
+  pid = rty::process::spawn(o, err);
+  BOOST_REQUIRE(pid);
+  st = rty::process::wait(*pid);
+  BOOST_TEST(st.signal == SIGTERM);
+  BOOST_TEST(st.shell_code() == 143);
+  o.argv = {"/nonexistent/program"};
+  pid = rty::process::spawn(o, err);
+  if (pid) {
+    // glibc's posix_spawn reports exec failure through the exit status 127
+    BOOST_TEST(rty::process::wait(*pid).code == 127);
+  } else {
+    BOOST_TEST(err.find("/nonexistent/program") != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(spawn_redirects_and_sets_env_and_cwd) {
+  temp_dir d;
+  std::string err;
+  rty::process::spawn_options o;
+  o.argv = {"/bin/sh", "-c", "echo \"$RTY_T_X\"; pwd; echo oops >&2"};
+  o.env_set["RTY_T_X"] = "value";
+  o.cwd = d.path.string();
+  o.stdout_path = (d.path / "out").string();
+  o.stderr_path = (d.path / "err").string();
+  auto pid = rty::process::spawn(o, err);
+  BOOST_REQUIRE(pid);
+  BOOST_TEST(rty::process::wait(*pid).code == 0);
+  BOOST_TEST(*rty::file::read_all((d.path / "out").string()) == "value\n" + d.path.string() + "\n");
+  BOOST_TEST(*rty::file::read_all((d.path / "err").string()) == "oops\n");
+}
+
+BOOST_AUTO_TEST_CASE(range_status_round_trip) {
+  for (auto s : {rty::range_status::running, rty::range_status::finished, rty::range_status::failed, rty::range_status::fatal})
+    BOOST_TEST((rty::parse_range_status(rty::to_string(s)) == s));
+  BOOST_TEST(!rty::parse_range_status("done"));
+}
