@@ -1,0 +1,194 @@
+#include "harvester/job_spec_parser.hpp"
+
+#include "common/json_util.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+namespace rty::harvester {
+namespace {
+
+// Error results carry a message naming the file/key; in_place_error avoids the ambiguous conversion.
+struct fail {
+  std::string message;
+  explicit fail(std::string m) : message(std::move(m)) {}
+  template <class T>
+  operator boost::system::result<T, std::string>() const {
+    return {boost::system::in_place_error, message};
+  }
+};
+
+std::vector<std::string> split_commas(std::string_view s) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  std::size_t start = 0;
+  while (true) {
+    auto c = s.find(',', start);
+    std::string item(s.substr(start, c == std::string_view::npos ? std::string_view::npos : c - start));
+    // trim
+    auto b = item.find_first_not_of(" \t");
+    auto e = item.find_last_not_of(" \t");
+    out.push_back(b == std::string::npos ? std::string{} : item.substr(b, e - b + 1));
+    if (c == std::string_view::npos) break;
+    start = c + 1;
+  }
+  return out;
+}
+
+struct field_reader {
+  const boost::json::object& o;
+  std::string prefix;  // "<origin>: job <PandaID>: "
+  std::string error;
+
+  std::optional<std::string> str(std::string_view key, bool required = true) {
+    auto it = o.find(key);
+    if (it == o.end() || it->value().is_null()) {
+      if (required) fail(std::string("required field '") + std::string(key) + "' is missing");
+      return std::nullopt;
+    }
+    if (auto v = rty::json::get_string(o, key)) return v;
+    fail(std::string("field '") + std::string(key) + "' must be a string or an integer, found " +
+         boost::json::serialize(it->value()));
+    return std::nullopt;
+  }
+  std::optional<std::int64_t> integer(std::string_view key, bool required = true) {
+    auto it = o.find(key);
+    if (it == o.end() || it->value().is_null()) {
+      if (required) fail(std::string("required field '") + std::string(key) + "' is missing");
+      return std::nullopt;
+    }
+    if (auto v = rty::json::get_int(o, key)) return v;
+    fail(std::string("field '") + std::string(key) + "' must be an integer or a numeric string, found " +
+         boost::json::serialize(it->value()));
+    return std::nullopt;
+  }
+  void fail(std::string message) {
+    if (error.empty()) error = prefix + message;
+  }
+};
+
+}  // namespace
+
+std::string release_from_sw_release(std::string_view sw_release) {
+  std::string_view rest = sw_release;
+  while (true) {
+    auto dash = rest.find('-');
+    if (dash == std::string_view::npos || dash == 0) break;
+    bool letters = true;
+    for (char c : rest.substr(0, dash)) letters = letters && std::isalpha(static_cast<unsigned char>(c));
+    if (!letters) break;
+    rest.remove_prefix(dash + 1);
+  }
+  return std::string(rest);
+}
+
+boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::string_view text, std::string_view origin) {
+  std::string what;
+  auto v = rty::json::parse(text, origin, &what);
+  if (!v) return fail(what);
+  return parse_job_spec(*v, origin);
+}
+
+boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::json::value& content,
+                                                                 std::string_view origin) {
+  const std::string o(origin);
+  if (!content.is_object()) return fail(o + ": job spec must be a JSON object {PandaID: job}, found " + std::string(boost::json::to_string(content.kind())));
+  const auto& map = content.as_object();
+  if (map.size() != 1)
+    return fail(o + ": job spec must hold exactly one job, found " + std::to_string(map.size()) +
+           (map.empty() ? "" : " (raythenad handles one job per run)"));
+  const auto& [key, job_value] = *map.begin();
+  if (!job_value.is_object()) return fail(o + ": job " + std::string(key) + " is not a JSON object");
+  rty::job_spec job;
+  job.raw = job_value.as_object();
+  const auto& j = job.raw;
+  field_reader r{j, o + ": job " + std::string(key) + ": ", {}};
+
+  if (auto id = r.integer("PandaID")) {
+    job.panda_id = std::to_string(*id);
+    if (job.panda_id != key) r.fail("key '" + std::string(key) + "' differs from PandaID " + job.panda_id);
+  }
+  if (auto v = r.integer("taskID")) job.task_id = std::to_string(*v);
+  if (auto v = r.integer("jobsetID")) job.jobset_id = std::to_string(*v);
+  if (auto v = r.integer("attemptNr")) job.attempt_nr = static_cast<int>(*v);
+  auto in_files = r.str("inFiles");
+  auto guids = r.str("GUID");
+  job.scope_in = r.str("scopeIn", false).value_or("");
+  if (auto v = r.integer("nEventsPerInputFile")) job.events_per_input = *v;
+  auto out_files = r.str("outFiles");
+  if (auto v = r.str("jobPars")) job.job_pars = *v;
+  if (auto v = r.str("swRelease")) job.sw_release = *v;
+  job.prod_source_label = r.str("prodSourceLabel", false).value_or("");
+  job.core_count = static_cast<int>(r.integer("coreCount", false).value_or(1));
+  if (!r.error.empty()) return fail(r.error);
+
+  // esmergeSpec: an object, or the same object serialised as a string (both occur).
+  auto ms = j.find("esmergeSpec");
+  if (ms == j.end() || ms->value().is_null()) return fail(r.prefix + "required field 'esmergeSpec' is missing");
+  boost::json::value merge_value = ms->value();
+  if (merge_value.is_string()) {
+    std::string what;
+    auto parsed = rty::json::parse(merge_value.get_string(), o + ": job " + std::string(key) + ": esmergeSpec", &what);
+    if (!parsed) return fail(what);
+    merge_value = std::move(*parsed);
+  }
+  if (!merge_value.is_object()) return fail(r.prefix + "esmergeSpec must be an object");
+  field_reader m{merge_value.as_object(), r.prefix + "esmergeSpec: ", {}};
+  if (auto v = m.str("transPath")) job.merge_trans_path = *v;
+  if (auto v = m.str("jobParameters")) job.merge_job_parameters = *v;
+  if (auto v = m.integer("nEventsPerOutputFile")) job.events_per_output = *v;
+  if (!m.error.empty()) return fail(m.error);
+
+  job.in_files = split_commas(*in_files);
+  job.guids = split_commas(*guids);
+  if (job.in_files.empty() || std::any_of(job.in_files.begin(), job.in_files.end(), [](auto& s) { return s.empty(); }))
+    return fail(r.prefix + "inFiles '" + *in_files + "' must be a comma list of input LFNs");
+  if (job.guids.size() != job.in_files.size())
+    return fail(r.prefix + "GUID has " + std::to_string(job.guids.size()) + " entries but inFiles has " +
+           std::to_string(job.in_files.size()));
+  for (auto& name : split_commas(*out_files))
+    if (name.rfind("HITS", 0) == 0) job.output_files.push_back(name);
+
+  const auto e = job.events_per_input, h = job.events_per_output;
+  if (e <= 0) return fail(r.prefix + "nEventsPerInputFile must be positive, found " + std::to_string(e));
+  if (h <= 0) return fail(r.prefix + "esmergeSpec.nEventsPerOutputFile must be positive, found " + std::to_string(h));
+  if (e % h != 0 && h % e != 0)
+    return fail(r.prefix + "nEventsPerInputFile " + std::to_string(e) + " and nEventsPerOutputFile " + std::to_string(h) +
+           " must divide one another");
+  const auto n_in = static_cast<std::int64_t>(job.in_files.size());
+  std::int64_t needed = 0;
+  if (h >= e) {  // N→1: k = H/E inputs per output
+    const auto k = h / e;
+    needed = (n_in + k - 1) / k;
+  } else {  // 1→N: k = E/H outputs per input
+    needed = n_in * (e / h);
+  }
+  if (static_cast<std::int64_t>(job.output_files.size()) < needed)
+    return fail(r.prefix + "outFiles has " + std::to_string(job.output_files.size()) + " HITS outputs but " +
+           std::to_string(n_in) + " inputs with " + std::to_string(e) + " events each and " + std::to_string(h) +
+           " events per output need " + std::to_string(needed));
+
+  job.release = release_from_sw_release(job.sw_release);
+  auto container = r.str("container_name", false).value_or("");
+  auto cmt = r.str("cmtConfig", false).value_or("");
+  if (!container.empty()) {
+    job.platform = container;
+  } else if (!cmt.empty()) {
+    job.platform = cmt;
+  } else {
+    job.platform = std::string(default_platform);
+    job.raw["cmtConfig"] = job.platform;
+  }
+
+  // Event-service patch (coordinator spec §2.1 step 5); idempotent so a resumed .read spec is not
+  // prefixed twice.
+  job.raw["eventService"] = "true";
+  constexpr std::string_view es_flag = "--eventService=True";
+  if (job.job_pars.rfind(es_flag, 0) != 0) job.job_pars = std::string(es_flag) + " " + job.job_pars;
+  job.raw["jobPars"] = job.job_pars;
+  return job;
+}
+
+}  // namespace rty::harvester

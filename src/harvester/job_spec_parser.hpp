@@ -1,0 +1,28 @@
+#pragma once
+// Parses and validates Harvester's job spec file (harvester-messenger spec §3.1, coordinator spec §2.1
+// step 5 and §3.1): {"<PandaID>": {job params}} with exactly one job.
+#include "common/job_spec.hpp"
+
+#include <boost/json/value.hpp>
+#include <boost/system/result.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace rty::harvester {
+
+// `origin` (the file name) starts every error message. On success every rty::job_spec field is filled
+// and `raw` carries the event-service patch (eventService="true", jobPars prefixed
+// "--eventService=True ") that pilot must see.
+boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::json::value& spec_file_content,
+                                                                 std::string_view origin);
+
+// Parses the text first; a JSON error names the origin too.
+boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::string_view text, std::string_view origin);
+
+// "Atlas-23.0.1" -> "23.0.1": leading all-letter tokens followed by '-' are dropped.
+std::string release_from_sw_release(std::string_view sw_release);
+
+inline constexpr std::string_view default_platform = "x86_64-el9-gcc13-opt";
+
+}  // namespace rty::harvester
