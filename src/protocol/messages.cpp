@@ -1,0 +1,408 @@
+#include "protocol/messages.hpp"
+
+#include <limits>
+
+namespace rty::protocol {
+namespace {
+
+namespace json = boost::json;
+
+// Converts to any result<T, std::string> as its error. Needed because result's implicit constructors
+// are ambiguous when T is an aggregate whose first member is a string (C++20 parenthesised init).
+struct failure {
+  std::string message;
+  template <class T>
+  operator boost::system::result<T, std::string>() const {
+    return boost::system::result<T, std::string>(boost::system::in_place_error, message);
+  }
+};
+
+// Reads typed keys from one object and keeps the first problem, phrased for the log.
+class reader {
+ public:
+  reader(const json::object& o, std::string context) : o_(o), context_(std::move(context)) {}
+
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  void fail(std::string message) {
+    if (error_.empty()) error_ = context_ + ": " + message;
+  }
+
+  std::string str(std::string_view key) {
+    const auto* v = o_.if_contains(key);
+    if (v && v->is_string()) return std::string(v->get_string());
+    expected(key, "a string");
+    return {};
+  }
+
+  std::int64_t integer(std::string_view key, std::int64_t lo, std::int64_t hi) {
+    const auto* v = o_.if_contains(key);
+    if (v && v->is_int64() && v->get_int64() >= lo && v->get_int64() <= hi) return v->get_int64();
+    if (v && v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(hi) && hi >= 0)
+      return static_cast<std::int64_t>(v->get_uint64());
+    expected(key, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return 0;
+  }
+
+  std::uint64_t uint64(std::string_view key) {
+    const auto* v = o_.if_contains(key);
+    if (v && v->is_uint64()) return v->get_uint64();
+    if (v && v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+    expected(key, "a non-negative integer");
+    return 0;
+  }
+
+  bool boolean(std::string_view key) {
+    const auto* v = o_.if_contains(key);
+    if (v && v->is_bool()) return v->get_bool();
+    expected(key, "a boolean");
+    return false;
+  }
+
+  json::object object(std::string_view key) {
+    const auto* v = o_.if_contains(key);
+    if (v && v->is_object()) return v->get_object();
+    expected(key, "an object");
+    return {};
+  }
+
+  const json::array* array(std::string_view key) {
+    const auto* v = o_.if_contains(key);
+    if (v && v->is_array()) return &v->get_array();
+    expected(key, "an array");
+    return nullptr;
+  }
+
+  // Reads "version" first: a peer of another version may not have the keys we expect at all.
+  void require_version() {
+    const auto* v = o_.if_contains("version");
+    if (!v || !(v->is_int64() || v->is_uint64())) return expected("version", "an integer");
+    const auto got = v->is_int64() ? std::to_string(v->get_int64()) : std::to_string(v->get_uint64());
+    if (got != std::to_string(version))
+      fail("protocol version mismatch: peer speaks version " + got + ", this build speaks version " +
+           std::to_string(version));
+  }
+
+ private:
+  void expected(std::string_view key, const std::string& what) {
+    fail("key \"" + std::string(key) + "\" " + (o_.contains(key) ? "is not " : "is missing, expected ") + what);
+  }
+
+  const json::object& o_;
+  std::string context_;
+  std::string error_;
+};
+
+template <class Message>
+json::object start() {
+  return json::object{{"type", json::string_view(Message::type.data(), Message::type.size())}};
+}
+
+// Checks "type" and opens a reader; returns nullopt-equivalent by leaving an error in the reader.
+template <class Message>
+reader open(const json::object& o) {
+  reader r(o, std::string(Message::type) + " message");
+  const auto* t = o.if_contains("type");
+  if (!t || !t->is_string())
+    r.fail("no string \"type\" key");
+  else if (t->get_string() != Message::type)
+    r.fail("message has type \"" + std::string(t->get_string()) + "\"");
+  return r;
+}
+
+constexpr std::int64_t int_max = std::numeric_limits<int>::max();
+constexpr std::int64_t int_min = std::numeric_limits<int>::min();
+
+}  // namespace
+
+boost::system::result<std::string, std::string> message_type(const json::object& message) {
+  const auto* t = message.if_contains("type");
+  if (!t || !t->is_string()) return failure{"message has no string \"type\" key"};
+  return boost::system::result<std::string, std::string>(boost::system::in_place_value, t->get_string());
+}
+
+// ---- shared vocabulary ----
+
+json::object to_json(const rty::event_range& r) {
+  return {{"PFN", r.pfn}, {"lastEvent", r.last_event}, {"eventRangeID", r.id}, {"startEvent", r.start_event},
+          {"GUID", r.guid}};
+}
+
+parse_result<rty::event_range> event_range_from_json(const json::value& v) {
+  if (!v.is_object()) return failure{"event range is not an object"};
+  reader r(v.get_object(), "event range");
+  rty::event_range out;
+  out.id = r.str("eventRangeID");
+  out.pfn = r.str("PFN");
+  out.guid = r.str("GUID");
+  out.start_event = r.integer("startEvent", 0, std::numeric_limits<std::int64_t>::max());
+  out.last_event = r.integer("lastEvent", 0, std::numeric_limits<std::int64_t>::max());
+  if (!r.ok()) return failure{r.error()};
+  return out;
+}
+
+json::object to_json(const rty::range_update& u) {
+  return {{"id", u.range_id}, {"status", rty::to_string(u.status)}, {"path", u.path}, {"chksum", u.chksum},
+          {"fsize", u.fsize}, {"type", u.type}, {"error_code", u.error_code}};
+}
+
+parse_result<rty::range_update> range_update_from_json(const json::value& v) {
+  if (!v.is_object()) return failure{"range update is not an object"};
+  reader r(v.get_object(), "range update");
+  rty::range_update out;
+  out.range_id = r.str("id");
+  const auto status = r.str("status");
+  out.path = r.str("path");
+  out.chksum = r.str("chksum");
+  out.fsize = r.integer("fsize", -1, std::numeric_limits<std::int64_t>::max());
+  out.type = r.str("type");
+  out.error_code = static_cast<int>(r.integer("error_code", int_min, int_max));
+  if (!r.ok()) return failure{r.error()};
+  const auto parsed = rty::parse_range_status(status);
+  if (!parsed) return failure{"range update: status \"" + status + "\" is not running, finished, failed or fatal"};
+  out.status = *parsed;
+  return out;
+}
+
+// ---- messages ----
+
+json::object challenge::to_json() const {
+  auto o = start<challenge>();
+  o["version"] = version;
+  o["nonce"] = nonce;
+  return o;
+}
+
+parse_result<challenge> challenge::from_json(const json::object& o) {
+  auto r = open<challenge>(o);
+  r.require_version();
+  challenge m;
+  m.nonce = r.str("nonce");
+  if (r.ok() && m.nonce.empty()) r.fail("nonce is empty");
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object hello::to_json() const {
+  auto o = start<hello>();
+  o["version"] = version;
+  o["node_id"] = node_id;
+  o["host"] = host;
+  o["pid"] = pid;
+  o["proof"] = proof;
+  return o;
+}
+
+parse_result<hello> hello::from_json(const json::object& o) {
+  auto r = open<hello>(o);
+  r.require_version();
+  hello m;
+  m.node_id = r.str("node_id");
+  m.host = r.str("host");
+  m.pid = r.integer("pid", 0, std::numeric_limits<std::int64_t>::max());
+  m.proof = r.str("proof");
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object welcome::to_json() const {
+  auto o = start<welcome>();
+  o["node_index"] = node_index;
+  o["job"] = job;
+  o["settings"] = settings;
+  return o;
+}
+
+parse_result<welcome> welcome::from_json(const json::object& o) {
+  auto r = open<welcome>(o);
+  welcome m;
+  m.node_index = static_cast<int>(r.integer("node_index", 0, int_max));
+  m.job = r.object("job");
+  m.settings = r.object("settings");
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object heartbeat::to_json() const { return start<heartbeat>(); }
+
+parse_result<heartbeat> heartbeat::from_json(const json::object& o) {
+  auto r = open<heartbeat>(o);
+  if (!r.ok()) return failure{r.error()};
+  return heartbeat{};
+}
+
+json::object ranges_request::to_json() const {
+  auto o = start<ranges_request>();
+  o["request_id"] = request_id;
+  o["n_ranges"] = n_ranges;
+  return o;
+}
+
+parse_result<ranges_request> ranges_request::from_json(const json::object& o) {
+  auto r = open<ranges_request>(o);
+  ranges_request m;
+  m.request_id = r.uint64("request_id");
+  m.n_ranges = static_cast<int>(r.integer("n_ranges", 1, int_max));
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object ranges_reply::to_json() const {
+  auto o = start<ranges_reply>();
+  o["request_id"] = request_id;
+  json::array a;
+  a.reserve(ranges.size());
+  for (const auto& x : ranges) a.emplace_back(protocol::to_json(x));
+  o["ranges"] = std::move(a);
+  o["no_more"] = no_more;
+  return o;
+}
+
+parse_result<ranges_reply> ranges_reply::from_json(const json::object& o) {
+  auto r = open<ranges_reply>(o);
+  ranges_reply m;
+  m.request_id = r.uint64("request_id");
+  m.no_more = r.boolean("no_more");
+  if (const auto* a = r.array("ranges")) {
+    m.ranges.reserve(a->size());
+    for (std::size_t i = 0; i < a->size() && r.ok(); ++i) {
+      auto x = event_range_from_json((*a)[i]);
+      if (!x)
+        r.fail("ranges[" + std::to_string(i) + "]: " + x.error());
+      else
+        m.ranges.push_back(std::move(*x));
+    }
+  }
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object ranges_cancel::to_json() const {
+  auto o = start<ranges_cancel>();
+  o["request_id"] = request_id;
+  return o;
+}
+
+parse_result<ranges_cancel> ranges_cancel::from_json(const json::object& o) {
+  auto r = open<ranges_cancel>(o);
+  ranges_cancel m;
+  m.request_id = r.uint64("request_id");
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object ranges_return::to_json() const {
+  auto o = start<ranges_return>();
+  json::array a;
+  for (const auto& id : ranges) a.emplace_back(json::string(id));
+  o["ranges"] = std::move(a);
+  return o;
+}
+
+parse_result<ranges_return> ranges_return::from_json(const json::object& o) {
+  auto r = open<ranges_return>(o);
+  ranges_return m;
+  if (const auto* a = r.array("ranges")) {
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      if (!(*a)[i].is_string()) {
+        r.fail("ranges[" + std::to_string(i) + "] is not a string range id");
+        break;
+      }
+      m.ranges.emplace_back((*a)[i].get_string());
+    }
+  }
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object ranges_update::to_json() const {
+  auto o = start<ranges_update>();
+  json::array a;
+  a.reserve(updates.size());
+  for (const auto& u : updates) a.emplace_back(protocol::to_json(u));
+  o["updates"] = std::move(a);
+  return o;
+}
+
+parse_result<ranges_update> ranges_update::from_json(const json::object& o) {
+  auto r = open<ranges_update>(o);
+  ranges_update m;
+  if (const auto* a = r.array("updates")) {
+    m.updates.reserve(a->size());
+    for (std::size_t i = 0; i < a->size() && r.ok(); ++i) {
+      auto u = range_update_from_json((*a)[i]);
+      if (!u)
+        r.fail("updates[" + std::to_string(i) + "]: " + u.error());
+      else
+        m.updates.push_back(std::move(*u));
+    }
+  }
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object job_update::to_json() const {
+  auto o = start<job_update>();
+  o["state"] = state;
+  o["fields"] = fields;
+  return o;
+}
+
+parse_result<job_update> job_update::from_json(const json::object& o) {
+  auto r = open<job_update>(o);
+  job_update m;
+  m.state = r.str("state");
+  m.fields = r.object("fields");
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object pilot_exit::to_json() const {
+  auto o = start<pilot_exit>();
+  o["code"] = code;
+  o["signal"] = signal;
+  o["reason"] = reason;
+  return o;
+}
+
+parse_result<pilot_exit> pilot_exit::from_json(const json::object& o) {
+  auto r = open<pilot_exit>(o);
+  pilot_exit m;
+  m.code = static_cast<int>(r.integer("code", int_min, int_max));
+  m.signal = static_cast<int>(r.integer("signal", 0, int_max));
+  m.reason = r.str("reason");
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object stop::to_json() const {
+  auto o = start<stop>();
+  o["reason"] = reason;
+  o["drain"] = drain;
+  return o;
+}
+
+parse_result<stop> stop::from_json(const json::object& o) {
+  auto r = open<stop>(o);
+  stop m;
+  m.reason = r.str("reason");
+  m.drain = r.boolean("drain");
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+json::object error::to_json() const {
+  auto o = start<error>();
+  o["message"] = message;
+  return o;
+}
+
+parse_result<error> error::from_json(const json::object& o) {
+  auto r = open<error>(o);
+  error m;
+  m.message = r.str("message");
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+}  // namespace rty::protocol

@@ -1,0 +1,172 @@
+#include <boost/test/unit_test.hpp>
+
+#include "protocol/auth.hpp"
+#include "protocol/messages.hpp"
+
+#include <boost/json.hpp>
+
+using namespace rty::protocol;
+namespace json = boost::json;
+
+namespace {
+
+// Encodes, decodes through the frame decoder, checks the type and parses back.
+template <class M>
+M round_trip(const M& m) {
+  frame_decoder d;
+  d.feed(encode(m));
+  auto frame = d.next();
+  BOOST_TEST_REQUIRE(frame.has_value(), frame.error());
+  BOOST_TEST_REQUIRE(frame->has_value());
+  auto type = message_type(**frame);
+  BOOST_TEST_REQUIRE(type.has_value());
+  BOOST_TEST(*type == M::type);
+  auto back = M::from_json(**frame);
+  BOOST_TEST_REQUIRE(back.has_value(), back.error());
+  return *back;
+}
+
+rty::event_range sample_range(int n) {
+  return {"EVNT.X._000001.pool.root.1-" + std::to_string(n), "/hv/EVNT.X._000001.pool.root.1", "GA", n, n};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(every_message_round_trips) {
+  auto c = round_trip(challenge{version, "00ff"});
+  BOOST_TEST(c.nonce == "00ff");
+
+  auto h = round_trip(hello{version, "nid-1", "host1", 4242, "abcd"});
+  BOOST_TEST(h.node_id == "nid-1");
+  BOOST_TEST(h.host == "host1");
+  BOOST_TEST(h.pid == 4242);
+  BOOST_TEST(h.proof == "abcd");
+
+  welcome w;
+  w.node_index = 3;
+  w.job = json::object{{"PandaID", "6000000001"}, {"coreCount", 2}};
+  w.settings = json::object{{"serverport", 8080}, {"pilotkilltime", 600}};
+  auto w2 = round_trip(w);
+  BOOST_TEST(w2.node_index == 3);
+  BOOST_TEST(w2.job == w.job);
+  BOOST_TEST(w2.settings == w.settings);
+
+  round_trip(heartbeat{});
+
+  auto rq = round_trip(ranges_request{18446744073709551615ull, 8});
+  BOOST_TEST(rq.request_id == 18446744073709551615ull);
+  BOOST_TEST(rq.n_ranges == 8);
+
+  ranges_reply rr{7, {sample_range(1), sample_range(2)}, true};
+  auto rr2 = round_trip(rr);
+  BOOST_TEST(rr2.request_id == 7u);
+  BOOST_TEST(rr2.no_more);
+  BOOST_TEST((rr2.ranges == rr.ranges));
+  BOOST_TEST(round_trip(ranges_reply{8, {}, false}).ranges.empty());
+
+  BOOST_TEST(round_trip(ranges_cancel{9}).request_id == 9u);
+
+  auto ret = round_trip(ranges_return{{"a-1", "a-2"}});
+  BOOST_TEST((ret.ranges == std::vector<std::string>{"a-1", "a-2"}));
+
+  rty::range_update fin{"a-1", rty::range_status::finished, "/j/out/a-1.HITS", "0f3a09c1", 1234, "es_output", 0};
+  rty::range_update bad{"a-2", rty::range_status::fatal, "", "", -1, "", 1220};
+  auto up = round_trip(ranges_update{{fin, bad}});
+  BOOST_TEST_REQUIRE(up.updates.size() == 2u);
+  BOOST_TEST((up.updates[0] == fin));
+  BOOST_TEST((up.updates[1] == bad));
+
+  auto ju = round_trip(job_update{"running", json::object{{"jobId", "6000000001"}, {"coreCount", "2"}}});
+  BOOST_TEST(ju.state == "running");
+  BOOST_TEST(ju.fields.at("jobId").as_string() == "6000000001");
+
+  auto pe = round_trip(pilot_exit{-1, 9, "killed"});
+  BOOST_TEST(pe.code == -1);
+  BOOST_TEST(pe.signal == 9);
+  BOOST_TEST(pe.reason == "killed");
+
+  auto st = round_trip(stop{"walltime", true});
+  BOOST_TEST(st.reason == "walltime");
+  BOOST_TEST(st.drain);
+
+  BOOST_TEST(round_trip(error{"bad proof"}).message == "bad proof");
+}
+
+BOOST_AUTO_TEST_CASE(ranges_use_pilot_keys_on_the_wire) {
+  const auto o = to_json(sample_range(5));
+  BOOST_TEST(json::serialize(o) ==
+             R"({"PFN":"/hv/EVNT.X._000001.pool.root.1","lastEvent":5,"eventRangeID":"EVNT.X._000001.pool.root.1-5","startEvent":5,"GUID":"GA"})");
+}
+
+BOOST_AUTO_TEST_CASE(version_mismatch_names_both_versions) {
+  auto o = challenge{version, "n"}.to_json();
+  o["version"] = 2;
+  auto c = challenge::from_json(o);
+  BOOST_TEST_REQUIRE(!c.has_value());
+  BOOST_TEST(c.error().find("version 2") != std::string::npos, c.error());
+  BOOST_TEST(c.error().find("version 1") != std::string::npos, c.error());
+
+  // A future hello may lack our keys; the version is still what gets reported.
+  json::object future{{"type", "hello"}, {"version", 7}, {"credentials", "x"}};
+  auto h = hello::from_json(future);
+  BOOST_TEST_REQUIRE(!h.has_value());
+  BOOST_TEST(h.error().find("mismatch") != std::string::npos, h.error());
+  BOOST_TEST(h.error().find("7") != std::string::npos);
+
+  json::object none{{"type", "hello"}, {"node_id", "x"}};
+  auto h2 = hello::from_json(none);
+  BOOST_TEST_REQUIRE(!h2.has_value());
+  BOOST_TEST(h2.error().find("version") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_or_missing_fields_are_named) {
+  auto wrong_type = heartbeat::from_json(json::object{{"type", "hello"}});
+  BOOST_TEST_REQUIRE(!wrong_type.has_value());
+  BOOST_TEST(wrong_type.error().find("hello") != std::string::npos);
+
+  auto no_n = ranges_request::from_json(json::object{{"type", "ranges_request"}, {"request_id", 1}});
+  BOOST_TEST_REQUIRE(!no_n.has_value());
+  BOOST_TEST(no_n.error().find("n_ranges") != std::string::npos, no_n.error());
+
+  auto zero = ranges_request::from_json(json::object{{"type", "ranges_request"}, {"request_id", 1}, {"n_ranges", 0}});
+  BOOST_TEST(!zero.has_value());
+
+  auto neg_id = ranges_cancel::from_json(json::object{{"type", "ranges_cancel"}, {"request_id", -1}});
+  BOOST_TEST(!neg_id.has_value());
+
+  auto bad_range = ranges_reply::from_json(json::parse(
+      R"({"type":"ranges_reply","request_id":1,"no_more":false,"ranges":[{"PFN":"p","eventRangeID":"x","GUID":"g","startEvent":"1","lastEvent":1}]})")
+                                               .as_object());
+  BOOST_TEST_REQUIRE(!bad_range.has_value());
+  BOOST_TEST(bad_range.error().find("ranges[0]") != std::string::npos, bad_range.error());
+  BOOST_TEST(bad_range.error().find("startEvent") != std::string::npos, bad_range.error());
+
+  auto bad_status = ranges_update::from_json(json::parse(
+      R"({"type":"ranges_update","updates":[{"id":"a","status":"done","path":"","chksum":"","fsize":-1,"type":"","error_code":0}]})")
+                                                 .as_object());
+  BOOST_TEST_REQUIRE(!bad_status.has_value());
+  BOOST_TEST(bad_status.error().find("done") != std::string::npos);
+
+  auto welcome_no_job = welcome::from_json(json::object{{"type", "welcome"}, {"node_index", 0}, {"settings", json::object{}}});
+  BOOST_TEST_REQUIRE(!welcome_no_job.has_value());
+  BOOST_TEST(welcome_no_job.error().find("\"job\"") != std::string::npos);
+
+  BOOST_TEST(!message_type(json::object{{"x", 1}}).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(handshake_end_to_end) {
+  const auto secret = make_secret();
+  // coordinator → stub
+  frame_decoder stub_in;
+  stub_in.feed(encode(challenge{version, make_nonce()}));
+  auto ch = challenge::from_json(**stub_in.next());
+  BOOST_TEST_REQUIRE(ch.has_value());
+  // stub → coordinator
+  frame_decoder coord_in;
+  const auto frame = encode(hello{version, "node-0", "h", 1, auth_proof(secret, ch->nonce, "node-0")});
+  BOOST_TEST(frame.find(secret) == std::string::npos);
+  coord_in.feed(frame);
+  auto he = hello::from_json(**coord_in.next());
+  BOOST_TEST_REQUIRE(he.has_value());
+  BOOST_TEST(verify_proof(secret, ch->nonce, he->node_id, he->proof));
+}
