@@ -1,0 +1,41 @@
+#pragma once
+// O/commit_log (coordinator spec §3.6): append-only lines `rename_output <old> <new>`, written and
+// fsync'ed before the rename they announce, so a crash between the two is repaired by replaying.
+#include <boost/system/result.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <system_error>
+
+namespace rty::merge {
+
+class commit_log {
+ public:
+  // A missing file is an empty log. Lines with another first word are ignored (as upstream does); a
+  // final line without '\n' is a torn write from a crash: ignored, and cut off by the next append.
+  // A `rename_output` line without exactly two names is an error naming the file and line number.
+  static boost::system::result<commit_log, std::string> load(const std::string& path);
+
+  // old → current, after replaying all lines in order: every name that was ever renamed maps to
+  // the name its file has now (A→B then B→C gives A→C and B→C).
+  const std::map<std::string, std::string>& renamed() const { return renamed_; }
+  // renamed()[name] if present, else name.
+  std::string current_name(const std::string& name) const;
+
+  // Appends one line and fsyncs it (and the directory when the file is new). Names must be non-empty
+  // without blanks (std::errc::invalid_argument otherwise).
+  std::error_code append(const std::string& old_name, const std::string& new_name, std::string* what = nullptr);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit commit_log(std::string path) : path_(std::move(path)) {}
+  void replay(const std::string& old_name, const std::string& new_name);
+
+  std::string path_;
+  std::map<std::string, std::string> renamed_;
+  std::uint64_t valid_size_ = 0;  // bytes up to and including the last complete line
+};
+
+}  // namespace rty::merge
