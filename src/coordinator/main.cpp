@@ -1,20 +1,31 @@
-// raythenad: the coordinator. Placeholder entry point until the configuration layer lands.
-#include <cstring>
+// raythenad: the coordinator. Parse the invocation, dispatch, exit.
 #include <iostream>
 
+#include "config/command_line.hpp"
+#include "config/keys.hpp"
+#include "config/validate.hpp"
 #include "rty/version.hpp"
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--version")) {
+  using rty::config::invocation;
+  auto inv = rty::config::parse_invocation(argc, argv, rty::config::current_environment());
+  if (!inv) {
+    std::cerr << inv.error() << "\n";
+    return 2;
+  }
+  switch (inv->what) {
+    case invocation::action::help:
+      std::cout << (inv->help_keys ? rty::config::keys_markdown(false) : rty::config::help_text());
+      return 0;
+    case invocation::action::version:
       std::cout << "raythenad " << rty::version << "\n";
       return 0;
-    }
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::cout << "Usage: raythenad --config FILE [options]\n";
-      return 0;
-    }
+    case invocation::action::validate:
+      return rty::config::run_validation(*inv, std::cout);
+    case invocation::action::run:
+      for (const auto& n : inv->notices) std::cerr << "raythenad: " << n << "\n";
+      std::cerr << "raythenad: the run mode is not built yet\n";
+      return 3;
   }
-  std::cerr << "raythenad: nothing to do yet (see --help)\n";
-  return 2;
+  return 3;
 }

@@ -1,0 +1,380 @@
+#include "config/keys.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <sstream>
+#include <type_traits>
+
+namespace rty::config {
+
+std::string_view to_string(launcher_kind k) {
+  switch (k) {
+    case launcher_kind::automatic: return "auto";
+    case launcher_kind::local: return "local";
+    case launcher_kind::srun: return "srun";
+    case launcher_kind::ssh: return "ssh";
+  }
+  return "auto";
+}
+
+std::string_view to_string(event_source e) { return e == event_source::harvester ? "harvester" : "local"; }
+
+namespace {
+
+// ---- field access: one pair of functions per settings member, generated from member pointers ----
+
+key_value to_value(const std::string& v) { return v; }
+key_value to_value(const std::optional<std::string>& v) { return v ? key_value{*v} : key_value{}; }
+key_value to_value(int v) { return std::int64_t{v}; }
+key_value to_value(const std::optional<int>& v) { return v ? key_value{std::int64_t{*v}} : key_value{}; }
+key_value to_value(std::chrono::seconds v) { return std::int64_t{v.count()}; }
+key_value to_value(bool v) { return v; }
+key_value to_value(const std::vector<std::string>& v) { return v; }
+key_value to_value(launcher_kind v) { return std::string(to_string(v)); }
+key_value to_value(event_source v) { return std::string(to_string(v)); }
+
+// The loader converts values to the key's kind before calling set, so a mismatched alternative cannot
+// happen; it is ignored rather than thrown.
+void from_value(std::string& f, const key_value& v) {
+  if (auto p = std::get_if<std::string>(&v)) f = *p;
+}
+void from_value(std::optional<std::string>& f, const key_value& v) {
+  if (auto p = std::get_if<std::string>(&v)) f = *p;
+}
+void from_value(int& f, const key_value& v) {
+  if (auto p = std::get_if<std::int64_t>(&v)) f = static_cast<int>(*p);
+}
+void from_value(std::optional<int>& f, const key_value& v) {
+  if (auto p = std::get_if<std::int64_t>(&v)) f = static_cast<int>(*p);
+}
+void from_value(std::chrono::seconds& f, const key_value& v) {
+  if (auto p = std::get_if<std::int64_t>(&v)) f = std::chrono::seconds{*p};
+}
+void from_value(bool& f, const key_value& v) {
+  if (auto p = std::get_if<bool>(&v)) f = *p;
+}
+void from_value(std::vector<std::string>& f, const key_value& v) {
+  if (auto p = std::get_if<std::vector<std::string>>(&v)) f = *p;
+}
+void from_value(launcher_kind& f, const key_value& v) {
+  if (auto p = std::get_if<std::string>(&v)) {
+    for (auto k : {launcher_kind::automatic, launcher_kind::local, launcher_kind::srun, launcher_kind::ssh})
+      if (*p == to_string(k)) f = k;
+  }
+}
+void from_value(event_source& f, const key_value& v) {
+  if (auto p = std::get_if<std::string>(&v)) f = *p == "harvester" ? event_source::harvester : event_source::local;
+}
+
+template <auto Section, auto Field>
+struct field {
+  static key_value get(const settings& s) { return to_value((s.*Section).*Field); }
+  static void set(settings& s, const key_value& v) {
+    auto& f = (s.*Section).*Field;
+    if (std::holds_alternative<std::monostate>(v)) {
+      using section_type = std::remove_cvref_t<decltype(s.*Section)>;
+      f = section_type{}.*Field;
+    } else {
+      from_value(f, v);
+    }
+  }
+};
+
+#define RTY_FIELD(sec, key)                                          \
+  .get = &field<&settings::sec, &sec##_section::key>::get,           \
+  .set = &field<&settings::sec, &sec##_section::key>::set
+
+constexpr std::string_view launcher_choices[] = {"auto", "local", "srun", "ssh"};
+constexpr std::string_view source_choices[] = {"local", "harvester"};
+constexpr std::string_view level_choices[] = {"debug", "info", "warning", "warn", "error", "critical", "fatal"};
+constexpr std::int64_t int_max = std::numeric_limits<int>::max();
+
+using k = value_kind;
+
+// Raythena's keys first, in the order of its required_conf_settings, then raythenad's additions.
+const key_spec table[] = {
+    // ---------------- payload
+    {.section = "payload", .name = "pandaqueue", .kind = k::text, .required = true, .raythena = true,
+     .ignored = false, .flag = "panda-queue", .help = "PanDA queue given to pilot and used to find queuedata",
+     RTY_FIELD(payload, pandaqueue)},
+    {.section = "payload", .name = "logfilename", .kind = k::text, .required = true, .raythena = true,
+     .help = "pilot wrapper stdout file in each node's directory (stderr: <name>.stderr)",
+     RTY_FIELD(payload, logfilename)},
+    {.section = "payload", .name = "extrasetup", .kind = k::shell, .required = true, .raythena = true,
+     .help = "shell commands run before the pilot wrapper", RTY_FIELD(payload, extrasetup)},
+    {.section = "payload", .name = "hpcresource", .kind = k::text, .required = true, .raythena = true,
+     .help = "pilot --hpc-resource", RTY_FIELD(payload, hpcresource)},
+    {.section = "payload", .name = "extrapostpayload", .kind = k::shell, .required = true, .raythena = true,
+     .help = "shell commands run after the pilot wrapper", RTY_FIELD(payload, extrapostpayload)},
+    {.section = "payload", .name = "containerengine", .kind = k::text, .required = true, .raythena = true,
+     .help = "ALRB --swtype for merge transforms (queuedata's container_type wins); none = run the merge "
+             "transform directly",
+     RTY_FIELD(payload, containerengine)},
+    {.section = "payload", .name = "containerextraargs", .kind = k::shell, .required = true, .raythena = true,
+     .help = "shell prefix of the host-side merge command", RTY_FIELD(payload, containerextraargs)},
+    {.section = "payload", .name = "containerextrasetup", .kind = k::shell, .required = true, .raythena = true,
+     .help = "shell prefix inside the merge container", RTY_FIELD(payload, containerextrasetup)},
+    {.section = "payload", .name = "pilotkillfile", .kind = k::path, .required = true, .raythena = true,
+     .help = "file (relative to the node directory) where KILL is written near the walltime end",
+     RTY_FIELD(payload, pilotkillfile)},
+    {.section = "payload", .name = "pilotversion", .kind = k::text, .required = true, .raythena = true,
+     .help = "pilot3 version directory under CVMFS", RTY_FIELD(payload, pilotversion)},
+    {.section = "payload", .name = "pilotkilltime", .kind = k::seconds, .required = true, .raythena = true,
+     .help = "seconds before the walltime end at which the kill file is written", .min = 0, .max = int_max,
+     RTY_FIELD(payload, pilotkilltime)},
+    {.section = "payload", .name = "timemonitorfile", .kind = k::path, .required = true, .raythena = true,
+     .help = "time-monitor file in ray.workdir: start HH:MM:SS, then the walltime limit",
+     RTY_FIELD(payload, timemonitorfile)},
+    {.section = "payload", .name = "pilotwrapper", .kind = k::path, .required = false, .raythena = false,
+     .help = "pilot wrapper script run on each node", RTY_FIELD(payload, pilotwrapper)},
+    {.section = "payload", .name = "pilotdir", .kind = k::path, .required = false, .raythena = false,
+     .help = "pilot3 directory linked as ./pilot3 on each node",
+     .default_doc = "/cvmfs/atlas.cern.ch/repo/sw/PandaPilot/pilot3/<pilotversion>", RTY_FIELD(payload, pilotdir)},
+    {.section = "payload", .name = "serverport", .kind = k::integer, .required = false, .raythena = false,
+     .help = "port of the pilot HTTP server on 127.0.0.1 of each node", .min = 1, .max = 65535,
+     RTY_FIELD(payload, serverport)},
+    // ---------------- harvester
+    {.section = "harvester", .name = "endpoint", .kind = k::path, .required = true, .raythena = true,
+     .flag = "harvester-endpoint", .help = "Harvester access point: messenger files and input files",
+     RTY_FIELD(harvester, endpoint)},
+    {.section = "harvester", .name = "harvesterconf", .kind = k::path, .required = true, .raythena = true,
+     .help = "Harvester's panda_harvester.cfg", RTY_FIELD(harvester, harvesterconf)},
+    {.section = "harvester", .name = "cacher", .kind = k::path, .required = false, .raythena = true,
+     .ignored = true, .help = "unused (Raythena never read it)", RTY_FIELD(harvester, cacher)},
+    {.section = "harvester", .name = "communicator", .kind = k::text, .required = false, .raythena = true,
+     .ignored = true, .help = "unused (the shared-file messenger is the only one)",
+     RTY_FIELD(harvester, communicator)},
+    {.section = "harvester", .name = "timeout", .kind = k::seconds, .required = false, .raythena = false,
+     .help = "seconds to wait for each Harvester answer; 0 waits forever", .min = 0, .max = int_max,
+     RTY_FIELD(harvester, timeout)},
+    {.section = "harvester", .name = "eventsource", .kind = k::choice, .required = false, .raythena = false,
+     .help = "local: cut event ranges from the job's input files; harvester: request them from Harvester",
+     .choices = source_choices, RTY_FIELD(harvester, eventsource)},
+    // ---------------- ray
+    {.section = "ray", .name = "workdir", .kind = k::path, .required = true, .raythena = true,
+     .flag = "ray-workdir", .help = "base work directory (the Harvester access point in production)",
+     .default_doc = "current directory", RTY_FIELD(ray, workdir)},
+    {.section = "ray", .name = "taskprogressbasedir", .kind = k::path, .required = true, .raythena = true,
+     .help = "parent of the task output directory <this>/<taskID>", RTY_FIELD(ray, taskprogressbasedir)},
+    {.section = "ray", .name = "headip", .kind = k::text, .required = true, .raythena = true,
+     .flag = "ray-head-ip", .help = "node that runs no stub (Raythena's head node)", RTY_FIELD(ray, headip)},
+    {.section = "ray", .name = "redisport", .kind = k::integer, .required = true, .raythena = true, .ignored = true,
+     .flag = "ray-redis-port", .help = "ignored (meant something to Ray only)", .min = 0, .max = 65535,
+     RTY_FIELD(ray, redisport)},
+    {.section = "ray", .name = "redispassword", .kind = k::text, .required = true, .raythena = true,
+     .ignored = true, .flag = "ray-redis-password", .help = "ignored (meant something to Ray only)",
+     RTY_FIELD(ray, redispassword)},
+    {.section = "ray", .name = "timeoutinterval", .kind = k::seconds, .required = true, .raythena = true,
+     .help = "inactivity watchdog of the coordinator", .min = 0, .max = int_max, RTY_FIELD(ray, timeoutinterval)},
+    {.section = "ray", .name = "mergemaxprocesses", .kind = k::integer, .required = true, .raythena = true,
+     .help = "maximum concurrent merge transforms", .min = 1, .max = int_max, RTY_FIELD(ray, mergemaxprocesses)},
+    {.section = "ray", .name = "cachesizefactor", .kind = k::integer, .required = true, .raythena = true,
+     .help = "Harvester range-request multiplier", .min = 1, .max = int_max, RTY_FIELD(ray, cachesizefactor)},
+    {.section = "ray", .name = "launcher", .kind = k::choice, .required = false, .raythena = false,
+     .flag = "launcher", .help = "how stubs are started; auto = srun when SLURM_JOB_ID is set, else local",
+     .choices = launcher_choices, RTY_FIELD(ray, launcher)},
+    {.section = "ray", .name = "localnodes", .kind = k::integer, .required = false, .raythena = false,
+     .flag = "nodes", .help = "stubs started by the local launcher (--nodes: also the srun node count)",
+     .min = 1, .max = int_max, RTY_FIELD(ray, localnodes)},
+    {.section = "ray", .name = "sshhosts", .kind = k::string_list, .required = false, .raythena = false,
+     .flag = "ssh-hosts", .help = "hosts for the ssh launcher (list, or comma-separated)",
+     RTY_FIELD(ray, sshhosts)},
+    {.section = "ray", .name = "sshkey", .kind = k::path, .required = false, .raythena = false,
+     .help = "private key for the ssh launcher", RTY_FIELD(ray, sshkey)},
+    {.section = "ray", .name = "sshknownhosts", .kind = k::path, .required = false, .raythena = false,
+     .help = "known_hosts file for the ssh launcher",
+     RTY_FIELD(ray, sshknownhosts)},
+    {.section = "ray", .name = "sshacceptnew", .kind = k::boolean, .required = false, .raythena = false,
+     .help = "ssh: accept and record keys of hosts not yet in known_hosts", RTY_FIELD(ray, sshacceptnew)},
+    {.section = "ray", .name = "stubexecutable", .kind = k::path, .required = false, .raythena = false,
+     .help = "raythena-stub program started on each node", .default_doc = "raythena-stub next to raythenad",
+     RTY_FIELD(ray, stubexecutable)},
+    {.section = "ray", .name = "checkpointinterval", .kind = k::seconds, .required = false, .raythena = false,
+     .help = "seconds between checkpoints", .min = 1, .max = int_max, RTY_FIELD(ray, checkpointinterval)},
+    {.section = "ray", .name = "statusinterval", .kind = k::seconds, .required = false, .raythena = false,
+     .help = "seconds between status reports", .min = 1, .max = int_max, RTY_FIELD(ray, statusinterval)},
+    {.section = "ray", .name = "heartbeattimeout", .kind = k::seconds, .required = false, .raythena = false,
+     .help = "a stub silent this long is declared lost and its ranges re-dispatched", .min = 1, .max = int_max,
+     RTY_FIELD(ray, heartbeattimeout)},
+    {.section = "ray", .name = "stubgrace", .kind = k::seconds, .required = false, .raythena = false,
+     .help = "how long a stub lives without its channel", .min = 0, .max = int_max, RTY_FIELD(ray, stubgrace)},
+    {.section = "ray", .name = "maxrangeattempts", .kind = k::integer, .required = false, .raythena = false,
+     .help = "attempts per event range before its merge group fails", .min = 1, .max = int_max,
+     RTY_FIELD(ray, maxrangeattempts)},
+    {.section = "ray", .name = "mergeretries", .kind = k::integer, .required = false, .raythena = false,
+     .help = "retries of a failed merge transform", .min = 0, .max = int_max, RTY_FIELD(ray, mergeretries)},
+    // ---------------- resources
+    {.section = "resources", .name = "corepernode", .kind = k::integer, .required = true, .raythena = true,
+     .flag = "core-per-node", .help = "event ranges per node request", .default_doc = "number of CPUs",
+     .min = 1, .max = int_max, RTY_FIELD(resources, corepernode)},
+    // ---------------- logging
+    {.section = "logging", .name = "level", .kind = k::choice, .required = true, .raythena = true, .flag = "debug",
+     .short_flag = 'd', .switch_value = "debug", .help = "log level (--debug: debug)", .choices = level_choices,
+     RTY_FIELD(logging, level)},
+    {.section = "logging", .name = "driverlogfile", .kind = k::path, .required = true, .raythena = true,
+     .help = "coordinator log file (appended); stderr when null", RTY_FIELD(logging, driverlogfile)},
+    {.section = "logging", .name = "workerlogfile", .kind = k::path, .required = true, .raythena = true,
+     .help = "stub log file name in each node's directory", RTY_FIELD(logging, workerlogfile)},
+    {.section = "logging", .name = "copyraylogs", .kind = k::boolean, .required = true, .raythena = true,
+     .help = "copy stub logs into the node directories", RTY_FIELD(logging, copyraylogs)},
+    {.section = "logging", .name = "logfile", .kind = k::path, .required = false, .raythena = true,
+     .ignored = true, .help = "unused (old Raythena configs)", RTY_FIELD(logging, logfile)},
+};
+
+#undef RTY_FIELD
+
+constexpr std::string_view sections[] = {"payload", "harvester", "ray", "resources", "logging"};
+
+std::string join_choices(std::span<const std::string_view> choices, std::string_view last_sep) {
+  std::string out;
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    if (i) out += (i + 1 == choices.size()) ? last_sep : std::string_view(", ");
+    out += choices[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string key_spec::full_name() const { return std::string(section) + "." + std::string(name); }
+
+std::string key_spec::env_name() const {
+  if (flag.empty()) return {};
+  std::string out = "RAYTHENA_";
+  for (char c : flag) out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  return out;
+}
+
+std::string key_spec::expected() const {
+  auto range = [&](std::string_view what) {
+    std::ostringstream o;
+    o << what;
+    if (max == int_max)
+      o << " >= " << min;
+    else
+      o << " between " << min << " and " << max;
+    return o.str();
+  };
+  switch (kind) {
+    case value_kind::text: return "a string";
+    case value_kind::path: return "a path";
+    case value_kind::shell: return "a shell command string";
+    case value_kind::integer: return range("an integer");
+    case value_kind::seconds: return range("a whole number of seconds");
+    case value_kind::boolean: return "true or false";
+    case value_kind::string_list: return "a list of strings or one comma-separated string";
+    case value_kind::choice: return "one of " + join_choices(choices, " or ");
+  }
+  return "a value";
+}
+
+std::string key_spec::default_text() const {
+  if (!default_doc.empty()) return std::string(default_doc);
+  return value_text(get(settings{}));
+}
+
+std::span<const key_spec> key_table() { return table; }
+std::span<const std::string_view> section_names() { return sections; }
+
+const key_spec* find_key(std::string_view section, std::string_view name) {
+  for (const auto& key : table)
+    if (key.section == section && key.name == name) return &key;
+  return nullptr;
+}
+
+const key_spec* find_flag(std::string_view flag) {
+  for (const auto& key : table)
+    if (!key.flag.empty() && key.flag == flag) return &key;
+  return nullptr;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string nearest_key(std::string_view full_name) {
+  // A key put in the wrong section should point to its real place, so compare the key name alone as well
+  // as the dotted name and keep the best of both.
+  auto dot = full_name.find('.');
+  std::string_view bare = dot == std::string_view::npos ? full_name : full_name.substr(dot + 1);
+  const key_spec* best = nullptr;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (const auto& key : table) {
+    std::size_t d = std::min(edit_distance(full_name, key.full_name()), edit_distance(bare, key.name) + 1);
+    if (d < best_distance) best_distance = d, best = &key;
+  }
+  return best ? best->full_name() : std::string{};
+}
+
+std::string nearest_section(std::string_view section) {
+  std::string_view best;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (auto s : sections) {
+    std::size_t d = edit_distance(section, s);
+    if (d < best_distance) best_distance = d, best = s;
+  }
+  return std::string(best);
+}
+
+std::string value_text(const key_value& v) {
+  struct visitor {
+    std::string operator()(std::monostate) const { return "null"; }
+    std::string operator()(const std::string& s) const { return s; }
+    std::string operator()(std::int64_t i) const { return std::to_string(i); }
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(const std::vector<std::string>& list) const {
+      if (list.empty()) return "[]";
+      std::string out;
+      for (const auto& s : list) out += (out.empty() ? "" : ",") + s;
+      return out;
+    }
+  };
+  return std::visit(visitor{}, v);
+}
+
+std::string keys_markdown(bool new_keys_only) {
+  auto kind_name = [](const key_spec& key) -> std::string {
+    switch (key.kind) {
+      case value_kind::text: return "string";
+      case value_kind::path: return "path";
+      case value_kind::shell: return "shell";
+      case value_kind::integer: return "integer";
+      case value_kind::seconds: return "seconds";
+      case value_kind::boolean: return "bool";
+      case value_kind::string_list: return "list";
+      case value_kind::choice: return join_choices(key.choices, "|");
+    }
+    return {};
+  };
+  std::ostringstream o;
+  o << "| key | type | default | flag / variable | meaning |\n|---|---|---|---|---|\n";
+  for (const auto& key : table) {
+    if (new_keys_only && key.raythena) continue;
+    std::string choice = kind_name(key);
+    std::replace(choice.begin(), choice.end(), '|', '/');  // a bare | would split the markdown cell
+    o << "| `" << key.full_name() << "` | " << choice << " | `" << key.default_text() << "` | ";
+    if (!key.flag.empty()) {
+      o << "`--" << key.flag << "`";
+      if (key.short_flag) o << " (`-" << key.short_flag << "`)";
+      o << " / `" << key.env_name() << "`";
+    } else {
+      o << "–";
+    }
+    o << " | " << key.help << (key.required ? " (required by Raythena)" : "") << " |\n";
+  }
+  return o.str();
+}
+
+}  // namespace rty::config

@@ -1,0 +1,107 @@
+#pragma once
+// The control channel's I/O shell, shared by the coordinator and the stub: one TCP socket carrying
+// length-prefixed JSON frames (src/protocol does the framing). Everything runs on one io_context
+// thread, so there are no locks: send() queues a frame and a callback chain writes the queue in order.
+// Header-only on purpose: it is compiled only inside the two Asio translation units.
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "protocol/frame.hpp"
+
+namespace rty::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+class channel : public std::enable_shared_from_this<channel> {
+ public:
+  channel(tcp::socket socket, std::size_t max_frame) : socket_(std::move(socket)), decoder_(max_frame) {
+    boost::system::error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    auto ep = socket_.remote_endpoint(ec);
+    peer_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  const std::string& peer() const { return peer_; }
+  bool is_open() const { return socket_.is_open() && !closed_; }
+  std::size_t queued_bytes() const { return queued_bytes_; }
+
+  void send(const boost::json::object& message) { send_raw(protocol::encode_frame(message)); }
+
+  void send_raw(std::string frame) {
+    if (closed_) return;
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+    if (!writing_) write_next();
+  }
+
+  // Next complete message. Error text on EOF, socket error or a decoding error (the caller closes).
+  asio::awaitable<boost::system::result<boost::json::object, std::string>> receive() {
+    for (;;) {
+      auto next = decoder_.next();
+      if (!next) co_return boost::system::result<boost::json::object, std::string>(boost::system::in_place_error, next.error());
+      if (*next) co_return std::move(**next);
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_), asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        std::string why = (ec == asio::error::eof) ? "connection closed by peer" : ec.message();
+        co_return boost::system::result<boost::json::object, std::string>(boost::system::in_place_error, why);
+      }
+      decoder_.feed(std::string_view(buffer_.data(), n));
+    }
+  }
+
+  // Closes after the queued frames are written (bounded by the socket's own timeouts).
+  void close_after_flush() {
+    if (!writing_) {
+      close();
+      return;
+    }
+    close_when_flushed_ = true;
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+ private:
+  void write_next() {
+    if (queue_.empty() || closed_) {
+      writing_ = false;
+      if (close_when_flushed_) close();
+      return;
+    }
+    writing_ = true;
+    asio::async_write(socket_, asio::buffer(queue_.front()),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                        self->queued_bytes_ -= n <= self->queued_bytes_ ? n : self->queued_bytes_;
+                        if (ec) {
+                          self->writing_ = false;
+                          self->queue_.clear();
+                          self->close();
+                          return;
+                        }
+                        self->queue_.pop_front();
+                        self->write_next();
+                      });
+  }
+
+  tcp::socket socket_;
+  protocol::frame_decoder decoder_;
+  std::array<char, 64 * 1024> buffer_{};
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool close_when_flushed_ = false;
+  std::string peer_;
+};
+
+}  // namespace rty::net

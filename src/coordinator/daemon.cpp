@@ -1,0 +1,767 @@
+// The coordinator's I/O shell: one io_context on one thread owns the run. It gets the job from
+// Harvester, listens for stubs, launches them, turns channel frames, child exits, signals and timers
+// into engine calls, writes the checkpoint, and finishes the run (renames, final report).
+// This is the only Asio translation unit of raythenad besides the stub's.
+#include "coordinator/daemon.hpp"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "bookkeeping/bookkeeper.hpp"
+#include "bookkeeping/checkpoint.hpp"
+#include "common/file_util.hpp"
+#include "common/json_util.hpp"
+#include "common/log.hpp"
+#include "common/process.hpp"
+#include "coordinator/channel_io.hpp"
+#include "coordinator/engine.hpp"
+#include "coordinator/finalize.hpp"
+#include "harvester/harvester_config.hpp"
+#include "harvester/ini.hpp"
+#include "harvester/messenger.hpp"
+#include "launch/launcher.hpp"
+#include "pilot/http_api.hpp"
+#include "pilot/payload.hpp"
+#include "pilot/time_monitor.hpp"
+#include "protocol/auth.hpp"
+#include "protocol/messages.hpp"
+#include "rty/version.hpp"
+
+namespace rty::coordinator {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using asio::awaitable;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+constexpr const char* log_name = "Driver";
+
+// This host's address that other nodes can reach: the first non-loopback IPv4 interface address.
+std::string reachable_address() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return "127.0.0.1";
+  std::string found;
+  for (auto* a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+    if ((a->ifa_flags & IFF_LOOPBACK) || !(a->ifa_flags & IFF_UP)) continue;
+    char buf[NI_MAXHOST];
+    if (::getnameinfo(a->ifa_addr, sizeof(sockaddr_in), buf, sizeof buf, nullptr, 0, NI_NUMERICHOST) == 0) {
+      found = buf;
+      break;
+    }
+  }
+  ::freeifaddrs(list);
+  return found.empty() ? "127.0.0.1" : found;
+}
+
+std::string self_executable_dir() {
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : p.parent_path().string();
+}
+
+class daemon final : public engine_io, public std::enable_shared_from_this<daemon> {
+ public:
+  daemon(asio::io_context& io, const config::settings& cfg)
+      : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), usr1_(io, SIGUSR1), done_(io), status_timer_(io),
+        checkpoint_timer_(io), heartbeat_timer_(io), walltime_timer_(io), hard_stop_timer_(io), harvester_timer_(io) {
+    done_.expires_at(asio::steady_clock::time_point::max());
+  }
+
+  int exit_code() const { return exit_code_; }
+
+  void start() {
+    asio::co_spawn(io_, main(), [self = shared_from_this()](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        RTY_LOG(critical, log_name) << "internal error: " << ex.what();
+      }
+      self->exit_code_ = exit_runtime_error;
+      self->io_.stop();
+    });
+  }
+
+  // --- engine_io -----------------------------------------------------------------------------------
+
+  void send(conn_id to, const boost::json::object& message) override {
+    auto it = connections_.find(to);
+    if (it != connections_.end()) it->second.channel->send(message);
+  }
+
+  void close(conn_id node, const std::string& reason) override {
+    auto it = connections_.find(node);
+    if (it == connections_.end()) return;
+    RTY_LOG(info, log_name) << "closing channel to " << it->second.channel->peer() << ": " << reason;
+    it->second.channel->close_after_flush();
+  }
+
+  bool start_merge(const merge::merge_command& command) override {
+    std::string what;
+    if (auto ec = merge::prepare_work_dir(command, &what)) {
+      RTY_LOG(error, log_name) << "merge " << command.output_name << ": cannot prepare " << command.work_dir << ": "
+                               << what;
+      return false;
+    }
+    process::spawn_options o;
+    o.argv = command.argv;
+    o.cwd = command.work_dir;
+    o.stdout_path = command.log_path;
+    o.stderr_path = "=stdout";
+    o.new_process_group = true;
+    std::string err;
+    auto pid = process::spawn(o, err);
+    if (!pid) {
+      RTY_LOG(error, log_name) << "merge " << command.output_name << ": " << err;
+      return false;
+    }
+    merge_pids_[*pid] = command.output_name;
+    return true;
+  }
+
+ private:
+  struct connection {
+    std::shared_ptr<net::channel> channel;
+    std::chrono::steady_clock::time_point last_rx;
+    bool joined = false;
+  };
+
+  // --- the run -------------------------------------------------------------------------------------
+
+  awaitable<void> main() {
+    auto self = shared_from_this();
+    RTY_LOG(info, log_name) << "raythenad " << rty::version << " starting; workdir " << cfg_.ray.workdir;
+    watch_signals();
+    if (!co_await acquire_job()) co_return;
+    if (!prepare_task()) co_return;
+    if (!start_listening()) co_return;
+    engine_ = std::make_unique<engine>(make_engine_settings(), *job_, *book_, *this);
+    if (engine_->outcome() == run_outcome::complete) {
+      RTY_LOG(info, log_name) << "every event of this job is already merged (resumed run): finishing";
+      finish_run();
+      co_return;
+    }
+    asio::co_spawn(io_, accept_loop(), asio::detached);
+    if (!launch_stubs()) co_return;
+    arm_periodic(status_timer_, cfg_.ray.statusinterval, [this] { log_status(); });
+    arm_periodic(checkpoint_timer_, cfg_.ray.checkpointinterval, [this] { save_checkpoint("periodic"); });
+    arm_periodic(heartbeat_timer_, heartbeat_interval(), [this] { heartbeat_tick(); });
+    arm_walltime();
+    check_done();
+  }
+
+  awaitable<bool> acquire_job() {
+    std::string endpoint = cfg_.harvester.endpoint.value_or(cfg_.ray.workdir);
+    std::string conf = cfg_.harvester.harvesterconf.value_or("");
+    auto ini = harvester::ini_file::load(conf);
+    if (!ini) {
+      fail(exit_harvester_error, "cannot read Harvester's config " + ini.error().file + ":" +
+                                     std::to_string(ini.error().line) + ": " + ini.error().message);
+      co_return false;
+    }
+    auto files = harvester::resolve_messenger_files(*ini, endpoint);
+    if (!files) {
+      fail(exit_harvester_error, "Harvester config " + conf + ": " + files.error());
+      co_return false;
+    }
+    if (auto qd = harvester::queuedata_path(*ini, cfg_.payload.pandaqueue.value_or(""))) {
+      auto q = harvester::load_queuedata(*qd);
+      if (q) queuedata_ = *q;
+      else RTY_LOG(warning, log_name) << "queuedata: " << q.error();
+    }
+    harvester::messenger_options mo;
+    mo.job_timeout = cfg_.harvester.timeout;
+    messenger_.emplace(*files, mo);
+    for (;;) {
+      auto result = messenger_->poll_job(harvester::clock::now());
+      if (auto* ready = std::get_if<harvester::job_ready>(&result)) {
+        job_ = std::move(ready->job);
+        RTY_LOG(info, log_name) << "got job " << job_->panda_id << " (task " << job_->task_id << ", "
+                                << job_->in_files.size() << " input file(s) x " << job_->events_per_input
+                                << " events) from " << ready->path;
+        co_return true;
+      }
+      if (auto* failed = std::get_if<harvester::failed>(&result)) {
+        fail(exit_harvester_error, failed->message);
+        co_return false;
+      }
+      auto& w = std::get<harvester::waiting>(result);
+      harvester_timer_.expires_after(w.delay);
+      auto [ec] = co_await harvester_timer_.async_wait(as_tuple_awaitable);
+      if (ec || stopping_) {
+        fail(exit_incomplete, "stopped while waiting for the job from Harvester");
+        co_return false;
+      }
+    }
+  }
+
+  bool prepare_task() {
+    std::string base = cfg_.ray.taskprogressbasedir.value_or(cfg_.ray.workdir);
+    task_dir_ = file::join(base, job_->task_id);
+    std::error_code ec;
+    for (auto dir : {task_dir_, task_dir_ + "/final", task_dir_ + "/job-reports"}) {
+      fs::create_directories(dir, ec);
+      if (ec) {
+        fail(exit_runtime_error, "cannot create the task directory " + dir + ": " + ec.message());
+        return false;
+      }
+    }
+    std::string endpoint = cfg_.harvester.endpoint.value_or(cfg_.ray.workdir);
+    std::string what;
+    if (harvester::write_task_workdir_path(endpoint, task_dir_, &what))
+      RTY_LOG(error, log_name) << "cannot write task_workdir_path.txt: " << what;
+
+    bookkeeping::options bo;
+    bo.endpoint = endpoint;
+    bo.max_attempts = cfg_.ray.maxrangeattempts;
+    bo.task_dir = task_dir_;
+    if (auto problem = bookkeeping::bookkeeper::check_job(*job_)) {
+      fail(exit_harvester_error, "job " + job_->panda_id + " cannot be processed: " + *problem);
+      return false;
+    }
+    book_ = std::make_unique<bookkeeping::bookkeeper>(*job_, bo);
+
+    auto log = merge::commit_log::load(task_dir_ + "/commit_log");
+    if (!log) {
+      fail(exit_runtime_error, log.error());
+      return false;
+    }
+    commit_log_.emplace(std::move(*log));
+    auto cp = bookkeeping::load_checkpoint(checkpoint_path());
+    if (!cp) {
+      // Never start over silently: the recorded events would be simulated twice.
+      fail(exit_runtime_error, cp.error() + " (fix or move it away to start this task from scratch)");
+      return false;
+    }
+    if (*cp) {
+      book_->restore(**cp, commit_log_->renamed());
+      for (auto& p : book_->restore_problems()) RTY_LOG(warning, log_name) << "checkpoint: " << p;
+      auto c = book_->get_counts();
+      RTY_LOG(info, log_name) << "resumed from " << checkpoint_path() << ": " << c.finished << " finished, "
+                              << c.failed << " failed, " << c.merged_events << " merged of " << c.total << " events";
+    }
+    start_counts_ = book_->get_counts();
+    start_time_ = std::chrono::steady_clock::now();
+    return true;
+  }
+
+  std::string checkpoint_path() const { return task_dir_ + "/state.json"; }
+
+  bool start_listening() {
+    std::string address = cfg_.ray.headip.value_or("");
+    if (address.empty())
+      address = (launcher_name() == "local") ? std::string("127.0.0.1") : reachable_address();
+    boost::system::error_code ec;
+    auto ip = asio::ip::make_address(address, ec);
+    if (ec) {
+      tcp::resolver resolver(io_);
+      auto results = resolver.resolve(address, "0", ec);
+      if (ec || results.empty()) {
+        fail(exit_runtime_error, "ray.headip '" + address + "' is neither an address nor a resolvable name");
+        return false;
+      }
+      ip = results.begin()->endpoint().address();
+    }
+    acceptor_.emplace(io_);
+    tcp::endpoint ep(ip, 0);
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      fail(exit_runtime_error, "cannot listen on " + address + ": " + ec.message());
+      return false;
+    }
+    auto local = acceptor_->local_endpoint();
+    listen_address_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string()) +
+                      ":" + std::to_string(local.port());
+    secret_ = protocol::make_secret();
+    secret_file_ = file::join(cfg_.ray.workdir, ".raythenad-secret");
+    std::string what;
+    ::umask(0077);  // the secret file must never be readable by others, not even for an instant
+    auto wec = file::write_atomic(secret_file_, secret_ + "\n", &what);
+    ::umask(0022);
+    if (wec) {
+      fail(exit_runtime_error, "cannot write the run's secret: " + what);
+      return false;
+    }
+    ::chmod(secret_file_.c_str(), 0600);
+    RTY_LOG(info, log_name) << "listening for stubs on " << listen_address_;
+    return true;
+  }
+
+  std::string launcher_name() const {
+    switch (cfg_.ray.launcher) {
+      case config::launcher_kind::local: return "local";
+      case config::launcher_kind::srun: return "srun";
+      case config::launcher_kind::ssh: return "ssh";
+      case config::launcher_kind::automatic: break;
+    }
+    return launch::resolve_launcher_name("auto");
+  }
+
+  int node_count() const {
+    auto name = launcher_name();
+    if (name == "local") return std::max(1, cfg_.ray.nodes.value_or(cfg_.ray.localnodes));
+    if (name == "ssh") return static_cast<int>(cfg_.ray.sshhosts.size());
+    return cfg_.ray.nodes.value_or(0);
+  }
+
+  bool launch_stubs() {
+    launch::launch_request r;
+    r.stub_executable = cfg_.ray.stubexecutable.empty() ? self_executable_dir() + "/raythena-stub" : cfg_.ray.stubexecutable;
+    r.coordinator = listen_address_;
+    r.secret = secret_;
+    r.secret_file = secret_file_;
+    r.log_dir = file::join(file::join(cfg_.ray.workdir, job_->panda_id), "stub-logs");
+    r.nodes = node_count();
+    r.debug = log::enabled(log::level::debug);
+    r.ssh_hosts = cfg_.ray.sshhosts;
+    r.ssh_key = cfg_.ray.sshkey.value_or("");
+    r.ssh_known_hosts = cfg_.ray.sshknownhosts;
+    r.ssh_accept_new = cfg_.ray.sshacceptnew;
+    try {
+      launcher_ = launch::make_launcher(launcher_name());
+    } catch (const std::exception& e) {
+      fail(exit_runtime_error, e.what());
+      return false;
+    }
+    auto result = launcher_->launch(r);
+    for (auto& f : result.failures) RTY_LOG(error, log_name) << "launch: " << f;
+    for (auto& p : result.processes) {
+      RTY_LOG(info, log_name) << "started " << p.what << (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "")
+                              << ", log " << p.log_path;
+      if (p.pid > 0) stub_pids_[p.pid] = p;
+    }
+    expected_nodes_ = result.expected_nodes;
+    if (result.processes.empty()) {
+      fail(exit_runtime_error, "no stub could be started with the " + launcher_->name() + " launcher");
+      return false;
+    }
+    return true;
+  }
+
+  engine_settings make_engine_settings() {
+    engine_settings s;
+    s.workdir = cfg_.ray.workdir;
+    s.task_dir = task_dir_;
+    s.endpoint = cfg_.harvester.endpoint.value_or(cfg_.ray.workdir);
+    s.corepernode = cfg_.resources.corepernode;
+    s.expected_nodes = std::max(1, node_count());
+    s.merge_max_processes = cfg_.ray.mergemaxprocesses;
+    s.merge_retries = cfg_.ray.mergeretries;
+    s.merge.task_dir = task_dir_;
+    s.merge.containerengine = cfg_.payload.containerengine.value_or("none");
+    if (queuedata_ && !queuedata_->container_type.empty() && !cfg_.payload.runs_merge_without_container() &&
+        queuedata_->container_type != s.merge.containerengine) {
+      RTY_LOG(info, log_name) << "queuedata container_type '" << queuedata_->container_type
+                              << "' replaces payload.containerengine '" << s.merge.containerengine << "'";
+      s.merge.containerengine = queuedata_->container_type;
+    }
+    s.merge.containerextraargs = cfg_.payload.containerextraargs.value_or("");
+    s.merge.containerextrasetup = cfg_.payload.containerextrasetup.value_or("");
+    if (queuedata_) s.merge.container_options = queuedata_->container_options;
+
+    pilot::payload_options po;
+    po.extrasetup = cfg_.payload.extrasetup.value_or("");
+    po.extrapostpayload = cfg_.payload.extrapostpayload.value_or("");
+    po.pilotwrapper = cfg_.payload.pilotwrapper;
+    po.pilotdir = cfg_.payload.pilotdir;
+    po.pandaqueue = cfg_.payload.pandaqueue.value_or("");
+    po.prod_source_label = job_->prod_source_label;
+    po.hpcresource = cfg_.payload.hpcresource.value_or("");
+    po.logfilename = cfg_.payload.logfilename;
+    auto& ns = s.node_settings;
+    ns["payload_script"] = pilot::build_payload_script(po);
+    ns["server_port"] = launcher_name() == "local" ? 0 : cfg_.payload.serverport;
+    ns["kill_file"] = cfg_.payload.pilotkillfile;
+    ns["kill_at"] = kill_at_epoch_;
+    ns["heartbeat_interval"] = heartbeat_interval().count();
+    ns["heartbeat_timeout"] = cfg_.ray.heartbeattimeout.count();
+    ns["grace"] = cfg_.ray.stubgrace.count();
+    if (const char* pc = std::getenv("HARVESTER_PILOT_CONFIG")) ns["pilot_config"] = pc;
+    return s;
+  }
+
+  std::chrono::seconds heartbeat_interval() const {
+    return std::max<std::chrono::seconds>(1s, cfg_.ray.heartbeattimeout / 4);
+  }
+
+  // --- stubs ---------------------------------------------------------------------------------------
+
+  awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    while (acceptor_ && acceptor_->is_open()) {
+      auto [ec, socket] = co_await acceptor_->async_accept(as_tuple_awaitable);
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        RTY_LOG(warning, log_name) << "accept: " << ec.message();
+        continue;
+      }
+      asio::co_spawn(io_, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  awaitable<void> session(tcp::socket socket) {
+    auto self = shared_from_this();
+    conn_id id = ++next_conn_;
+    auto ch = std::make_shared<net::channel>(std::move(socket), protocol::default_max_frame);
+    // A peer gets a few seconds to prove itself, and nothing it sends before that is acted upon.
+    auto auth_timer = std::make_shared<asio::steady_timer>(io_, 10s);
+    auth_timer->async_wait([ch](boost::system::error_code ec) {
+      if (!ec) ch->close();
+    });
+    protocol::challenge challenge;
+    challenge.nonce = protocol::make_nonce();
+    ch->send(challenge.to_json());
+    auto first = co_await ch->receive();
+    auth_timer->cancel();
+    std::string refusal;
+    std::optional<protocol::hello> hello;
+    if (!first) {
+      refusal = first.error();
+    } else if (auto h = protocol::hello::from_json(*first); !h) {
+      refusal = h.error();
+    } else if (!protocol::verify_proof(secret_, challenge.nonce, h->node_id, h->proof)) {
+      refusal = "wrong proof of the run's secret for node '" + h->node_id + "'";
+    } else {
+      hello = std::move(*h);
+    }
+    if (!hello) {
+      RTY_LOG(warning, log_name) << "refused connection from " << ch->peer() << ": " << refusal;
+      protocol::error e;
+      e.message = "authentication failed";
+      ch->send(e.to_json());
+      ch->close_after_flush();
+      co_return;
+    }
+    if (finished_) {
+      ch->close();
+      co_return;
+    }
+    connections_[id] = connection{ch, std::chrono::steady_clock::now(), true};
+    engine_->node_joined(id, *hello, ch->peer());
+    check_done();
+    for (;;) {
+      auto msg = co_await ch->receive();
+      if (!msg) {
+        if (connections_.erase(id) && engine_) engine_->node_lost(id, msg.error());
+        check_done();
+        co_return;
+      }
+      auto it = connections_.find(id);
+      if (it == connections_.end()) co_return;
+      it->second.last_rx = std::chrono::steady_clock::now();
+      engine_->message(id, *msg);
+      check_done();
+    }
+  }
+
+  void heartbeat_tick() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<conn_id> silent;
+    for (auto& [id, c] : connections_) {
+      if (now - c.last_rx > cfg_.ray.heartbeattimeout)
+        silent.push_back(id);
+      else
+        c.channel->send(protocol::heartbeat{}.to_json());
+    }
+    for (auto id : silent) {
+      auto it = connections_.find(id);
+      it->second.channel->close();
+      connections_.erase(it);
+      engine_->node_lost(id, "no heartbeat for " + std::to_string(cfg_.ray.heartbeattimeout.count()) + " s");
+    }
+    if (!silent.empty()) check_done();
+  }
+
+  // --- processes and signals -----------------------------------------------------------------------
+
+  void watch_signals() {
+    signals_.async_wait([self = shared_from_this()](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGCHLD)
+        self->reap_children();
+      else
+        self->on_stop_signal(sig);
+      self->watch_signals();
+    });
+    usr1_.async_wait([self = shared_from_this()](boost::system::error_code ec, int) {
+      if (ec) return;
+      self->save_checkpoint("SIGUSR1");
+      self->usr1_.async_wait([](boost::system::error_code, int) {});
+    });
+  }
+
+  void reap_children() {
+    for (auto it = merge_pids_.begin(); it != merge_pids_.end();) {
+      auto status = process::try_reap(it->first);
+      if (!status) {
+        ++it;
+        continue;
+      }
+      std::string output = it->second;
+      it = merge_pids_.erase(it);
+      if (engine_) engine_->merge_exited(output, *status);
+    }
+    for (auto it = stub_pids_.begin(); it != stub_pids_.end();) {
+      auto status = process::try_reap(it->first);
+      if (!status) {
+        ++it;
+        continue;
+      }
+      bool ok = status->exited_normally() && status->code == 0;
+      if (ok)
+        RTY_LOG(info, log_name) << it->second.what << " exited";
+      else
+        RTY_LOG(error, log_name) << it->second.what << " ended: " << process::describe(*status) << " (log "
+                                 << it->second.log_path << ")";
+      it = stub_pids_.erase(it);
+    }
+    if (stub_pids_.empty() && connections_.empty() && launcher_ && engine_ && !finished_ &&
+        engine_->outcome() == run_outcome::running) {
+      // Nobody is left to process ranges: merge what is complete and stop; the next run resumes.
+      engine_->drain("no stub is running any more");
+    }
+    check_done();
+  }
+
+  void on_stop_signal(int sig) {
+    ++stop_signals_;
+    if (stop_signals_ == 1 && engine_) {
+      RTY_LOG(warning, log_name) << "received " << ::strsignal(sig) << ": draining, checkpoint saved";
+      save_checkpoint("signal");
+      engine_->drain(std::string("signal ") + ::strsignal(sig));
+      // The short form of the walltime drain: pilots get a moment to report, then everything stops.
+      hard_stop_timer_.expires_after(std::min<std::chrono::seconds>(30s, cfg_.payload.pilotkilltime));
+      hard_stop_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->hard_stop("drain period after the stop signal is over");
+      });
+      check_done();
+      return;
+    }
+    stopping_ = true;
+    harvester_timer_.cancel();
+    hard_stop(std::string("second stop signal (") + ::strsignal(sig) + ")");
+  }
+
+  void hard_stop(const std::string& why) {
+    if (finished_) return;
+    RTY_LOG(warning, log_name) << "stopping now: " << why;
+    if (!engine_) {
+      fail(exit_incomplete, why);
+      return;
+    }
+    engine_->stop_nodes(why);
+    finish_run();
+  }
+
+  // --- walltime ------------------------------------------------------------------------------------
+
+  void arm_walltime() {
+    if (kill_at_epoch_ <= 0) return;
+    auto deadline = std::chrono::system_clock::time_point(std::chrono::seconds(kill_at_epoch_));
+    auto delay = std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - std::chrono::system_clock::now());
+    walltime_timer_.expires_after(std::max<std::chrono::steady_clock::duration>(delay, 0s));
+    walltime_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      self->engine_->drain("walltime: less than payload.pilotkilltime left");
+      // Leave half of the kill time for pilots to finish and merges to run, then stop for sure.
+      self->hard_stop_timer_.expires_after(std::max<std::chrono::seconds>(5s, self->cfg_.payload.pilotkilltime / 2));
+      self->hard_stop_timer_.async_wait([self](boost::system::error_code ec2) {
+        if (!ec2) self->hard_stop("walltime nearly over");
+      });
+      self->check_done();
+    });
+  }
+
+ public:
+  // Read before the engine exists: the kill time goes to every stub in its welcome.
+  void read_time_monitor() {
+    std::string path = file::join(cfg_.ray.workdir, cfg_.payload.timemonitorfile);
+    std::string what;
+    auto text = file::read_all(path, &what);
+    if (!text) {
+      RTY_LOG(info, log_name) << "no time-monitor file (" << what << "): no walltime limit";
+      return;
+    }
+    auto tm = pilot::parse_time_monitor(*text);
+    if (!tm) {
+      RTY_LOG(warning, log_name) << "time-monitor file " << path << ": " << tm.error() << "; no walltime limit";
+      return;
+    }
+    std::error_code ec;
+    auto mtime = fs::last_write_time(path, ec);
+    auto reference = std::chrono::system_clock::now();
+    if (!ec) reference = std::chrono::clock_cast<std::chrono::system_clock>(mtime);
+    auto deadline = pilot::kill_deadline(*tm, reference, cfg_.payload.pilotkilltime);
+    kill_at_epoch_ = std::chrono::duration_cast<std::chrono::seconds>(deadline.time_since_epoch()).count();
+    auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::system_clock::now());
+    RTY_LOG(info, log_name) << "walltime: ranges stop being handed out in " << left.count() << " s";
+  }
+
+ private:
+  // --- periodic ------------------------------------------------------------------------------------
+
+  template <class F>
+  void arm_periodic(asio::steady_timer& timer, std::chrono::seconds every, F f) {
+    if (every <= 0s) return;
+    timer.expires_after(every);
+    timer.async_wait([self = shared_from_this(), &timer, every, f](boost::system::error_code ec) {
+      if (ec || self->finished_) return;
+      f();
+      self->arm_periodic(timer, every, f);
+    });
+  }
+
+  void log_status() {
+    auto s = engine_->status();
+    auto now = std::chrono::steady_clock::now();
+    double secs = std::chrono::duration<double>(now - last_status_time_).count();
+    auto done_now = s.ranges.finished + s.ranges.failed;
+    double rate = (last_status_time_.time_since_epoch().count() && secs > 0) ? (done_now - last_status_done_) / secs : 0.0;
+    last_status_time_ = now;
+    last_status_done_ = done_now;
+    std::ostringstream line;
+    line << "status: ranges ready " << s.ranges.ready << ", leased " << s.ranges.leased << ", finished "
+         << s.ranges.finished << ", failed " << s.ranges.failed << " of " << s.ranges.total << "; nodes "
+         << s.nodes_connected << "; merges running " << s.merges_running << ", done " << s.merges_done << ", failed "
+         << s.merges_failed << "; " << static_cast<long>(rate) << " events/s" << (s.draining ? "; draining" : "");
+    RTY_LOG(info, log_name) << line.str();
+  }
+
+  void save_checkpoint(const char* why) {
+    if (!book_) return;
+    std::string what;
+    if (bookkeeping::save_checkpoint(book_->snapshot(), checkpoint_path(), &what))
+      RTY_LOG(error, log_name) << "checkpoint (" << why << ") not written, the previous one is kept: " << what;
+    else
+      RTY_LOG(debug, log_name) << "checkpoint written (" << why << ")";
+  }
+
+  // --- the end -------------------------------------------------------------------------------------
+
+  void check_done() {
+    if (finished_ || !engine_) return;
+    if (engine_->outcome() != run_outcome::running) finish_run();
+  }
+
+  void finish_run() {
+    if (finished_) return;
+    finished_ = true;
+    auto outcome = engine_->outcome();
+    boost::system::error_code ec;
+    if (acceptor_) acceptor_->close(ec);
+    for (auto* t : {&status_timer_, &checkpoint_timer_, &heartbeat_timer_, &walltime_timer_, &hard_stop_timer_})
+      t->cancel();
+    log_status();
+    if (outcome == run_outcome::complete) {
+      finalize_result r = finalize_task(*job_, *book_, *commit_log_, task_dir_, messenger_->files());
+      exit_code_ = r.all_merged ? exit_success : exit_events_failed;
+      save_checkpoint("final");
+      RTY_LOG(info, log_name) << r.summary;
+    } else {
+      save_checkpoint("final");
+      exit_code_ = exit_incomplete;
+      RTY_LOG(warning, log_name) << "run stopped before the job was complete; the checkpoint " << checkpoint_path()
+                                 << " lets the next run resume";
+    }
+    engine_->stop_nodes("the run is over");
+    for (auto& [id, c] : connections_) c.channel->close_after_flush();
+    ::unlink(secret_file_.c_str());
+    wait_for_children(0);
+  }
+
+  // Stubs and merges get a few seconds to exit on their own before their process groups are signalled.
+  void wait_for_children(int round) {
+    for (auto it = stub_pids_.begin(); it != stub_pids_.end();)
+      it = process::try_reap(it->first) ? stub_pids_.erase(it) : std::next(it);
+    for (auto it = merge_pids_.begin(); it != merge_pids_.end();)
+      it = process::try_reap(it->first) ? merge_pids_.erase(it) : std::next(it);
+    if ((stub_pids_.empty() && merge_pids_.empty()) || round >= 100) {
+      for (auto& [pid, p] : stub_pids_) process::signal_group(pid, SIGKILL);
+      for (auto& [pid, p] : merge_pids_) process::signal_group(pid, SIGKILL);
+      done_.cancel();
+      io_.stop();
+      return;
+    }
+    if (round == 50) {  // 5 s
+      if (launcher_) launcher_->stop_all();
+      for (auto& [pid, p] : merge_pids_) process::signal_group(pid, SIGTERM);
+    }
+    auto t = std::make_shared<asio::steady_timer>(io_, 100ms);
+    t->async_wait([self = shared_from_this(), t, round](boost::system::error_code) { self->wait_for_children(round + 1); });
+  }
+
+  void fail(int code, const std::string& message) {
+    RTY_LOG(critical, log_name) << message;
+    exit_code_ = code;
+    finished_ = true;
+    if (launcher_) launcher_->stop_all();
+    io_.stop();
+  }
+
+  asio::io_context& io_;
+  const config::settings& cfg_;
+  asio::signal_set signals_;
+  asio::signal_set usr1_;
+  asio::steady_timer done_;
+  asio::steady_timer status_timer_, checkpoint_timer_, heartbeat_timer_, walltime_timer_, hard_stop_timer_,
+      harvester_timer_;
+  std::optional<harvester::messenger> messenger_;
+  std::optional<harvester::queuedata> queuedata_;
+  std::optional<rty::job_spec> job_;
+  std::unique_ptr<bookkeeping::bookkeeper> book_;
+  std::optional<merge::commit_log> commit_log_;
+  std::unique_ptr<engine> engine_;
+  std::unique_ptr<launch::launcher> launcher_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::map<conn_id, connection> connections_;
+  std::map<pid_t, launch::started> stub_pids_;
+  std::map<pid_t, std::string> merge_pids_;
+  std::string task_dir_, listen_address_, secret_, secret_file_;
+  std::int64_t kill_at_epoch_ = 0;
+  int expected_nodes_ = 0;
+  conn_id next_conn_ = 0;
+  int stop_signals_ = 0;
+  bool stopping_ = false;
+  bool finished_ = false;
+  int exit_code_ = exit_runtime_error;
+  bookkeeping::counts start_counts_;
+  std::chrono::steady_clock::time_point start_time_{};
+  std::chrono::steady_clock::time_point last_status_time_{};
+  std::uint64_t last_status_done_ = 0;
+};
+
+}  // namespace
+
+int run_daemon(const config::settings& settings) {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::error_code ec;
+  fs::create_directories(settings.ray.workdir, ec);
+  asio::io_context io(1);
+  auto d = std::make_shared<daemon>(io, settings);
+  d->read_time_monitor();
+  d->start();
+  io.run();
+  return d->exit_code();
+}
+
+}  // namespace rty::coordinator

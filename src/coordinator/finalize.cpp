@@ -1,0 +1,93 @@
+#include "coordinator/finalize.hpp"
+
+#include <sstream>
+
+#include "common/file_util.hpp"
+#include "common/log.hpp"
+#include "harvester/messenger.hpp"
+#include "merge/final_renames.hpp"
+#include "merge/merge_report.hpp"
+
+namespace rty::coordinator {
+namespace {
+constexpr const char* log_name = "Driver";
+}
+
+finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookkeeper& book, merge::commit_log& log,
+                              const std::string& task_dir, const harvester::messenger_files& files) {
+  finalize_result result;
+  const std::string final_dir = file::join(task_dir, "final");
+  auto outputs = book.outputs();
+
+  // 1. Outputs merged under an earlier attempt's names take this job's names; the log comes first so
+  //    that a crash between the two steps is repaired by the next run.
+  std::vector<std::pair<std::string, std::string>> renames;
+  for (auto& o : outputs)
+    if (o.state == bookkeeping::output_state::merged && !o.recorded_name.empty() && o.recorded_name != o.name)
+      renames.emplace_back(o.recorded_name, o.name);
+  if (!renames.empty()) {
+    std::string what;
+    if (merge::apply_renames(log, renames, final_dir, &what))
+      RTY_LOG(error, log_name) << "output renames: " << what;
+  }
+  result.renamed = log.renamed();
+
+  // 2. The final report from the merges' own reports, in output order.
+  std::vector<boost::json::object> reports;
+  std::vector<std::string> failed_inputs;
+  std::size_t merged = 0;
+  for (auto& o : outputs) {
+    if (o.state != bookkeeping::output_state::merged) {
+      for (auto& in : o.input_files)
+        if (std::find(failed_inputs.begin(), failed_inputs.end(), in) == failed_inputs.end()) failed_inputs.push_back(in);
+      continue;
+    }
+    ++merged;
+    std::string name = o.recorded_name.empty() ? o.name : o.recorded_name;
+    auto report = merge::read_report(file::join(task_dir, "job-reports/" + name + ".json"));
+    if (!report) {
+      RTY_LOG(error, log_name) << "final report: " << report.error();
+      continue;
+    }
+    reports.push_back(std::move(*report));
+  }
+  auto final_report = merge::build_final_report(reports, result.renamed, failed_inputs);
+  std::string what;
+  if (harvester::write_job_report(files, final_report, &what)) {
+    RTY_LOG(critical, log_name) << "cannot write the final job report: " << what;
+  } else {
+    result.report_written = true;
+  }
+  result.report_path = files.job_report;
+  auto c = book.get_counts();
+  result.all_merged = failed_inputs.empty() && c.failed_events == 0;
+  std::ostringstream s;
+  s << "job " << job.panda_id << ": " << c.merged_events << " of " << c.total << " events merged into " << merged
+    << " output file(s) in " << final_dir;
+  if (!failed_inputs.empty()) s << "; " << c.failed_events << " events failed (inputs: " << failed_inputs.size() << ")";
+  s << "; report " << (result.report_written ? result.report_path : std::string("NOT written"));
+  result.summary = s.str();
+  return result;
+}
+
+bookkeeping::checkpoint with_current_names(bookkeeping::checkpoint cp, const std::map<std::string, std::string>& renamed,
+                                           const std::string& final_dir) {
+  if (renamed.empty()) return cp;
+  for (auto& [input, outputs] : cp.merged) {
+    std::map<std::string, bookkeeping::merged_record> next;
+    for (auto& [name, record] : outputs) {
+      auto it = renamed.find(name);
+      if (it == renamed.end()) {
+        next.emplace(name, record);
+        continue;
+      }
+      auto r = record;
+      r.path = file::join(final_dir, it->second);
+      next.emplace(it->second, r);
+    }
+    outputs = std::move(next);
+  }
+  return cp;
+}
+
+}  // namespace rty::coordinator

@@ -1,0 +1,30 @@
+#pragma once
+// The end of a complete run (coordinator spec §4.3, fixed): output renames through the commit log,
+// the final job report where Harvester reads it, and the checkpoint's merged map under final names.
+#include <map>
+#include <string>
+
+#include "bookkeeping/bookkeeper.hpp"
+#include "bookkeeping/checkpoint.hpp"
+#include "common/job_spec.hpp"
+#include "harvester/harvester_config.hpp"
+#include "merge/commit_log.hpp"
+
+namespace rty::coordinator {
+
+struct finalize_result {
+  bool all_merged = false;   // every event of the job is in a merged output
+  bool report_written = false;
+  std::map<std::string, std::string> renamed;  // old → current output names (for the checkpoint)
+  std::string report_path;
+  std::string summary;       // one paragraph for the log and the terminal
+};
+
+finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookkeeper& book, merge::commit_log& log,
+                              const std::string& task_dir, const harvester::messenger_files& files);
+
+// The checkpoint with merged outputs under their current names (and paths).
+bookkeeping::checkpoint with_current_names(bookkeeping::checkpoint cp, const std::map<std::string, std::string>& renamed,
+                                           const std::string& final_dir);
+
+}  // namespace rty::coordinator
