@@ -1,0 +1,76 @@
+#include <boost/test/unit_test.hpp>
+
+#include "merge/merge_scheduler.hpp"
+#include "test_support.hpp"
+
+using rty::merge::merge_scheduler;
+using outcome = merge_scheduler::outcome;
+
+namespace {
+rty::merge_task task(const std::string& name) { return merge_test::make_task(name, {"F." + name}, "/o", 1); }
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(scheduler_respects_the_process_cap) {
+  merge_scheduler s(2);
+  for (auto n : {"A", "B", "C", "D"}) BOOST_TEST(s.add(task(n)));
+  BOOST_TEST(!s.add(task("A")));  // announced twice: once only
+  auto a = s.next_to_start();
+  auto b = s.next_to_start();
+  BOOST_REQUIRE(a);
+  BOOST_REQUIRE(b);
+  BOOST_TEST(a->first.output_name == "A");
+  BOOST_TEST(a->second == 1);
+  BOOST_TEST(b->first.output_name == "B");
+  BOOST_TEST(!s.next_to_start());
+  BOOST_TEST(s.running() == 2u);
+  BOOST_TEST(s.pending() == 2u);
+  BOOST_TEST((s.finished("B", true) == outcome::succeeded));
+  auto c = s.next_to_start();
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->first.output_name == "C");
+  BOOST_TEST(!s.next_to_start());
+  BOOST_TEST((s.finished("A", true) == outcome::succeeded));
+  BOOST_TEST((s.finished("C", true) == outcome::succeeded));
+  BOOST_TEST(s.next_to_start()->first.output_name == "D");
+  BOOST_TEST(!s.idle());
+  BOOST_TEST((s.finished("D", true) == outcome::succeeded));
+  BOOST_TEST(s.idle());
+  BOOST_TEST(s.done() == 4u);
+  BOOST_TEST(s.failed() == 0u);
+  BOOST_TEST(!s.add(task("D")));  // done outputs are never merged again
+}
+
+BOOST_AUTO_TEST_CASE(scheduler_retries_then_fails) {
+  merge_scheduler s(1, 2);
+  s.add(task("A"));
+  s.add(task("B"));
+  auto first = s.next_to_start();
+  BOOST_TEST(first->second == 1);
+  BOOST_TEST((s.finished("A", false) == outcome::retry));
+  // A retry goes to the back of the queue: B gets its turn first.
+  BOOST_TEST(s.next_to_start()->first.output_name == "B");
+  BOOST_TEST((s.finished("B", true) == outcome::succeeded));
+  auto second = s.next_to_start();
+  BOOST_TEST(second->first.output_name == "A");
+  BOOST_TEST(second->second == 2);
+  BOOST_TEST((s.finished("A", false) == outcome::retry));
+  auto third = s.next_to_start();
+  BOOST_TEST(third->second == 3);
+  BOOST_TEST((s.finished("A", false) == outcome::failed));
+  BOOST_TEST(!s.next_to_start());
+  BOOST_TEST(s.idle());
+  BOOST_TEST(s.failed() == 1u);
+  BOOST_TEST(s.done() == 1u);
+  BOOST_TEST(s.failed_tasks().front().output_name == "A");
+  BOOST_TEST(s.failed_tasks().front().input_files.front() == "F.A");
+}
+
+BOOST_AUTO_TEST_CASE(scheduler_zero_retries_and_unknown_exits) {
+  merge_scheduler s(3, 0);
+  s.add(task("A"));
+  BOOST_TEST((s.finished("A", true) == outcome::unknown));  // pending, not running
+  s.next_to_start();
+  BOOST_TEST((s.finished("Z", false) == outcome::unknown));
+  BOOST_TEST((s.finished("A", false) == outcome::failed));
+  BOOST_TEST((s.finished("A", false) == outcome::unknown));
+}
