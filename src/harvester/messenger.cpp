@@ -274,7 +274,9 @@ job_poll_result messenger::poll_job(clock::time_point now) {
                          (request_present ? "request " + files_.job_request + " pending"
                                           : std::string("no request file: Harvester took it or the job is pre-staged")) +
                          ", " + std::to_string(secs(now - job_started_)) + " s so far)";
-      if (should_log(job_log_at_, now)) RTY_LOG(info, component) << what;
+      if (should_log(job_log_at_, now)) {
+        RTY_LOG(info, component) << what;
+      }
       return waiting{what, opts_.poll_interval};
     }
     case read_state::unstable:
@@ -292,8 +294,9 @@ job_poll_result messenger::poll_job(clock::time_point now) {
         job_requested_at_ = now;
         return waiting{"job spec was corrupt; requested again", opts_.poll_interval};
       }
-      if (should_log(job_log_at_, now))
+      if (should_log(job_log_at_, now)) {
         RTY_LOG(warning, component) << "job spec not readable yet (half-written?), retrying: " << out.problem;
+      }
       return waiting{"job spec " + files_.job_spec + " does not parse yet: " + out.problem, bad_delay(spec_reader_)};
     }
     case read_state::complete:
@@ -310,7 +313,9 @@ job_poll_result messenger::poll_job(clock::time_point now) {
     if (now - *feed_wait_since_ < opts_.corrupt_after) {
       std::string what = "job spec " + files_.job_spec + " is complete; waiting for Harvester to finish the feed (" +
                          files_.pandaids + " absent, request still present)";
-      if (should_log(job_log_at_, now)) RTY_LOG(info, component) << what;
+      if (should_log(job_log_at_, now)) {
+        RTY_LOG(info, component) << what;
+      }
       return waiting{what, opts_.poll_interval};
     }
     RTY_LOG(warning, component) << "Harvester did not finish the feed within " << opts_.corrupt_after.count()
@@ -319,8 +324,9 @@ job_poll_result messenger::poll_job(clock::time_point now) {
 
   if (::rename(files_.job_spec.c_str(), read_path.c_str()) != 0)
     return failed{"cannot claim job spec: rename '" + files_.job_spec + "' to '" + read_path + "': " + std::strerror(errno)};
-  if (::unlink(files_.job_request.c_str()) != 0 && errno != ENOENT)
+  if (::unlink(files_.job_request.c_str()) != 0 && errno != ENOENT) {
     RTY_LOG(warning, component) << "cannot remove " << files_.job_request << ": " << std::strerror(errno);
+  }
   RTY_LOG(info, component) << "got job " << job->panda_id << " (task " << job->task_id << ", " << job->in_files.size()
                            << " inputs) from " << files_.job_spec << ", claimed as " << read_path;
   job_phase_ = job_phase::delivered;
@@ -337,12 +343,13 @@ boost::system::result<bool, std::string> messenger::request_ranges(const std::st
                                                                    const std::string& jobset_id, clock::time_point now) {
   if (!ranges_startup_checked_) {
     ranges_startup_checked_ = true;
-    if (exists(files_.event_ranges))
+    if (exists(files_.event_ranges)) {
       RTY_LOG(warning, component) << files_.event_ranges
                                   << " is present before our first request (earlier run or prefetch): consuming it first";
-    else if (exists(files_.event_request))
+    } else if (exists(files_.event_request)) {
       RTY_LOG(warning, component) << "event request " << files_.event_request
                                   << " from an earlier run is pending: waiting for its answer";
+    }
   }
   ranges_panda_id_ = panda_id;
   if (exists(files_.event_ranges) || exists(files_.event_request)) return false;
@@ -382,8 +389,9 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
         rerequest("no event ranges and the request is gone (Harvester deleted it without answering)");
       std::string what = "waiting for event ranges " + files_.event_ranges +
                          (request_present ? " (request " + files_.event_request + " pending)" : std::string(" (no request pending)"));
-      if (ranges_requested_at_ && should_log(ranges_log_at_, now))
+      if (ranges_requested_at_ && should_log(ranges_log_at_, now)) {
         RTY_LOG(info, component) << what << ", " << secs(now - *ranges_requested_at_) << " s since the request";
+      }
       return waiting{what, opts_.poll_interval};
     }
     case read_state::unstable:
@@ -431,7 +439,9 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
       if (!exists(files_.event_request)) rerequest("after a corrupt answer");
       return waiting{"event ranges were corrupt; requested again", opts_.poll_interval};
     }
-    if (should_log(ranges_log_at_, now)) RTY_LOG(warning, component) << "event ranges not usable yet, retrying: " << problem;
+    if (should_log(ranges_log_at_, now)) {
+      RTY_LOG(warning, component) << "event ranges not usable yet, retrying: " << problem;
+    }
     return waiting{problem, bad_delay(ranges_reader_)};
   }
 
@@ -454,13 +464,15 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
   const std::string archived = files_.event_ranges + "-" + std::to_string(next);
   if (::rename(files_.event_ranges.c_str(), archived.c_str()) != 0)
     return failed{"cannot claim event ranges: rename '" + files_.event_ranges + "' to '" + archived + "': " + std::strerror(errno)};
-  if (::unlink(files_.event_request.c_str()) != 0 && errno != ENOENT)
+  if (::unlink(files_.event_request.c_str()) != 0 && errno != ENOENT) {
     RTY_LOG(warning, component) << "cannot remove " << files_.event_request << ": " << std::strerror(errno);
+  }
   ranges_reader_.reset();
   ranges_bad_since_.reset();
   for (const auto& [key, list] : out.value.as_object())
-    if (!ranges_panda_id_.empty() && key != ranges_panda_id_)
+    if (!ranges_panda_id_.empty() && key != ranges_panda_id_) {
       RTY_LOG(warning, component) << archived << ": ranges for unknown PandaID " << std::string(key) << " ignored";
+    }
   if (!ours_present) {
     ranges_requested_at_.reset();
     rerequest("answer held no ranges for our job");
