@@ -1,0 +1,731 @@
+#include "bookkeeping/bookkeeper.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <stdexcept>
+#include <unordered_set>
+
+#include "common/file_util.hpp"
+#include "common/log.hpp"
+
+namespace rty::bookkeeping {
+
+namespace {
+constexpr std::int64_t max_events = std::int64_t(1) << 31;
+}
+
+std::optional<std::string> bookkeeper::check_job(const rty::job_spec& job) {
+  const std::int64_t e = job.events_per_input, h = job.events_per_output;
+  if (e <= 0 || e >= max_events)
+    return "job " + job.panda_id + ": nEventsPerInputFile must be a positive number, got " + std::to_string(e);
+  if (h <= 0 || h >= max_events)
+    return "job " + job.panda_id + ": esmergeSpec.nEventsPerOutputFile must be a positive number, got " +
+           std::to_string(h);
+  if (e % h != 0 && h % e != 0)
+    return "job " + job.panda_id + ": nEventsPerInputFile (" + std::to_string(e) +
+           ") and nEventsPerOutputFile (" + std::to_string(h) + ") must divide one another";
+  if (job.guids.size() != job.in_files.size())
+    return "job " + job.panda_id + ": GUID lists " + std::to_string(job.guids.size()) + " entries for " +
+           std::to_string(job.in_files.size()) + " inFiles";
+  std::unordered_set<std::string_view> seen;
+  for (const auto& f : job.in_files) {
+    if (f.empty()) return "job " + job.panda_id + ": empty name in inFiles";
+    if (!seen.insert(f).second) return "job " + job.panda_id + ": input file " + f + " is listed twice in inFiles";
+  }
+  seen.clear();
+  for (const auto& f : job.output_files)
+    if (!seen.insert(f).second) return "job " + job.panda_id + ": output file " + f + " is listed twice in outFiles";
+  const std::size_t inputs = job.in_files.size(), outputs = job.output_files.size();
+  const bool n_to_one = h >= e;
+  const std::size_t k = n_to_one ? std::size_t(h / e) : std::size_t(e / h);
+  const std::size_t expected = n_to_one ? inputs / k : inputs * k;
+  if ((n_to_one && inputs % k != 0) || outputs != expected)
+    return "job " + job.panda_id + ": " + std::to_string(inputs) + " input files with " + std::to_string(e) +
+           " events each and " + std::to_string(h) + " events per output need " +
+           (n_to_one && inputs % k != 0 ? std::string("a multiple of ") + std::to_string(k) + " inputs"
+                                        : std::to_string(expected) + " HITS outFiles") +
+           ", got " + std::to_string(outputs) + " outputs";
+  return std::nullopt;
+}
+
+bookkeeper::bookkeeper(const rty::job_spec& job, options opts) : job_(job), opts_(std::move(opts)) {
+  if (auto problem = check_job(job)) throw std::invalid_argument(*problem);
+  opts_.max_attempts = std::clamp(opts_.max_attempts, 1, 255);
+  events_per_input_ = static_cast<std::uint32_t>(job.events_per_input);
+  group_size_ = static_cast<std::uint32_t>(job.events_per_output);
+  n_to_one_ = group_size_ >= events_per_input_;
+  if (n_to_one_)
+    inputs_per_output_ = group_size_ / events_per_input_;
+  else
+    outputs_per_input_ = events_per_input_ / group_size_;
+  job_.raw = {};  // not needed here; the coordinator keeps the job
+  files_.resize(job_.in_files.size());
+  for (std::size_t i = 0; i < files_.size(); ++i) {
+    files_[i].lfn = job_.in_files[i];
+    files_[i].guid = job_.guids[i];
+  }
+  for (std::uint32_t i = 0; i < files_.size(); ++i) file_by_lfn_.emplace(files_[i].lfn, i);
+  for (std::uint32_t i = 0; i < job_.output_files.size(); ++i) output_by_name_.emplace(job_.output_files[i], i);
+  reset();
+}
+
+void bookkeeper::reset() {
+  for (std::uint32_t f = 0; f < files_.size(); ++f) {
+    auto& fs = files_[f];
+    fs.state.assign(events_per_input_, ready);
+    fs.attempts.assign(events_per_input_, 0);
+    fs.owner.assign(events_per_input_, no_node);
+    fs.ready = events_per_input_;
+    fs.first_ready = 0;
+    fs.open_outputs = outputs_per_input_;
+  }
+  outputs_.clear();
+  outputs_.resize(job_.output_files.size());
+  merged_meta_.clear();
+  leases_.clear();
+  merge_queue_.clear();
+  first_ready_file_ = 0;
+  counts_ = {};
+  counts_.total = std::uint64_t(files_.size()) * events_per_input_;
+  counts_.ready = counts_.total;
+}
+
+// --- geometry ---
+
+std::uint32_t bookkeeper::output_of(range_ref r) const {
+  return n_to_one_ ? r.file / inputs_per_output_ : r.file * outputs_per_input_ + r.index / group_size_;
+}
+
+std::uint32_t bookkeeper::position_in_output(range_ref r) const {
+  return n_to_one_ ? (r.file % inputs_per_output_) * events_per_input_ + r.index : r.index % group_size_;
+}
+
+template <class F>
+void bookkeeper::for_each_range(std::uint32_t output, F&& fn) const {
+  if (n_to_one_) {
+    for (std::uint32_t j = 0; j < inputs_per_output_; ++j)
+      for (std::uint32_t i = 0; i < events_per_input_; ++i)
+        fn(range_ref{output * inputs_per_output_ + j, i}, j * events_per_input_ + i);
+  } else {
+    const std::uint32_t file = output / outputs_per_input_, base = (output % outputs_per_input_) * group_size_;
+    for (std::uint32_t p = 0; p < group_size_; ++p) fn(range_ref{file, base + p}, p);
+  }
+}
+
+std::vector<std::uint32_t> bookkeeper::files_of(std::uint32_t output) const {
+  std::vector<std::uint32_t> out;
+  if (n_to_one_)
+    for (std::uint32_t j = 0; j < inputs_per_output_; ++j) out.push_back(output * inputs_per_output_ + j);
+  else
+    out.push_back(output / outputs_per_input_);
+  return out;
+}
+
+std::vector<std::uint32_t> bookkeeper::outputs_of(std::uint32_t file) const {
+  std::vector<std::uint32_t> out;
+  if (n_to_one_)
+    out.push_back(file / inputs_per_output_);
+  else
+    for (std::uint32_t j = 0; j < outputs_per_input_; ++j) out.push_back(file * outputs_per_input_ + j);
+  return out;
+}
+
+std::optional<bookkeeper::range_ref> bookkeeper::parse_id(std::string_view id) const {
+  auto dash = id.rfind('-');
+  if (dash == std::string_view::npos || dash == 0) return std::nullopt;
+  auto it = file_by_lfn_.find(id.substr(0, dash));
+  if (it == file_by_lfn_.end()) return std::nullopt;
+  std::uint64_t n = 0;
+  const char* first = id.data() + dash + 1;
+  const char* last = id.data() + id.size();
+  auto [p, ec] = std::from_chars(first, last, n);
+  if (ec != std::errc() || p != last || first == last || n < 1 || n > events_per_input_) return std::nullopt;
+  return range_ref{it->second, static_cast<std::uint32_t>(n - 1)};
+}
+
+std::string bookkeeper::make_id(range_ref r) const {
+  const auto& lfn = files_[r.file].lfn;
+  char digits[16];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, r.index + 1);
+  (void)ec;
+  std::string id;
+  id.reserve(lfn.size() + 1 + static_cast<std::size_t>(end - digits));
+  id.append(lfn).append(1, '-').append(digits, end);
+  return id;
+}
+
+int bookkeeper::output_by_name(const std::string& name) const {
+  auto it = output_by_name_.find(name);
+  return it == output_by_name_.end() ? -1 : static_cast<int>(it->second);
+}
+
+// --- leasing ---
+
+void bookkeeper::scan(node_id node, std::size_t n, bool skip_own_failures, std::vector<rty::event_range>& out,
+                      bool& skipped) {
+  auto& held = leases_[node];
+  for (std::uint32_t f = first_ready_file_; f < files_.size() && out.size() < n; ++f) {
+    auto& fs = files_[f];
+    if (fs.ready == 0) {
+      if (f == first_ready_file_) ++first_ready_file_;
+      continue;
+    }
+    while (fs.first_ready < events_per_input_ && fs.state[fs.first_ready] != ready) ++fs.first_ready;
+    const std::uint32_t ready_in_file = fs.ready;
+    std::uint32_t seen = 0;
+    for (std::uint32_t i = fs.first_ready; i < events_per_input_ && seen < ready_in_file && out.size() < n; ++i) {
+      if (fs.state[i] != ready) continue;
+      ++seen;
+      if (skip_own_failures && fs.attempts[i] > 0 && fs.owner[i] == node) {
+        skipped = true;
+        continue;
+      }
+      fs.state[i] = leased;
+      fs.owner[i] = node;
+      --fs.ready;
+      --counts_.ready;
+      ++counts_.leased;
+      held.insert(key({f, i}));
+      rty::event_range er;
+      er.id = make_id({f, i});
+      er.pfn = opts_.endpoint.empty() ? fs.lfn : opts_.endpoint + "/" + fs.lfn;
+      er.guid = fs.guid;
+      er.start_event = er.last_event = std::int64_t(i) + 1;
+      out.push_back(std::move(er));
+    }
+  }
+}
+
+std::vector<rty::event_range> bookkeeper::lease(node_id node, std::size_t n) {
+  std::vector<rty::event_range> out;
+  if (n == 0 || counts_.ready == 0) return out;
+  out.reserve(std::min<std::size_t>(n, counts_.ready));
+  bool skipped = false;
+  scan(node, n, true, out, skipped);
+  // Ranges that failed on this node are its last resort, so a lone node still drains the task.
+  if (out.size() < n && skipped) scan(node, n, false, out, skipped);
+  if (auto it = leases_.find(node); it != leases_.end() && it->second.empty()) leases_.erase(it);
+  return out;
+}
+
+std::size_t bookkeeper::leased_to(node_id node) const {
+  auto it = leases_.find(node);
+  return it == leases_.end() ? 0 : it->second.size();
+}
+
+void bookkeeper::drop_lease(range_ref r) {
+  auto& fs = files_[r.file];
+  if (auto it = leases_.find(fs.owner[r.index]); it != leases_.end()) {
+    it->second.erase(key(r));
+    if (it->second.empty()) leases_.erase(it);
+  }
+  --counts_.leased;
+}
+
+void bookkeeper::make_ready(range_ref r, node_id failed_on) {
+  auto& fs = files_[r.file];
+  fs.state[r.index] = ready;
+  fs.owner[r.index] = failed_on;
+  ++fs.ready;
+  ++counts_.ready;
+  fs.first_ready = std::min(fs.first_ready, r.index);
+  first_ready_file_ = std::min(first_ready_file_, r.file);
+}
+
+std::size_t bookkeeper::release_node(node_id node) {
+  auto it = leases_.find(node);
+  if (it == leases_.end()) return 0;
+  auto held = std::move(it->second);
+  leases_.erase(it);
+  for (std::uint64_t k : held) {
+    range_ref r{static_cast<std::uint32_t>(k / events_per_input_), static_cast<std::uint32_t>(k % events_per_input_)};
+    --counts_.leased;
+    make_ready(r, no_node);
+  }
+  return held.size();
+}
+
+// --- updates ---
+
+void bookkeeper::record_finish(range_ref r, std::string path) {
+  auto& fs = files_[r.file];
+  if (fs.state[r.index] == leased) {
+    drop_lease(r);
+  } else {  // ready: a finish from a node whose lease was released
+    --fs.ready;
+    --counts_.ready;
+  }
+  fs.state[r.index] = finished;
+  fs.owner[r.index] = no_node;
+  ++counts_.finished;
+  const std::uint32_t o = output_of(r);
+  auto& slot = outputs_[o];
+  if (!slot.paths) slot.paths = std::make_unique<std::vector<std::string>>(group_size_);
+  (*slot.paths)[position_in_output(r)] = std::move(path);
+  ++slot.finished;
+  maybe_queue_merge(o);
+}
+
+void bookkeeper::maybe_queue_merge(std::uint32_t o) {
+  auto& slot = outputs_[o];
+  if (slot.state != output_state::open || slot.finished != group_size_) return;
+  slot.state = output_state::ready;
+  merge_queue_.push_back(o);
+  ++counts_.merges_pending;
+}
+
+void bookkeeper::fail_group(std::uint32_t o) {
+  for_each_range(o, [&](range_ref r, std::uint32_t) {
+    auto& fs = files_[r.file];
+    switch (fs.state[r.index]) {
+      case ready:
+        --fs.ready;
+        --counts_.ready;
+        break;
+      case leased:
+        drop_lease(r);
+        break;
+      case finished:
+        --counts_.finished;
+        break;
+      default:
+        break;
+    }
+    fs.state[r.index] = closed;
+  });
+  counts_.failed += group_size_;
+  counts_.failed_events += group_size_;
+  ++counts_.groups_failed;
+  close_output(o, output_state::failed);
+}
+
+void bookkeeper::close_output(std::uint32_t o, output_state final_state) {
+  outputs_[o].state = final_state;
+  if (final_state == output_state::failed) outputs_[o].paths.reset();
+  for (std::uint32_t f : files_of(o)) {
+    auto& fs = files_[f];
+    if (--fs.open_outputs != 0) continue;
+    // Every output holding this file's events is closed: its per-range arrays are no longer needed.
+    std::vector<std::uint8_t>().swap(fs.state);
+    std::vector<std::uint8_t>().swap(fs.attempts);
+    std::vector<node_id>().swap(fs.owner);
+    fs.ready = 0;
+    const auto outs = outputs_of(f);
+    // Paths of merged outputs stay while the input is only partly merged (`merging` lists them).
+    if (std::all_of(outs.begin(), outs.end(), [&](auto x) { return outputs_[x].state == output_state::merged; }))
+      for (auto x : outs) outputs_[x].paths.reset();
+  }
+}
+
+update_outcome bookkeeper::apply_update(node_id node, const std::vector<rty::range_update>& entries) {
+  update_outcome res;
+  for (const auto& e : entries) {
+    const auto status = e.status;
+    if (status == rty::range_status::running) {
+      ++res.ignored;
+      continue;
+    }
+    if (status != rty::range_status::finished && status != rty::range_status::failed &&
+        status != rty::range_status::fatal) {
+      ++res.unknown;
+      res.problems.push_back("range " + e.range_id + " from node " + std::to_string(node) + ": unknown status " +
+                             std::to_string(static_cast<int>(status)) + ", skipped");
+      continue;
+    }
+    auto r = parse_id(e.range_id);
+    if (!r) {
+      ++res.unknown;
+      res.problems.push_back("node " + std::to_string(node) + " reported unknown range id '" + e.range_id +
+                             "' (" + std::string(to_string(status)) + "), skipped");
+      continue;
+    }
+    const std::uint32_t o = output_of(*r);
+    const auto ostate = outputs_[o].state;
+    const bool is_finish = status == rty::range_status::finished;
+    if (ostate == output_state::failed) {
+      ++res.discarded;
+      res.problems.push_back("range " + e.range_id + " from node " + std::to_string(node) + " (" +
+                             std::string(to_string(status)) + ") belongs to failed output " +
+                             job_.output_files[o] + ", ignored");
+      continue;
+    }
+    auto& fs = files_[r->file];
+    const std::uint8_t st = ostate == output_state::merged ? std::uint8_t(finished) : fs.state[r->index];
+    const bool owned = st == leased && fs.owner[r->index] == node;
+    if (is_finish && st == finished) {
+      ++res.duplicates;
+      res.problems.push_back("range " + e.range_id + " finished again by node " + std::to_string(node) +
+                             ": first finish kept, output " + e.path + " will not be merged");
+      continue;
+    }
+    if (!owned) {
+      ++res.not_owned;
+      const std::string held = st == leased ? "leased to node " + std::to_string(fs.owner[r->index])
+                                            : std::string(st == ready ? "not leased" : "already finished");
+      if (!is_finish || e.path.empty()) {
+        res.problems.push_back("range " + e.range_id + " reported " + std::string(to_string(status)) +
+                               (is_finish ? " without output path" : "") + " by node " + std::to_string(node) +
+                               " which does not hold it (" + held + "), ignored");
+        continue;
+      }
+      res.problems.push_back("range " + e.range_id + " finished by node " + std::to_string(node) +
+                             " which does not hold it (" + held + "): recorded");
+      record_finish(*r, e.path);
+      ++res.finished;
+      continue;
+    }
+    if (is_finish && !e.path.empty()) {
+      record_finish(*r, e.path);
+      ++res.finished;
+      continue;
+    }
+    if (is_finish)
+      res.problems.push_back("range " + e.range_id + " reported finished by node " + std::to_string(node) +
+                             " without output path: counted as a failed attempt");
+    // A failed attempt by the lessee.
+    ++res.failed;
+    drop_lease(*r);
+    fs.attempts[r->index] = static_cast<std::uint8_t>(std::min(255, fs.attempts[r->index] + 1));
+    if (fs.attempts[r->index] >= opts_.max_attempts) {
+      fs.state[r->index] = closed;  // fail_group must not count it as leased again
+      fs.owner[r->index] = no_node;
+      // fail_group counts the group's ranges by state; this one is neither ready, leased nor finished.
+      fail_group(o);
+      res.problems.push_back("range " + e.range_id + " " + std::string(to_string(status)) + " " +
+                             std::to_string(opts_.max_attempts) + " times (last on node " + std::to_string(node) +
+                             ", error " + std::to_string(e.error_code) + "): output " + job_.output_files[o] +
+                             " failed");
+    } else {
+      make_ready(*r, node);
+      ++res.retried;
+    }
+  }
+  return res;
+}
+
+// --- merges ---
+
+bool bookkeeper::exhausted() const { return counts_.ready == 0 && counts_.leased == 0; }
+
+bool bookkeeper::complete() const { return exhausted() && counts_.merges_pending == 0; }
+
+std::vector<rty::merge_task> bookkeeper::take_ready_merges() {
+  std::vector<rty::merge_task> tasks;
+  while (!merge_queue_.empty()) {
+    const std::uint32_t o = merge_queue_.front();
+    merge_queue_.pop_front();
+    auto& slot = outputs_[o];
+    if (slot.state != output_state::ready) continue;
+    slot.state = output_state::running;
+    rty::merge_task t;
+    t.output_name = job_.output_files[o];
+    for (auto f : files_of(o)) t.input_files.push_back(files_[f].lfn);
+    t.inputs.resize(group_size_);
+    for_each_range(o, [&](range_ref r, std::uint32_t pos) {
+      t.inputs[pos] = rty::merge_input{make_id(r), (*slot.paths)[pos]};
+    });
+    tasks.push_back(std::move(t));
+  }
+  return tasks;
+}
+
+bool bookkeeper::merge_succeeded(const std::string& output_name, const std::string& final_path,
+                                 const std::string& guid) {
+  const int o = output_by_name(output_name);
+  if (o < 0 || outputs_[o].state != output_state::running) return false;
+  merged_meta_[o] = merged_meta{output_name, final_path, guid};
+  --counts_.merges_pending;
+  ++counts_.merges_done;
+  counts_.merged_events += group_size_;
+  close_output(o, output_state::merged);
+  return true;
+}
+
+bool bookkeeper::merge_failed(const std::string& output_name) {
+  const int o = output_by_name(output_name);
+  if (o < 0 || outputs_[o].state != output_state::running) return false;
+  for_each_range(o, [&](range_ref r, std::uint32_t) { files_[r.file].state[r.index] = closed; });
+  --counts_.merges_pending;
+  ++counts_.merges_failed;
+  ++counts_.groups_failed;
+  counts_.finished -= group_size_;
+  counts_.failed += group_size_;
+  counts_.failed_events += group_size_;
+  close_output(o, output_state::failed);
+  return true;
+}
+
+// --- introspection ---
+
+std::optional<std::string> bookkeeper::state_of(std::string_view range_id) const {
+  auto r = parse_id(range_id);
+  if (!r) return std::nullopt;
+  switch (outputs_[output_of(*r)].state) {
+    case output_state::merged: return "merged";
+    case output_state::failed: return "failed";
+    default: break;
+  }
+  switch (files_[r->file].state[r->index]) {
+    case ready: return "ready";
+    case leased: return "leased";
+    case finished: return "finished";
+    default: return "failed";
+  }
+}
+
+std::vector<output_info> bookkeeper::outputs() const {
+  std::vector<output_info> out;
+  out.reserve(outputs_.size());
+  for (std::uint32_t o = 0; o < outputs_.size(); ++o) {
+    output_info info;
+    info.index = o;
+    info.name = job_.output_files[o];
+    info.recorded_name = info.name;
+    info.state = outputs_[o].state;
+    if (auto it = merged_meta_.find(o); it != merged_meta_.end()) {
+      info.recorded_name = it->second.recorded_name;
+      info.final_path = it->second.final_path;
+      info.guid = it->second.guid;
+    }
+    for (auto f : files_of(o)) info.input_files.push_back(files_[f].lfn);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+// --- checkpoint ---
+
+checkpoint bookkeeper::snapshot() const {
+  checkpoint cp;
+  auto record = [&](range_ref r, std::string path) {
+    range_record rec;
+    rec.event_range_id = make_id(r);
+    rec.start_event = rec.last_event = std::int64_t(r.index) + 1;
+    rec.path = std::move(path);
+    return rec;
+  };
+  auto meta_of = [&](std::uint32_t o) -> merged_meta {
+    if (auto it = merged_meta_.find(o); it != merged_meta_.end()) return it->second;
+    return {job_.output_files[o], "", ""};
+  };
+  for (std::uint32_t f = 0; f < files_.size(); ++f) {
+    const auto& lfn = files_[f].lfn;
+    const auto outs = outputs_of(f);
+    if (std::all_of(outs.begin(), outs.end(), [&](auto x) { return outputs_[x].state == output_state::merged; })) {
+      auto& entry = cp.merged[lfn];
+      for (auto o : outs) {
+        auto m = meta_of(o);
+        entry[m.recorded_name] = merged_record{m.final_path, m.guid};
+      }
+      continue;
+    }
+    for (auto o : outs) {
+      const auto& slot = outputs_[o];
+      switch (slot.state) {
+        case output_state::merged: {
+          auto m = meta_of(o);
+          auto& ranges = cp.merging[lfn][m.recorded_name];
+          for_each_range(o, [&](range_ref r, std::uint32_t pos) {
+            auto rec = record(r, slot.paths ? (*slot.paths)[pos] : std::string());
+            rec.output_guid = m.guid;
+            ranges.emplace(rec.event_range_id, std::move(rec));
+          });
+          break;
+        }
+        case output_state::failed:
+          for_each_range(o, [&](range_ref r, std::uint32_t) {
+            if (r.file != f) return;
+            auto rec = record(r, {});
+            cp.failed[lfn].emplace(rec.event_range_id, std::move(rec));
+          });
+          break;
+        default:
+          if (slot.finished == 0) break;
+          for_each_range(o, [&](range_ref r, std::uint32_t pos) {
+            if (r.file != f || files_[f].state[r.index] != finished) return;
+            auto rec = record(r, (*slot.paths)[pos]);
+            cp.simulated[lfn].emplace(rec.event_range_id, std::move(rec));
+          });
+          break;
+      }
+    }
+  }
+  return cp;
+}
+
+void bookkeeper::restore(const checkpoint& cp, const std::map<std::string, std::string>& renamed) {
+  reset();
+  restore_problems_.clear();
+  auto problem = [&](std::string text) {
+    RTY_LOG(warning, "Bookkeeper") << "checkpoint: " << text;
+    restore_problems_.push_back(std::move(text));
+  };
+  auto resolve = [&](std::string name) {
+    for (int hops = 0; hops < 64; ++hops) {  // bounded: a cyclic log must not hang the restore
+      auto it = renamed.find(name);
+      if (it == renamed.end() || it->second == name) break;
+      name = it->second;
+    }
+    return name;
+  };
+  auto file_index = [&](const std::string& lfn) -> int {
+    auto it = file_by_lfn_.find(lfn);
+    return it == file_by_lfn_.end() ? -1 : static_cast<int>(it->second);
+  };
+  // A range named in the checkpoint: by its id, else by its input file and startEvent.
+  auto locate = [&](const std::string& lfn, const range_record& rec) -> std::optional<range_ref> {
+    if (auto r = parse_id(rec.event_range_id)) return r;
+    const int f = file_index(lfn);
+    if (f >= 0 && rec.start_event >= 1 && rec.start_event <= events_per_input_)
+      return range_ref{static_cast<std::uint32_t>(f), static_cast<std::uint32_t>(rec.start_event - 1)};
+    return std::nullopt;
+  };
+
+  enum class fate : std::uint8_t { open, merged, failed };
+  std::vector<fate> fates(outputs_.size(), fate::open);
+  std::unordered_map<std::uint32_t, merged_meta> metas;
+  std::unordered_map<std::uint32_t, const range_map*> merged_ranges;  // from `merging`, for their paths
+  auto final_path = [&](const std::string& name) { return rty::file::join(opts_.task_dir, "final/" + name); };
+
+  for (const auto& [lfn, outs] : cp.merged) {
+    const int f = file_index(lfn);
+    if (f < 0) {
+      problem("merged input " + lfn + " is not an input of this job; ignored");
+      continue;
+    }
+    const auto mine = outputs_of(static_cast<std::uint32_t>(f));
+    std::vector<bool> taken(mine.size(), false);
+    std::vector<std::pair<std::string, const merged_record*>> leftovers;
+    auto take = [&](std::size_t slot, const std::string& old_name, const std::string& name, const merged_record& rec) {
+      taken[slot] = true;
+      const std::uint32_t o = mine[slot];
+      fates[o] = fate::merged;
+      std::string path = rec.path;
+      if (old_name != name)
+        if (auto pos = path.rfind(old_name); pos != std::string::npos) path.replace(pos, old_name.size(), name);
+      if (path.empty()) path = final_path(name);
+      metas[o] = merged_meta{name, path, rec.guid};
+    };
+    std::vector<std::pair<std::string, const merged_record*>> entries;
+    for (const auto& [old_name, rec] : outs) entries.emplace_back(old_name, &rec);
+    for (const auto& [old_name, rec] : entries) {
+      const std::string name = resolve(old_name);
+      const int current = output_by_name(name);
+      auto it = current < 0 ? mine.end() : std::find(mine.begin(), mine.end(), static_cast<std::uint32_t>(current));
+      if (it != mine.end() && !taken[it - mine.begin()])
+        take(it - mine.begin(), old_name, name, *rec);
+      else
+        leftovers.emplace_back(old_name, rec);
+    }
+    // Names from an earlier job attempt: outputs of an input are taken in order.
+    for (const auto& [old_name, rec] : leftovers) {
+      auto free_slot = std::find(taken.begin(), taken.end(), false);
+      if (free_slot == taken.end()) {
+        problem("input " + lfn + " lists more merged outputs than it has; " + old_name + " ignored");
+        continue;
+      }
+      take(free_slot - taken.begin(), old_name, resolve(old_name), *rec);
+    }
+    if (std::find(taken.begin(), taken.end(), false) != taken.end())
+      problem("input " + lfn + " is listed as merged with only " + std::to_string(outs.size()) + " of its " +
+              std::to_string(mine.size()) + " outputs; the others are processed again");
+  }
+
+  for (const auto& [lfn, outs] : cp.merging) {
+    for (const auto& [old_name, ranges] : outs) {
+      const std::string name = resolve(old_name);
+      // The output is identified by the events it holds, not by its name (spec §7 item 9).
+      std::optional<std::uint32_t> o;
+      for (const auto& [id, rec] : ranges) {
+        auto r = locate(lfn, rec);
+        if (!r) {
+          problem("merging[" + lfn + "][" + old_name + "]: unknown range " + id + "; ignored");
+          continue;
+        }
+        if (!o)
+          o = output_of(*r);
+        else if (*o != output_of(*r))
+          problem("merging[" + lfn + "][" + old_name + "]: range " + id + " belongs to output " +
+                  job_.output_files[output_of(*r)] + ", not " + job_.output_files[*o]);
+      }
+      if (!o && output_by_name(name) >= 0) o = static_cast<std::uint32_t>(output_by_name(name));
+      if (!o) {
+        problem("merging[" + lfn + "][" + old_name + "]: cannot tell which output it is; ignored");
+        continue;
+      }
+      if (fates[*o] == fate::merged && metas.count(*o)) continue;  // also listed under merged
+      fates[*o] = fate::merged;
+      std::string guid = ranges.empty() ? std::string() : ranges.begin()->second.output_guid;
+      metas[*o] = merged_meta{name, final_path(name), guid};
+      merged_ranges[*o] = &ranges;
+    }
+  }
+
+  for (const auto& [lfn, ranges] : cp.failed) {
+    for (const auto& [id, rec] : ranges) {
+      auto r = locate(lfn, rec);
+      if (!r) {
+        problem("failed[" + lfn + "]: unknown range " + id + "; ignored");
+        continue;
+      }
+      const std::uint32_t o = output_of(*r);
+      if (fates[o] == fate::merged) {
+        problem("range " + id + " is listed as failed but its output " + job_.output_files[o] +
+                " is merged; kept merged");
+        continue;
+      }
+      fates[o] = fate::failed;
+    }
+  }
+
+  // Apply: merged outputs first, then failed groups, then finished ranges of open groups.
+  for (std::uint32_t o = 0; o < outputs_.size(); ++o) {
+    if (fates[o] != fate::merged) continue;
+    auto& slot = outputs_[o];
+    for_each_range(o, [&](range_ref r, std::uint32_t) {
+      auto& fs = files_[r.file];
+      fs.state[r.index] = finished;
+      --fs.ready;
+    });
+    counts_.ready -= group_size_;
+    counts_.finished += group_size_;
+    counts_.merged_events += group_size_;
+    ++counts_.merges_done;
+    slot.finished = group_size_;
+    if (auto it = merged_ranges.find(o); it != merged_ranges.end()) {
+      slot.paths = std::make_unique<std::vector<std::string>>(group_size_);
+      for (const auto& [id, rec] : *it->second)
+        if (auto r = parse_id(rec.event_range_id); r && output_of(*r) == o)
+          (*slot.paths)[position_in_output(*r)] = rec.path;
+    }
+    merged_meta_[o] = metas[o];
+    close_output(o, output_state::merged);
+  }
+  for (std::uint32_t o = 0; o < outputs_.size(); ++o)
+    if (fates[o] == fate::failed) fail_group(o);
+
+  for (const auto& [lfn, ranges] : cp.simulated) {
+    for (const auto& [id, rec] : ranges) {
+      auto r = locate(lfn, rec);
+      if (!r) {
+        problem("simulated[" + lfn + "]: unknown range " + id + "; processed again if needed");
+        continue;
+      }
+      const std::uint32_t o = output_of(*r);
+      if (outputs_[o].state != output_state::open) continue;  // merged or failed wins
+      if (rec.path.empty()) {
+        problem("simulated[" + lfn + "]: range " + id + " has no output path; processed again");
+        continue;
+      }
+      if (files_[r->file].state[r->index] != ready) continue;  // listed twice
+      record_finish(*r, rec.path);
+    }
+  }
+  RTY_LOG(info, "Bookkeeper") << "restored checkpoint: " << counts_.finished << " finished ranges ("
+                              << counts_.merged_events << " events merged), " << counts_.failed
+                              << " in failed groups, " << counts_.ready << " ready, " << counts_.merges_pending
+                              << " merges ready";
+}
+
+}  // namespace rty::bookkeeping

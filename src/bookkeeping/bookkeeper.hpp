@@ -1,0 +1,181 @@
+#pragma once
+// Event-range bookkeeping for one job (coordinator spec §3): which ranges are ready, leased to a node,
+// finished (with their per-range output) or failed; which merge groups are ready, running, merged or
+// failed; and what the checkpoint must hold. Pure logic: no I/O, no threads, no clock. The coordinator
+// owns the event loop, calls in, and persists snapshot() with save_checkpoint().
+//
+// Memory: per range only 6 bytes (state, attempts, owner node) in per-input arrays; range ids, PFNs
+// and GUIDs are synthesised when leased. Per-range output paths are kept only for finished ranges
+// whose merge group is not closed yet.
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "bookkeeping/checkpoint.hpp"
+#include "common/event_range.hpp"
+#include "common/job_spec.hpp"
+#include "common/merge_task.hpp"
+
+namespace rty::bookkeeping {
+
+using node_id = std::uint32_t;
+
+struct options {
+  std::string endpoint;  // PFN = endpoint + "/" + LFN (not normalised, spec pilot-http §3.2)
+  int max_attempts = 3;  // attempts per range before its merge group fails (1..255)
+  std::string task_dir;  // O: final paths are O/final/<output>
+};
+
+// Ranges: ready + leased + finished + failed == total at all times.
+struct counts {
+  std::uint64_t total = 0;
+  std::uint64_t ready = 0;
+  std::uint64_t leased = 0;
+  std::uint64_t finished = 0;  // finished ranges of groups not failed (merged ones included)
+  std::uint64_t failed = 0;    // ranges of failed groups, whatever each range's own fate
+  std::uint64_t merged_events = 0;
+  std::uint64_t failed_events = 0;
+  std::uint64_t merges_pending = 0;  // ready to merge or merging
+  std::uint64_t merges_done = 0;
+  std::uint64_t merges_failed = 0;
+  std::uint64_t groups_failed = 0;  // by range failures or merge failures
+};
+
+struct update_outcome {
+  std::size_t finished = 0;    // ranges newly recorded finished
+  std::size_t failed = 0;      // failure reports applied (retried or group failed)
+  std::size_t retried = 0;     // of those, ranges made ready again
+  std::size_t duplicates = 0;  // finishes of ranges already finished: output not merged
+  std::size_t unknown = 0;     // unparsable/unknown range ids, or invalid statuses
+  std::size_t not_owned = 0;   // entries from a node not holding the lease (finishes still recorded)
+  std::size_t discarded = 0;   // entries for ranges of merge groups already failed
+  std::size_t ignored = 0;     // "running" reports
+  std::vector<std::string> problems;  // one line each, for the log
+};
+
+enum class output_state : std::uint8_t { open, ready, running, merged, failed };
+
+// One final output (merge group) as the final report and the rename step need it.
+struct output_info {
+  std::size_t index = 0;
+  std::string name;           // the current job's output name
+  std::string recorded_name;  // name it was merged under (differs after a resume with new names)
+  std::string final_path;     // merged file; empty until merged
+  std::string guid;
+  output_state state = output_state::open;
+  std::vector<std::string> input_files;
+};
+
+class bookkeeper {
+ public:
+  // Throws std::invalid_argument when check_job() reports a problem; validate first.
+  bookkeeper(const rty::job_spec& job, options opts);
+
+  // nullopt if the bookkeeper can handle `job`, else a message naming the field and the problem.
+  static std::optional<std::string> check_job(const rty::job_spec& job);
+
+  // Resume from a checkpoint (spec §3.7, with §7 items 1 and 9 fixed): recorded finished ranges go
+  // straight to merging, failed groups stay failed, already-merged outputs are done, everything else
+  // ready. `renamed` maps old output names to current ones (from the commit log). Discards any state
+  // this bookkeeper had. Inconsistencies are logged and listed in restore_problems().
+  void restore(const checkpoint& cp, const std::map<std::string, std::string>& renamed = {});
+  const std::vector<std::string>& restore_problems() const { return restore_problems_; }
+
+  // Up to n ready ranges, contiguous in file order; fewer or none if not available now. Ranges that
+  // failed on `node` go to other nodes first.
+  std::vector<rty::event_range> lease(node_id node, std::size_t n);
+  update_outcome apply_update(node_id node, const std::vector<rty::range_update>& entries);
+  // Node lost / pilot exited: its leases go back to ready (not counted as attempts). Returns how many.
+  std::size_t release_node(node_id node);
+  std::size_t leased_to(node_id node) const;
+
+  bool exhausted() const;  // nothing ready, nothing leased: answer "no more" to pilots
+  std::vector<rty::merge_task> take_ready_merges();  // each task returned once
+  // Both return false (and change nothing) when `output_name` is not a merge that is running.
+  bool merge_succeeded(const std::string& output_name, const std::string& final_path, const std::string& guid);
+  bool merge_failed(const std::string& output_name);  // permanent: the group's events count as failed
+  bool complete() const;  // exhausted() and no merge ready or running
+
+  counts get_counts() const { return counts_; }
+  checkpoint snapshot() const;  // what state.json must hold now
+  std::vector<output_info> outputs() const;
+  // "ready", "leased", "finished", "failed", "merged" or nullopt for an unknown id.
+  std::optional<std::string> state_of(std::string_view range_id) const;
+
+ private:
+  enum range_state : std::uint8_t { ready = 0, leased = 1, finished = 2, closed = 3 };
+  static constexpr node_id no_node = 0xffffffffu;
+
+  struct file_state {
+    std::string lfn;
+    std::string guid;
+    // Per range, index n-1. Freed once every output holding this file's events is closed.
+    std::vector<std::uint8_t> state;
+    std::vector<std::uint8_t> attempts;
+    std::vector<node_id> owner;  // leased: the lessee; ready after a failure: the node it failed on
+    std::uint32_t ready = 0;
+    std::uint32_t first_ready = 0;  // no ready range below this index
+    std::uint32_t open_outputs = 0;
+  };
+  struct output_slot {
+    output_state state = output_state::open;
+    std::uint32_t finished = 0;
+    std::unique_ptr<std::vector<std::string>> paths;  // by position in the group, while needed
+  };
+  struct merged_meta {
+    std::string recorded_name, final_path, guid;
+  };
+  struct range_ref {
+    std::uint32_t file = 0, index = 0;  // index = event number - 1
+  };
+
+  void reset();
+  std::optional<range_ref> parse_id(std::string_view id) const;
+  std::string make_id(range_ref r) const;
+  std::uint32_t output_of(range_ref r) const;
+  std::uint32_t position_in_output(range_ref r) const;
+  template <class F>
+  void for_each_range(std::uint32_t output, F&& f) const;
+  std::vector<std::uint32_t> files_of(std::uint32_t output) const;
+  std::vector<std::uint32_t> outputs_of(std::uint32_t file) const;
+  std::uint64_t key(range_ref r) const { return std::uint64_t(r.file) * events_per_input_ + r.index; }
+
+  void scan(node_id node, std::size_t n, bool skip_own_failures, std::vector<rty::event_range>& out,
+            bool& skipped);
+  void make_ready(range_ref r, node_id failed_on);
+  void drop_lease(range_ref r);
+  void record_finish(range_ref r, std::string path);
+  void fail_group(std::uint32_t output);
+  void close_output(std::uint32_t output, output_state final_state);
+  void maybe_queue_merge(std::uint32_t output);
+  int output_by_name(const std::string& name) const;
+
+  rty::job_spec job_;
+  options opts_;
+  std::uint32_t events_per_input_ = 0;  // E
+  std::uint32_t group_size_ = 0;        // H
+  std::uint32_t inputs_per_output_ = 1;  // N→1 k (1 otherwise)
+  std::uint32_t outputs_per_input_ = 1;  // 1→N k (1 otherwise)
+  bool n_to_one_ = true;
+
+  std::vector<file_state> files_;
+  std::unordered_map<std::string_view, std::uint32_t> file_by_lfn_;  // views into files_[i].lfn
+  std::vector<output_slot> outputs_;
+  std::unordered_map<std::string, std::uint32_t> output_by_name_;
+  std::unordered_map<std::uint32_t, merged_meta> merged_meta_;
+  std::unordered_map<node_id, std::unordered_set<std::uint64_t>> leases_;
+  std::deque<std::uint32_t> merge_queue_;
+  std::uint32_t first_ready_file_ = 0;  // no ready range in files below this index
+  counts counts_;
+  std::vector<std::string> restore_problems_;
+};
+
+}  // namespace rty::bookkeeping

@@ -1,0 +1,273 @@
+#include "bookkeeping/checkpoint.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+#include <filesystem>
+#include <unordered_map>
+#include <vector>
+
+#include "common/file_util.hpp"
+#include "common/json_util.hpp"
+
+namespace rty::bookkeeping {
+namespace {
+
+namespace bj = boost::json;
+
+bj::object range_to_json(const range_record& r, bool with_path, bool with_guid) {
+  bj::object o;
+  o["eventRangeID"] = r.event_range_id;
+  o["startEvent"] = r.start_event;
+  o["lastEvent"] = r.last_event;
+  if (with_path) o["path"] = r.path;
+  if (with_guid && !r.output_guid.empty()) o["guid"] = r.output_guid;
+  return o;
+}
+
+bj::object ranges_to_json(const range_map& m, bool with_path, bool with_guid) {
+  bj::object o;
+  o.reserve(m.size());
+  for (const auto& [id, r] : m) o[id] = range_to_json(r, with_path, with_guid);
+  return o;
+}
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// The number after the last '-' of a range id, used when startEvent/lastEvent are absent or blank (the
+// upstream example file has them as "").
+std::int64_t event_from_id(std::string_view id) {
+  auto dash = id.rfind('-');
+  if (dash == std::string_view::npos) return 0;
+  std::int64_t n = 0;
+  auto [p, ec] = std::from_chars(id.data() + dash + 1, id.data() + id.size(), n);
+  if (ec != std::errc() || p != id.data() + id.size()) return 0;
+  return n;
+}
+
+using error = std::string;
+
+std::optional<error> parse_range(const bj::value& v, std::string_view key, const std::string& where,
+                                 range_record& out) {
+  if (!v.is_object()) return where + ": expected an object {eventRangeID, startEvent, lastEvent}";
+  const auto& o = v.get_object();
+  out.event_range_id = std::string(key);
+  if (auto it = o.find("eventRangeID"); it != o.end()) {
+    if (!it->value().is_string()) return where + ".eventRangeID: expected a string";
+    out.event_range_id = std::string(it->value().get_string());
+  }
+  const std::int64_t fallback = event_from_id(out.event_range_id);
+  out.start_event = rty::json::get_int(o, "startEvent").value_or(fallback);
+  out.last_event = rty::json::get_int(o, "lastEvent").value_or(fallback);
+  if (auto it = o.find("path"); it != o.end()) {
+    if (it->value().is_string())
+      out.path = std::string(it->value().get_string());
+    else if (!it->value().is_null())
+      return where + ".path: expected a string";
+  }
+  if (auto it = o.find("guid"); it != o.end() && it->value().is_string())
+    out.output_guid = std::string(it->value().get_string());
+  return std::nullopt;
+}
+
+std::optional<error> parse_ranges(const bj::value& v, const std::string& where, range_map& out) {
+  if (!v.is_object()) return where + ": expected an object of event ranges keyed by eventRangeID";
+  for (const auto& kv : v.get_object()) {
+    range_record r;
+    if (auto e = parse_range(kv.value(), kv.key(), where + "[" + quoted(kv.key()) + "]", r)) return e;
+    out[std::string(kv.key())] = std::move(r);
+  }
+  return std::nullopt;
+}
+
+// Section = object keyed by input LFN.
+const bj::object* section(const bj::object& top, std::string_view name, std::string_view origin,
+                          error& err) {
+  auto it = top.find(name);
+  if (it == top.end() || it->value().is_null()) return nullptr;
+  if (!it->value().is_object()) {
+    err = std::string(origin) + ": \"" + std::string(name) + "\": expected an object keyed by input file";
+    return nullptr;
+  }
+  return &it->value().get_object();
+}
+
+}  // namespace
+
+bj::object to_json(const checkpoint& cp) {
+  bj::object top;
+  bj::object simulated;
+  for (const auto& [f, ranges] : cp.simulated) simulated[f] = ranges_to_json(ranges, true, false);
+  bj::object merging;
+  for (const auto& [f, outs] : cp.merging) {
+    bj::object per_output;
+    for (const auto& [name, ranges] : outs) per_output[name] = ranges_to_json(ranges, true, true);
+    merging[f] = std::move(per_output);
+  }
+  bj::object merged;
+  for (const auto& [f, outs] : cp.merged) {
+    bj::object per_output;
+    for (const auto& [name, rec] : outs) per_output[name] = bj::object{{"path", rec.path}, {"guid", rec.guid}};
+    merged[f] = std::move(per_output);
+  }
+  bj::object failed;
+  for (const auto& [f, ranges] : cp.failed) failed[f] = ranges_to_json(ranges, false, false);
+  top["simulated"] = std::move(simulated);
+  top["merging"] = std::move(merging);
+  top["merged"] = std::move(merged);
+  top["failed"] = std::move(failed);
+  return top;
+}
+
+boost::system::result<checkpoint, std::string> checkpoint_from_json(const bj::value& v,
+                                                                    std::string_view origin) {
+  const std::string org(origin);
+  if (!v.is_object()) return org + ": expected a JSON object with simulated/merging/merged/failed";
+  const auto& top = v.get_object();
+  checkpoint cp;
+  error err;
+
+  for (auto [name, target] : {std::pair{"simulated", &cp.simulated}, std::pair{"failed", &cp.failed}}) {
+    const bj::object* sec = section(top, name, origin, err);
+    if (!err.empty()) return err;
+    if (!sec) continue;
+    for (const auto& kv : *sec) {
+      range_map ranges;
+      if (auto e = parse_ranges(kv.value(), org + ": " + name + "[" + quoted(kv.key()) + "]", ranges)) return *e;
+      (*target)[std::string(kv.key())] = std::move(ranges);
+    }
+  }
+
+  if (const bj::object* sec = section(top, "merging", origin, err)) {
+    for (const auto& kv : *sec) {
+      const std::string where = org + ": merging[" + quoted(kv.key()) + "]";
+      if (!kv.value().is_object()) return where + ": expected an object keyed by output file";
+      auto& per_output = cp.merging[std::string(kv.key())];
+      for (const auto& out : kv.value().get_object()) {
+        range_map ranges;
+        if (auto e = parse_ranges(out.value(), where + "[" + quoted(out.key()) + "]", ranges)) return *e;
+        per_output[std::string(out.key())] = std::move(ranges);
+      }
+    }
+  } else if (!err.empty()) {
+    return err;
+  }
+
+  if (const bj::object* sec = section(top, "merged", origin, err)) {
+    for (const auto& kv : *sec) {
+      const std::string where = org + ": merged[" + quoted(kv.key()) + "]";
+      auto& per_output = cp.merged[std::string(kv.key())];
+      if (kv.value().is_array()) {
+        // Older Raythena wrote a plain list of output names (ray: example/state.json).
+        for (const auto& name : kv.value().get_array()) {
+          if (!name.is_string()) return where + ": expected output file names";
+          per_output[std::string(name.get_string())] = merged_record{};
+        }
+        continue;
+      }
+      if (!kv.value().is_object()) return where + ": expected an object {output: {path, guid}}";
+      for (const auto& out : kv.value().get_object()) {
+        const std::string owhere = where + "[" + quoted(out.key()) + "]";
+        if (!out.value().is_object()) return owhere + ": expected an object {path, guid}";
+        const auto& o = out.value().get_object();
+        merged_record rec;
+        if (auto it = o.find("path"); it != o.end()) {
+          if (!it->value().is_string()) return owhere + ".path: expected a string";
+          rec.path = std::string(it->value().get_string());
+        }
+        if (auto it = o.find("guid"); it != o.end() && !it->value().is_null()) {
+          if (!it->value().is_string()) return owhere + ".guid: expected a string";
+          rec.guid = std::string(it->value().get_string());
+        }
+        per_output[std::string(out.key())] = std::move(rec);
+      }
+    }
+  } else if (!err.empty()) {
+    return err;
+  }
+  return cp;
+}
+
+std::error_code save_checkpoint(const checkpoint& cp, const std::string& path, std::string* what) {
+  return rty::file::write_atomic(path, bj::serialize(to_json(cp)), what);
+}
+
+boost::system::result<std::optional<checkpoint>, std::string> load_checkpoint(const std::string& path) {
+  std::string file = path;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    file = path + ".tmp";
+    if (!std::filesystem::exists(file, ec)) return std::optional<checkpoint>{};
+  }
+  std::string what;
+  auto v = rty::json::read_file(file, &what);
+  if (!v) return "cannot load checkpoint: " + what;
+  auto cp = checkpoint_from_json(*v, file);
+  if (!cp) return cp.error();
+  return std::optional<checkpoint>(std::move(*cp));
+}
+
+std::string commit_log_line(std::string_view old_name, std::string_view new_name) {
+  std::string line = "rename_output ";
+  line += old_name;
+  line += ' ';
+  line += new_name;
+  line += '\n';
+  return line;
+}
+
+std::map<std::string, std::string> replay_commit_log(std::string_view text, std::vector<std::string>* problems) {
+  // current[name] = where the chain starting at `name` stands now; by_current indexes the reverse so
+  // each line moves every chain sitting at its old name in one step.
+  std::map<std::string, std::string> current;
+  std::unordered_map<std::string, std::vector<std::string>> by_current;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::vector<std::string_view> words;
+    std::size_t pos = 0;
+    while (pos < line.size()) {
+      auto sp = line.find(' ', pos);
+      if (sp == std::string_view::npos) sp = line.size();
+      if (sp > pos) words.push_back(line.substr(pos, sp - pos));
+      pos = sp + 1;
+    }
+    if (words.empty() || words[0] != "rename_output") continue;
+    if (words.size() != 3) {
+      if (problems)
+        problems->push_back("commit_log line " + std::to_string(line_no) +
+                            ": expected 'rename_output <old> <new>', got '" + std::string(line) + "'");
+      continue;
+    }
+    const std::string old_name(words[1]), new_name(words[2]);
+    if (old_name == new_name) continue;
+    std::vector<std::string> moving;
+    if (auto it = by_current.find(old_name); it != by_current.end()) {
+      moving = std::move(it->second);
+      by_current.erase(it);
+    }
+    // A name seen for the first time starts its chain here (the original replays from that name).
+    if (!current.count(old_name)) moving.push_back(old_name);
+    for (auto& start : moving) {
+      current[start] = new_name;
+      by_current[new_name].push_back(std::move(start));
+    }
+  }
+  return current;
+}
+
+boost::system::result<std::map<std::string, std::string>, std::string> load_commit_log(
+    const std::string& path, std::vector<std::string>* problems) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::map<std::string, std::string>{};
+  std::string what;
+  auto text = rty::file::read_all(path, &what);
+  if (!text) return "cannot read commit log: " + what;
+  return replay_commit_log(*text, problems);
+}
+
+}  // namespace rty::bookkeeping

@@ -1,0 +1,85 @@
+#pragma once
+// The task progress checkpoint `O/state.json` in the original Raythena format (coordinator spec §3.6,
+// upstream ray: example/state.json and TaskStatus), and the `O/commit_log` of output renames.
+//
+// Keys are bare input LFNs. The only addition to the original format: range entries under `merging`
+// may carry "guid" (the GUID of the output they were merged into), so that a resumed 1→N input keeps
+// one GUID per output instead of the last merge's GUID for all (spec §7 item 9). Readers that look up
+// keys (the original's resume code, Harvester-side tools) are unaffected by the extra field.
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <boost/system/result.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace rty::bookkeeping {
+
+// One event range entry: {eventRangeID, startEvent, lastEvent[, path]}.
+struct range_record {
+  std::string event_range_id;
+  std::int64_t start_event = 0;
+  std::int64_t last_event = 0;
+  std::string path;         // per-range output file; empty (and not written) under `failed`
+  std::string output_guid;  // only under `merging`: GUID of the output (written as "guid" when set)
+  bool operator==(const range_record&) const = default;
+};
+
+// {path, guid} of a final merged file.
+struct merged_record {
+  std::string path;
+  std::string guid;
+  bool operator==(const merged_record&) const = default;
+};
+
+using range_map = std::map<std::string, range_record>;  // eventRangeID -> entry
+
+struct checkpoint {
+  // input LFN -> ranges finished (with their output path) and not yet merged
+  std::map<std::string, range_map> simulated;
+  // input LFN -> output name -> ranges merged into it; only while some outputs of the input are not merged
+  std::map<std::string, std::map<std::string, range_map>> merging;
+  // input LFN -> output name -> final file; once every output holding the input's events is merged
+  std::map<std::string, std::map<std::string, merged_record>> merged;
+  // input LFN -> ranges of failed merge groups (no path)
+  std::map<std::string, range_map> failed;
+  bool operator==(const checkpoint&) const = default;
+};
+
+// The state.json object: {"simulated": .., "merging": .., "merged": .., "failed": ..}.
+boost::json::object to_json(const checkpoint& cp);
+
+// Accepts what the original wrote (startEvent/lastEvent as numbers or numeric strings, also the older
+// list form of `merged`, and absent sections). Errors name `origin`, the key path and what was expected.
+boost::system::result<checkpoint, std::string> checkpoint_from_json(const boost::json::value& v,
+                                                                    std::string_view origin);
+
+// Writes `path` atomically (path.tmp, fsync, rename). On failure the previous file is intact and
+// `what` names the file and the cause.
+std::error_code save_checkpoint(const checkpoint& cp, const std::string& path, std::string* what);
+
+// Missing file -> nullopt. Like the original, falls back to path + ".tmp" only when `path` itself is
+// missing. A file that exists but cannot be read or parsed is an error (never silently "no progress").
+boost::system::result<std::optional<checkpoint>, std::string> load_checkpoint(const std::string& path);
+
+// --- commit_log: append-only lines "rename_output <old> <new>" ---
+
+// The line to append (with its newline) for one rename.
+std::string commit_log_line(std::string_view old_name, std::string_view new_name);
+
+// Replays the log in order (the original's recover_outputfile_name for every name): maps each name that
+// was ever renamed to its current name. Lines with another operation are ignored; malformed
+// rename lines are skipped and described in `problems` (if given).
+std::map<std::string, std::string> replay_commit_log(std::string_view text,
+                                                     std::vector<std::string>* problems = nullptr);
+
+// Reads and replays `path`; a missing file is an empty log.
+boost::system::result<std::map<std::string, std::string>, std::string> load_commit_log(
+    const std::string& path, std::vector<std::string>* problems = nullptr);
+
+}  // namespace rty::bookkeeping
