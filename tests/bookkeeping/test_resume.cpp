@@ -38,6 +38,7 @@ struct sim {
   std::map<std::string, std::vector<std::string>> merged_by_output;  // output -> its range ids
   std::set<std::string> merge_started_after_record;
   int crashes = 0, steps = 0, counter = 0;
+  std::size_t not_owned = 0, duplicates = 0, discarded = 0, retried = 0;
 
   explicit sim(std::uint64_t seed, geometry g) : rng(seed), job(make_job(g.inputs, g.e, g.h)) {
     bk = std::make_unique<bookkeeper>(job, opts);
@@ -100,6 +101,10 @@ struct sim {
       }
     auto res = bk->apply_update(node, u);
     BOOST_TEST(res.unknown == 0u);
+    not_owned += res.not_owned;
+    duplicates += res.duplicates;
+    discarded += res.discarded;
+    retried += res.retried;
     for (auto& e : u)
       if (finished_before.count(e.range_id) && !first_path.count(e.range_id)) {
         auto st = bk->state_of(e.range_id);
@@ -217,6 +222,7 @@ struct sim {
 
 BOOST_AUTO_TEST_CASE(random_crashes_never_lose_or_repeat_recorded_work) {
   const geometry shapes[] = {{12, 10, 5}, {12, 5, 10}, {10, 8, 8}, {6, 12, 3}, {16, 2, 8}};
+  std::size_t not_owned = 0, duplicates = 0, discarded = 0, retried = 0, groups_failed = 0;
   for (std::uint64_t seed : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u}) {
     const auto g = shapes[seed % 5];
     BOOST_TEST_MESSAGE("resume simulation seed " << seed << " (inputs " << g.inputs << ", E " << g.e << ", H "
@@ -228,6 +234,19 @@ BOOST_AUTO_TEST_CASE(random_crashes_never_lose_or_repeat_recorded_work) {
       BOOST_TEST_MESSAGE("  " << s.steps << " steps, " << s.crashes << " crashes, " << s.merged_by_output.size()
                               << " outputs merged");
       BOOST_TEST(s.crashes > 0);
+      not_owned += s.not_owned;
+      duplicates += s.duplicates;
+      discarded += s.discarded;
+      retried += s.retried;
+      groups_failed += s.bk->get_counts().groups_failed;
     }
   }
+  BOOST_TEST_MESSAGE("totals: not owned " << not_owned << ", duplicates " << duplicates << ", discarded "
+                                          << discarded << ", retried " << retried << ", groups failed (last runs) "
+                                          << groups_failed);
+  // The simulation must exercise the paths it is meant to check.
+  BOOST_TEST(not_owned > 0u);
+  BOOST_TEST(duplicates > 0u);
+  BOOST_TEST(retried > 0u);
+  BOOST_TEST(groups_failed > 0u);
 }
