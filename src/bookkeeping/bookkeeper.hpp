@@ -78,6 +78,10 @@ class bookkeeper {
  public:
   // Throws std::invalid_argument when check_job() reports a problem; validate first.
   bookkeeper(const rty::job_spec& job, options opts);
+  bookkeeper(const bookkeeper&) = delete;  // its lookup table points into its own strings
+  bookkeeper& operator=(const bookkeeper&) = delete;
+  bookkeeper(bookkeeper&&) = default;
+  bookkeeper& operator=(bookkeeper&&) = default;
 
   // nullopt if the bookkeeper can handle `job`, else a message naming the field and the problem.
   static std::optional<std::string> check_job(const rty::job_spec& job);
