@@ -1,0 +1,64 @@
+# Shared helpers for the cluster test scripts (sourced). Tests exit 77 to be reported as skipped.
+
+rty_fail() { echo "FAIL: $*" >&2; exit 1; }
+rty_skip() { echo "SKIP: $*" >&2; exit 77; }
+rty_note() { echo "--- $*" >&2; }
+
+rty_require_root() { [ "$(id -u)" -eq 0 ] || rty_skip "needs root (daemons, network namespaces)"; }
+# rty_require_exec PATH PACKAGE
+rty_require_exec() { [ -x "$1" ] || rty_skip "$1 is missing (Debian package $2)"; }
+
+# The test driver built with the project (tests/launch/launch_tool.cpp).
+rty_tool() {
+  local t=${RTY_BUILD_DIR:-}/tests/launch/rty_launch_tool
+  [ -x "$t" ] || rty_fail "rty_launch_tool not found at '$t' (set RTY_BUILD_DIR, build target rty_launch_tool)"
+  echo "$t"
+}
+
+# A process that still runs (zombies, which PID 1 may reap late, count as gone).
+rty_alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
+
+# rty_wait_for SECONDS CMD...: bounded poll until CMD succeeds.
+rty_wait_for() {
+  local n=$(($1 * 10)); shift
+  for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+  "$@"
+}
+
+# rty_kill_pid PID: SIGTERM, a bounded wait, then SIGKILL.
+rty_kill_pid() {
+  local p=$1
+  [[ $p =~ ^[0-9]+$ ]] || return 0
+  rty_alive "$p" || return 0
+  kill -TERM "$p" 2>/dev/null
+  for _ in $(seq 30); do rty_alive "$p" || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null
+}
+
+# rty_free_ports N: the first of N consecutive TCP ports free on 127.0.0.1 (from a random start, so
+# that runs side by side do not pick the same block).
+rty_free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    base = random.randint(20000, 40000 - n)
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+        print(base); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+else:
+    sys.exit("no free port block")
+PY
+}
+
+# rty_json LINE PYTHON-EXPRESSION: evaluates the expression with d = the parsed JSON line.
+rty_json() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); r=eval(sys.argv[2]); print(json.dumps(r) if not isinstance(r,str) else r)' "$1" "$2"; }
+
+# rty_check DESCRIPTION CMD...: fails the test with DESCRIPTION unless CMD succeeds.
+rty_check() { local what=$1; shift; "$@" || rty_fail "$what"; echo "ok: $what" >&2; }
