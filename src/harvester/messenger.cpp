@@ -133,9 +133,10 @@ boost::json::object dump_entry(const rty::range_update& u) {
 
 messenger::messenger(messenger_files files, messenger_options opts) : files_(std::move(files)), opts_(opts) {}
 
-bool messenger::should_log(std::optional<clock::time_point>& last, clock::time_point now) const {
-  if (last && now - *last < opts_.log_interval) return false;
-  last = now;
+bool messenger::should_log(log_gate& gate, int topic, clock::time_point now) const {
+  if (gate.at && gate.topic == topic && now - *gate.at < opts_.log_interval) return false;
+  gate.at = now;
+  gate.topic = topic;
   return true;
 }
 
@@ -274,7 +275,7 @@ job_poll_result messenger::poll_job(clock::time_point now) {
                          (request_present ? "request " + files_.job_request + " pending"
                                           : std::string("no request file: Harvester took it or the job is pre-staged")) +
                          ", " + std::to_string(secs(now - job_started_)) + " s so far)";
-      if (should_log(job_log_at_, now)) {
+      if (should_log(job_log_, 1, now)) {
         RTY_LOG(info, component) << what;
       }
       return waiting{what, opts_.poll_interval};
@@ -294,7 +295,7 @@ job_poll_result messenger::poll_job(clock::time_point now) {
         job_requested_at_ = now;
         return waiting{"job spec was corrupt; requested again", opts_.poll_interval};
       }
-      if (should_log(job_log_at_, now)) {
+      if (should_log(job_log_, 2, now)) {
         RTY_LOG(warning, component) << "job spec not readable yet (half-written?), retrying: " << out.problem;
       }
       return waiting{"job spec " + files_.job_spec + " does not parse yet: " + out.problem, bad_delay(spec_reader_)};
@@ -313,7 +314,7 @@ job_poll_result messenger::poll_job(clock::time_point now) {
     if (now - *feed_wait_since_ < opts_.corrupt_after) {
       std::string what = "job spec " + files_.job_spec + " is complete; waiting for Harvester to finish the feed (" +
                          files_.pandaids + " absent, request still present)";
-      if (should_log(job_log_at_, now)) {
+      if (should_log(job_log_, 3, now)) {
         RTY_LOG(info, component) << what;
       }
       return waiting{what, opts_.poll_interval};
@@ -389,7 +390,7 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
         rerequest("no event ranges and the request is gone (Harvester deleted it without answering)");
       std::string what = "waiting for event ranges " + files_.event_ranges +
                          (request_present ? " (request " + files_.event_request + " pending)" : std::string(" (no request pending)"));
-      if (ranges_requested_at_ && should_log(ranges_log_at_, now)) {
+      if (ranges_requested_at_ && should_log(ranges_log_, 4, now)) {
         RTY_LOG(info, component) << what << ", " << secs(now - *ranges_requested_at_) << " s since the request";
       }
       return waiting{what, opts_.poll_interval};
@@ -439,7 +440,7 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
       if (!exists(files_.event_request)) rerequest("after a corrupt answer");
       return waiting{"event ranges were corrupt; requested again", opts_.poll_interval};
     }
-    if (should_log(ranges_log_at_, now)) {
+    if (should_log(ranges_log_, 5, now)) {
       RTY_LOG(warning, component) << "event ranges not usable yet, retrying: " << problem;
     }
     return waiting{problem, bad_delay(ranges_reader_)};

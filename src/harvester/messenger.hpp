@@ -112,7 +112,12 @@ class messenger {
   read_outcome read_stable(const std::string& path, stable_reader& r, clock::time_point now);
   std::chrono::milliseconds bad_delay(stable_reader& r);
   std::string quarantine(const std::string& path);
-  bool should_log(std::optional<clock::time_point>& last, clock::time_point now) const;
+  // Rate limit: once per log_interval per topic, but at once when the topic changes.
+  struct log_gate {
+    std::optional<clock::time_point> at;
+    int topic = -1;
+  };
+  bool should_log(log_gate& gate, int topic, clock::time_point now) const;
   std::error_code write_job_request(std::string* what);
   std::error_code write_ranges_request(std::string* what);
   bool take_into_pending(const std::string& path);
@@ -125,7 +130,7 @@ class messenger {
   job_phase job_phase_ = job_phase::start;
   clock::time_point job_started_{};
   std::optional<clock::time_point> job_requested_at_;  // when we last wrote the request
-  std::optional<clock::time_point> job_log_at_;
+  log_gate job_log_;
   bool wrote_job_request_ = false;                      // late binding: wait for the feed to finish (R3)
   std::optional<clock::time_point> feed_wait_since_;
   stable_reader spec_reader_;
@@ -134,7 +139,7 @@ class messenger {
   std::string ranges_panda_id_;
   boost::json::object ranges_request_;  // what we last asked for, re-written by the watchdog
   std::optional<clock::time_point> ranges_requested_at_;
-  std::optional<clock::time_point> ranges_log_at_;
+  log_gate ranges_log_;
   bool ranges_startup_checked_ = false;
   stable_reader ranges_reader_;
   std::optional<clock::time_point> ranges_bad_since_;

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "common/file_util.hpp"
+#include "common/log.hpp"
 #include "harvester/messenger.hpp"
 
 #include <boost/json.hpp>
@@ -268,6 +269,29 @@ BOOST_AUTO_TEST_CASE(corrupt_spec_quarantined_and_rerequested) {
     quarantined |= e.path().filename().string().rfind("HPCJobs.json.corrupt.", 0) == 0;
   BOOST_TEST(quarantined);
   BOOST_TEST(has("worker_requestjob.json"));
+}
+
+BOOST_AUTO_TEST_CASE(waiting_logged_once_per_minute) {
+  std::string log_path = path("log.txt"), err;
+  auto saved = rty::log::current_level();
+  rty::log::set_level(rty::log::level::info);
+  BOOST_REQUIRE(rty::log::set_file(log_path, err));
+  {
+    hv::messenger m(files, opts());
+    for (int i = 0; i < 120; ++i) {  // 59.5 s of polls every 0.5 s
+      m.poll_job(now);
+      advance(500ms);
+    }
+    advance(1s);
+    m.poll_job(now);
+  }
+  rty::log::set_stderr();
+  rty::log::set_level(saved);
+  auto text = *rty::file::read_all(log_path);
+  std::size_t count = 0;
+  for (auto pos = text.find("waiting for job spec"); pos != std::string::npos; pos = text.find("waiting for job spec", pos + 1))
+    ++count;
+  BOOST_TEST(count == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(backoff_grows_to_limit) {
