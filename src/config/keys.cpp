@@ -99,7 +99,7 @@ const key_spec table[] = {
      .ignored = false, .flag = "panda-queue", .help = "PanDA queue given to pilot and used to find queuedata",
      RTY_FIELD(payload, pandaqueue)},
     {.section = "payload", .name = "logfilename", .kind = k::text, .required = true, .raythena = true,
-     .help = "pilot wrapper stdout file in each node's directory (stderr: <name>.stderr)",
+     .help = "pilot wrapper stdout file in each node's directory (stderr: this name + .stderr)",
      RTY_FIELD(payload, logfilename)},
     {.section = "payload", .name = "extrasetup", .kind = k::shell, .required = true, .raythena = true,
      .help = "shell commands run before the pilot wrapper", RTY_FIELD(payload, extrasetup)},
@@ -141,9 +141,9 @@ const key_spec table[] = {
     {.section = "harvester", .name = "harvesterconf", .kind = k::path, .required = true, .raythena = true,
      .help = "Harvester's panda_harvester.cfg", RTY_FIELD(harvester, harvesterconf)},
     {.section = "harvester", .name = "cacher", .kind = k::path, .required = false, .raythena = true,
-     .ignored = true, .help = "unused (Raythena never read it)", RTY_FIELD(harvester, cacher)},
+     .ignored = true, .help = "ignored: Raythena never read it either", RTY_FIELD(harvester, cacher)},
     {.section = "harvester", .name = "communicator", .kind = k::text, .required = false, .raythena = true,
-     .ignored = true, .help = "unused (the shared-file messenger is the only one)",
+     .ignored = true, .help = "ignored: the shared-file messenger is the only one",
      RTY_FIELD(harvester, communicator)},
     {.section = "harvester", .name = "timeout", .kind = k::seconds, .required = false, .raythena = false,
      .help = "seconds to wait for each Harvester answer; 0 waits forever", .min = 0, .max = int_max,
@@ -156,14 +156,14 @@ const key_spec table[] = {
      .flag = "ray-workdir", .help = "base work directory (the Harvester access point in production)",
      .default_doc = "current directory", RTY_FIELD(ray, workdir)},
     {.section = "ray", .name = "taskprogressbasedir", .kind = k::path, .required = true, .raythena = true,
-     .help = "parent of the task output directory <this>/<taskID>", RTY_FIELD(ray, taskprogressbasedir)},
+     .help = "parent of the task output directory, which is named after the taskID", RTY_FIELD(ray, taskprogressbasedir)},
     {.section = "ray", .name = "headip", .kind = k::text, .required = true, .raythena = true,
      .flag = "ray-head-ip", .help = "node that runs no stub (Raythena's head node)", RTY_FIELD(ray, headip)},
     {.section = "ray", .name = "redisport", .kind = k::integer, .required = true, .raythena = true, .ignored = true,
-     .flag = "ray-redis-port", .help = "ignored (meant something to Ray only)", .min = 0, .max = 65535,
+     .flag = "ray-redis-port", .help = "ignored: meant something to Ray only", .min = 0, .max = 65535,
      RTY_FIELD(ray, redisport)},
     {.section = "ray", .name = "redispassword", .kind = k::text, .required = true, .raythena = true,
-     .ignored = true, .flag = "ray-redis-password", .help = "ignored (meant something to Ray only)",
+     .ignored = true, .flag = "ray-redis-password", .help = "ignored: meant something to Ray only",
      RTY_FIELD(ray, redispassword)},
     {.section = "ray", .name = "timeoutinterval", .kind = k::seconds, .required = true, .raythena = true,
      .help = "inactivity watchdog of the coordinator", .min = 0, .max = int_max, RTY_FIELD(ray, timeoutinterval)},
@@ -219,7 +219,7 @@ const key_spec table[] = {
     {.section = "logging", .name = "copyraylogs", .kind = k::boolean, .required = true, .raythena = true,
      .help = "copy stub logs into the node directories", RTY_FIELD(logging, copyraylogs)},
     {.section = "logging", .name = "logfile", .kind = k::path, .required = false, .raythena = true,
-     .ignored = true, .help = "unused (old Raythena configs)", RTY_FIELD(logging, logfile)},
+     .ignored = true, .help = "ignored: old Raythena key (see logging.driverlogfile)", RTY_FIELD(logging, logfile)},
 };
 
 #undef RTY_FIELD
@@ -372,7 +372,8 @@ std::string keys_markdown(bool new_keys_only) {
     } else {
       o << "–";
     }
-    o << " | " << key.help << (key.required ? " (required by Raythena)" : "") << " |\n";
+    o << " | " << key.help
+      << (key.required ? " (Raythena, required)" : key.raythena ? " (Raythena)" : " (new)") << " |\n";
   }
   return o.str();
 }

@@ -161,8 +161,7 @@ class loader {
       return;
     }
     if (key.ignored && !std::holds_alternative<std::monostate>(*converted))
-      notices_.push_back("notice: " + where(file_, name_node.Mark()) + ": " + key.full_name() + " is ignored: " +
-                         std::string(key.help));
+      notices_.push_back("notice: " + where(file_, name_node.Mark()) + ": " + key.full_name() + " is " + std::string(key.help));
     key.set(settings_, *converted);
   }
 
@@ -189,7 +188,7 @@ class loader {
         continue;
       }
       if (key.ignored)
-        notices_.push_back("notice: " + o.origin + ": " + key.full_name() + " is ignored: " + std::string(key.help));
+        notices_.push_back("notice: " + o.origin + ": " + key.full_name() + " is " + std::string(key.help));
       key.set(settings_, *converted);
       // --nodes is also the srun node count, which has no key of its own: remember that it was given.
       if (key.section == "ray" && key.name == "localnodes")
