@@ -161,7 +161,8 @@ class loader {
       return;
     }
     if (key.ignored && !std::holds_alternative<std::monostate>(*converted))
-      notices_.push_back("notice: " + where(file_, name_node.Mark()) + ": " + key.full_name() + " is " + std::string(key.help));
+      notices_.push_back("notice: " + where(file_, name_node.Mark()) + ": " + key.full_name() + " is " +
+                         std::string(key.help));
     key.set(settings_, *converted);
   }
 

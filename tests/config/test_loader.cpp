@@ -353,3 +353,15 @@ BOOST_AUTO_TEST_CASE(known_hosts_default_is_expanded_from_home) {
   rty_test::scoped_env home("HOME", "/home/tester");
   BOOST_TEST(load_ok(base_yaml()).ray.sshknownhosts == "/home/tester/.ssh/known_hosts");
 }
+
+BOOST_AUTO_TEST_CASE(stub_executable_default_is_beside_raythenad_or_in_the_build_tree) {
+  rty_test::temp_dir dir;
+  // build tree layout: <build>/src/coordinator/raythenad and <build>/src/stub/raythena-stub
+  rty_test::write_file(dir / "src/stub/raythena-stub", "#!/bin/sh\n", std::filesystem::perms(0755));
+  BOOST_TEST(default_stub_executable(dir / "src/coordinator/raythenad") == dir / "src/stub/raythena-stub");
+  // installed layout wins when both exist
+  rty_test::write_file(dir / "src/coordinator/raythena-stub", "#!/bin/sh\n", std::filesystem::perms(0755));
+  BOOST_TEST(default_stub_executable(dir / "src/coordinator/raythenad") == dir / "src/coordinator/raythena-stub");
+  // neither: the installed location, so the validation message names where it is expected
+  BOOST_TEST(default_stub_executable("/opt/x/bin/raythenad") == "/opt/x/bin/raythena-stub");
+}
