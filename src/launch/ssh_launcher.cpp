@@ -122,8 +122,8 @@ std::string remote_command(const std::vector<std::string>& argv) {
   std::string check = argv.front().find('/') != std::string::npos
                           ? "[ -x " + prog + " ]"
                           : "command -v " + prog + " >/dev/null 2>&1";
-  std::string cmd = check + " || { echo \"rty-error: " + "stub " + prog +
-                    " is missing or not executable on $(hostname)\"; exit 127; }; echo \"rty-pid $$\"; exec";
+  std::string cmd = check + " || { printf 'rty-error: stub %s is missing or not executable on %s\\n' " + prog +
+                    " \"$(hostname)\"; exit 127; }; echo \"rty-pid $$\"; exec";
   for (const auto& w : argv) cmd += " " + shell_quote(w);
   // Keep stdin away from the channel: the stub never reads it, and EOF there must not reach it.
   return cmd + " </dev/null";
@@ -300,6 +300,14 @@ class ssh_launcher final : public launcher {
       r->target = *target;
       r->node_id = node;
       r->component = "ssh " + target->host;
+      std::string log_path;
+      if (!request.log_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(request.log_dir, ec);
+        log_path = request.log_dir + "/ssh-" + node + ".log";
+        r->log_file.open(log_path, std::ios::app);
+        if (!r->log_file) log_path.clear();
+      }
       if (!start(*r, request, error)) {
         result.failures.push_back("ssh " + spec + ": " + error);
         RTY_LOG(error, r->component) << "cannot start the stub: " << error;
@@ -310,13 +318,7 @@ class ssh_launcher final : public launcher {
       started s;
       s.what = "ssh " + spec;
       s.node_ids = {node};
-      if (!request.log_dir.empty()) {
-        std::error_code ec;
-        std::filesystem::create_directories(request.log_dir, ec);
-        s.log_path = request.log_dir + "/ssh-" + node + ".log";
-        r->log_file.open(s.log_path, std::ios::app);
-        if (!r->log_file) s.log_path.clear();
-      }
+      s.log_path = log_path;
       result.processes.push_back(s);
       ++result.expected_nodes;
       {
@@ -325,7 +327,12 @@ class ssh_launcher final : public launcher {
         alive_.fetch_add(1);
       }
     }
-    if (!remotes_.empty() && !poller_.joinable()) {
+    bool any;
+    {
+      std::lock_guard lock(mutex_);
+      any = !remotes_.empty();
+    }
+    if (any && !poller_.joinable()) {
       stop_.store(false);
       poller_ = std::thread([this] { poll_loop(); });
     }

@@ -179,4 +179,13 @@ msg=$(failure)
 rty_check "wrong key refused, naming the host: $msg" contains "$msg" "ssh $HOSTSPEC: authentication refused"
 rty_check "the refusal was logged" log_has "cannot start the stub"
 
+# --- 8. a stub that is not there on the host: exec failed -----------------------------------------
+rty_note "missing stub executable"
+mv "$SHARED/stub.sh" "$SHARED/stub.sh.away"
+run_once "$WORK/sshd/id_ed25519" "$WORK/sshd/known_hosts" false
+mv "$SHARED/stub.sh.away" "$SHARED/stub.sh"
+msg=$(failure)
+rty_check "missing stub reported as exec failure naming host and path: $msg" \
+  contains "$msg" "ssh $HOSTSPEC: exec failed: stub $SHARED/stub.sh is missing or not executable on $(hostname)"
+
 echo "PASS: ssh launcher ($mode)" >&2
