@@ -246,6 +246,20 @@ std::size_t bookkeeper::release_node(node_id node) {
   return held.size();
 }
 
+std::size_t bookkeeper::return_ranges(node_id node, const std::vector<std::string>& range_ids) {
+  std::size_t returned = 0;
+  for (auto& id : range_ids) {
+    auto r = parse_id(id);
+    if (!r) continue;
+    auto& fs = files_[r->file];
+    if (fs.state.empty() || fs.state[r->index] != leased || fs.owner[r->index] != node) continue;
+    drop_lease(*r);
+    make_ready(*r, no_node);
+    ++returned;
+  }
+  return returned;
+}
+
 // --- updates ---
 
 void bookkeeper::record_finish(range_ref r, std::string path) {

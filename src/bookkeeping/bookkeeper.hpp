@@ -99,6 +99,9 @@ class bookkeeper {
   update_outcome apply_update(node_id node, const std::vector<rty::range_update>& entries);
   // Node lost / pilot exited: its leases go back to ready (not counted as attempts). Returns how many.
   std::size_t release_node(node_id node);
+  // Ranges a node received but could not deliver to its pilot (pilot gave up on the request): back
+  // to ready without counting an attempt. Ids not leased to `node` are ignored. Returns how many.
+  std::size_t return_ranges(node_id node, const std::vector<std::string>& range_ids);
   std::size_t leased_to(node_id node) const;
 
   bool exhausted() const;  // nothing ready, nothing leased: answer "no more" to pilots

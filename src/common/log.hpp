@@ -48,7 +48,9 @@ class record {
 
 }  // namespace rty::log
 
-#define RTY_LOG(lvl, component)                                            \
-  if (!::rty::log::enabled(::rty::log::level::lvl)) {                      \
-  } else                                                                   \
-    ::rty::log::record(::rty::log::level::lvl, component)
+// A for statement rather than an if/else: the macro is then one complete statement with no else of
+// its own, so `if (x) RTY_LOG(...) << y; else ...` binds as written and draws no -Wdangling-else.
+#define RTY_LOG(lvl, component)                                                              \
+  for (bool rty_log_once_ = ::rty::log::enabled(::rty::log::level::lvl); rty_log_once_;      \
+       rty_log_once_ = false)                                                                \
+  ::rty::log::record(::rty::log::level::lvl, component)

@@ -34,8 +34,10 @@
 #include "harvester/ini.hpp"
 #include "harvester/messenger.hpp"
 #include "launch/launcher.hpp"
-#include "pilot/http_api.hpp"
-#include "pilot/payload.hpp"
+#include "pilot/job_patch.hpp"
+#include "pilot/reply.hpp"
+#include "pilot/request.hpp"
+#include "pilot/payload_script.hpp"
 #include "pilot/time_monitor.hpp"
 #include "protocol/auth.hpp"
 #include "protocol/messages.hpp"
@@ -81,7 +83,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   daemon(asio::io_context& io, const config::settings& cfg)
       : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), usr1_(io, SIGUSR1), done_(io), status_timer_(io),
         checkpoint_timer_(io), heartbeat_timer_(io), walltime_timer_(io), hard_stop_timer_(io), harvester_timer_(io) {
-    done_.expires_at(asio::steady_clock::time_point::max());
+    done_.expires_at(std::chrono::steady_clock::time_point::max());
   }
 
   int exit_code() const { return exit_code_; }
@@ -607,10 +609,11 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       RTY_LOG(warning, log_name) << "time-monitor file " << path << ": " << tm.error() << "; no walltime limit";
       return;
     }
-    std::error_code ec;
-    auto mtime = fs::last_write_time(path, ec);
+    // The batch script writes the file right after the job starts: its mtime pins the start day.
     auto reference = std::chrono::system_clock::now();
-    if (!ec) reference = std::chrono::clock_cast<std::chrono::system_clock>(mtime);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0)
+      reference = std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec));
     auto deadline = pilot::kill_deadline(*tm, reference, cfg_.payload.pilotkilltime);
     kill_at_epoch_ = std::chrono::duration_cast<std::chrono::seconds>(deadline.time_since_epoch()).count();
     auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::system_clock::now());

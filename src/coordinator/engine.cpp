@@ -4,7 +4,10 @@
 
 #include "common/file_util.hpp"
 #include "common/log.hpp"
-#include "pilot/http_api.hpp"
+#include "merge/merge_report.hpp"
+#include "pilot/job_patch.hpp"
+#include "pilot/reply.hpp"
+#include "pilot/request.hpp"
 
 namespace rty::coordinator {
 namespace {

@@ -3,7 +3,9 @@
 
 #include "config/command_line.hpp"
 #include "config/keys.hpp"
+#include "config/logging_setup.hpp"
 #include "config/validate.hpp"
+#include "coordinator/daemon.hpp"
 #include "rty/version.hpp"
 
 int main(int argc, char** argv) {
@@ -23,9 +25,12 @@ int main(int argc, char** argv) {
     case invocation::action::validate:
       return rty::config::run_validation(*inv, std::cout);
     case invocation::action::run:
+      if (auto err = rty::config::apply_logging(inv->config)) {
+        std::cerr << "raythenad: " << *err << "\n";
+        return 2;
+      }
       for (const auto& n : inv->notices) std::cerr << "raythenad: " << n << "\n";
-      std::cerr << "raythenad: the run mode is not built yet\n";
-      return 3;
+      return rty::coordinator::run_daemon(inv->config);
   }
   return 3;
 }

@@ -1,20 +1,102 @@
-// raythena-stub: the node program. Placeholder entry point.
-#include <cstring>
+// raythena-stub: the node program started by raythenad's launcher on every node.
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+
+#include <cstdlib>
 #include <iostream>
 
+#include "common/file_util.hpp"
+#include "common/log.hpp"
 #include "rty/version.hpp"
+#include "stub/stub.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+const char* const usage_head =
+    "Usage: raythena-stub --coordinator HOST:PORT [--node-id ID] [--secret-file PATH] [options]\n"
+    "\n"
+    "The per-node program of raythenad. raythenad's launcher (local processes, srun or SSH) starts one\n"
+    "per node; you do not normally run it by hand. It connects back to the coordinator over one\n"
+    "authenticated TCP channel, serves pilot3's PanDA API on 127.0.0.1 (payload.serverport), runs\n"
+    "pilot, and exits when pilot ends or when the coordinator has been gone for the grace period\n"
+    "(ray.stubgrace), killing pilot's whole process group.\n"
+    "\n"
+    "The run's secret is read from RAYTHENA_STUB_SECRET, else from --secret-file (mode 0600 in the\n"
+    "shared workdir); it never appears on the command line.\n"
+    "\n";
+}  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--version")) {
-      std::cout << "raythena-stub " << rty::version << "\n";
-      return 0;
-    }
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::cout << "Usage: raythena-stub (started by raythenad's launcher)\n";
-      return 0;
+  po::options_description desc("Options");
+  std::string coordinator, node_id, secret_file, log_file;
+  desc.add_options()
+      ("help,h", "show this help and exit")
+      ("version", "show the version and exit")
+      ("coordinator", po::value(&coordinator), "coordinator address HOST:PORT (required)")
+      ("node-id", po::value(&node_id), "node name (default: $SLURMD_NODENAME, else the host name)")
+      ("secret-file", po::value(&secret_file), "file holding the run's secret (when RAYTHENA_STUB_SECRET is unset)")
+      ("log-file", po::value(&log_file), "append log lines here instead of stderr")
+      ("debug,d", "debug logging");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "raythena-stub: " << e.what() << "\n(see raythena-stub --help)\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << usage_head << desc;
+    return 0;
+  }
+  if (vm.count("version")) {
+    std::cout << "raythena-stub " << rty::version << "\n";
+    return 0;
+  }
+  rty::log::set_level(vm.count("debug") ? rty::log::level::debug : rty::log::level::info);
+  if (!log_file.empty()) {
+    std::string err;
+    if (!rty::log::set_file(log_file, err)) {
+      std::cerr << "raythena-stub: " << err << "\n";
+      return 2;
     }
   }
-  std::cerr << "raythena-stub: nothing to do yet (see --help)\n";
-  return 2;
+  auto colon = coordinator.rfind(':');
+  if (coordinator.empty() || colon == std::string::npos) {
+    std::cerr << "raythena-stub: --coordinator HOST:PORT is required\n";
+    return 2;
+  }
+  rty::stub::options opts;
+  opts.host = coordinator.substr(0, colon);
+  if (opts.host.size() > 2 && opts.host.front() == '[' && opts.host.back() == ']') opts.host = opts.host.substr(1, opts.host.size() - 2);
+  opts.port = static_cast<unsigned short>(std::atoi(coordinator.c_str() + colon + 1));
+  if (node_id.empty()) {
+    if (const char* n = std::getenv("SLURMD_NODENAME")) node_id = n;
+  }
+  if (node_id.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    node_id = host;
+  }
+  opts.node_id = node_id;
+  if (const char* s = std::getenv("RAYTHENA_STUB_SECRET"); s && *s) {
+    opts.secret = s;
+    ::unsetenv("RAYTHENA_STUB_SECRET");  // pilot does not need to see it
+  } else if (!secret_file.empty()) {
+    std::string what;
+    auto text = rty::file::read_all(secret_file, &what);
+    if (!text) {
+      std::cerr << "raythena-stub: " << what << "\n";
+      return 2;
+    }
+    opts.secret = *text;
+    while (!opts.secret.empty() && (opts.secret.back() == '\n' || opts.secret.back() == ' ')) opts.secret.pop_back();
+  }
+  if (opts.secret.empty()) {
+    std::cerr << "raythena-stub: no secret (set RAYTHENA_STUB_SECRET or --secret-file)\n";
+    return 2;
+  }
+  return rty::stub::run(std::move(opts));
 }

@@ -130,6 +130,22 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(bookkeeper_failures)
 
+BOOST_AUTO_TEST_CASE(returned_ranges_are_ready_again_without_an_attempt) {
+  bookkeeper bk(make_job(1, 4, 4), make_options());
+  auto a = bk.lease(1, 3);
+  // Only ranges leased to that node come back; unknown ids and other nodes' leases are ignored.
+  auto b = bk.lease(2, 1);
+  BOOST_TEST(bk.return_ranges(1, {a[0].id, a[1].id, b[0].id, "nonsense", "EVNT.unknown-1"}) == 2u);
+  BOOST_TEST(bk.leased_to(1) == 1u);
+  BOOST_TEST(bk.get_counts().ready == 2u);
+  BOOST_TEST(bk.return_ranges(1, {a[0].id}) == 0u);  // already returned
+  auto c = bk.lease(3, 2);
+  BOOST_REQUIRE_EQUAL(c.size(), 2u);
+  BOOST_TEST(c[0].id == a[0].id);
+  // A return is not a failure: the range still has all its attempts.
+  BOOST_TEST(*bk.state_of(a[0].id) == "leased");
+}
+
 BOOST_AUTO_TEST_CASE(node_loss_releases_leases_and_they_are_redispatched) {
   bookkeeper bk(make_job(2, 4, 4), make_options());
   auto a = bk.lease(1, 3);

@@ -97,7 +97,7 @@ def make_job(a):
                    % (",".join(inputs), a.task_id, ",".join("%06d" % (i + 1) for i in range(n_out)), e),
         "inFiles": ",".join(inputs), "GUID": ",".join(guids), "scopeIn": "mc23_13p6TeV",
         "nEventsPerInputFile": e,
-        "esmergeSpec": {"transPath": "HITSMerge_tf.py",
+        "esmergeSpec": {"transPath": a.trans_path,
                         "jobParameters": "--inputHitsFile=@inputFor_${OUTPUT0} --outputHitsFile=${OUTPUT0} --maxEvents=-1",
                         "nEventsPerOutputFile": h},
         "outFiles": ",".join(outputs + [log]), "logFile": log, "logGUID": "00000000-0000-0000-0000-00000000f00d",
@@ -321,6 +321,8 @@ def add_job_args(p):
     p.add_argument("--task-id", type=int, default=40000001)
     p.add_argument("--jobset-id", type=int, default=6000000000)
     p.add_argument("--core-count", type=int, default=8)
+    p.add_argument("--trans-path", default="HITSMerge_tf.py",
+                   help="esmergeSpec.transPath (tests: the fake merge transform)")
     p.add_argument("--cgi", action="store_true", help="write the spec URL-encoded (jobSpecFileFormat=cgi)")
 
 

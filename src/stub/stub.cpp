@@ -1,0 +1,694 @@
+// raythena-stub: the node program. It connects back to raythenad, proves it knows the run's secret,
+// receives the job and its settings, serves pilot3's PanDA look-alike HTTP API on 127.0.0.1, forwards
+// every request over the channel, runs pilot, and dies with its channel. It keeps no bookkeeping.
+//
+// One io_context, one thread: the channel reader, the HTTP sessions, the timers and SIGCHLD all run as
+// coroutines on it, so the state below needs no locks.
+#include "stub/stub.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "common/file_util.hpp"
+#include "common/json_util.hpp"
+#include "common/log.hpp"
+#include "common/process.hpp"
+#include "coordinator/channel_io.hpp"
+#include "pilot/job_patch.hpp"
+#include "pilot/reply.hpp"
+#include "pilot/request.hpp"
+#include "protocol/auth.hpp"
+#include "protocol/messages.hpp"
+
+namespace rty::stub {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace fs = std::filesystem;
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+// A getEventRanges request waiting for the coordinator's answer.
+struct pending_ranges {
+  explicit pending_ranges(asio::any_io_executor ex) : wake(ex, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer wake;
+  std::optional<protocol::ranges_reply> reply;
+};
+
+// Moves a finished range's output into the task directory (flat, like Raythena). Falls back to
+// copy+unlink across filesystems. A name already taken there gets the node id appended so that two
+// nodes never overwrite each other's files.
+std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
+                                       std::string& why) {
+  std::error_code ec;
+  fs::path source(src);
+  fs::path target = fs::path(task_dir) / source.filename();
+  if (!fs::exists(source, ec)) {
+    if (fs::exists(target, ec)) return target.string();  // a repeated update for a file already moved
+    why = "output file '" + src + "' does not exist";
+    return std::nullopt;
+  }
+  if (fs::exists(target, ec)) target += "." + node_id;
+  if (::rename(source.c_str(), target.c_str()) == 0) return target.string();
+  if (errno != EXDEV) {
+    why = "cannot move '" + src + "' to '" + target.string() + "': " + std::strerror(errno);
+    return std::nullopt;
+  }
+  fs::copy_file(source, target, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    why = "cannot copy '" + src + "' to '" + target.string() + "': " + ec.message();
+    return std::nullopt;
+  }
+  fs::remove(source, ec);
+  return target.string();
+}
+
+// The pilot config pilot reads through HARVESTER_PILOT_CONFIG, with only [Pilot] pandaserver rewritten.
+std::string rewrite_pandaserver(const std::string& original, const std::string& url) {
+  std::string out;
+  bool in_pilot = false, replaced = false;
+  std::size_t pos = 0;
+  while (pos <= original.size()) {
+    auto eol = original.find('\n', pos);
+    std::string line = original.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    std::string trimmed = line;
+    trimmed.erase(0, trimmed.find_first_not_of(" \t"));
+    if (!trimmed.empty() && trimmed.front() == '[') {
+      if (in_pilot && !replaced) {
+        out += "pandaserver = " + url + "\n";
+        replaced = true;
+      }
+      in_pilot = trimmed.rfind("[Pilot]", 0) == 0;
+    } else if (in_pilot && line == trimmed) {
+      auto sep = trimmed.find_first_of("=:");
+      std::string key = trimmed.substr(0, sep);
+      while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+      if (sep != std::string::npos && key == "pandaserver") {
+        line = "pandaserver = " + url;
+        replaced = true;
+      }
+    }
+    out += line;
+    if (eol == std::string::npos) break;
+    out += '\n';
+    pos = eol + 1;
+  }
+  if (!replaced) {
+    if (!in_pilot) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("[Pilot]\n");
+    out += "pandaserver = " + url + "\n";
+  }
+  return out;
+}
+
+class stub : public std::enable_shared_from_this<stub> {
+ public:
+  stub(asio::io_context& io, options opts) : io_(io), opts_(std::move(opts)), heartbeat_timer_(io), grace_timer_(io),
+                                               kill_timer_(io), signals_(io, SIGCHLD, SIGTERM, SIGINT) {}
+
+  void start() { asio::co_spawn(io_, run(), asio::detached); }
+  int exit_code() const { return exit_code_; }
+
+ private:
+  std::string component() const { return "Stub[" + opts_.node_id + "]"; }
+
+  awaitable<void> run() {
+    auto self = shared_from_this();
+    watch_signals();
+    if (!co_await connect_and_authenticate()) {
+      finish(exit_code_ ? exit_code_ : 1);
+      co_return;
+    }
+    if (!setup_node()) co_return;
+    asio::co_spawn(io_, read_channel(), asio::detached);
+    asio::co_spawn(io_, heartbeats(), asio::detached);
+    asio::co_spawn(io_, accept_http(), asio::detached);
+    if (!launch_pilot()) co_return;
+    arm_kill_timer();
+  }
+
+  // --- channel -------------------------------------------------------------------------------------
+
+  awaitable<bool> connect_and_authenticate() {
+    tcp::resolver resolver(io_);
+    auto [rec, results] = co_await resolver.async_resolve(opts_.host, std::to_string(opts_.port), as_tuple_awaitable);
+    if (rec) {
+      RTY_LOG(critical, component()) << "cannot resolve coordinator address '" << opts_.host << "': " << rec.message();
+      co_return false;
+    }
+    tcp::socket socket(io_);
+    // The coordinator listens before it launches stubs, but allow for a slow network start.
+    boost::system::error_code cec;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      std::tie(cec, std::ignore) = co_await asio::async_connect(socket, results, as_tuple_awaitable);
+      if (!cec) break;
+      asio::steady_timer t(io_, 200ms);
+      co_await t.async_wait(as_tuple_awaitable);
+    }
+    if (cec) {
+      RTY_LOG(critical, component()) << "cannot connect to coordinator " << opts_.host << ":" << opts_.port << ": "
+                                     << cec.message();
+      co_return false;
+    }
+    channel_ = std::make_shared<net::channel>(std::move(socket), protocol::default_max_frame);
+    auto first = co_await channel_->receive();
+    if (!first) {
+      RTY_LOG(critical, component()) << "coordinator closed the channel before the challenge: " << first.error();
+      co_return false;
+    }
+    auto challenge = protocol::challenge::from_json(*first);
+    if (!challenge) {
+      RTY_LOG(critical, component()) << "bad challenge from coordinator: " << challenge.error();
+      co_return false;
+    }
+    protocol::hello hello;
+    hello.version = protocol::version;
+    hello.node_id = opts_.node_id;
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    hello.host = host;
+    hello.pid = static_cast<std::int64_t>(::getpid());
+    hello.proof = protocol::auth_proof(opts_.secret, challenge->nonce, opts_.node_id);
+    channel_->send(hello.to_json());
+    auto second = co_await channel_->receive();
+    if (!second) {
+      RTY_LOG(critical, component()) << "coordinator refused this stub: " << second.error();
+      co_return false;
+    }
+    if (auto type = protocol::message_type(*second); type && *type == protocol::error::type) {
+      auto err = protocol::error::from_json(*second);
+      RTY_LOG(critical, component()) << "coordinator refused this stub: " << (err ? err->message : err.error());
+      co_return false;
+    }
+    auto welcome = protocol::welcome::from_json(*second);
+    if (!welcome) {
+      RTY_LOG(critical, component()) << "bad welcome from coordinator: " << welcome.error();
+      co_return false;
+    }
+    welcome_ = std::move(*welcome);
+    last_rx_ = std::chrono::steady_clock::now();
+    RTY_LOG(info, component()) << "connected to coordinator " << channel_->peer() << " as node " << welcome_.node_index;
+    co_return true;
+  }
+
+  awaitable<void> read_channel() {
+    auto self = shared_from_this();
+    for (;;) {
+      auto msg = co_await channel_->receive();
+      if (!msg) {
+        if (!finishing_) channel_lost(msg.error());
+        co_return;
+      }
+      last_rx_ = std::chrono::steady_clock::now();
+      auto type = protocol::message_type(*msg);
+      if (!type) {
+        RTY_LOG(warning, component()) << "ignoring a message without type from the coordinator";
+        continue;
+      }
+      if (*type == protocol::heartbeat::type) continue;
+      if (*type == protocol::ranges_reply::type) {
+        auto reply = protocol::ranges_reply::from_json(*msg);
+        if (!reply) {
+          RTY_LOG(error, component()) << "bad ranges_reply: " << reply.error();
+          continue;
+        }
+        deliver_ranges(std::move(*reply));
+      } else if (*type == protocol::stop::type) {
+        auto stop = protocol::stop::from_json(*msg);
+        bool drain = stop ? stop->drain : false;
+        RTY_LOG(info, component()) << "coordinator asks to stop (" << (stop ? stop->reason : std::string("?")) << ")"
+                                   << (drain ? ", draining" : "");
+        if (drain)
+          write_kill_file("coordinator drain");
+        else
+          terminate_pilot("coordinator stop");
+      } else if (*type == protocol::error::type) {
+        auto err = protocol::error::from_json(*msg);
+        RTY_LOG(error, component()) << "coordinator error: " << (err ? err->message : err.error());
+      } else {
+        RTY_LOG(warning, component()) << "ignoring unexpected message '" << *type << "' from the coordinator";
+      }
+    }
+  }
+
+  awaitable<void> heartbeats() {
+    auto self = shared_from_this();
+    const auto interval = std::chrono::seconds(std::max<std::int64_t>(1, settings_int("heartbeat_interval", 10)));
+    const auto timeout = std::chrono::seconds(std::max<std::int64_t>(2, settings_int("heartbeat_timeout", 60)));
+    while (!finishing_ && channel_ && channel_->is_open()) {
+      heartbeat_timer_.expires_after(interval);
+      auto [ec] = co_await heartbeat_timer_.async_wait(as_tuple_awaitable);
+      if (ec || finishing_ || !channel_->is_open()) co_return;
+      if (std::chrono::steady_clock::now() - last_rx_ > timeout) {
+        channel_->close();
+        channel_lost("no message from the coordinator for " + std::to_string(timeout.count()) + " s");
+        co_return;
+      }
+      channel_->send(protocol::heartbeat{}.to_json());
+    }
+  }
+
+  void channel_lost(const std::string& why) {
+    if (channel_gone_) return;
+    channel_gone_ = true;
+    auto grace = std::chrono::seconds(settings_int("grace", 30));
+    RTY_LOG(error, component()) << "lost the coordinator (" << why << "); pilot is stopped in " << grace.count()
+                                << " s unless it ends first";
+    grace_timer_.expires_after(grace);
+    grace_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      self->terminate_pilot("channel gone for longer than the grace period");
+    });
+    if (pilot_pid_ <= 0) finish(1);
+  }
+
+  void send(const boost::json::object& msg) {
+    if (channel_ && channel_->is_open()) channel_->send(msg);
+  }
+
+  // --- node setup and pilot ------------------------------------------------------------------------
+
+  std::int64_t settings_int(std::string_view key, std::int64_t fallback) const {
+    auto v = rty::json::get_int(welcome_.settings, key);
+    return v ? *v : fallback;
+  }
+  std::string settings_string(std::string_view key) const {
+    auto v = rty::json::get_string(welcome_.settings, key);
+    return v ? *v : std::string();
+  }
+
+  bool setup_node() {
+    actor_dir_ = settings_string("actor_dir");
+    task_dir_ = settings_string("task_dir");
+    std::error_code ec;
+    fs::create_directories(actor_dir_, ec);
+    if (ec) return launch_failed("cannot create the node directory '" + actor_dir_ + "': " + ec.message());
+    fs::create_directories(task_dir_, ec);
+    if (ec) return launch_failed("cannot create the task directory '" + task_dir_ + "': " + ec.message());
+
+    auto port = static_cast<unsigned short>(settings_int("server_port", 8080));
+    boost::system::error_code bec;
+    tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
+    acceptor_.emplace(io_);
+    acceptor_->open(endpoint.protocol(), bec);
+    if (!bec) acceptor_->set_option(tcp::acceptor::reuse_address(true), bec);
+    if (!bec) acceptor_->bind(endpoint, bec);
+    if (!bec) acceptor_->listen(asio::socket_base::max_listen_connections, bec);
+    if (bec)
+      return launch_failed("cannot serve pilot on 127.0.0.1:" + std::to_string(port) + ": " + bec.message());
+    server_port_ = acceptor_->local_endpoint().port();
+    RTY_LOG(info, component()) << "serving pilot on http://127.0.0.1:" << server_port_;
+
+    // pilot finds us only through [Pilot] pandaserver in $HARVESTER_PILOT_CONFIG. On a real node the
+    // port is the configured one and the file is used as it is; when the port is not the configured
+    // one (several stubs on one host), pilot gets a copy with only pandaserver rewritten.
+    std::string url = "http://127.0.0.1:" + std::to_string(server_port_);
+    const char* env_cfg = std::getenv("HARVESTER_PILOT_CONFIG");
+    std::string cfg_path = env_cfg ? env_cfg : settings_string("pilot_config");
+    if (port == 0 || cfg_path.empty()) {
+      std::string original;
+      if (!cfg_path.empty()) {
+        std::string what;
+        auto text = file::read_all(cfg_path, &what);
+        if (!text) return launch_failed("cannot read the pilot config: " + what);
+        original = *text;
+      }
+      std::string copy = (fs::path(actor_dir_) / "pilot_default.cfg").string();
+      std::string what;
+      if (file::write_atomic(copy, rewrite_pandaserver(original, url), &what))
+        return launch_failed("cannot write the pilot config copy: " + what);
+      pilot_env_["HARVESTER_PILOT_CONFIG"] = copy;
+    }
+    return true;
+  }
+
+  bool launch_pilot() {
+    std::string script = (fs::path(actor_dir_) / "payload.sh").string();
+    std::string what;
+    if (file::write_atomic(script, settings_string("payload_script"), &what)) return launch_failed(what);
+    ::chmod(script.c_str(), 0755);
+    process::spawn_options o;
+    o.argv = {"/bin/bash", script};
+    o.cwd = actor_dir_;
+    o.env_set = pilot_env_;
+    o.new_process_group = true;
+    std::string err;
+    auto pid = process::spawn(o, err);
+    if (!pid) return launch_failed(err);
+    pilot_pid_ = *pid;
+    RTY_LOG(info, component()) << "pilot started (pid " << pilot_pid_ << ", " << script << ")";
+    return true;
+  }
+
+  bool launch_failed(const std::string& why) {
+    RTY_LOG(critical, component()) << "payload launch failed: " << why;
+    protocol::pilot_exit exit;
+    exit.code = -1;
+    exit.signal = 0;
+    exit.reason = "launch failed: " + why;
+    send(exit.to_json());
+    finish(3);
+    return false;
+  }
+
+  void arm_kill_timer() {
+    auto kill_at = settings_int("kill_at", 0);
+    if (kill_at <= 0) return;
+    auto when = std::chrono::system_clock::time_point(std::chrono::seconds(kill_at));
+    auto delay = when - std::chrono::system_clock::now();
+    if (delay < 0s) delay = 0s;
+    kill_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay));
+    kill_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->write_kill_file("walltime");
+    });
+  }
+
+  void write_kill_file(const std::string& why) {
+    if (kill_written_) return;
+    kill_written_ = true;
+    std::string name = settings_string("kill_file");
+    if (name.empty()) name = "pilot_kill_payload";
+    std::string path = file::join(actor_dir_, name);
+    std::string what;
+    if (file::write_atomic(path, "KILL", &what))
+      RTY_LOG(error, component()) << "cannot write the kill file: " << what;
+    else
+      RTY_LOG(warning, component()) << "wrote " << path << " (" << why << "): pilot stops after its current ranges";
+  }
+
+  void terminate_pilot(const std::string& why) {
+    if (pilot_pid_ <= 0) {
+      finish(channel_gone_ ? 1 : 0);
+      return;
+    }
+    RTY_LOG(warning, component()) << "stopping pilot's process group (" << why << ")";
+    process::signal_group(pilot_pid_, SIGTERM);
+    auto t = std::make_shared<asio::steady_timer>(io_, 5s);
+    t->async_wait([self = shared_from_this(), t](boost::system::error_code) {
+      if (self->pilot_pid_ > 0) process::signal_group(self->pilot_pid_, SIGKILL);
+    });
+  }
+
+  void watch_signals() {
+    signals_.async_wait([self = shared_from_this()](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGCHLD) {
+        self->reap_pilot();
+      } else {
+        RTY_LOG(warning, self->component()) << "signal " << sig << " received";
+        self->terminate_pilot(std::string("signal ") + ::strsignal(sig));
+      }
+      if (!self->done_) self->watch_signals();
+    });
+  }
+
+  void reap_pilot() {
+    if (pilot_pid_ <= 0) return;
+    auto status = process::try_reap(pilot_pid_);
+    if (!status) return;
+    // Whatever the shell left behind in pilot's group goes too: no orphans on the node.
+    process::signal_group(pilot_pid_, SIGKILL);
+    pilot_pid_ = -1;
+    RTY_LOG(info, component()) << "pilot ended: " << process::describe(*status);
+    protocol::pilot_exit exit;
+    exit.code = status->code;
+    exit.signal = status->signal;
+    exit.reason = process::describe(*status);
+    send(exit.to_json());
+    finish(0);
+  }
+
+  void finish(int code) {
+    if (done_) return;
+    done_ = true;
+    finishing_ = true;
+    exit_code_ = code;
+    boost::system::error_code ec;
+    if (acceptor_) acceptor_->close(ec);
+    heartbeat_timer_.cancel();
+    grace_timer_.cancel();
+    kill_timer_.cancel();
+    signals_.cancel();
+    for (auto& [id, p] : pending_) p->wake.cancel();
+    if (channel_) channel_->close_after_flush();
+    // Give the last frames a moment to leave, then stop the loop whatever happens.
+    auto t = std::make_shared<asio::steady_timer>(io_, 2s);
+    t->async_wait([this, t](boost::system::error_code) { io_.stop(); });
+    if (channel_ && !channel_->is_open()) io_.stop();
+  }
+
+  // --- pilot HTTP ----------------------------------------------------------------------------------
+
+  awaitable<void> accept_http() {
+    auto self = shared_from_this();
+    while (acceptor_ && acceptor_->is_open()) {
+      auto [ec, socket] = co_await acceptor_->async_accept(as_tuple_awaitable);
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        RTY_LOG(warning, component()) << "accept failed: " << ec.message();
+        continue;
+      }
+      asio::co_spawn(io_, http_session(std::move(socket)), asio::detached);
+    }
+  }
+
+  awaitable<void> http_session(tcp::socket socket) {
+    auto self = shared_from_this();
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    const auto max_body = static_cast<std::uint64_t>(settings_int("max_body", 16 * 1024 * 1024));
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(max_body);
+      stream.expires_after(130s);  // longer than pilot's own 120 s curl limit
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
+      if (ec) {
+        if (ec == http::error::body_limit) {
+          RTY_LOG(error, component()) << "pilot request body larger than " << max_body << " bytes: refused";
+          co_await write_reply(stream, 11, false, pilot::reply_status(500));
+        } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted) {
+          RTY_LOG(debug, component()) << "pilot connection: " << ec.message();
+        }
+        co_return;
+      }
+      auto req = parser.release();
+      stream.expires_never();
+      std::string body = co_await handle(req);
+      bool keep = req.keep_alive();
+      if (!co_await write_reply(stream, req.version(), keep, std::move(body))) co_return;
+      if (!keep) {
+        boost::system::error_code sec;
+        stream.socket().shutdown(tcp::socket::shutdown_send, sec);
+        co_return;
+      }
+    }
+  }
+
+  awaitable<bool> write_reply(beast::tcp_stream& stream, unsigned version, bool keep, std::string body) {
+    http::response<http::string_body> res{http::status::ok, version};
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(keep);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    stream.expires_after(30s);
+    auto [ec, n] = co_await http::async_write(stream, res, as_tuple_awaitable);
+    return_ec_ = ec;
+    co_return !ec;
+  }
+
+  awaitable<std::string> handle(const http::request<http::string_body>& req) {
+    std::string_view target(req.target().data(), req.target().size());
+    auto ep = pilot::route(target);
+    std::string_view content_type;
+    if (auto it = req.find(http::field::content_type); it != req.end())
+      content_type = std::string_view(it->value().data(), it->value().size());
+    auto path = target.substr(0, target.find('?'));
+    switch (ep) {
+      case pilot::endpoint::get_job: {
+        co_return pilot::reply_job(welcome_.job);
+      }
+      case pilot::endpoint::update_job:
+      case pilot::endpoint::update_worker_pilot_status: {
+        auto fields = pilot::decode_body(target, content_type, req.body());
+        if (!fields) {
+          RTY_LOG(error, component()) << path << ": undecodable body (" << fields.error() << ")";
+          co_return pilot::reply_status(500);
+        }
+        if (ep == pilot::endpoint::update_job) {
+          protocol::job_update update;
+          auto state = fields->find("state");
+          update.state = state == fields->end() ? std::string() : state->second;
+          for (auto& [k, v] : *fields)
+            if (k != "xml" && k != "metaData") update.fields[k] = v;
+          RTY_LOG(info, component()) << "pilot job state: " << update.state;
+          send(update.to_json());
+        }
+        co_return pilot::reply_status(0);
+      }
+      case pilot::endpoint::get_event_ranges:
+        co_return co_await get_event_ranges(target, content_type, req.body());
+      case pilot::endpoint::update_event_ranges:
+        co_return update_event_ranges(target, content_type, req.body());
+      case pilot::endpoint::not_implemented:
+      case pilot::endpoint::unknown:
+        RTY_LOG(debug, component()) << "pilot asked for unsupported path " << path;
+        co_return pilot::reply_status(500);
+    }
+    co_return pilot::reply_status(500);
+  }
+
+  awaitable<std::string> get_event_ranges(std::string_view target, std::string_view content_type, const std::string& body) {
+    auto fields = pilot::decode_body(target, content_type, body);
+    if (!fields) {
+      RTY_LOG(error, component()) << "getEventRanges: " << fields.error();
+      co_return pilot::reply_status(500);
+    }
+    auto request = pilot::parse_get_event_ranges(*fields);
+    if (!request) {
+      RTY_LOG(error, component()) << "getEventRanges: " << request.error();
+      co_return pilot::reply_status(500);
+    }
+    auto panda_id = rty::json::get_string(welcome_.job, "PandaID");
+    if (!panda_id || request->panda_id != *panda_id) {
+      RTY_LOG(error, component()) << "getEventRanges for PandaID " << request->panda_id << ", but this node runs "
+                                  << (panda_id ? *panda_id : std::string("no job"));
+      co_return pilot::reply_event_ranges(-1, {});
+    }
+    if (no_more_ || request->n_ranges <= 0) co_return pilot::reply_event_ranges(0, {});
+    if (channel_gone_) {
+      // Nothing can come while the coordinator is gone; pilot's request waits with the node's fate.
+      RTY_LOG(warning, component()) << "getEventRanges while the coordinator is unreachable";
+    }
+    auto id = ++next_request_id_;
+    auto pending = std::make_shared<pending_ranges>(io_.get_executor());
+    pending_.emplace(id, pending);
+    protocol::ranges_request rr;
+    rr.request_id = id;
+    rr.n_ranges = request->n_ranges;
+    send(rr.to_json());
+    co_await pending->wake.async_wait(as_tuple_awaitable);
+    pending_.erase(id);
+    if (!pending->reply) co_return pilot::reply_status(500);  // shutting down
+    if (pending->reply->no_more) no_more_ = true;
+    co_return pilot::reply_event_ranges(0, pending->reply->ranges);
+  }
+
+  void deliver_ranges(protocol::ranges_reply reply) {
+    auto it = pending_.find(reply.request_id);
+    if (it == pending_.end()) {
+      // pilot gave up on this request: the ranges go back to the coordinator at once.
+      if (!reply.ranges.empty()) {
+        protocol::ranges_return back;
+        for (auto& r : reply.ranges) back.ranges.push_back(r.id);
+        send(back.to_json());
+      }
+      if (reply.no_more) no_more_ = true;
+      return;
+    }
+    if (reply.no_more) {
+      no_more_ = true;
+    }
+    it->second->reply = std::move(reply);
+    it->second->wake.cancel();
+    if (no_more_) {
+      // "no more" wakes every waiter, not only one (the original's bug).
+      for (auto& [id, p] : pending_) {
+        if (!p->reply) {
+          p->reply.emplace();
+          p->reply->request_id = id;
+          p->reply->no_more = true;
+          p->wake.cancel();
+        }
+      }
+    }
+  }
+
+  std::string update_event_ranges(std::string_view target, std::string_view content_type, const std::string& body) {
+    auto fields = pilot::decode_body(target, content_type, body);
+    if (!fields) {
+      RTY_LOG(error, component()) << "updateEventRanges: " << fields.error();
+      return pilot::reply_status(500);
+    }
+    auto updates = pilot::parse_update_event_ranges(*fields);
+    if (!updates) {
+      RTY_LOG(error, component()) << "updateEventRanges: " << updates.error();
+      return pilot::reply_status(500);
+    }
+    protocol::ranges_update forward;
+    forward.updates = std::move(*updates);
+    for (auto& u : forward.updates) {
+      if (u.status != range_status::finished || u.path.empty()) continue;
+      std::string why;
+      auto moved = move_output(u.path, task_dir_, opts_.node_id, why);
+      if (!moved) {
+        RTY_LOG(error, component()) << "range " << u.range_id << " reported finished but " << why
+                                    << "; reported as failed so that it is simulated again";
+        u.status = range_status::failed;
+        u.path.clear();
+        continue;
+      }
+      u.path = *moved;
+    }
+    send(forward.to_json());
+    return pilot::reply_status(0);
+  }
+
+  asio::io_context& io_;
+  options opts_;
+  std::shared_ptr<net::channel> channel_;
+  protocol::welcome welcome_;
+  std::optional<tcp::acceptor> acceptor_;
+  asio::steady_timer heartbeat_timer_;
+  asio::steady_timer grace_timer_;
+  asio::steady_timer kill_timer_;
+  asio::signal_set signals_;
+  std::chrono::steady_clock::time_point last_rx_{};
+  std::map<std::string, std::string> pilot_env_;
+  std::map<std::uint64_t, std::shared_ptr<pending_ranges>> pending_;
+  std::uint64_t next_request_id_ = 0;
+  std::string actor_dir_, task_dir_;
+  unsigned short server_port_ = 0;
+  pid_t pilot_pid_ = -1;
+  bool no_more_ = false;
+  bool channel_gone_ = false;
+  bool kill_written_ = false;
+  bool finishing_ = false;
+  bool done_ = false;
+  int exit_code_ = 0;
+  boost::system::error_code return_ec_;
+};
+
+}  // namespace
+
+int run(options opts) {
+  // SIGCHLD/SIGTERM are handled on the loop; block them for the rest of the process so that the
+  // signal_set sees them. SIGPIPE would kill us on a closed socket: ignore it.
+  ::signal(SIGPIPE, SIG_IGN);
+  asio::io_context io(1);
+  auto s = std::make_shared<stub>(io, std::move(opts));
+  s->start();
+  io.run();
+  return s->exit_code();
+}
+
+}  // namespace rty::stub

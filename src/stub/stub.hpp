@@ -1,0 +1,17 @@
+#pragma once
+#include <string>
+
+namespace rty::stub {
+
+struct options {
+  std::string host;        // coordinator address
+  unsigned short port = 0;
+  std::string node_id;     // unique per node: SLURMD_NODENAME, the SSH host, or local-<i>
+  std::string secret;      // the run's secret (never from argv)
+};
+
+// Runs the stub until its pilot ends or its channel is gone for longer than the grace period.
+// Returns the process exit code.
+int run(options opts);
+
+}  // namespace rty::stub
