@@ -198,11 +198,22 @@ class loader {
   }
 
   void finish() {
+    std::error_code cwd_ec;
+    const auto cwd = std::filesystem::current_path(cwd_ec);
     for (const auto& key : key_table()) {
       if (key.kind != value_kind::path) continue;
       auto value = key.get(settings_);
       if (auto text = std::get_if<std::string>(&value)) {
         auto expanded = rty::file::expand_vars(*text);
+        // Stubs and pilots run in their own directories, so a relative path means "relative to where
+        // raythenad was started" and is made absolute here, once. Three keys are relative by
+        // definition and stay so (as does a path starting with an unknown $VARIABLE): the kill file (to the node's pilot directory), the time-monitor
+        // file (to ray.workdir) and the worker log (its basename goes to the node's directory).
+        const bool relative_by_design = key.full_name() == "payload.pilotkillfile" ||
+                                        key.full_name() == "payload.timemonitorfile" ||
+                                        key.full_name() == "logging.workerlogfile";
+        if (!relative_by_design && !expanded.empty() && expanded.front() != '/' && expanded.front() != '$' && !cwd_ec)
+          expanded = (cwd / expanded).lexically_normal().string();
         if (expanded != *text) key.set(settings_, key_value{expanded});
       }
     }

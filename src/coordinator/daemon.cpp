@@ -138,6 +138,14 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     return true;
   }
 
+  void merge_recorded(const rty::merge_task& task, bool succeeded) override {
+    save_checkpoint("merge result");
+    if (!succeeded) return;
+    // The merged file and the checkpoint now hold these events; the per-range files are not needed
+    // by anyone (Raythena's cleaner thread did this every 60 s by name matching).
+    for (auto& in : task.inputs) ::unlink(in.path.c_str());
+  }
+
  private:
   struct connection {
     std::shared_ptr<net::channel> channel;

@@ -206,11 +206,14 @@ void engine::start_merges() {
     RTY_LOG(info, log_name) << "merge " << task.output_name << " (attempt " << attempt << ", " << task.inputs.size()
                             << " range outputs) starting";
     if (io_.start_merge(command)) {
-      running_merges_.emplace(task.output_name, std::move(command));
+      running_merges_.emplace(task.output_name, running_merge{task, std::move(command)});
     } else {
       // Could not even start: counts as a failed attempt.
       auto result = merges_.finished(task.output_name, false);
-      if (result == merge::merge_scheduler::outcome::failed) book_.merge_failed(task.output_name);
+      if (result == merge::merge_scheduler::outcome::failed) {
+        book_.merge_failed(task.output_name);
+        io_.merge_recorded(task, false);
+      }
     }
   }
 }
@@ -218,7 +221,8 @@ void engine::start_merges() {
 void engine::merge_exited(const std::string& output_name, const process::exit_status& status) {
   auto it = running_merges_.find(output_name);
   if (it == running_merges_.end()) return;
-  merge::merge_command command = std::move(it->second);
+  rty::merge_task task = std::move(it->second.task);
+  merge::merge_command command = std::move(it->second.command);
   running_merges_.erase(it);
   bool ok = status.exited_normally() && status.code == 0;
   std::string guid;
@@ -240,6 +244,7 @@ void engine::merge_exited(const std::string& output_name, const process::exit_st
   if (ok) {
     book_.merge_succeeded(output_name, command.output_path, guid);
     merge::remove_work_dir(command);
+    io_.merge_recorded(task, true);
     RTY_LOG(info, log_name) << "merge " << output_name << " done (guid " << guid << ")";
   } else {
     RTY_LOG(error, log_name) << "merge " << output_name << " failed (" << process::describe(status) << "); log tail:\n"
@@ -248,6 +253,7 @@ void engine::merge_exited(const std::string& output_name, const process::exit_st
       RTY_LOG(error, log_name) << "merge " << output_name << " failed for good after its retries; its events are "
                                << "reported as failed";
       book_.merge_failed(output_name);
+      io_.merge_recorded(task, false);
     }
   }
   pump();

@@ -34,6 +34,9 @@ class engine_io {
   virtual void close(conn_id node, const std::string& reason) = 0;
   // Prepare the work dir and start the merge process; false (with the reason logged) when it could not start.
   virtual bool start_merge(const merge::merge_command& command) = 0;
+  // A merge result (success or final failure) was recorded: persist the checkpoint now, so that a
+  // crash never repeats a finished merge; after a success the per-range inputs may then go.
+  virtual void merge_recorded(const rty::merge_task& task, bool succeeded) = 0;
 };
 
 struct engine_settings {
@@ -112,7 +115,11 @@ class engine {
   bookkeeping::bookkeeper& book_;
   engine_io& io_;
   merge::merge_scheduler merges_;
-  std::map<std::string, merge::merge_command> running_merges_;
+  struct running_merge {
+    rty::merge_task task;
+    merge::merge_command command;
+  };
+  std::map<std::string, running_merge> running_merges_;
   std::map<conn_id, node_info> nodes_;
   struct pending_request {
     conn_id conn;

@@ -22,7 +22,9 @@ grep -q "^raythenad [0-9]" "$tree/out" || fail "--version output: $(cat "$tree/o
 expect_rc 0 "--help-keys" "$bin" --help-keys
 grep -q "ray.stubgrace" "$tree/out" || fail "--help-keys lacks ray.stubgrace"
 
-python3 "$src/tests/config/make_site_tree.py" "$tree/site" >/dev/null || fail "make_site_tree.py"
+python3 "$src/tests/fakes/rtysite.py" make "$tree/site" >/dev/null || fail "rtysite.py make"
+printf '12:00:00\n02:00:00\n' >"$tree/site/workdir/jobtimeout.txt"
+printf '#!/bin/sh\nexit 0\n' >"$tree/site/bin/raythena-stub" && chmod +x "$tree/site/bin/raythena-stub"
 export RTY_DEMO_DIR=$tree/site HARVESTER_PILOT_CONFIG=$tree/site/pilot/default.cfg
 unset SLURM_JOB_ID
 # The stub stand-in of the tree, so the check does not depend on raythena-stub being built.

@@ -275,6 +275,18 @@ BOOST_AUTO_TEST_CASE(paths_are_expanded_once_after_loading) {
   BOOST_TEST(*s.payload.extrasetup == "export X=$RTY_TEST_BASE");     // shell is not a path
 }
 
+BOOST_AUTO_TEST_CASE(relative_paths_become_absolute_except_those_relative_by_design) {
+  std::string yaml = replace(base_yaml(), "workdir: /data/workdir", "workdir: site/work");
+  yaml = replace(yaml, "taskprogressbasedir: /data/tasks", "taskprogressbasedir: ./site/../tasks");
+  yaml = replace(yaml, "pilotkillfile: pilot_kill_payload", "pilotkillfile: kill/here");
+  settings s = load_ok(yaml);
+  const auto cwd = std::filesystem::current_path().string();
+  BOOST_TEST(s.ray.workdir == cwd + "/site/work");  // stubs chdir elsewhere: must be absolute
+  BOOST_TEST(*s.ray.taskprogressbasedir == cwd + "/tasks");
+  BOOST_TEST(s.payload.pilotkillfile == "kill/here");  // relative to the node's pilot directory
+  BOOST_TEST(s.payload.timemonitorfile.front() != '/');  // relative to ray.workdir
+}
+
 BOOST_AUTO_TEST_CASE(launcher_values_and_auto_resolution) {
   std::string with_launcher = replace(base_yaml(), "mergemaxprocesses: 64", "mergemaxprocesses: 64\n  launcher: LAUNCHER");
   auto launcher_of = [&](const std::string& value, std::map<std::string, std::string> env) {

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """A complete raythenad site on this machine, for the demo and the integration tests.
 
-Builds, under one root directory:
-  access/        Harvester access point = ray.workdir = harvester.endpoint (as Harvester's batch
+Builds, under one root directory, the layout conf/demo.yaml names through ${RTY_DEMO_DIR}:
+  workdir/       Harvester access point = ray.workdir = harvester.endpoint (as Harvester's batch
                  templates set them), with the job spec written by the fake Harvester
-  tasks/         ray.taskprogressbasedir (the task directory O = tasks/<taskID>)
+  taskprogress/  ray.taskprogressbasedir (the task directory O = taskprogress/<taskID>)
   harvester/     panda_harvester.cfg and the queuedata JSON the cacher would write
-  pilot/         the pilot config (HARVESTER_PILOT_CONFIG) and an empty pilot3 directory
-  raythenad.yaml a Raythena-compatible config using the fakes in place of CVMFS:
-                 payload.pilotwrapper = fake_pilot.py, esmergeSpec.transPath = fake_merge_tf.py
+  pilot/         default.cfg (HARVESTER_PILOT_CONFIG), pilot3/, and runpilot2-wrapper.sh = fake_pilot.py
+  bin/           HITSMerge_tf.py = fake_merge_tf.py (the job's esmergeSpec.transPath)
+  raythenad.yaml a full config for tests (same layout, short timers, overridable with --set)
 
 and checks a finished run: every input event in exactly one merged output, outputs and report
 consistent with state.json.
@@ -30,25 +30,28 @@ FAKE_HARVESTER = os.path.join(HERE, "fake_harvester.py")
 
 PANDA_ID = "6000000001"
 TASK_ID = "40000001"
+QUEUE = "DEMO_QUEUE"
 
 
 def paths(root):
+    """The layout conf/demo.yaml names through ${RTY_DEMO_DIR}."""
     root = os.path.abspath(root)
     return {
         "root": root,
-        "access": os.path.join(root, "access"),
-        "tasks": os.path.join(root, "tasks"),
-        "task": os.path.join(root, "tasks", TASK_ID),
+        "access": os.path.join(root, "workdir"),       # ray.workdir = harvester.endpoint
+        "tasks": os.path.join(root, "taskprogress"),   # ray.taskprogressbasedir
+        "task": os.path.join(root, "taskprogress", TASK_ID),
         "harvester": os.path.join(root, "harvester"),
         "cfg": os.path.join(root, "harvester", "panda_harvester.cfg"),
-        "queuedata": os.path.join(root, "harvester", "RAYTHENAD_DEMO_queuedata.json"),
+        "queuedata": os.path.join(root, "harvester", QUEUE + "_queuedata.json"),
         "pilot": os.path.join(root, "pilot"),
         "pilot_cfg": os.path.join(root, "pilot", "default.cfg"),
         "pilotdir": os.path.join(root, "pilot", "pilot3"),
-        "yaml": os.path.join(root, "raythenad.yaml"),
+        "fake_pilot": os.path.join(root, "pilot", "runpilot2-wrapper.sh"),  # payload.pilotwrapper
         "bin": os.path.join(root, "bin"),
-        "fake_pilot": os.path.join(root, "bin", "fake_pilot.py"),
-        "fake_merge": os.path.join(root, "bin", "fake_merge_tf.py"),
+        "fake_merge": os.path.join(root, "bin", "HITSMerge_tf.py"),       # esmergeSpec.transPath
+        "yaml": os.path.join(root, "raythenad.yaml"),
+        "timemonitor": os.path.join(root, "workdir", "jobtimeout.txt"),
     }
 
 
@@ -68,13 +71,13 @@ workerAttributesFile = worker_attributes.json
 
 [cacher]
 data =
-    RAYTHENAD_DEMO|queuedata|http://localhost/cache/schedconfig/RAYTHENAD_DEMO.all.json|{queuedata}
+    {queue}|queuedata|http://localhost/cache/schedconfig/{queue}.all.json|{queuedata}
 """
 
 PILOT_CFG = """\
 # pilot3 default.cfg excerpt, as HARVESTER_PILOT_CONFIG names it on a Raythena site
 [Pilot]
-pandaserver = http://127.0.0.1:8080
+pandaserver = http://127.0.0.1:{port}
 http_connect_timeout = 100
 http_maxtime = 120
 kill_instruction_time = 60
@@ -86,20 +89,21 @@ cache_dir =
 
 
 def yaml_config(p, nodes, overrides):
+    """A full Raythena-compatible config for tests: conf/demo.yaml's layout with test-friendly timers."""
     cfg = {
         "payload": {
-            "pandaqueue": "RAYTHENAD_DEMO",
+            "pandaqueue": QUEUE,
             "logfilename": "log.pilotwrapper",
             "extrasetup": None,
-            "hpcresource": "cori",
+            "hpcresource": "demo",
             "extrapostpayload": None,
             "containerengine": "none",
             "containerextraargs": None,
             "containerextrasetup": None,
             "pilotkillfile": "pilot_kill_payload",
             "pilotversion": "latest",
-            "pilotkilltime": 600,
-            "timemonitorfile": "RaythenaTimeMonitor.txt",
+            "pilotkilltime": 900,
+            "timemonitorfile": "jobtimeout.txt",
             "pilotwrapper": p["fake_pilot"],
             "pilotdir": p["pilotdir"],
         },
@@ -117,6 +121,8 @@ def yaml_config(p, nodes, overrides):
             "localnodes": nodes,
             "checkpointinterval": 1,
             "statusinterval": 2,
+            "heartbeattimeout": 10,
+            "stubgrace": 3,
         },
         "resources": {"corepernode": 4},
         "logging": {"level": "info", "driverlogfile": None, "workerlogfile": None, "copyraylogs": False},
@@ -124,7 +130,11 @@ def yaml_config(p, nodes, overrides):
     for item in overrides:
         key, _, value = item.partition("=")
         section, _, name = key.partition(".")
-        cfg.setdefault(section, {})[name] = json.loads(value) if value[:1] in "[{0123456789-tfn\"" else value
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        cfg.setdefault(section, {})[name] = parsed
     lines = []
     for section, keys in cfg.items():
         lines.append(section + ":")
@@ -133,7 +143,7 @@ def yaml_config(p, nodes, overrides):
     return "\n".join(lines) + "\n"
 
 
-def make(root, inputs=4, events=50, events_per_output=25, nodes=2, overrides=()):
+def make(root, inputs=4, events=50, events_per_output=25, nodes=2, overrides=(), port=8080, job=True):
     p = paths(root)
     for d in ("access", "tasks", "harvester", "pilot", "pilotdir", "bin"):
         os.makedirs(p[d], exist_ok=True)
@@ -142,18 +152,22 @@ def make(root, inputs=4, events=50, events_per_output=25, nodes=2, overrides=())
         if os.path.lexists(dst):
             os.unlink(dst)
         os.symlink(src, dst)
+    with open(os.path.join(p["pilotdir"], "pilot.py"), "w") as f:
+        f.write("# stand-in: the wrapper (fake_pilot.py) plays pilot3 and AthenaMP\n")
     with open(p["cfg"], "w") as f:
-        f.write(HARVESTER_CFG.format(queuedata=p["queuedata"]))
+        f.write(HARVESTER_CFG.format(queue=QUEUE, queuedata=p["queuedata"]))
     with open(p["queuedata"], "w") as f:
-        json.dump({"container_type": "singularity:pilot", "container_options": "-B /cvmfs"}, f)
+        json.dump({"container_type": "none", "container_options": ""}, f)
     with open(p["pilot_cfg"], "w") as f:
-        f.write(PILOT_CFG)
+        f.write(PILOT_CFG.format(port=port))
     with open(p["yaml"], "w") as f:
         f.write(yaml_config(p, nodes, overrides))
-    subprocess.run([sys.executable, FAKE_HARVESTER, "make-job", "--cfg", p["cfg"],
-                    "--endpoint", p["access"], "--inputs", str(inputs), "--events", str(events),
-                    "--events-per-output", str(events_per_output), "--panda-id", PANDA_ID,
-                    "--task-id", TASK_ID, "--trans-path", p["fake_merge"]], check=True)
+    if job:
+        subprocess.run([sys.executable, FAKE_HARVESTER, "make-job", "--cfg", p["cfg"],
+                        "--endpoint", p["access"], "--inputs", str(inputs), "--events", str(events),
+                        "--events-per-output", str(events_per_output), "--panda-id", PANDA_ID,
+                        "--task-id", TASK_ID, "--trans-path", p["fake_merge"]], check=True,
+                       stdout=subprocess.DEVNULL)
     return p
 
 
@@ -252,13 +266,15 @@ def main():
     m.add_argument("--events-per-output", type=int, default=25)
     m.add_argument("--nodes", type=int, default=2)
     m.add_argument("--set", action="append", default=[], help="section.key=value (JSON or text)")
+    m.add_argument("--port", type=int, default=8080, help="port in the pilot config's pandaserver")
+    m.add_argument("--no-job", action="store_true", help="only the tree, no job spec")
     v = sub.add_parser("verify")
     v.add_argument("root")
     v.add_argument("--expect-failed-inputs", type=int, default=0)
     v.add_argument("--allow-incomplete", action="store_true")
     a = ap.parse_args()
     if a.cmd == "make":
-        p = make(a.root, a.inputs, a.events, a.events_per_output, a.nodes, a.set)
+        p = make(a.root, a.inputs, a.events, a.events_per_output, a.nodes, a.set, a.port, not a.no_job)
         print(p["yaml"])
         return 0
     result = verify(a.root, a.expect_failed_inputs, a.allow_incomplete)
