@@ -132,7 +132,9 @@ const key_spec table[] = {
      .help = "pilot3 directory linked as ./pilot3 on each node",
      .default_doc = "/cvmfs/atlas.cern.ch/repo/sw/PandaPilot/pilot3/<pilotversion>", RTY_FIELD(payload, pilotdir)},
     {.section = "payload", .name = "serverport", .kind = k::integer, .required = false, .raythena = false,
-     .help = "port of the pilot HTTP server on 127.0.0.1 of each node", .min = 1, .max = 65535,
+     .help = "port of the pilot HTTP server on 127.0.0.1 of each node; 0: any free port, and pilot gets a copy "
+             "of its config with only pandaserver rewritten (several stubs on one host)",
+     .min = 0, .max = 65535,
      RTY_FIELD(payload, serverport)},
     // ---------------- harvester
     {.section = "harvester", .name = "endpoint", .kind = k::path, .required = true, .raythena = true,

@@ -400,6 +400,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     po.logfilename = cfg_.payload.logfilename;
     auto& ns = s.node_settings;
     ns["payload_script"] = pilot::build_payload_script(po);
+    // Several stubs on one host cannot share a port: the local launcher always uses free ports, and
+    // serverport 0 asks for the same elsewhere (e.g. Slurm emulating several nodes on one host).
     ns["server_port"] = launcher_name() == "local" ? 0 : cfg_.payload.serverport;
     ns["kill_file"] = cfg_.payload.pilotkillfile;
     ns["kill_at"] = kill_at_epoch_;

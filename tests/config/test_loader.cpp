@@ -132,7 +132,7 @@ BOOST_AUTO_TEST_CASE(range_and_choice_errors) {
   yaml = replace(yaml, "mergemaxprocesses: 64", "mergemaxprocesses: 64\n  launcher: rocket");
   yaml = replace(yaml, "level: info", "level: loud");
   std::string e = load_error(yaml);
-  BOOST_TEST(contains(e, "payload.serverport: bad value '70000'; expected an integer between 1 and 65535"));
+  BOOST_TEST(contains(e, "payload.serverport: bad value '70000'; expected an integer between 0 and 65535"));
   BOOST_TEST(contains(e, "ray.launcher: bad value 'rocket'; expected one of auto, local, srun or ssh"));
   BOOST_TEST(contains(e, "logging.level: bad value 'loud'"));
 }

@@ -234,6 +234,12 @@ BOOST_AUTO_TEST_CASE(pilot_config_problems) {
     expect(site.checks_of(replace(site.yaml, "serverport: 8080", "serverport: 8181")), "pilotconfig",
            check_status::fail, "http://127.0.0.1:8181");
   }
+  {
+    demo_site site;  // serverport 0: every stub rewrites pandaserver in its own copy, any value is fine
+    rty_test::write_file(site.tree.pilot_config, "[Pilot]\npandaserver = https://pandaserver.cern.ch\n");
+    expect(site.checks_of(replace(site.yaml, "serverport: 8080", "serverport: 0")), "pilotconfig",
+           check_status::ok, "copy with pandaserver set to its own port");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(time_monitor_problems) {
