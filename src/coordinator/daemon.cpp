@@ -82,7 +82,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
  public:
   daemon(asio::io_context& io, const config::settings& cfg)
       : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), usr1_(io, SIGUSR1), done_(io), status_timer_(io),
-        checkpoint_timer_(io), heartbeat_timer_(io), walltime_timer_(io), hard_stop_timer_(io), harvester_timer_(io) {
+        checkpoint_timer_(io), heartbeat_timer_(io), walltime_timer_(io), hard_stop_timer_(io), harvester_timer_(io),
+        progress_timer_(io) {
     done_.expires_at(std::chrono::steady_clock::time_point::max());
   }
 
@@ -171,6 +172,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     asio::co_spawn(io_, accept_loop(), asio::detached);
     if (!launch_stubs()) co_return;
     arm_periodic(status_timer_, cfg_.ray.statusinterval, [this] { log_status(); });
+    if (::isatty(STDOUT_FILENO)) arm_periodic(progress_timer_, 1s, [this] { show_progress(); });
     arm_periodic(checkpoint_timer_, cfg_.ray.checkpointinterval, [this] { save_checkpoint("periodic"); });
     arm_periodic(heartbeat_timer_, heartbeat_interval(), [this] { heartbeat_tick(); });
     arm_walltime();
@@ -268,7 +270,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
                               << c.failed << " failed, " << c.merged_events << " merged of " << c.total << " events";
     }
     start_counts_ = book_->get_counts();
-    start_time_ = std::chrono::steady_clock::now();
+    start_time_ = last_status_time_ = last_progress_time_ = std::chrono::steady_clock::now();
+    last_status_done_ = last_progress_done_ = start_counts_.finished + start_counts_.failed;
     return true;
   }
 
@@ -644,20 +647,55 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     });
   }
 
-  void log_status() {
-    auto s = engine_->status();
+  // One set of numbers for the periodic log line and the terminal's live line.
+  struct progress {
+    engine_status s;
+    double rate = 0;     // events/s since the previous report
+    double overall = 0;  // events/s since this run started
+    std::uint64_t done = 0;
+  };
+
+  progress measure(std::chrono::steady_clock::time_point& last_time, std::uint64_t& last_done) {
+    progress p;
+    p.s = engine_->status();
     auto now = std::chrono::steady_clock::now();
-    double secs = std::chrono::duration<double>(now - last_status_time_).count();
-    auto done_now = s.ranges.finished + s.ranges.failed;
-    double rate = (last_status_time_.time_since_epoch().count() && secs > 0) ? (done_now - last_status_done_) / secs : 0.0;
-    last_status_time_ = now;
-    last_status_done_ = done_now;
+    p.done = p.s.ranges.finished + p.s.ranges.failed;
+    double secs = std::chrono::duration<double>(now - last_time).count();
+    if (secs > 0) p.rate = static_cast<double>(p.done - std::min(p.done, last_done)) / secs;
+    double total_secs = std::chrono::duration<double>(now - start_time_).count();
+    std::uint64_t start_done = start_counts_.finished + start_counts_.failed;
+    if (total_secs > 0) p.overall = static_cast<double>(p.done - std::min(p.done, start_done)) / total_secs;
+    last_time = now;
+    last_done = p.done;
+    return p;
+  }
+
+  void log_status() {
+    auto p = measure(last_status_time_, last_status_done_);
+    auto& s = p.s;
     std::ostringstream line;
     line << "status: ranges ready " << s.ranges.ready << ", leased " << s.ranges.leased << ", finished "
          << s.ranges.finished << ", failed " << s.ranges.failed << " of " << s.ranges.total << "; nodes "
          << s.nodes_connected << "; merges running " << s.merges_running << ", done " << s.merges_done << ", failed "
-         << s.merges_failed << "; " << static_cast<long>(rate) << " events/s" << (s.draining ? "; draining" : "");
+         << s.merges_failed << "; " << static_cast<long>(p.rate) << " events/s" << (s.draining ? "; draining" : "");
     RTY_LOG(info, log_name) << line.str();
+  }
+
+  // A one-line live display when stdout is a terminal (the log goes to stderr or a file).
+  void show_progress() {
+    auto p = measure(last_progress_time_, last_progress_done_);
+    auto& s = p.s;
+    double pct = s.ranges.total ? 100.0 * static_cast<double>(p.done) / static_cast<double>(s.ranges.total) : 100.0;
+    std::ostringstream line;
+    line << "\r\033[K[raythenad] " << p.done << "/" << s.ranges.total << " events (" << static_cast<int>(pct)
+         << "%), " << s.ranges.failed << " failed, " << s.nodes_connected << " node(s), merges " << s.merges_done
+         << " done/" << s.merges_running << " running, " << static_cast<long>(p.overall) << " events/s";
+    if (p.overall > 0 && p.done < s.ranges.total)
+      line << ", ETA " << static_cast<long>(static_cast<double>(s.ranges.total - p.done) / p.overall) << " s";
+    if (s.draining) line << ", draining";
+    std::string text = line.str();
+    (void)!::write(STDOUT_FILENO, text.data(), text.size());
+    progress_shown_ = true;
   }
 
   void save_checkpoint(const char* why) {
@@ -682,9 +720,14 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     auto outcome = engine_->outcome();
     boost::system::error_code ec;
     if (acceptor_) acceptor_->close(ec);
-    for (auto* t : {&status_timer_, &checkpoint_timer_, &heartbeat_timer_, &walltime_timer_, &hard_stop_timer_})
+    for (auto* t : {&status_timer_, &checkpoint_timer_, &heartbeat_timer_, &walltime_timer_, &hard_stop_timer_,
+                    &progress_timer_})
       t->cancel();
     log_status();
+    if (progress_shown_) {
+      show_progress();
+      (void)!::write(STDOUT_FILENO, "\n", 1);
+    }
     if (outcome == run_outcome::complete) {
       finalize_result r = finalize_task(*job_, *book_, *commit_log_, task_dir_, messenger_->files());
       exit_code_ = r.all_merged ? exit_success : exit_events_failed;
@@ -737,7 +780,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   asio::signal_set usr1_;
   asio::steady_timer done_;
   asio::steady_timer status_timer_, checkpoint_timer_, heartbeat_timer_, walltime_timer_, hard_stop_timer_,
-      harvester_timer_;
+      harvester_timer_, progress_timer_;
   std::optional<harvester::messenger> messenger_;
   std::optional<harvester::queuedata> queuedata_;
   std::optional<rty::job_spec> job_;
@@ -759,8 +802,9 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   int exit_code_ = exit_runtime_error;
   bookkeeping::counts start_counts_;
   std::chrono::steady_clock::time_point start_time_{};
-  std::chrono::steady_clock::time_point last_status_time_{};
-  std::uint64_t last_status_done_ = 0;
+  std::chrono::steady_clock::time_point last_status_time_{}, last_progress_time_{};
+  std::uint64_t last_status_done_ = 0, last_progress_done_ = 0;
+  bool progress_shown_ = false;
 };
 
 }  // namespace
