@@ -269,6 +269,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       RTY_LOG(info, log_name) << "resumed from " << checkpoint_path() << ": " << c.finished << " finished, "
                               << c.failed << " failed, " << c.merged_events << " merged of " << c.total << " events";
     }
+    remove_stale_kill_files();
     start_counts_ = book_->get_counts();
     start_time_ = last_status_time_ = last_progress_time_ = std::chrono::steady_clock::now();
     last_status_done_ = last_progress_done_ = start_counts_.finished + start_counts_.failed;
@@ -276,6 +277,18 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   }
 
   std::string checkpoint_path() const { return task_dir_ + "/state.json"; }
+
+  // A kill file left in a node directory by an earlier, drained run in this worker would stop the
+  // new pilot at once: the new run starts without them.
+  void remove_stale_kill_files() {
+    std::error_code ec;
+    fs::path job_dir = fs::path(cfg_.ray.workdir) / job_->panda_id;
+    for (fs::directory_iterator it(job_dir, ec), end; !ec && it != end; it.increment(ec)) {
+      fs::path kill = it->path() / cfg_.payload.pilotkillfile;
+      if (fs::exists(kill, ec) && fs::remove(kill, ec))
+        RTY_LOG(info, log_name) << "removed " << kill.string() << ", left by an earlier run";
+    }
+  }
 
   bool start_listening() {
     std::string address = cfg_.ray.headip.value_or("");
@@ -698,10 +711,12 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     progress_shown_ = true;
   }
 
-  void save_checkpoint(const char* why) {
+  void save_checkpoint(const char* why, const std::map<std::string, std::string>& renamed = {}) {
     if (!book_) return;
     std::string what;
-    if (bookkeeping::save_checkpoint(book_->snapshot(), checkpoint_path(), &what))
+    // After the final renames, Harvester's post-processing must find the outputs under their names.
+    auto cp = with_current_names(book_->snapshot(), renamed, task_dir_ + "/final");
+    if (bookkeeping::save_checkpoint(cp, checkpoint_path(), &what))
       RTY_LOG(error, log_name) << "checkpoint (" << why << ") not written, the previous one is kept: " << what;
     else
       RTY_LOG(debug, log_name) << "checkpoint written (" << why << ")";
@@ -728,13 +743,14 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       show_progress();
       (void)!::write(STDOUT_FILENO, "\n", 1);
     }
+    // The report is written in every case: after a drain (walltime, SIGTERM) it lists what is merged
+    // so far, and Harvester's post-processing stages that out; the next batch job resumes the rest.
+    finalize_result r = finalize_task(*job_, *book_, *commit_log_, task_dir_, messenger_->files());
+    save_checkpoint("final", r.renamed);
+    RTY_LOG(info, log_name) << r.summary;
     if (outcome == run_outcome::complete) {
-      finalize_result r = finalize_task(*job_, *book_, *commit_log_, task_dir_, messenger_->files());
       exit_code_ = r.all_merged ? exit_success : exit_events_failed;
-      save_checkpoint("final");
-      RTY_LOG(info, log_name) << r.summary;
     } else {
-      save_checkpoint("final");
       exit_code_ = exit_incomplete;
       RTY_LOG(warning, log_name) << "run stopped before the job was complete; the checkpoint " << checkpoint_path()
                                  << " lets the next run resume";
