@@ -76,6 +76,10 @@ void bookkeeper::reset() {
     fs.state.assign(events_per_input_, ready);
     fs.attempts.assign(events_per_input_, 0);
     fs.owner.assign(events_per_input_, no_node);
+    if (opts_.external_ranges)
+      fs.supplied.assign(events_per_input_, 0);
+    else
+      fs.supplied.clear();
     fs.ready = events_per_input_;
     fs.first_ready = 0;
     fs.open_outputs = outputs_per_input_;
@@ -89,6 +93,10 @@ void bookkeeper::reset() {
   counts_ = {};
   counts_.total = std::uint64_t(files_.size()) * events_per_input_;
   counts_.ready = counts_.total;
+  unsupplied_ready_ = opts_.external_ranges ? counts_.total : 0;
+  source_done_ = false;
+  external_key_.clear();
+  external_id_.clear();
 }
 
 // --- geometry ---
@@ -132,6 +140,11 @@ std::vector<std::uint32_t> bookkeeper::outputs_of(std::uint32_t file) const {
 }
 
 std::optional<bookkeeper::range_ref> bookkeeper::parse_id(std::string_view id) const {
+  if (!external_key_.empty()) {
+    if (auto it = external_key_.find(std::string(id)); it != external_key_.end())
+      return range_ref{static_cast<std::uint32_t>(it->second / events_per_input_),
+                       static_cast<std::uint32_t>(it->second % events_per_input_)};
+  }
   auto dash = id.rfind('-');
   if (dash == std::string_view::npos || dash == 0) return std::nullopt;
   auto it = file_by_lfn_.find(id.substr(0, dash));
@@ -145,6 +158,9 @@ std::optional<bookkeeper::range_ref> bookkeeper::parse_id(std::string_view id) c
 }
 
 std::string bookkeeper::make_id(range_ref r) const {
+  if (!external_id_.empty()) {
+    if (auto it = external_id_.find(key(r)); it != external_id_.end()) return it->second;
+  }
   const auto& lfn = files_[r.file].lfn;
   char digits[16];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, r.index + 1);
@@ -177,6 +193,7 @@ void bookkeeper::scan(node_id node, std::size_t n, bool skip_own_failures, std::
     for (std::uint32_t i = fs.first_ready; i < events_per_input_ && seen < ready_in_file && out.size() < n; ++i) {
       if (fs.state[i] != ready) continue;
       ++seen;
+      if (!fs.supplied.empty() && !fs.supplied[i]) continue;  // Harvester has not given us this one yet
       if (skip_own_failures && fs.attempts[i] > 0 && fs.owner[i] == node) {
         skipped = true;
         continue;
@@ -199,8 +216,8 @@ void bookkeeper::scan(node_id node, std::size_t n, bool skip_own_failures, std::
 
 std::vector<rty::event_range> bookkeeper::lease(node_id node, std::size_t n) {
   std::vector<rty::event_range> out;
-  if (n == 0 || counts_.ready == 0) return out;
-  out.reserve(std::min<std::size_t>(n, counts_.ready));
+  if (n == 0 || leasable() == 0) return out;
+  out.reserve(std::min<std::uint64_t>(n, leasable()));
   bool skipped = false;
   scan(node, n, true, out, skipped);
   // Ranges that failed on this node are its last resort, so a lone node still drains the task.
@@ -267,6 +284,7 @@ void bookkeeper::record_finish(range_ref r, std::string path) {
   if (fs.state[r.index] == leased) {
     drop_lease(r);
   } else {  // ready: a finish from a node whose lease was released
+    settle_unsupplied(r);
     --fs.ready;
     --counts_.ready;
   }
@@ -294,6 +312,7 @@ void bookkeeper::fail_group(std::uint32_t o) {
     auto& fs = files_[r.file];
     switch (fs.state[r.index]) {
       case ready:
+        settle_unsupplied(r);
         --fs.ready;
         --counts_.ready;
         break;
@@ -324,6 +343,7 @@ void bookkeeper::close_output(std::uint32_t o, output_state final_state) {
     std::vector<std::uint8_t>().swap(fs.state);
     std::vector<std::uint8_t>().swap(fs.attempts);
     std::vector<node_id>().swap(fs.owner);
+    std::vector<std::uint8_t>().swap(fs.supplied);
     fs.ready = 0;
     const auto outs = outputs_of(f);
     // Paths of merged outputs stay while the input is only partly merged (`merging` lists them).
@@ -421,6 +441,83 @@ update_outcome bookkeeper::apply_update(node_id node, const std::vector<rty::ran
 // --- merges ---
 
 bool bookkeeper::exhausted() const { return counts_.ready == 0 && counts_.leased == 0; }
+
+void bookkeeper::settle_unsupplied(range_ref r) {
+  auto& fs = files_[r.file];
+  if (fs.supplied.empty() || fs.supplied[r.index]) return;
+  fs.supplied[r.index] = 1;
+  --unsupplied_ready_;
+}
+
+void bookkeeper::recount_unsupplied() {
+  unsupplied_ready_ = 0;
+  if (!opts_.external_ranges) return;
+  for (auto& fs : files_) {
+    if (fs.supplied.empty()) continue;
+    for (std::uint32_t i = 0; i < events_per_input_; ++i)
+      if (fs.state[i] == ready && !fs.supplied[i]) ++unsupplied_ready_;
+  }
+}
+
+std::size_t bookkeeper::supply(const std::vector<rty::event_range>& ranges, std::vector<std::string>* problems) {
+  auto problem = [&](std::string text) {
+    if (problems) problems->push_back(std::move(text));
+  };
+  if (!opts_.external_ranges) {
+    problem("ranges supplied but this bookkeeper generates its own; ignored");
+    return 0;
+  }
+  std::size_t added = 0;
+  for (const auto& er : ranges) {
+    std::string_view pfn = er.pfn;
+    auto slash = pfn.rfind('/');
+    std::string_view lfn = slash == std::string_view::npos ? pfn : pfn.substr(slash + 1);
+    auto f = file_by_lfn_.find(lfn);
+    if (f == file_by_lfn_.end()) {
+      problem("range " + er.id + ": input file '" + std::string(lfn) + "' is not one of the job's; skipped");
+      continue;
+    }
+    if (er.start_event != er.last_event || er.start_event < 1 || er.start_event > events_per_input_) {
+      problem("range " + er.id + ": events " + std::to_string(er.start_event) + ".." + std::to_string(er.last_event) +
+              " (only single events 1.." + std::to_string(events_per_input_) + " are supported); skipped");
+      continue;
+    }
+    range_ref r{f->second, static_cast<std::uint32_t>(er.start_event - 1)};
+    auto& fs = files_[r.file];
+    if (fs.supplied.empty() || fs.state[r.index] != ready || fs.supplied[r.index]) {
+      problem("range " + er.id + ": event " + std::to_string(er.start_event) + " of " + std::string(lfn) +
+              " was already supplied or recorded; skipped");
+      continue;
+    }
+    fs.supplied[r.index] = 1;
+    --unsupplied_ready_;
+    external_key_[er.id] = key(r);
+    external_id_[key(r)] = er.id;
+    fs.first_ready = std::min(fs.first_ready, r.index);
+    first_ready_file_ = std::min(first_ready_file_, r.file);
+    ++added;
+  }
+  return added;
+}
+
+std::size_t bookkeeper::source_exhausted() {
+  source_done_ = true;
+  if (unsupplied_ready_ == 0) return 0;
+  std::size_t failed = 0;
+  for (std::uint32_t o = 0; o < outputs_.size(); ++o) {
+    if (outputs_[o].state != output_state::open) continue;
+    bool missing = false;
+    for_each_range(o, [&](range_ref r, std::uint32_t) {
+      auto& fs = files_[r.file];
+      if (!fs.supplied.empty() && fs.state[r.index] == ready && !fs.supplied[r.index]) missing = true;
+    });
+    if (missing) {
+      fail_group(o);
+      ++failed;
+    }
+  }
+  return failed;
+}
 
 bool bookkeeper::complete() const { return exhausted() && counts_.merges_pending == 0; }
 
@@ -591,8 +688,15 @@ void bookkeeper::restore(const checkpoint& cp, const std::map<std::string, std::
   auto locate = [&](const std::string& lfn, const range_record& rec) -> std::optional<range_ref> {
     if (auto r = parse_id(rec.event_range_id)) return r;
     const int f = file_index(lfn);
-    if (f >= 0 && rec.start_event >= 1 && rec.start_event <= events_per_input_)
-      return range_ref{static_cast<std::uint32_t>(f), static_cast<std::uint32_t>(rec.start_event - 1)};
+    if (f >= 0 && rec.start_event >= 1 && rec.start_event <= events_per_input_) {
+      range_ref r{static_cast<std::uint32_t>(f), static_cast<std::uint32_t>(rec.start_event - 1)};
+      // Harvester's id of a recorded range keeps naming it (pilot updates, later checkpoints).
+      if (opts_.external_ranges && !rec.event_range_id.empty()) {
+        external_key_[rec.event_range_id] = key(r);
+        external_id_[key(r)] = rec.event_range_id;
+      }
+      return r;
+    }
     return std::nullopt;
   };
 
@@ -736,6 +840,7 @@ void bookkeeper::restore(const checkpoint& cp, const std::map<std::string, std::
       record_finish(*r, rec.path);
     }
   }
+  recount_unsupplied();
   RTY_LOG(info, "Bookkeeper") << "restored checkpoint: " << counts_.finished << " finished ranges ("
                               << counts_.merged_events << " events merged), " << counts_.failed
                               << " in failed groups, " << counts_.ready << " ready, " << counts_.merges_pending

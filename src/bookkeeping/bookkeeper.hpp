@@ -32,6 +32,9 @@ struct options {
   std::string endpoint;  // PFN = endpoint + "/" + LFN (not normalised, spec pilot-http §3.2)
   int max_attempts = 3;  // attempts per range before its merge group fails (1..255)
   std::string task_dir;  // O: final paths are O/final/<output>
+  // harvester.eventsource = harvester: a range is handed out only after Harvester supplied it (supply());
+  // pilots see Harvester's eventRangeIDs. Default: every range of the job is ready at once (Raythena today).
+  bool external_ranges = false;
 };
 
 // Ranges: ready + leased + finished + failed == total at all times.
@@ -105,6 +108,19 @@ class bookkeeper {
   std::size_t leased_to(node_id node) const;
 
   bool exhausted() const;  // nothing ready, nothing leased: answer "no more" to pilots
+
+  // --- external range source (options.external_ranges) ---
+  // Ranges from Harvester (harvester-messenger spec §3.2): each names an input LFN (its PFN's last
+  // component) and one event (startEvent == lastEvent). They become ready under Harvester's id.
+  // Ranges that are unknown, multi-event, or already supplied/recorded are skipped with a problem line.
+  std::size_t supply(const std::vector<rty::event_range>& ranges, std::vector<std::string>* problems = nullptr);
+  // Harvester answered "no more": ranges it never supplied belong to nobody here; their merge groups
+  // are failed (reported as not merged) so that the task can complete. Returns the groups failed.
+  std::size_t source_exhausted();
+  // Ranges of the job Harvester has not supplied yet (0 without an external source or once exhausted).
+  std::uint64_t awaiting_supply() const { return unsupplied_ready_; }
+  // Ready ranges that can be leased now.
+  std::uint64_t leasable() const { return counts_.ready - unsupplied_ready_; }
   std::vector<rty::merge_task> take_ready_merges();  // each task returned once
   // Both return false (and change nothing) when `output_name` is not a merge that is running.
   bool merge_succeeded(const std::string& output_name, const std::string& final_path, const std::string& guid);
@@ -128,6 +144,7 @@ class bookkeeper {
     std::vector<std::uint8_t> state;
     std::vector<std::uint8_t> attempts;
     std::vector<node_id> owner;  // leased: the lessee; ready after a failure: the node it failed on
+    std::vector<std::uint8_t> supplied;  // external source only: Harvester handed this range to us
     std::uint32_t ready = 0;
     std::uint32_t first_ready = 0;  // no ready range below this index
     std::uint32_t open_outputs = 0;
@@ -163,6 +180,9 @@ class bookkeeper {
   void fail_group(std::uint32_t output);
   void close_output(std::uint32_t output, output_state final_state);
   void maybe_queue_merge(std::uint32_t output);
+  // External source: `r` leaves the ready state without having been supplied (restore, late finish, failed group).
+  void settle_unsupplied(range_ref r);
+  void recount_unsupplied();
   int output_by_name(const std::string& name) const;
 
   rty::job_spec job_;
@@ -181,6 +201,10 @@ class bookkeeper {
   std::unordered_map<node_id, std::unordered_set<std::uint64_t>> leases_;
   std::deque<std::uint32_t> merge_queue_;
   std::uint32_t first_ready_file_ = 0;  // no ready range in files below this index
+  std::uint64_t unsupplied_ready_ = 0;  // external source: ready ranges Harvester has not supplied
+  bool source_done_ = false;
+  std::unordered_map<std::string, std::uint64_t> external_key_;  // Harvester id -> key()
+  std::unordered_map<std::uint64_t, std::string> external_id_;   // key() -> Harvester id
   counts counts_;
   std::vector<std::string> restore_problems_;
 };
