@@ -343,6 +343,11 @@ class stub : public std::enable_shared_from_this<stub> {
   }
 
   bool launch_pilot() {
+    // The node directory is the same for every run of the job: a kill file left by the previous run
+    // (walltime, drain) would make the resumed pilot stop before its first range.
+    std::error_code kec;
+    if (fs::remove(kill_file_path(), kec))
+      RTY_LOG(info, component()) << "removed the previous run's kill file " << kill_file_path();
     std::string script = (fs::path(actor_dir_) / "payload.sh").string();
     std::string what;
     if (file::write_atomic(script, settings_string("payload_script"), &what)) return launch_failed(what);
@@ -383,12 +388,16 @@ class stub : public std::enable_shared_from_this<stub> {
     });
   }
 
+  std::string kill_file_path() const {
+    std::string name = settings_string("kill_file");
+    if (name.empty()) name = "pilot_kill_payload";
+    return file::join(actor_dir_, name);
+  }
+
   void write_kill_file(const std::string& why) {
     if (kill_written_) return;
     kill_written_ = true;
-    std::string name = settings_string("kill_file");
-    if (name.empty()) name = "pilot_kill_payload";
-    std::string path = file::join(actor_dir_, name);
+    std::string path = kill_file_path();
     std::string what;
     if (file::write_atomic(path, "KILL", &what))
       RTY_LOG(error, component()) << "cannot write the kill file: " << what;
