@@ -1,0 +1,43 @@
+#!/bin/bash
+# Cluster test srun_job: slurm/raythenad.sbatch itself, submitted with `sbatch -N3` to a real Slurm
+# whose three nodes live in network namespaces (slurm-netns-up.sh). raythenad runs on node1 (the batch
+# node) with the srun launcher, stubs and fake pilots on node2 and node3 (pilot's port 8080 on each
+# node's own 127.0.0.1, as on a real cluster). Expected: job COMPLETED with exit 0, every event in
+# exactly one merged output, the final report written, no stub on the batch node, and the
+# time-monitor file written from squeue's time limit under RAYTHENAD_TIMEMONITORFILE's name.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/job_lib.sh"
+
+rty_job_require_slurm
+rty_job_init srun-job
+# A monitor name other than the default, to show the script and payload.timemonitorfile must agree.
+rty_job_make_site --inputs 4 --events 40 --events-per-output 20 --set ray.launcher=auto \
+  --set payload.pilotkilltime=60 --set payload.timemonitorfile=walltime.txt
+rty_job_netns_slurm
+
+rty_note "sbatch -N3 slurm/raythenad.sbatch"
+job=$(HARVESTER_ACCESS_POINT=$SITE/workdir HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg \
+      RAYTHENAD_PREFIX=$PREFIX RAYTHENAD_TIMEMONITORFILE=walltime.txt \
+      rty_job_submit --no-requeue -- "$SITE/raythenad.yaml")
+state=$(rty_job_wait "$job" 120)
+code=$(rty_job_exit "$job")
+rty_check "job $job COMPLETED with exit 0 (got $state, $code)" [ "$state $code" = "COMPLETED 0:0" ]
+rty_check "every event in exactly one merged output, final report consistent" rty_job_verify
+rty_check "final report for Harvester written" [ -s "$SITE/workdir/jobReport.json" ]
+log=$SITE/workdir/raythenad.log
+rty_check "raythenad used the srun launcher" grep -q "started srun step on 2 node(s)" "$log"
+rty_check "raythenad read the walltime from the time-monitor file" grep -q "walltime: ranges stop being handed out in" "$log"
+monitor=$SITE/workdir/walltime.txt
+rty_check "time-monitor line 1 is a time of day" grep -qxE '[0-9]{2}:[0-9]{2}:[0-9]{2}' <(sed -n 1p "$monitor")
+rty_check "time-monitor line 2 is squeue's limit for -t 10" [ "$(sed -n 2p "$monitor")" = 10:00 ]
+rty_check "no default-named time-monitor file" [ ! -e "$SITE/workdir/jobtimeout.txt" ]
+pandaid_dir=$(dirname "$(ls -d "$SITE"/workdir/*/stub-logs)")
+rty_check "node dirs of node2 and node3 only: $(ls "$pandaid_dir" | tr '\n' ' ')" \
+  [ "$(cd "$pandaid_dir" && ls -d node* | tr '\n' ' ')" = "node2 node3 " ]
+for n in node2 node3; do
+  rty_check "$n: a stub log under stub-logs" bash -c "ls '$pandaid_dir'/stub-logs | grep -q '$n'"
+done
+rty_check "the batch output names the job's node count" grep -q "on 3 node(s), batch node node1" "$WORK/job-$job.out"
+echo "PASS: srun_job" >&2
