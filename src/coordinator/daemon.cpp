@@ -83,7 +83,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   daemon(asio::io_context& io, const config::settings& cfg)
       : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), usr1_(io, SIGUSR1), done_(io), status_timer_(io),
         checkpoint_timer_(io), heartbeat_timer_(io), walltime_timer_(io), hard_stop_timer_(io), harvester_timer_(io),
-        progress_timer_(io) {
+        progress_timer_(io), dump_timer_(io) {
     done_.expires_at(std::chrono::steady_clock::time_point::max());
   }
 
@@ -139,6 +139,22 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     return true;
   }
 
+  void ranges_reported(const std::vector<rty::range_update>& updates) override {
+    if (!harvester_source()) return;
+    // Status only: an entry with a path would make Harvester stage out the per-range file, but the
+    // outputs are merged on site and reach Harvester through state.json's merged map.
+    std::vector<rty::range_update> status_only;
+    status_only.reserve(updates.size());
+    for (const auto& u : updates) {
+      rty::range_update e;
+      e.range_id = u.range_id;
+      e.status = u.status;
+      e.error_code = u.error_code;
+      status_only.push_back(std::move(e));
+    }
+    messenger_->queue_update(job_->panda_id, status_only);
+  }
+
   void merge_recorded(const rty::merge_task& task, bool succeeded) override {
     save_checkpoint("merge result");
     if (!succeeded) return;
@@ -171,6 +187,10 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     }
     asio::co_spawn(io_, accept_loop(), asio::detached);
     if (!launch_stubs()) co_return;
+    if (harvester_source()) {
+      asio::co_spawn(io_, feed_ranges(), asio::detached);
+      arm_periodic(dump_timer_, 1s, [this] { flush_dumps(false); });
+    }
     arm_periodic(status_timer_, cfg_.ray.statusinterval, [this] { log_status(); });
     if (::isatty(STDOUT_FILENO)) arm_periodic(progress_timer_, 1s, [this] { show_progress(); });
     arm_periodic(checkpoint_timer_, cfg_.ray.checkpointinterval, [this] { save_checkpoint("periodic"); });
@@ -244,6 +264,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     bo.endpoint = endpoint;
     bo.max_attempts = cfg_.ray.maxrangeattempts;
     bo.task_dir = task_dir_;
+    bo.external_ranges = harvester_source();
     if (auto problem = bookkeeping::bookkeeper::check_job(*job_)) {
       fail(exit_harvester_error, "job " + job_->panda_id + " cannot be processed: " + *problem);
       return false;
@@ -277,6 +298,64 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   }
 
   std::string checkpoint_path() const { return task_dir_ + "/state.json"; }
+
+  bool harvester_source() const { return cfg_.harvester.eventsource == config::event_source::harvester; }
+
+  // harvester.eventsource = harvester: ranges come from Harvester's event feed (harvester-messenger
+  // spec §3.2). A request is kept outstanding while fewer than one batch per node is leasable, so that
+  // pilots rarely wait on Harvester's minutes-long answers.
+  awaitable<void> feed_ranges() {
+    auto self = shared_from_this();
+    const int nodes = std::max(1, node_count());
+    const auto batch = static_cast<std::uint64_t>(cfg_.resources.corepernode) * static_cast<std::uint64_t>(nodes);
+    const int ask = cfg_.resources.corepernode * nodes * std::max(1, cfg_.ray.cachesizefactor);
+    RTY_LOG(info, log_name) << "event ranges come from Harvester, " << ask << " per request";
+    while (!finished_ && book_->awaiting_supply() > 0) {
+      auto now = harvester::clock::now();
+      if (book_->leasable() < batch) {
+        auto req = messenger_->request_ranges(job_->panda_id, ask, job_->task_id, job_->jobset_id, now);
+        if (!req) RTY_LOG(error, log_name) << "event range request: " << req.error();
+      }
+      auto result = messenger_->poll_ranges(now);
+      std::chrono::milliseconds delay{0};
+      if (auto* got = std::get_if<harvester::ranges_ready>(&result)) {
+        if (got->ranges.empty()) {
+          auto groups = book_->source_exhausted();
+          RTY_LOG(info, log_name) << "Harvester has no more event ranges for job " << job_->panda_id
+                                  << (groups ? "; " + std::to_string(groups) +
+                                                   " output(s) it never completed here are reported as not merged"
+                                             : std::string());
+        } else {
+          std::vector<std::string> problems;
+          auto added = book_->supply(got->ranges, &problems);
+          for (auto& p : problems) RTY_LOG(warning, log_name) << "Harvester ranges: " << p;
+          RTY_LOG(info, log_name) << "Harvester supplied " << added << " event range(s) (" << got->archived_as << ")";
+        }
+        engine_->ranges_supplied();
+        check_done();
+      } else if (auto* failed = std::get_if<harvester::failed>(&result)) {
+        RTY_LOG(critical, log_name) << "event ranges from Harvester: " << failed->message
+                                    << "; treating it as the end of the event feed";
+        book_->source_exhausted();
+        engine_->ranges_supplied();
+        check_done();
+        co_return;
+      } else {
+        delay = std::min<std::chrono::milliseconds>(std::get<harvester::waiting>(result).delay, 1000ms);
+      }
+      if (delay.count() == 0) delay = 50ms;
+      harvester_timer_.expires_after(delay);
+      auto [ec] = co_await harvester_timer_.async_wait(as_tuple_awaitable);
+      if (ec) co_return;
+    }
+  }
+
+  // Range results go to Harvester's event-status dump at the messenger's pace (forced at the end).
+  void flush_dumps(bool force) {
+    if (!harvester_source() || !messenger_) return;
+    auto r = messenger_->flush_updates(harvester::clock::now(), force);
+    if (!r.error.empty()) RTY_LOG(error, log_name) << "event status dump: " << r.error;
+  }
 
   // A kill file left in a node directory by an earlier, drained run in this worker would stop the
   // new pilot at once: the new run starts without them.
@@ -736,8 +815,9 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     boost::system::error_code ec;
     if (acceptor_) acceptor_->close(ec);
     for (auto* t : {&status_timer_, &checkpoint_timer_, &heartbeat_timer_, &walltime_timer_, &hard_stop_timer_,
-                    &progress_timer_})
+                    &progress_timer_, &dump_timer_, &harvester_timer_})
       t->cancel();
+    flush_dumps(true);
     log_status();
     if (progress_shown_) {
       show_progress();
@@ -796,7 +876,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   asio::signal_set usr1_;
   asio::steady_timer done_;
   asio::steady_timer status_timer_, checkpoint_timer_, heartbeat_timer_, walltime_timer_, hard_stop_timer_,
-      harvester_timer_, progress_timer_;
+      harvester_timer_, progress_timer_, dump_timer_;
   std::optional<harvester::messenger> messenger_;
   std::optional<harvester::queuedata> queuedata_;
   std::optional<rty::job_spec> job_;

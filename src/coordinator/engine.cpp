@@ -159,6 +159,7 @@ void engine::on_ranges_request(node_info& node, const protocol::ranges_request& 
 
 void engine::on_ranges_update(node_info& node, const protocol::ranges_update& update) {
   auto outcome = book_.apply_update(node.index, update.updates);
+  io_.ranges_reported(update.updates);
   node.ranges_finished += outcome.finished;
   for (auto& problem : outcome.problems) RTY_LOG(warning, log_name) << "node " << node.node_id << ": " << problem;
   if (outcome.failed)

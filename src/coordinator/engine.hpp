@@ -37,6 +37,9 @@ class engine_io {
   // A merge result (success or final failure) was recorded: persist the checkpoint now, so that a
   // crash never repeats a finished merge; after a success the per-range inputs may then go.
   virtual void merge_recorded(const rty::merge_task& task, bool succeeded) = 0;
+  // A node reported range results (after the bookkeeper recorded them); with Harvester as the event
+  // source they go on to Harvester's event-status dump.
+  virtual void ranges_reported(const std::vector<rty::range_update>& updates) { (void)updates; }
 };
 
 struct engine_settings {
@@ -89,6 +92,9 @@ class engine {
   void node_lost(conn_id conn, const std::string& why);
 
   void merge_exited(const std::string& output_name, const process::exit_status& status);
+
+  // New ranges became leasable (Harvester supplied some, or said there are no more): serve waiters.
+  void ranges_supplied() { pump(); }
 
   // Stop handing out ranges (walltime, SIGTERM, no nodes left): pilots get "no more", stubs are told
   // to drain; merges that are complete still run.

@@ -189,10 +189,9 @@ def merged_events(path):
             if not line:
                 continue
             rec = json.loads(line)
-            rid = rec["eventRangeID"]
-            lfn, _, n = rid.rpartition("-")
-            assert int(n) == rec["startEvent"] == rec["lastEvent"], rec
-            out.append((lfn, int(n)))
+            # The input file and event from the range itself (ids may be Harvester's, not <LFN>-<n>).
+            assert rec["startEvent"] == rec["lastEvent"], rec
+            out.append((os.path.basename(rec["PFN"]), int(rec["startEvent"])))
     return out
 
 
