@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <linux/close_range.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -357,12 +359,64 @@ class stub : public std::enable_shared_from_this<stub> {
     o.cwd = actor_dir_;
     o.env_set = pilot_env_;
     o.new_process_group = true;
+    // Every descriptor open now (channel, pilot's listening socket, whatever the launcher left open)
+    // stays out of pilot: a pilot holding the channel hides this stub's death from the coordinator,
+    // and one holding the listening socket makes its own requests hang in the backlog once we are gone.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     std::string err;
     auto pid = process::spawn(o, err);
     if (!pid) return launch_failed(err);
     pilot_pid_ = *pid;
     RTY_LOG(info, component()) << "pilot started (pid " << pilot_pid_ << ", " << script << ")";
+    start_pilot_guard();
     return true;
+  }
+
+  // A stub killed by SIGKILL (or the OOM killer) cannot stop its pilot, which would then run on with
+  // no server. A small forked guard in pilot's process group notices the stub's death (EOF on a pipe
+  // only the stub writes to) and kills the group. Being in that group, it goes whenever the group is
+  // killed in the normal way (reap_pilot, terminate_pilot); it keeps the group id in use, so the id
+  // it signals can never belong to someone else.
+  void start_pilot_guard() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      RTY_LOG(warning, component()) << "no pilot guard (pipe: " << std::strerror(errno) << ")";
+      return;
+    }
+    const pid_t group = pilot_pid_;
+    const unsigned grace = static_cast<unsigned>(std::clamp<std::int64_t>(settings_int("grace", 30), 1, 3600));
+    pid_t guard = ::fork();
+    if (guard == 0) {
+      // The child of a process with threads (the resolver's): async-signal-safe calls only.
+      ::setpgid(0, group);
+      struct sigaction ignore {};
+      ignore.sa_handler = SIG_IGN;
+      for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD}) ::sigaction(sig, &ignore, nullptr);
+      sigset_t none;
+      ::sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      if (fds[0] > 3) ::close_range(3, static_cast<unsigned>(fds[0]) - 1, 0);
+      ::close_range(static_cast<unsigned>(fds[0]) + 1, ~0U, 0);
+      char c;
+      ssize_t n;
+      while ((n = ::read(fds[0], &c, 1)) < 0 && errno == EINTR) {
+      }
+      if (n == 0) {  // the stub is gone: pilot has no server any more
+        ::kill(-group, SIGTERM);
+        unsigned left = grace;
+        while (left > 0) left = ::sleep(left);
+        ::kill(-group, SIGKILL);  // the guard goes with it
+      }
+      ::_exit(0);
+    }
+    ::close(fds[0]);
+    if (guard < 0) {
+      ::close(fds[1]);
+      RTY_LOG(warning, component()) << "no pilot guard (fork: " << std::strerror(errno) << ")";
+      return;
+    }
+    guard_pid_ = guard;
+    guard_fd_ = fds[1];  // never written: its only job is to close when this process dies
   }
 
   bool launch_failed(const std::string& why) {
@@ -438,6 +492,10 @@ class stub : public std::enable_shared_from_this<stub> {
     // Whatever the shell left behind in pilot's group goes too: no orphans on the node.
     process::signal_group(pilot_pid_, SIGKILL);
     pilot_pid_ = -1;
+    if (guard_pid_ > 0) {
+      process::try_reap(guard_pid_);  // killed with the group just now; a zombie at worst until we exit
+      guard_pid_ = -1;
+    }
     RTY_LOG(info, component()) << "pilot ended: " << process::describe(*status);
     protocol::pilot_exit exit;
     exit.code = status->code;
@@ -678,6 +736,8 @@ class stub : public std::enable_shared_from_this<stub> {
   std::string actor_dir_, task_dir_;
   unsigned short server_port_ = 0;
   pid_t pilot_pid_ = -1;
+  pid_t guard_pid_ = -1;
+  int guard_fd_ = -1;
   bool no_more_ = false;
   bool channel_gone_ = false;
   bool kill_written_ = false;
