@@ -1,0 +1,765 @@
+#!/usr/bin/env python3
+"""End-to-end scenarios of raythenad with real processes on this machine (tracker issues 4 and 5).
+
+  run_e2e.py SCENARIO        (RTY_BUILD_DIR, RTY_SOURCE_DIR from ctest; E2E_KEEP=1 keeps the tree)
+
+Each scenario builds a site with tests/fakes/rtysite.py in a fresh directory, runs the real raythenad
+(local launcher, real raythena-stub processes, the fake pilot through recording_pilot.py, the fake
+merge transform) and checks exit code, log lines, state.json, the final report and the merged outputs'
+contents (every input event in exactly one merged output). Every process started here, directly or
+below raythenad, is found by PID (logs and /proc: its cwd or command line lies in the scenario's
+directory) and killed at the end, whatever happened.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.request
+
+SRC = os.environ.get("RTY_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("RTY_BUILD_DIR") or os.path.join(SRC, "build")
+sys.path.insert(0, os.path.join(SRC, "tests", "fakes"))
+import rtysite  # noqa: E402
+
+RAYTHENAD = os.path.join(BUILD, "src", "coordinator", "raythenad")
+RECORDING_PILOT = os.path.join(SRC, "tests", "integration", "recording_pilot.py")
+EXIT_SUCCESS, EXIT_INCOMPLETE, EXIT_EVENTS_FAILED = 0, 3, 4
+PANDA_ID = rtysite.PANDA_ID
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def wait_until(pred, timeout, what, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise Failure("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+# ---- processes ------------------------------------------------------------------------------------
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def processes_under(root):
+    """Live PIDs whose cwd or command line lies in root: everything a scenario started, at any depth."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        pid = int(name)
+        try:
+            cwd = os.readlink("/proc/%d/cwd" % pid)
+        except OSError:
+            cwd = ""
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except OSError:
+            cmdline = ""
+        if (cwd == root or cwd.startswith(root + "/") or root + "/" in cmdline) and alive(pid):
+            found.append(pid)
+    return found
+
+
+def kill_pid(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+# ---- a site and its runs --------------------------------------------------------------------------
+
+SITES = []  # every site built, so that a failing scenario still gets cleaned up
+
+
+class Site:
+    def __init__(self, root, inputs=3, events=8, per_output=8, nodes=2, overrides=()):
+        self.root = root
+        defaults = ["payload.pilotwrapper=" + RECORDING_PILOT, "ray.heartbeattimeout=6", "ray.stubgrace=2",
+                    "ray.checkpointinterval=1", "ray.statusinterval=1", "payload.pilotkilltime=6"]
+        self.p = rtysite.make(root, inputs, events, per_output, nodes, defaults + list(overrides))
+        self.job = rtysite.job_of(self.p)
+        self.inputs = self.job["inFiles"].split(",")
+        self.events = int(self.job["nEventsPerInputFile"])
+        self.pids = set()   # every PID seen (raythenad, stubs, pilots), killed at the end
+        self.runs = []
+        SITES.append(self)
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def node_dir(self, node):
+        return os.path.join(self.p["access"], PANDA_ID, node)
+
+    def stub_log(self, node):
+        return os.path.join(self.p["access"], PANDA_ID, "stub-logs", node + ".log")
+
+    def state(self):
+        with open(os.path.join(self.p["task"], "state.json")) as f:
+            return json.load(f)
+
+    def report(self):
+        path = os.path.join(self.p["access"], "jobReport.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def start(self, env=None, name=None):
+        run = Run(self, env or {}, name or "run%d" % (len(self.runs) + 1))
+        self.runs.append(run)
+        return run
+
+    def cleanup(self):
+        for run in self.runs:
+            run.close()
+        for pid in sorted(self.pids | set(processes_under(self.root))):
+            kill_pid(pid)
+        for run in self.runs:
+            run.reap()
+
+    def recorded_ranges(self):
+        """Range ids state.json holds as done (simulated, merging, merged, failed groups)."""
+        st = self.state()
+        ids = set()
+        for section in ("simulated", "failed"):
+            for ranges in st.get(section, {}).values():
+                ids.update(ranges)
+        for outputs in st.get("merging", {}).values():
+            for ranges in outputs.values():
+                ids.update(ranges)
+        for lfn in st.get("merged", {}):
+            ids.update("%s-%d" % (lfn, n) for n in range(1, self.events + 1))
+        return ids
+
+    # -- checks --
+
+    def merged_content(self):
+        """event (lfn, n) -> [output files holding it], over every file in O/final/."""
+        final = os.path.join(self.p["task"], "final")
+        seen = {}
+        for name in sorted(os.listdir(final)):
+            for ev in rtysite.merged_events(os.path.join(final, name)):
+                seen.setdefault(ev, []).append(name)
+        return seen
+
+    def verify(self, expect_failed_inputs=0, failed_events=()):
+        """rtysite.verify plus an exact content check: the merged outputs hold every event except
+        `failed_events` exactly once, and nothing else."""
+        result = rtysite.verify(self.root, expect_failed_inputs=expect_failed_inputs)
+        problems = result["problems"]
+        if expect_failed_inputs:
+            # rtysite compares the report with state.json's `merged` only; an input with a failed group
+            # keeps its merged outputs under `merging`, so compare with every output file instead.
+            problems = [p for p in problems if not p.startswith("report outputs")]
+            report = self.report()
+            check(report is not None, "no final jobReport.json")
+            names = sorted(s["name"] for s in report["files"]["output"][0]["subFiles"])
+            final = sorted(os.listdir(os.path.join(self.p["task"], "final")))
+            st = self.state()
+            recorded = sorted({n for outs in st["merged"].values() for n in outs} |
+                              {n for outs in st["merging"].values() for n in outs})
+            check(names == final == recorded, "report lists %s; final/ holds %s; state.json has %s" % (
+                names, final, recorded))
+        check(not problems, "rtysite.verify: %s" % problems)
+        seen = self.merged_content()
+        dups = {ev: names for ev, names in seen.items() if len(names) > 1}
+        check(not dups, "events merged more than once: %s" % sorted(dups.items())[:5])
+        expected = {(lfn, n) for lfn in self.inputs for n in range(1, self.events + 1)} - set(failed_events)
+        check(set(seen) == expected, "merged events differ from the expected set: missing %s, unexpected %s" % (
+            sorted(expected - set(seen))[:5], sorted(set(seen) - expected)[:5]))
+        return result
+
+    def check_report_lists_outputs(self, n_outputs):
+        report = self.report()
+        check(report is not None, "no final jobReport.json")
+        names = sorted(s["name"] for s in report["files"]["output"][0]["subFiles"])
+        merged = sorted({n for outs in self.state()["merged"].values() for n in outs})
+        check(len(names) == n_outputs and names == merged,
+              "report lists %s, expected the %d merged outputs %s" % (names, n_outputs, merged))
+        final = sorted(os.listdir(os.path.join(self.p["task"], "final")))
+        check(final == names, "final/ holds %s, report lists %s" % (final, names))
+
+
+class Run:
+    """One raythenad process on a site."""
+
+    def __init__(self, site, env, name):
+        import subprocess
+        self.site = site
+        self.name = name
+        self.log_path = site.path(name + ".log")
+        e = dict(os.environ)
+        e["HARVESTER_PILOT_CONFIG"] = site.p["pilot_cfg"]
+        e["E2E_RECORD"] = site.path(name + ".ranges")
+        e.update(env)
+        self.record_path = e["E2E_RECORD"]
+        self.log_file = open(self.log_path, "w")
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen([RAYTHENAD, "--config", site.p["yaml"]], cwd=site.root, env=e,
+                                     stdout=self.log_file, stderr=subprocess.STDOUT)
+        site.pids.add(self.proc.pid)
+        self.rc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def wait(self, timeout=40):
+        import subprocess
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure("%s: raythenad still running after %d s" % (self.name, timeout))
+        self.elapsed = time.monotonic() - self.t0
+        self.remember_pids()
+        return self.rc
+
+    def close(self):
+        self.log_file.close()
+
+    def reap(self):
+        try:
+            self.proc.wait(5)
+        except Exception:
+            pass
+
+    def wait_log(self, pattern, timeout=20):
+        rx = re.compile(pattern)
+
+        def found():
+            m = rx.search(self.log())
+            if m is None and self.proc.poll() is not None:
+                raise Failure("%s: raythenad exited (%s) before logging /%s/" % (self.name, self.proc.returncode,
+                                                                                pattern))
+            return m
+        m = wait_until(found, timeout, "/%s/ in %s" % (pattern, self.log_path))
+        self.remember_pids()
+        return m
+
+    def stub_pids(self):
+        return {node: int(pid) for node, pid in re.findall(r"started stub (\S+) \(pid (\d+)\)", self.log())}
+
+    def pilot_pids(self):
+        """node -> pid of its payload.sh (the pilot's process group) from the stub logs of this run."""
+        out = {}
+        for node in self.stub_pids():
+            try:
+                with open(self.site.stub_log(node), errors="replace") as f:
+                    pids = re.findall(r"pilot started \(pid (\d+)", f.read())
+            except OSError:
+                continue
+            if pids:
+                out[node] = int(pids[-1])
+        return out
+
+    def remember_pids(self):
+        self.site.pids.update(self.stub_pids().values())
+        self.site.pids.update(self.pilot_pids().values())
+
+    def listen_address(self):
+        m = self.wait_log(r"listening for stubs on (\S+):(\d+)")
+        return m.group(1), int(m.group(2))
+
+    def expect_rc(self, expected, timeout=40):
+        rc = self.wait(timeout)
+        check(rc == expected, "%s: raythenad exited %s, expected %s; log tail:\n%s" % (
+            self.name, rc, expected, "\n".join(self.log().splitlines()[-25:])))
+
+    def recorded(self):
+        """eventRangeID -> how many times a pilot of this run started simulating it."""
+        counts = {}
+        if os.path.exists(self.record_path):
+            with open(self.record_path) as f:
+                for line in f:
+                    rid = line.split()[0]
+                    counts[rid] = counts.get(rid, 0) + 1
+        return counts
+
+
+def group_ids(lfn, first, last):
+    return {"%s-%d" % (lfn, n) for n in range(first, last + 1)}
+
+
+def check_no_orphans(site, pids, within, what):
+    """Every pid in `pids` is gone within `within` seconds."""
+    def gone():
+        return not [p for p in pids if alive(p)]
+    try:
+        wait_until(gone, within, what, step=0.1)
+    except Failure:
+        raise Failure("%s: still alive after %.0f s: %s" % (what, within, [p for p in pids if alive(p)]))
+
+
+def check_not_redone(site, first, second):
+    """No range recorded in state.json after `first` was simulated again by `second`."""
+    redone = sorted(set(second.recorded()) & first.recorded_at_end)
+    check(not redone, "ranges recorded by %s were simulated again by %s: %s" % (first.name, second.name, redone[:10]))
+
+
+def finished_ranges_in_log(run):
+    return sum(1 for _ in re.finditer(r"pilot ended", run.log()))
+
+
+# ---- scenarios ------------------------------------------------------------------------------------
+
+def s_one_to_n(root):
+    site = Site(root, inputs=3, events=20, per_output=10)
+    run = site.start()
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    site.check_report_lists_outputs(6)
+    return site
+
+
+def s_n_to_one(root):
+    # pilot >= 3.7.3 sends getJob/updateJob as gzip-compressed JSON without Content-Encoding.
+    site = Site(root, inputs=4, events=10, per_output=20)
+    run = site.start({"FAKE_PILOT_GZIP": "1"})
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    site.check_report_lists_outputs(2)
+    log = run.log()
+    for node in ("local-0", "local-1"):
+        # updateJob reaches the coordinator only when the stub decoded the gzip-JSON body
+        check(re.search(r"node %s: pilot job state finished" % node, log), "no decoded updateJob from " + node)
+        with open(site.stub_log(node)) as f:
+            check("undecodable" not in f.read(), "stub %s could not decode a gzip-JSON body" % node)
+    return site
+
+
+def s_retry_succeeds(root):
+    site = Site(root, inputs=3, events=12, per_output=12)
+    state_dir = site.path("pilot-state")
+    os.makedirs(state_dir)
+    run = site.start({"FAKE_PILOT_FAIL_ONCE": "every:3", "FAKE_PILOT_STATE_DIR": state_dir})
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    failed_once = {n[:-len(".attempted")] for n in os.listdir(state_dir)}
+    check(len(failed_once) >= 3, "only %d range(s) failed once" % len(failed_once))
+    rec = run.recorded()
+    for rid in failed_once:
+        check(rec.get(rid, 0) >= 2, "range %s failed once but was not simulated again (%s)" % (rid, rec.get(rid)))
+    check(re.search(r"range\(s\) failed \(\d+ will be retried\)", run.log()), "no retry logged")
+    check(not site.state()["failed"], "state.json has failed groups: %s" % site.state()["failed"])
+    return site
+
+
+def s_always_fails(root):
+    site = Site(root, inputs=3, events=20, per_output=10)
+    lfn = site.inputs[1]
+    bad = "%s-5" % lfn
+    run = site.start({"FAKE_PILOT_FAIL": bad})
+    run.expect_rc(EXIT_EVENTS_FAILED)
+    group = group_ids(lfn, 1, 10)
+    st = site.state()
+    check(set(st["failed"]) == {lfn}, "state.json failed: %s" % list(st["failed"]))
+    check(set(st["failed"][lfn]) == group, "failed group of %s: %s" % (lfn, sorted(st["failed"][lfn])))
+    check(run.recorded().get(bad, 0) == 3, "the bad range was attempted %s times, expected 3" % run.recorded().get(bad))
+    report = site.report()
+    check(report is not None and lfn in report.get("failedInputs", []), "report failedInputs: %s" % (
+        report and report.get("failedInputs")))
+    site.verify(expect_failed_inputs=1, failed_events={(lfn, n) for n in range(1, 11)})
+    return site
+
+
+def s_merge_retry(root):
+    site = Site(root, inputs=3, events=8, per_output=8)
+    once = site.path("merge-once")
+    os.makedirs(once)
+    run = site.start({"FAKE_MERGE_FAIL_ONCE_DIR": once})
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    site.check_report_lists_outputs(3)
+    check(len(os.listdir(once)) == 3, "merges that failed once: %s" % os.listdir(once))
+    check(len(re.findall(r"merge \S+ \(attempt 2,", run.log())) == 3, "no second attempt logged for each merge")
+    return site
+
+
+def s_merge_fail_always(root):
+    site = Site(root, inputs=3, events=8, per_output=8)
+    outputs = site.job["outFiles"].split(",") if "outFiles" in site.job else None
+    bad_output = "HITS.%s._000002.pool.root.1" % rtysite.TASK_ID
+    run = site.start({"FAKE_MERGE_FAIL_ALWAYS": bad_output})
+    run.expect_rc(EXIT_EVENTS_FAILED)
+    lfn = site.inputs[1]
+    st = site.state()
+    check(set(st["failed"]) == {lfn}, "state.json failed %s, expected %s (outputs %s)" % (list(st["failed"]), lfn,
+                                                                                          outputs))
+    report = site.report()
+    check(lfn in report.get("failedInputs", []), "report failedInputs: %s" % report.get("failedInputs"))
+    log = run.log()
+    check(re.search(r"merge %s failed for good" % re.escape(bad_output), log), "no final merge failure logged")
+    check("failing on purpose for %s" % bad_output in log, "the merge's log tail is not in the coordinator log")
+    check(len(re.findall(r"merge %s \(attempt \d+," % re.escape(bad_output), log)) == 3, "not 3 merge attempts")
+    site.verify(expect_failed_inputs=1, failed_events={(lfn, n) for n in range(1, 9)})
+    return site
+
+
+def write_time_monitor(site, seconds_to_kill, killtime):
+    """workdir/jobtimeout.txt so that the kill time (start + limit - pilotkilltime) is `seconds_to_kill`
+    from now: line 1 the start as local time of day (a minute ago), line 2 the limit HH:MM:SS."""
+    start = time.time() - 60
+    limit = 60 + seconds_to_kill + killtime
+    lt = time.localtime(start)
+    with open(site.p["timemonitor"], "w") as f:
+        f.write("%02d:%02d:%02d\n%02d:%02d:%02d\n" % (lt.tm_hour, lt.tm_min, lt.tm_sec, limit // 3600,
+                                                      limit // 60 % 60, limit % 60))
+    return start + limit  # the walltime itself (epoch)
+
+
+def s_walltime_resume(root):
+    killtime = 6
+    site = Site(root, inputs=3, events=8, per_output=8, overrides=["payload.pilotkilltime=%d" % killtime])
+    walltime = write_time_monitor(site, 3, killtime)
+    env = {"FAKE_PILOT_DELAY": "0.25"}
+    run1 = site.start(env)
+    run1.expect_rc(EXIT_INCOMPLETE, timeout=30)
+    check(time.time() < walltime, "raythenad ended after the walltime")
+    check(re.search(r"draining \(walltime", run1.log()), "no walltime drain logged")
+    for node in ("local-0", "local-1"):
+        check(os.path.exists(os.path.join(site.node_dir(node), "pilot_kill_payload")), "no kill file for " + node)
+    check(site.report() is None, "a final report was written by an incomplete run")
+    run1.recorded_at_end = site.recorded_ranges()
+    check(run1.recorded_at_end, "nothing recorded by the first run")
+    total = len(site.inputs) * site.events
+    check(len(run1.recorded_at_end) < total, "the first run finished everything; the walltime did not cut it")
+    os.unlink(site.p["timemonitor"])
+    run2 = site.start({}, "run2")
+    run2.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    check_not_redone(site, run1, run2)
+    return site
+
+
+def s_stub_killed(root):
+    site = Site(root, inputs=3, events=8, per_output=8)
+    run = site.start({"FAKE_PILOT_DELAY": "0.2"})
+    run.wait_log(r"node local-0: pilot job state running")
+    run.wait_log(r"node local-1: pilot job state running")
+    time.sleep(0.5)  # both pilots hold leases now (4 ranges x 0.2 s per batch)
+    stub = run.stub_pids()["local-0"]
+    pilot = wait_until(lambda: run.pilot_pids().get("local-0"), 5, "pilot pid of local-0")
+    group = [p for p in processes_under(site.root) if os.getpgid(p) == pilot] if alive(pilot) else []
+    os.kill(stub, signal.SIGKILL)
+    t_kill = time.monotonic()
+    m = run.wait_log(r"node local-0 lost \(([^)]*)\); (\d+) range\(s\) it held go back")
+    # EOF at once, not the heartbeat timeout: nothing else (pilot) may hold the stub's end of the channel
+    check("heartbeat" not in m.group(1), "the stub's death was noticed only by heartbeat: %s" % m.group(1))
+    check(int(m.group(2)) > 0, "the killed stub held no ranges: the test did not exercise re-dispatch")
+    check_no_orphans(site, group + [pilot], 2 + 1, "pilot of the SIGKILLed stub local-0")
+    print("pilot group of the killed stub gone %.1f s after the kill" % (time.monotonic() - t_kill))
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    rec = run.recorded()
+    check(any(n == "local-1" for n in nodes_of(run, set(rec))), "nothing ran on local-1")
+    return site
+
+
+def nodes_of(run, ids):
+    out = []
+    with open(run.record_path) as f:
+        for line in f:
+            rid, node = line.split()
+            if rid in ids:
+                out.append(node)
+    return out
+
+
+def s_coordinator_killed(root):
+    site = Site(root, inputs=3, events=8, per_output=8)
+    run1 = site.start({"FAKE_PILOT_DELAY": "0.2"})
+    run1.wait_log(r"node local-0: pilot job state running")
+    run1.wait_log(r"node local-1: pilot job state running")
+    time.sleep(1.5)
+    run1.remember_pids()
+    children = list(run1.stub_pids().values()) + list(run1.pilot_pids().values())
+    children += [p for p in processes_under(site.root) if p != run1.pid]
+    check(len(run1.stub_pids()) == 2 and len(run1.pilot_pids()) == 2, "stubs/pilots not all found")
+    os.kill(run1.pid, signal.SIGKILL)
+    run1.wait(5)
+    grace = 2
+    check_no_orphans(site, children, grace + 5 + 3, "stubs and pilots after raythenad was SIGKILLed")
+    left = processes_under(site.root)
+    check(not left, "processes left in the run's tree: %s" % left)
+    run1.recorded_at_end = site.recorded_ranges()
+    check(run1.recorded_at_end, "no checkpoint progress before the kill")
+    run2 = site.start({}, "run2")
+    run2.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    check_not_redone(site, run1, run2)
+    return site
+
+
+def s_sigterm_drain(root):
+    site = Site(root, inputs=3, events=8, per_output=8)
+    run1 = site.start({"FAKE_PILOT_DELAY": "0.2"})
+    run1.wait_log(r"node local-0: pilot job state running")
+    run1.wait_log(r"node local-1: pilot job state running")
+    time.sleep(1.0)
+    os.kill(run1.pid, signal.SIGTERM)
+    run1.expect_rc(EXIT_INCOMPLETE, timeout=20)
+    check(re.search(r"draining \(signal", run1.log()), "no drain logged")
+    check(site.report() is None, "a final report was written by a drained run")
+    run1.recorded_at_end = site.recorded_ranges()
+    check(run1.recorded_at_end, "nothing recorded before SIGTERM")
+    check(len(run1.recorded_at_end) < len(site.inputs) * site.events, "the run was complete before SIGTERM")
+    left = processes_under(site.root)
+    check(not left, "processes left after the drained run: %s" % left)
+    run2 = site.start({}, "run2")
+    run2.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    check_not_redone(site, run1, run2)
+    return site
+
+
+def frame(obj):
+    data = json.dumps(obj).encode()
+    return struct.pack(">I", len(data)) + data
+
+
+def read_frame(sock, timeout):
+    sock.settimeout(timeout)
+    buf = b""
+    while len(buf) < 4:
+        chunk = sock.recv(4 - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    n = struct.unpack(">I", buf)[0]
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data)
+
+
+def closed_by_peer(sock, timeout):
+    """True when the peer closes the connection within timeout (frames it sends first are skipped)."""
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not sock.recv(65536):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+    return False
+
+
+def s_unauthenticated(root):
+    # The coordinator gives a silent peer 10 s to authenticate: the run must last longer than that.
+    site = Site(root, inputs=4, events=8, per_output=8)
+    run = site.start({"FAKE_PILOT_DELAY": "0.75"})
+    host, port = run.listen_address()
+    results = {}
+
+    def probe(kind):
+        s = socket.create_connection((host, port), timeout=5)
+        try:
+            challenge = read_frame(s, 5)
+            check(challenge and challenge.get("type") == "challenge", "%s: no challenge (%s)" % (kind, challenge))
+            if kind == "garbage":
+                s.sendall(struct.pack(">I", 12) + b"not json!{[}")
+            elif kind == "wrong_proof":
+                s.sendall(frame({"type": "hello", "version": 1, "node_id": "intruder", "host": "x", "pid": 1,
+                                 "proof": "0" * 64}))
+            elif kind == "huge":
+                s.sendall(struct.pack(">I", 0xFFFFFFF0) + b"{")
+            results[kind] = (closed_by_peer(s, 14), s.getsockname())
+        except Exception as e:  # reported by the main thread
+            results[kind] = (e, None)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=probe, args=(k,)) for k in ("silent", "garbage", "wrong_proof", "huge")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    check(run.proc.poll() is None, "the run ended before the probes were done; make it longer")
+    log = run.log()
+    for kind, (closed, local) in sorted(results.items()):
+        if isinstance(closed, Exception):
+            raise Failure("%s: %s" % (kind, closed))
+        check(closed, "%s: the coordinator did not close the connection" % kind)
+        # the line follows the close on the coordinator's side: allow it a moment
+        run.wait_log(re.escape("refused connection from %s:%d:" % local), timeout=3)
+    check(len(results) == 4, "probes missing: %s" % sorted(results))
+    run.expect_rc(EXIT_SUCCESS)
+    check("intruder" not in re.sub(r"refused connection.*", "", log), "the intruder was let in")
+    site.verify()
+    return site
+
+
+def s_pilot_crash(root):
+    site = Site(root, inputs=3, events=8, per_output=8)
+    run = site.start({"FAKE_PILOT_DELAY": "0.05", "E2E_NODE_ENV_local_0": "FAKE_PILOT_EXIT_AFTER=1:7"})
+    run.expect_rc(EXIT_SUCCESS)
+    log = run.log()
+    check(re.search(r"node local-0: pilot ended abnormally \(exit code 7\)", log), "pilot crash not reported")
+    site.verify()
+    rec = run.recorded()
+    n0 = sum(1 for n in nodes_of(run, set(rec)) if n == "local-0")
+    check(n0 == 4, "local-0 simulated %d ranges, expected one batch of 4" % n0)
+    return site
+
+
+def s_all_pilots_crash(root):
+    site = Site(root, inputs=3, events=8, per_output=8)
+    run1 = site.start({"FAKE_PILOT_EXIT_AFTER": "1:7"})
+    run1.expect_rc(EXIT_INCOMPLETE)
+    check(re.search(r"draining \(no stub is running any more\)", run1.log()), "no 'no stub left' drain")
+    check(site.report() is None, "a final report was written by an incomplete run")
+    run1.recorded_at_end = site.recorded_ranges()
+    run2 = site.start({}, "run2")
+    run2.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    check_not_redone(site, run1, run2)
+    return site
+
+
+def http(port, path, body=b"", host="127.0.0.1", timeout=10, content_type="application/x-www-form-urlencoded"):
+    req = urllib.request.Request("http://%s:%d%s" % (host, port, path), data=body, method="POST",
+                                 headers={"Content-Type": content_type})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def other_local_address():
+    """An address of this host other than 127.0.0.1 (127.0.0.2 always reaches the loopback interface)."""
+    return "127.0.0.2"
+
+
+def s_http_api(root):
+    # One node whose pilot takes all 8 ranges at once and works 3 s on them: meanwhile nothing is ready
+    # and everything is leased, so extra getEventRanges are held until the job is exhausted.
+    site = Site(root, inputs=1, events=8, per_output=8, nodes=1, overrides=["resources.corepernode=8"])
+    run = site.start({"FAKE_PILOT_DELAY": "0.4", "ATHENA_PROC_NUMBER": "8"})
+    run.wait_log(r"node local-0: pilot job state running")
+    cfg = os.path.join(site.node_dir("local-0"), "pilot_default.cfg")
+    with open(cfg) as f:
+        port = int(re.search(r"pandaserver = http://127\.0\.0\.1:(\d+)", f.read()).group(1))
+    # bound to 127.0.0.1 only
+    try:
+        socket.create_connection((other_local_address(), port), timeout=2).close()
+        raise Failure("the pilot port %d answers on %s" % (port, other_local_address()))
+    except (ConnectionRefusedError, socket.timeout):
+        pass
+    check(http(port, "/server/panda/noSuchThing") == {"StatusCode": 500}, "unknown path")
+    r = http(port, "/server/panda/getEventRanges", b"pandaID=1234&jobsetID=1&taskID=1&nRanges=2")
+    check(r.get("StatusCode") == -1, "wrong PandaID: %s" % r)
+    r = http(port, "/server/panda/updateEventRanges", b"version=1&eventRanges=%5B%7B%22esOutput")
+    check(r.get("StatusCode") == 500, "malformed updateEventRanges: %s" % r)
+    # oversized body: refused with an error reply or a closed connection, and the stub stays up
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"POST /server/panda/updateEventRanges HTTP/1.1\r\nHost: x\r\nContent-Length: 200000000\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\n\r\nversion=1")
+    s.settimeout(5)
+    try:
+        answer = s.recv(65536)
+    except (socket.timeout, ConnectionResetError):
+        answer = b""
+    s.close()
+    check(b"\"StatusCode\":500" in answer.replace(b" ", b"") or answer == b"", "oversized body answer: %r" % answer)
+    check(http(port, "/server/panda/noSuchThing") == {"StatusCode": 500}, "stub down after the oversized body")
+    # two concurrent getEventRanges while everything is leased: both held, both answered [] at the end
+    replies = {}
+
+    def ask(i):
+        try:
+            replies[i] = http(port, "/server/panda/getEventRanges",
+                              ("pandaID=%s&jobsetID=1&taskID=1&nRanges=2" % PANDA_ID).encode(), timeout=30)
+        except Exception as e:
+            replies[i] = e
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    check(not replies, "getEventRanges answered while ranges were still leased: %s" % replies)
+    for t in threads:
+        t.join(30)
+    for i in range(2):
+        check(replies.get(i) == {"StatusCode": 0, "eventRanges": []} or
+              (isinstance(replies.get(i), dict) and replies[i].get("eventRanges") == []),
+              "concurrent getEventRanges %d: %r" % (i, replies.get(i)))
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    return site
+
+
+SCENARIOS = {name[2:]: fn for name, fn in globals().items() if name.startswith("s_")}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
+        print("usage: run_e2e.py {%s}" % ",".join(sorted(SCENARIOS)), file=sys.stderr)
+        return 2
+    name = sys.argv[1]
+    base = os.path.join(BUILD, "e2e")
+    os.makedirs(base, exist_ok=True)
+    root = tempfile.mkdtemp(prefix=name + "-", dir=base)
+    t0 = time.monotonic()
+    ok = False
+    try:
+        SCENARIOS[name](root)
+        ok = True
+    except Failure as e:
+        print("FAILED: %s" % e)
+    except Exception:
+        traceback.print_exc()
+    finally:
+        for site in SITES:
+            site.cleanup()
+        for pid in processes_under(root):
+            kill_pid(pid)
+    left = processes_under(root)
+    if left:
+        print("FAILED: processes still alive after cleanup: %s" % left)
+        ok = False
+    print("%s %s in %.1f s (%s)" % (name, "passed" if ok else "FAILED", time.monotonic() - t0, root))
+    for run in (r for site in SITES for r in site.runs) if not ok else ():
+        print("---- %s (rc %s) log tail:" % (run.name, run.proc.returncode))
+        print("\n".join(run.log().splitlines()[-30:]))
+    if ok or not os.environ.get("E2E_KEEP"):
+        if not os.environ.get("E2E_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
