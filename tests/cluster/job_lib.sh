@@ -9,7 +9,7 @@
 # Cleanup (EXIT trap, also on failure): slurm-down.sh (cancels jobs, stops daemons and this cluster's
 # slurmstepds by PID), netns-down.sh, sshd-down.sh for every sshd dir registered in RTY_SSHD_DIRS,
 # then every process whose command line names $WORK (stubs, pilots, raythenad) by PID; logs are
-# printed when the test failed.
+# printed when the test failed (or always with RTY_TEST_VERBOSE=1).
 
 RTY_SRC=${RTY_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 RTY_SBATCH=$RTY_SRC/slurm/raythenad.sbatch
@@ -53,7 +53,7 @@ rty_job_dump_logs() {
   for f in "$WORK"/job-*.out "$SITE"/workdir/raythenad.log "$SITE"/workdir/*/stub-logs/* "$WORK"/*.log; do
     [ -f "$f" ] && { echo "=== $f" >&2; tail -40 "$f" >&2; }
   done
-  for f in "$SITE"/workdir/*/node*/log.pilotwrapper "$SITE"/workdir/*/*/wrapper.err; do
+  for f in "$SITE"/workdir/*/*/log.pilotwrapper "$SITE"/workdir/*/*/wrapper.err; do
     [ -f "$f" ] && { echo "=== $f" >&2; tail -10 "$f" >&2; }
   done
   [ -f "$WORK/slurm/log/slurmctld.log" ] && { echo "=== slurmctld.log" >&2; tail -25 "$WORK/slurm/log/slurmctld.log" >&2; }
@@ -64,7 +64,7 @@ rty_job_cleanup() {
   local rc=$? d p
   set +e
   trap - EXIT
-  [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && rty_job_dump_logs
+  if { [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; } || [ -n "${RTY_TEST_VERBOSE:-}" ]; then rty_job_dump_logs; fi
   [ -d "$WORK/slurm/run" ] && "$here/slurm-down.sh" "$WORK/slurm"
   for d in "${RTY_SSHD_DIRS[@]}"; do "$here/sshd-down.sh" "$d"; done
   for p in $(rty_pids_naming "$WORK"); do rty_kill_pid "$p"; done
