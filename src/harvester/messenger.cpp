@@ -131,6 +131,38 @@ boost::json::object dump_entry(const rty::range_update& u) {
   return e;
 }
 
+boost::system::result<ranges_answer, std::string> parse_ranges_answer(const boost::json::value& answer,
+                                                                    std::string_view panda_id,
+                                                                    const std::string& origin,
+                                                                    const std::string& endpoint) {
+  using result = boost::system::result<ranges_answer, std::string>;
+  auto error = [](std::string message) { return result(boost::system::in_place_error, std::move(message)); };
+  if (!answer.is_object()) return error(origin + ": not a JSON object {PandaID: [ranges]}");
+  ranges_answer out;
+  out.panda_id = std::string(panda_id);
+  for (const auto& [key, list] : answer.as_object()) {
+    if (!panda_id.empty() && key != panda_id) continue;
+    if (!list.is_array()) return error(origin + ": entry for " + std::string(key) + " is not a list");
+    out.present = true;
+    for (const auto& v : list.as_array()) {
+      std::string p;
+      auto r = to_range(v, endpoint, p);
+      if (!r) return error(origin + ": " + p);
+      out.ranges.push_back(std::move(*r));
+    }
+    if (out.panda_id.empty()) out.panda_id = std::string(key);
+    break;
+  }
+  return out;
+}
+
+bool is_status_dump(const boost::json::value& v) {
+  if (!v.is_object()) return false;
+  for (const auto& [k, list] : v.as_object())
+    if (!list.is_array()) return false;
+  return true;
+}
+
 messenger::messenger(messenger_files files, messenger_options opts) : files_(std::move(files)), opts_(opts) {}
 
 bool messenger::should_log(log_gate& gate, int topic, clock::time_point now) const {
@@ -401,32 +433,16 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
       problem = out.problem;
       break;
     case read_state::complete:
-      if (!out.value.is_object()) problem = files_.event_ranges + ": not a JSON object {PandaID: [ranges]}";
       break;
   }
 
-  std::vector<rty::event_range> ranges;
-  bool ours_present = false;
+  ranges_answer answer;
   if (problem.empty()) {
-    for (const auto& [key, list] : out.value.as_object()) {
-      if (!ranges_panda_id_.empty() && key != ranges_panda_id_) continue;
-      if (!list.is_array()) {
-        problem = files_.event_ranges + ": entry for " + std::string(key) + " is not a list";
-        break;
-      }
-      ours_present = true;
-      for (const auto& v : list.as_array()) {
-        std::string p;
-        auto r = to_range(v, files_.endpoint, p);
-        if (!r) {
-          problem = files_.event_ranges + ": " + p;
-          break;
-        }
-        ranges.push_back(std::move(*r));
-      }
-      if (ranges_panda_id_.empty()) ranges_panda_id_ = std::string(key);
-      break;
-    }
+    auto parsed = parse_ranges_answer(out.value, ranges_panda_id_, files_.event_ranges, files_.endpoint);
+    if (parsed)
+      answer = std::move(*parsed);
+    else
+      problem = parsed.error();
   }
   if (!problem.empty()) {
     // Bad JSON and a wrong shape share one clock: both end in quarantine after corrupt_after.
@@ -470,19 +486,20 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
   }
   ranges_reader_.reset();
   ranges_bad_since_.reset();
+  if (ranges_panda_id_.empty()) ranges_panda_id_ = answer.panda_id;
   for (const auto& [key, list] : out.value.as_object())
     if (!ranges_panda_id_.empty() && key != ranges_panda_id_) {
       RTY_LOG(warning, component) << archived << ": ranges for unknown PandaID " << std::string(key) << " ignored";
     }
-  if (!ours_present) {
+  if (!answer.present) {
     ranges_requested_at_.reset();
     rerequest("answer held no ranges for our job");
     return waiting{archived + " held no ranges for PandaID " + ranges_panda_id_, opts_.poll_interval};
   }
   ranges_requested_at_.reset();
-  RTY_LOG(info, component) << "got " << ranges.size() << " event ranges for " << ranges_panda_id_ << " (archived as "
-                           << archived << ")" << (ranges.empty() ? ": no more events" : "");
-  return ranges_ready{ranges_panda_id_, std::move(ranges), archived};
+  RTY_LOG(info, component) << "got " << answer.ranges.size() << " event ranges for " << ranges_panda_id_
+                           << " (archived as " << archived << ")" << (answer.ranges.empty() ? ": no more events" : "");
+  return ranges_ready{ranges_panda_id_, std::move(answer.ranges), archived};
 }
 
 void messenger::queue_update(const std::string& panda_id, const std::vector<rty::range_update>& updates) {
@@ -499,10 +516,7 @@ std::size_t messenger::pending_updates() const {
 bool messenger::take_into_pending(const std::string& path) {
   std::string what;
   auto v = rty::json::read_file(path, &what);
-  bool ok = v && v->is_object();
-  if (ok)
-    for (const auto& [k, list] : v->as_object()) ok = ok && list.is_array();
-  if (!ok) {
+  if (!v || !is_status_dump(*v)) {
     auto moved = quarantine(path);
     RTY_LOG(critical, component) << "cannot merge " << path << " ("
                                  << (what.empty() ? std::string("not an object of lists") : what)

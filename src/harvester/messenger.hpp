@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <variant>
 #include <vector>
@@ -151,6 +152,23 @@ class messenger {
   std::vector<std::string> taken_dumps_;  // private copies of unclaimed dumps, deleted once published
   unsigned take_counter_ = 0;
 };
+
+// The pure part of poll_ranges (no files): checks Harvester's answer {PandaID: [ranges]}. With a
+// known `panda_id` only that entry is read (others are left to the caller to log); with an empty one the
+// first entry is taken and names the job. Relative PFN/LFN are joined to `endpoint`. Errors start with
+// `origin` and name the entry or range that is wrong.
+struct ranges_answer {
+  std::string panda_id;                   // the job the ranges are for
+  bool present = false;                   // the answer held an entry for it
+  std::vector<rty::event_range> ranges;   // empty with present: no more events
+};
+boost::system::result<ranges_answer, std::string> parse_ranges_answer(const boost::json::value& answer,
+                                                                    std::string_view panda_id,
+                                                                    const std::string& origin,
+                                                                    const std::string& endpoint);
+
+// True when `v` has the shape of an event status dump, {PandaID: [entries]} (what we merge back, R6).
+bool is_status_dump(const boost::json::value& v);
 
 // Writes <endpoint>/task_workdir_path.txt = task_dir, without a trailing newline (Harvester does not
 // strip it), atomically.

@@ -560,3 +560,51 @@ BOOST_AUTO_TEST_CASE(job_report_to_endpoint_file) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The pure readers behind poll_ranges and the dump merge (also driven by tests/fuzz).
+BOOST_AUTO_TEST_SUITE(pure_readers)
+
+BOOST_AUTO_TEST_CASE(ranges_answer_from_fixture) {
+  auto v = boost::json::parse(fixture("harvester-early-binding-events/JobsEventRanges.json-0"));
+  auto a = hv::parse_ranges_answer(v, "6000000001", "JobsEventRanges.json", "/ap");
+  BOOST_REQUIRE(a);
+  BOOST_TEST(a->present);
+  BOOST_TEST(a->panda_id == "6000000001");
+  BOOST_REQUIRE_EQUAL(a->ranges.size(), 3u);
+  BOOST_TEST(a->ranges[0].pfn == "/ap/EVNT.40000000._000001.pool.root.1");
+  BOOST_TEST(a->ranges[1].start_event == 2);
+}
+
+BOOST_AUTO_TEST_CASE(ranges_answer_takes_first_entry_without_panda_id) {
+  auto v = boost::json::parse(R"({"7": []})");
+  auto a = hv::parse_ranges_answer(v, "", "f", "/ap");
+  BOOST_REQUIRE(a);
+  BOOST_TEST(a->present);
+  BOOST_TEST(a->panda_id == "7");
+  BOOST_TEST(a->ranges.empty());
+  auto other = hv::parse_ranges_answer(v, "8", "f", "/ap");
+  BOOST_REQUIRE(other);
+  BOOST_TEST(!other->present);
+}
+
+BOOST_AUTO_TEST_CASE(ranges_answer_errors_name_origin_and_entry) {
+  auto not_object = hv::parse_ranges_answer(boost::json::parse("[]"), "1", "f.json", "/ap");
+  BOOST_REQUIRE(!not_object);
+  BOOST_TEST(not_object.error().find("f.json: not a JSON object") == 0u);
+  auto not_list = hv::parse_ranges_answer(boost::json::parse(R"({"1": {}})"), "1", "f.json", "/ap");
+  BOOST_REQUIRE(!not_list);
+  BOOST_TEST(not_list.error() == "f.json: entry for 1 is not a list");
+  auto bad_range = hv::parse_ranges_answer(boost::json::parse(R"({"1": [{"eventRangeID": "x"}]})"), "1", "f.json", "/ap");
+  BOOST_REQUIRE(!bad_range);
+  BOOST_TEST(bad_range.error().find("lacks eventRangeID") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(status_dump_shape) {
+  BOOST_TEST(hv::is_status_dump(boost::json::parse(fixture(
+      "harvester-early-binding-events/event_status.dump.json.read.2026-11-26_00_23_38.521666"))));
+  BOOST_TEST(hv::is_status_dump(boost::json::parse("{}")));
+  BOOST_TEST(!hv::is_status_dump(boost::json::parse(R"({"1": {}})")));
+  BOOST_TEST(!hv::is_status_dump(boost::json::parse("[]")));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
