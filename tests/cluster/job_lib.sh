@@ -98,6 +98,16 @@ rty_job_netns_slurm() {
   eval "$out"
 }
 
+# 3 emulated nodes on this host (slurm-up.sh: one slurmd -N nodeK each, all sharing 127.0.0.1): the
+# stubs need payload.serverport 0 then (each its own free port and pilot config copy).
+rty_job_shared_slurm() {
+  export RTY_SLURM_PORT
+  RTY_SLURM_PORT=$(rty_free_ports 20)
+  local out
+  out=$("$here/slurm-up.sh" 3 "$WORK/slurm") || rty_fail "slurm-up.sh failed"
+  eval "$out"
+}
+
 # rty_job_submit [sbatch options] -- [script args]: submits slurm/raythenad.sbatch itself with the
 # environment a Harvester template would give it; prints the job id.
 rty_job_submit() {

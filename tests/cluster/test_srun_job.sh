@@ -5,17 +5,26 @@
 # node's own 127.0.0.1, as on a real cluster). Expected: job COMPLETED with exit 0, every event in
 # exactly one merged output, the final report written, no stub on the batch node, and the
 # time-monitor file written from squeue's time limit under RAYTHENAD_TIMEMONITORFILE's name.
+#   test_srun_job.sh [netns]   nodes in network namespaces, payload.serverport 8080 on every node
+#   test_srun_job.sh shared    slurm-up.sh: all nodes on this host's 127.0.0.1, payload.serverport 0
+#                              (each stub a free port and a pilot config copy naming it)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/job_lib.sh"
 
+mode=${1:-netns}
 rty_job_require_slurm
-rty_job_init srun-job
+rty_job_init "srun-job-$mode"
+case "$mode" in
+  netns) port_set=(--set payload.serverport=8080) ;;
+  shared) port_set=(--set payload.serverport=0) ;;
+  *) rty_fail "unknown mode '$mode' (netns or shared)" ;;
+esac
 # A monitor name other than the default, to show the script and payload.timemonitorfile must agree.
 rty_job_make_site --inputs 4 --events 40 --events-per-output 20 --set ray.launcher=auto \
-  --set payload.pilotkilltime=60 --set payload.timemonitorfile=walltime.txt
-rty_job_netns_slurm
+  --set payload.pilotkilltime=60 --set payload.timemonitorfile=walltime.txt "${port_set[@]}"
+if [ "$mode" = netns ]; then rty_job_netns_slurm; else rty_job_shared_slurm; fi
 
 rty_note "sbatch -N3 slurm/raythenad.sbatch"
 job=$(HARVESTER_ACCESS_POINT=$SITE/workdir HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg \
@@ -37,7 +46,15 @@ pandaid_dir=$(dirname "$(ls -d "$SITE"/workdir/*/stub-logs)")
 rty_check "node dirs of node2 and node3 only: $(ls "$pandaid_dir" | tr '\n' ' ')" \
   [ "$(cd "$pandaid_dir" && ls -d node* | tr '\n' ' ')" = "node2 node3 " ]
 for n in node2 node3; do
-  rty_check "$n: a stub log under stub-logs" bash -c "ls '$pandaid_dir'/stub-logs | grep -q '$n'"
+  slog=$(grep -l "Stub\[$n\]" "$pandaid_dir"/stub-logs/stub-*.log || true)
+  rty_check "$n: a stub log under stub-logs" [ -n "$slog" ]
+  rty_check "$n: its pilot ended with exit code 0" grep -q "pilot ended: exit code 0" $slog
+  if [ "$mode" = netns ]; then
+    rty_check "$n: pilot served on the configured port 8080" grep -q "serving pilot on http://127.0.0.1:8080\$" $slog
+  else
+    rty_check "$n: pilot got a config copy naming its stub's port" \
+      grep -qx "pandaserver = $(grep -o 'http://127.0.0.1:[0-9]*' $slog | head -1)" "$pandaid_dir/$n/pilot_default.cfg"
+  fi
 done
 rty_check "the batch output names the job's node count" grep -q "on 3 node(s), batch node node1" "$WORK/job-$job.out"
-echo "PASS: srun_job" >&2
+echo "PASS: srun_job ($mode)" >&2
