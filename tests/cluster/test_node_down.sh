@@ -16,7 +16,7 @@ rty_job_make_site --inputs 3 --events 40 --events-per-output 20 --set payload.pi
 rty_job_netns_slurm
 log=$SITE/workdir/raythenad.log
 
-job=$(FAKE_PILOT_DELAY=0.05 HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg RAYTHENAD_PREFIX=$PREFIX \
+job=$(FAKE_PILOT_DELAY=0.1 HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg RAYTHENAD_PREFIX=$PREFIX \
       rty_job_submit --no-requeue -- "$SITE/raythenad.yaml")
 rty_job_wait_log 60 'node node2: pilot job state running' || rty_fail "node2's pilot did not start"
 rty_job_wait_log 10 'node node3: pilot job state running' || rty_fail "node3's pilot did not start"
@@ -25,8 +25,8 @@ timeout 10 scontrol update nodename=node3 state=down reason=rty-test
 state=$(rty_job_wait "$job" 120)
 code=$(rty_job_exit "$job")
 rty_check "job $job COMPLETED with exit 0 after node3 went down (got $state, $code)" [ "$state $code" = "COMPLETED 0:0" ]
-rty_check "raythenad noticed node3 was lost" grep -qE "node node3 (lost|left)" "$log"
+rty_check "raythenad noticed node3 was lost and took its ranges back" grep -qE "node node3 lost .*; [1-9][0-9]* range\(s\) it held go back" "$log"
 rty_check "node2 kept working after node3 was lost" \
-  bash -c "sed -n '/node node3 \(lost\|left\)/,\$p' '$log' | grep -q 'merge .* done'"
+  bash -c "sed -n '/node node3 lost/,\$p' '$log' | grep -q 'merge .* done'"
 rty_check "every event in exactly one merged output, final report consistent" rty_job_verify
 echo "PASS: node_down" >&2

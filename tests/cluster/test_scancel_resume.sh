@@ -36,7 +36,7 @@ PY
 merged_outputs() { (cd "$SITE/taskprogress/40000001/final" && md5sum -- * 2>/dev/null | sort -k2) || true; }
 
 rty_note "first job: slow pilots, SIGTERM to the batch step mid-run"
-job1=$(FAKE_PILOT_DELAY=0.1 HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg RAYTHENAD_PREFIX=$PREFIX \
+job1=$(FAKE_PILOT_DELAY=0.2 HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg RAYTHENAD_PREFIX=$PREFIX \
        rty_job_submit --no-requeue -- "$SITE/raythenad.yaml")
 # Signal once one output is merged, so that "not merged twice" below has something to check.
 rty_job_wait_log 60 'merge HITS[^ ]* done' || rty_fail "job $job1: no merge done within 60 s"
@@ -45,6 +45,8 @@ timeout 10 scancel --signal=TERM --batch "$job1"
 state=$(rty_job_wait "$job1" 90)
 code=$(rty_job_exit "$job1")
 rty_check "job $job1 ended with raythenad's exit 3 (got $state, $code)" [ "$state $code" = "FAILED 3:0" ]
+rty_check "time-monitor file written where --validate put ray.workdir" [ -s "$SITE/workdir/jobtimeout.txt" ]
+rty_check "raythenad read it" grep -q "walltime: ranges stop being handed out in" "$log"
 rty_check "raythenad logged the signal" grep -q "received Terminated: draining, checkpoint saved" "$log"
 rty_check "raythenad said the checkpoint lets the next run resume" grep -q "lets the next run resume" "$log"
 rty_check "state.json written" [ -s "$state_json" ]

@@ -21,7 +21,7 @@ state=$(rty_job_wait "$job" 90)
 code=$(rty_job_exit "$job")
 rty_check "job $job ended by raythenad's walltime stop, exit 3 (got $state, $code)" [ "$state $code" = "FAILED 3:0" ]
 rty_check "time-monitor file has squeue's limit" [ "$(sed -n 2p "$SITE/workdir/jobtimeout.txt")" = 1:00 ]
-rty_check "raythenad armed the walltime stop" grep -qE "walltime: ranges stop being handed out in 1[0-5] s" "$log"
+rty_check "raythenad armed the walltime stop" grep -qE "walltime: ranges stop being handed out in ([0-9]|1[0-5]) s" "$log"
 rty_check "raythenad drained for the walltime" grep -q "draining (walltime" "$log"
 for n in node2 node3; do
   rty_check "$n: kill file written for pilot" [ -f "$SITE/workdir/6000000001/$n/pilot_kill_payload" ]
