@@ -141,7 +141,8 @@ boost::system::result<ranges_answer, std::string> parse_ranges_answer(const boos
   ranges_answer out;
   out.panda_id = std::string(panda_id);
   for (const auto& [key, list] : answer.as_object()) {
-    if (!panda_id.empty() && key != panda_id) continue;
+    // An empty key names no job: never take it as ours, even before we know our PandaID.
+    if (key.empty() || (!panda_id.empty() && key != panda_id)) continue;
     if (!list.is_array()) return error(origin + ": entry for " + std::string(key) + " is not a list");
     out.present = true;
     for (const auto& v : list.as_array()) {

@@ -587,6 +587,18 @@ BOOST_AUTO_TEST_CASE(ranges_answer_takes_first_entry_without_panda_id) {
   BOOST_TEST(!other->present);
 }
 
+// Found by fuzz_harvester_json: {"": []} named an empty PandaID as the job's.
+BOOST_AUTO_TEST_CASE(ranges_answer_empty_key_is_no_job) {
+  auto a = hv::parse_ranges_answer(boost::json::parse(R"({"": [], "9": []})"), "", "f", "/ap");
+  BOOST_REQUIRE(a);
+  BOOST_TEST(a->present);
+  BOOST_TEST(a->panda_id == "9");
+  auto none = hv::parse_ranges_answer(boost::json::parse(R"({"": []})"), "", "f", "/ap");
+  BOOST_REQUIRE(none);
+  BOOST_TEST(!none->present);
+  BOOST_TEST(none->panda_id.empty());
+}
+
 BOOST_AUTO_TEST_CASE(ranges_answer_errors_name_origin_and_entry) {
   auto not_object = hv::parse_ranges_answer(boost::json::parse("[]"), "1", "f.json", "/ap");
   BOOST_REQUIRE(!not_object);
