@@ -89,6 +89,8 @@ rty_job_make_site() {
 
 # 3 namespaces rty1..rty3 on a bridge, one slurmd in each (node1..node3, 10.200.0.1..3).
 rty_job_netns_slurm() {
+  rty_machine_lock rty_netns
+  rty_machine_lock rty_slurm
   RTY_NETNS_USED=3
   "$here/netns-up.sh" 3 || rty_fail "netns-up.sh failed"
   export RTY_SLURM_PORT
@@ -101,6 +103,7 @@ rty_job_netns_slurm() {
 # 3 emulated nodes on this host (slurm-up.sh: one slurmd -N nodeK each, all sharing 127.0.0.1): the
 # stubs need payload.serverport 0 then (each its own free port and pilot config copy).
 rty_job_shared_slurm() {
+  rty_machine_lock rty_slurm
   export RTY_SLURM_PORT
   RTY_SLURM_PORT=$(rty_free_ports 20)
   local out

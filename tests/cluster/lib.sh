@@ -62,3 +62,17 @@ rty_json() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); r=eval(sys.
 
 # rty_check DESCRIPTION CMD...: fails the test with DESCRIPTION unless CMD succeeds.
 rty_check() { local what=$1; shift; "$@" || rty_fail "$what"; echo "ok: $what" >&2; }
+
+# rty_machine_lock NAME: holds /tmp/.rty-NAME.lock (flock) until this script and what it started have
+# exited. ctest's RESOURCE_LOCK orders the tests of one ctest run only; this also keeps two runs on one
+# machine apart (two build dirs, a developer's run beside CI's): both would create the namespaces
+# rty1..3 and the bridge, and one Slurm test stops the munged another one is using.
+# Order: rty_netns before rty_slurm. Skips (77) when another run holds it for RTY_LOCK_WAIT s (150).
+rty_machine_lock() {
+  local f=/tmp/.rty-$1.lock fd
+  exec {fd}>>"$f"
+  if ! flock -n "$fd"; then
+    echo "--- waiting for $f (another test run on this machine uses it)" >&2
+    flock -w "${RTY_LOCK_WAIT:-150}" "$fd" || rty_skip "another test run on this machine held $f for too long"
+  fi
+}

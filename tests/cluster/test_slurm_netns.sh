@@ -10,6 +10,8 @@ rty_require_root
 rty_require_exec /usr/sbin/slurmctld slurmctld
 rty_require_exec /usr/sbin/slurmd slurmd
 rty_require_exec /usr/sbin/munged munge
+rty_machine_lock rty_netns   # before the trap: its cleanup removes the namespaces
+rty_machine_lock rty_slurm
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rty-slurmns.XXXXXX")
 cleanup() {
   local rc=$?

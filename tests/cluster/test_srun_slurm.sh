@@ -36,6 +36,7 @@ trap cleanup EXIT
 # Ports of our own, so that this cluster cannot meet another one on the machine.
 export RTY_SLURM_PORT
 RTY_SLURM_PORT=$(rty_free_ports 20)
+rty_machine_lock rty_slurm
 eval "$("$here/slurm-up.sh" 3 "$WORK/slurm")"
 
 cat >"$SHARED/stub.sh" <<'STUB'

@@ -22,6 +22,7 @@ rty_require_root
 rty_require_exec /usr/sbin/sshd openssh-server
 command -v ip >/dev/null || rty_skip "ip is missing (Debian package iproute2)"
 rty_job_init ssh-job
+rty_machine_lock rty_netns
 RTY_NETNS_USED=2
 "$here/netns-up.sh" 2 || rty_fail "netns-up.sh failed"
 S1=$WORK/sshd-lo S2=$WORK/sshd-ns

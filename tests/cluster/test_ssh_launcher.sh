@@ -15,6 +15,8 @@ mode=${1:-loopback}
 rty_require_root
 rty_require_exec /usr/sbin/sshd openssh-server
 TOOL=$(rty_tool)
+# before the trap: its cleanup removes the namespaces in netns mode
+if [ "$mode" = netns ]; then rty_machine_lock rty_netns; fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rty-ssh-$mode.XXXXXX")
 SHARED=$WORK/shared
 mkdir -p "$SHARED/records"
