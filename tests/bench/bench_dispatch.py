@@ -62,22 +62,26 @@ def run_baseline(args, work):
     server = subprocess.Popen([bl.tool(args.build, "rty_baseline_server"), "--threads", str(args.baseline_threads)],
                               stdout=subprocess.PIPE, text=True)
     port = int(server.stdout.readline().split()[1])
-    start_at = time.time() + 0.5
-    env = dict(os.environ, **loadgen_env(args, start_at, results))
-    gens = []
-    for i in range(args.stubs):
-        d = os.path.join(base, "node-%d" % i)
-        os.makedirs(d)
-        gens.append(subprocess.Popen([bl.tool(args.build, "rty_loadgen"), "--direct", "http://127.0.0.1:%d" % port],
-                                     cwd=d, env=env, stdout=subprocess.DEVNULL))
-    time.sleep(max(0, start_at - time.time()))
-    cpu0 = bl.proc_stat(server.pid)[2]
-    time.sleep(args.seconds)
-    cpu1 = bl.proc_stat(server.pid)[2]
-    for g in gens:
-        g.wait(timeout=60)
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        start_at = time.time() + 0.5
+        # The canned replies repeat the same range IDs: outputs are removed after each update, as the
+        # stub's move would, so that no file is ever rewritten in place.
+        env = dict(os.environ, LOADGEN_UNLINK="1", **loadgen_env(args, start_at, results))
+        gens = []
+        for i in range(args.stubs):
+            d = os.path.join(base, "node-%d" % i)
+            os.makedirs(d)
+            gens.append(subprocess.Popen([bl.tool(args.build, "rty_loadgen"), "--direct", "http://127.0.0.1:%d" % port],
+                                         cwd=d, env=env, stdout=subprocess.DEVNULL))
+        time.sleep(max(0, start_at - time.time()))
+        cpu0 = bl.proc_stat(server.pid)[2]
+        time.sleep(args.seconds)
+        cpu1 = bl.proc_stat(server.pid)[2]
+        for g in gens:
+            g.wait(timeout=60)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
     r = merge_results(wait_results(results, args.stubs, time.time() + 5))
     r["server_cpu"] = cpu1 - cpu0
     return r
@@ -143,6 +147,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--smoke", action="store_true", help="seconds-long check that the benchmark works")
     args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
     if args.smoke:
         args.stubs, args.clients, args.seconds = 2, 2, 1.0
     work = args.workdir or os.path.join(args.build, "bench-dispatch")

@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
     if args.smoke:
         args.nodes, args.cores, args.speedup, args.seconds = 50, 8, 60, 2
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

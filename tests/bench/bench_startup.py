@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
     if args.smoke:
         args.nodes, args.repeat = "1,4", 1
     work = args.workdir or os.path.join(args.build, "bench-startup")

@@ -23,6 +23,7 @@ def bench(name, value, unit):
 
 
 def tool(build, name):
+    build = os.path.abspath(build)
     for sub in ("tests/bench", "src/coordinator", "src/stub", "."):
         path = os.path.join(build, sub, name)
         if os.path.exists(path):

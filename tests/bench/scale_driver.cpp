@@ -344,7 +344,7 @@ int main(int argc, char** argv) {
   tcp::endpoint ep(asio::ip::make_address(o.host), static_cast<unsigned short>(std::stoi(o.port)));
   stats st;
   st.start = clock_type::now();
-  auto run_until = st.start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.seconds)) + 600s;
+  auto run_until = st.start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.seconds)) + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(60.0 / o.speedup)) + 600s;
   std::vector<std::shared_ptr<node>> nodes;
   nodes.reserve(static_cast<std::size_t>(o.nodes));
   for (int i = 0; i < o.nodes; ++i) {
@@ -354,7 +354,7 @@ int main(int argc, char** argv) {
 
   // Phase 1: all connect. Phase 2: a measured window of --seconds once everyone is in.
   proc_sample before{}, after{};
-  clock_type::time_point window_start{};
+  clock_type::time_point window_start{}, warm_until = clock_type::time_point::max();
   double connect_all_s = -1;
   asio::steady_timer ticker(io);
   std::function<void()> tick = [&] {
@@ -362,12 +362,14 @@ int main(int argc, char** argv) {
     if (!st.measuring && connect_all_s < 0) {
       if (st.connected + st.refused >= o.nodes || now - st.start > 300s) {
         connect_all_s = std::chrono::duration<double>(st.last_connected - st.start).count();
-        std::fprintf(stderr, "scale: %d/%d nodes connected in %.2f s; measuring for %.0f s\n", st.connected, o.nodes,
-                     connect_all_s, o.seconds);
-        before = sample(o.coordinator_pid);
-        window_start = now;
-        st.measuring = true;
+        std::fprintf(stderr, "scale: %d/%d nodes connected in %.2f s; warm-up of one cycle, then measuring for %.0f s\n",
+                     st.connected, o.nodes, connect_all_s, o.seconds);
+        warm_until = now + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(60.0 / o.speedup + 1));
       }
+    } else if (!st.measuring && now >= warm_until) {
+      before = sample(o.coordinator_pid);
+      window_start = now;
+      st.measuring = true;
     } else if (st.measuring && now - window_start >= std::chrono::duration<double>(o.seconds)) {
       after = sample(o.coordinator_pid);
       st.measuring = false;

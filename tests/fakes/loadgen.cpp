@@ -16,6 +16,8 @@
 //   LOADGEN_MAX_RANGES stop once this many ranges were reported (default: no limit)
 //   LOADGEN_KEEPALIVE  1: one persistent connection per client; default: a new connection per request
 //                      like pilot's curl
+//   LOADGEN_UNLINK     1: remove each output after its update was acknowledged (for servers that do not
+//                      move outputs away, e.g. the baseline: rewriting a file in place costs ext4 a flush)
 //   LOADGEN_RESULT     result file; an existing directory gets loadgen-<pid>.json (default
 //                      ./loadgen-result.json)
 // Exit codes: 0 done, 1 no job / server unreachable, 2 bad configuration.
@@ -311,6 +313,7 @@ struct shared_state {
   endpoint ep;
   job_info job;
   bool keep_alive = false;
+  bool unlink_outputs = false;
   int n_ranges = 8;
   long max_ranges = 0;
   std::string out_dir;
@@ -342,7 +345,8 @@ void client_loop(shared_state& s, int index) {
                                      {"taskID", s.job.task_id},
                                      {"nRanges", n_ranges}});
   std::string reply, err, content, path, update_json, update_body;
-  json::monotonic_resource mr;
+  std::vector<std::string> written;
+  unsigned char parse_buffer[32768];
   while (!s.stop.load(std::memory_order_relaxed) && clock_type::now() < s.deadline) {
     auto t0 = clock_type::now();
     if (!client.post("getEventRanges", get_body, reply, err)) {
@@ -352,7 +356,8 @@ void client_loop(shared_state& s, int index) {
     }
     auto t1 = clock_type::now();
     mine.get_us.push_back(static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()));
-    mr.release();
+    // A fresh arena per reply on a stack buffer: no heap allocation for a typical reply.
+    json::monotonic_resource mr(parse_buffer, sizeof parse_buffer);
     boost::system::error_code ec;
     json::value v = json::parse(reply, ec, &mr);
     const json::array* ranges = nullptr;
@@ -370,6 +375,7 @@ void client_loop(shared_state& s, int index) {
     update_json.assign(R"([{"esOutput": {"numEvents": )");
     update_json.append(std::to_string(ranges->size())).append(R"(}, "eventRanges": [)");
     bool first = true;
+    written.clear();
     for (auto& rv : *ranges) {
       if (!rv.is_object()) continue;
       auto& r = rv.get_object();
@@ -384,6 +390,7 @@ void client_loop(shared_state& s, int index) {
       if (FILE* f = std::fopen(path.c_str(), "wb")) {
         std::fwrite(content.data(), 1, content.size(), f);
         std::fclose(f);
+        if (s.unlink_outputs) written.push_back(path);
       } else {
         record_error(s, "cannot write " + path + ": " + std::strerror(errno));
       }
@@ -407,6 +414,7 @@ void client_loop(shared_state& s, int index) {
     mine.update_us.push_back(static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(t3 - t2).count()));
     if (reply.find("\"StatusCode\": 0") == std::string::npos && reply.find("\"StatusCode\":0") == std::string::npos)
       record_error(s, "updateEventRanges: reply " + reply.substr(0, 200));
+    for (auto& w : written) ::unlink(w.c_str());
     long total = s.ranges.fetch_add(static_cast<long>(ranges->size())) + static_cast<long>(ranges->size());
     if (s.max_ranges > 0 && total >= s.max_ranges) s.stop = true;
   }
@@ -476,6 +484,7 @@ int main(int argc, char** argv) {
   s.n_ranges = std::atoi(env_or("LOADGEN_NRANGES", "8").c_str());
   s.max_ranges = std::atol(env_or("LOADGEN_MAX_RANGES", "0").c_str());
   s.keep_alive = env_or("LOADGEN_KEEPALIVE", "0") == "1";
+  s.unlink_outputs = env_or("LOADGEN_UNLINK", "0") == "1";
   std::string result_path = env_or("LOADGEN_RESULT", "loadgen-result.json");
   if (struct stat st{}; ::stat(result_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     result_path += "/loadgen-" + std::to_string(::getpid()) + ".json";
