@@ -42,6 +42,9 @@ std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  // Children get stdio only: the coordinator's listening and channel sockets must not live on in a
+  // stub, a pilot or a merge (a dead peer would then look alive until the heartbeat timeout).
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;

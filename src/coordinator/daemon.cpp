@@ -30,6 +30,9 @@
 #include "coordinator/channel_io.hpp"
 #include "coordinator/engine.hpp"
 #include "coordinator/finalize.hpp"
+#include "coordinator/status_client.hpp"
+#include "coordinator/status_report.hpp"
+#include "common/sd_notify.hpp"
 #include "harvester/harvester_config.hpp"
 #include "harvester/ini.hpp"
 #include "harvester/messenger.hpp"
@@ -83,7 +86,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   daemon(asio::io_context& io, const config::settings& cfg)
       : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), usr1_(io, SIGUSR1), done_(io), status_timer_(io),
         checkpoint_timer_(io), heartbeat_timer_(io), walltime_timer_(io), hard_stop_timer_(io), harvester_timer_(io),
-        progress_timer_(io), dump_timer_(io) {
+        progress_timer_(io), dump_timer_(io), rate_timer_(io), watchdog_timer_(io) {
     done_.expires_at(std::chrono::steady_clock::time_point::max());
   }
 
@@ -176,10 +179,15 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     auto self = shared_from_this();
     RTY_LOG(info, log_name) << "raythenad " << rty::version << " starting; workdir " << cfg_.ray.workdir;
     watch_signals();
+    start_status_endpoint();
+    arm_watchdog();
+    notifier_.ready("waiting for the job from Harvester");
     if (!co_await acquire_job()) co_return;
     if (!prepare_task()) co_return;
     if (!start_listening()) co_return;
     engine_ = std::make_unique<engine>(make_engine_settings(), *job_, *book_, *this);
+    rate_.start(std::chrono::steady_clock::now(), ranges_done(engine_->status()));
+    notifier_.status("running job " + job_->panda_id);
     if (engine_->outcome() == run_outcome::complete) {
       RTY_LOG(info, log_name) << "every event of this job is already merged (resumed run): finishing";
       finish_run();
@@ -192,6 +200,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       arm_periodic(dump_timer_, 1s, [this] { flush_dumps(false); });
     }
     arm_periodic(status_timer_, cfg_.ray.statusinterval, [this] { log_status(); });
+    arm_periodic(rate_timer_, 1s, [this] { sample_rate(); });
     if (::isatty(STDOUT_FILENO)) arm_periodic(progress_timer_, 1s, [this] { show_progress(); });
     arm_periodic(checkpoint_timer_, cfg_.ray.checkpointinterval, [this] { save_checkpoint("periodic"); });
     arm_periodic(heartbeat_timer_, heartbeat_interval(), [this] { heartbeat_tick(); });
@@ -290,10 +299,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       RTY_LOG(info, log_name) << "resumed from " << checkpoint_path() << ": " << c.finished << " finished, "
                               << c.failed << " failed, " << c.merged_events << " merged of " << c.total << " events";
     }
-    remove_stale_kill_files();
-    start_counts_ = book_->get_counts();
-    start_time_ = last_status_time_ = last_progress_time_ = std::chrono::steady_clock::now();
-    last_status_done_ = last_progress_done_ = start_counts_.finished + start_counts_.failed;
+
     return true;
   }
 
@@ -355,18 +361,6 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     if (!harvester_source() || !messenger_) return;
     auto r = messenger_->flush_updates(harvester::clock::now(), force);
     if (!r.error.empty()) RTY_LOG(error, log_name) << "event status dump: " << r.error;
-  }
-
-  // A kill file left in a node directory by an earlier, drained run in this worker would stop the
-  // new pilot at once: the new run starts without them.
-  void remove_stale_kill_files() {
-    std::error_code ec;
-    fs::path job_dir = fs::path(cfg_.ray.workdir) / job_->panda_id;
-    for (fs::directory_iterator it(job_dir, ec), end; !ec && it != end; it.increment(ec)) {
-      fs::path kill = it->path() / cfg_.payload.pilotkillfile;
-      if (fs::exists(kill, ec) && fs::remove(kill, ec))
-        RTY_LOG(info, log_name) << "removed " << kill.string() << ", left by an earlier run";
-    }
   }
 
   bool start_listening() {
@@ -531,7 +525,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     conn_id id = ++next_conn_;
     auto ch = std::make_shared<net::channel>(std::move(socket), protocol::default_max_frame);
     // A peer gets a few seconds to prove itself, and nothing it sends before that is acted upon.
-    auto auth_timer = std::make_shared<asio::steady_timer>(io_, 10s);
+    auto auth_timer = std::make_shared<asio::steady_timer>(io_, std::min<std::chrono::seconds>(10s, cfg_.ray.heartbeattimeout));
     auth_timer->async_wait([ch](boost::system::error_code ec) {
       if (!ec) ch->close();
     });
@@ -654,6 +648,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     ++stop_signals_;
     if (stop_signals_ == 1 && engine_) {
       RTY_LOG(warning, log_name) << "received " << ::strsignal(sig) << ": draining, checkpoint saved";
+      notifier_.stopping(std::string("draining after ") + ::strsignal(sig));
       save_checkpoint("signal");
       engine_->drain(std::string("signal ") + ::strsignal(sig));
       // The short form of the walltime drain: pilots get a moment to report, then everything stops.
@@ -690,6 +685,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     walltime_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec) return;
       self->engine_->drain("walltime: less than payload.pilotkilltime left");
+      self->notifier_.stopping("draining: walltime");
       // Leave half of the kill time for pilots to finish and merges to run, then stop for sure.
       self->hard_stop_timer_.expires_after(std::max<std::chrono::seconds>(5s, self->cfg_.payload.pilotkilltime / 2));
       self->hard_stop_timer_.async_wait([self](boost::system::error_code ec2) {
@@ -739,55 +735,148 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     });
   }
 
-  // One set of numbers for the periodic log line and the terminal's live line.
-  struct progress {
-    engine_status s;
-    double rate = 0;     // events/s since the previous report
-    double overall = 0;  // events/s since this run started
-    std::uint64_t done = 0;
-  };
-
-  progress measure(std::chrono::steady_clock::time_point& last_time, std::uint64_t& last_done) {
-    progress p;
-    p.s = engine_->status();
-    auto now = std::chrono::steady_clock::now();
-    p.done = p.s.ranges.finished + p.s.ranges.failed;
-    double secs = std::chrono::duration<double>(now - last_time).count();
-    if (secs > 0) p.rate = static_cast<double>(p.done - std::min(p.done, last_done)) / secs;
-    double total_secs = std::chrono::duration<double>(now - start_time_).count();
-    std::uint64_t start_done = start_counts_.finished + start_counts_.failed;
-    if (total_secs > 0) p.overall = static_cast<double>(p.done - std::min(p.done, start_done)) / total_secs;
-    last_time = now;
-    last_done = p.done;
-    return p;
+  // One set of numbers for the log line, the terminal's live line, /status and /metrics.
+  void sample_rate() {
+    if (engine_) rate_.sample(std::chrono::steady_clock::now(), ranges_done(engine_->status()));
   }
 
   void log_status() {
-    auto p = measure(last_status_time_, last_status_done_);
-    auto& s = p.s;
+    sample_rate();
+    auto s = engine_->status();
     std::ostringstream line;
     line << "status: ranges ready " << s.ranges.ready << ", leased " << s.ranges.leased << ", finished "
          << s.ranges.finished << ", failed " << s.ranges.failed << " of " << s.ranges.total << "; nodes "
          << s.nodes_connected << "; merges running " << s.merges_running << ", done " << s.merges_done << ", failed "
-         << s.merges_failed << "; " << static_cast<long>(p.rate) << " events/s" << (s.draining ? "; draining" : "");
+         << s.merges_failed << "; " << static_cast<long>(rate_.window_rate()) << " events/s"
+         << (s.draining ? "; draining" : "");
     RTY_LOG(info, log_name) << line.str();
+    notifier_.status(line.str().substr(8));
   }
 
   // A one-line live display when stdout is a terminal (the log goes to stderr or a file).
   void show_progress() {
-    auto p = measure(last_progress_time_, last_progress_done_);
-    auto& s = p.s;
-    double pct = s.ranges.total ? 100.0 * static_cast<double>(p.done) / static_cast<double>(s.ranges.total) : 100.0;
+    sample_rate();
+    auto in = make_status_input();
+    auto& s = in.engine;
+    auto done = ranges_done(s);
+    double pct = s.ranges.total ? 100.0 * static_cast<double>(done) / static_cast<double>(s.ranges.total) : 100.0;
     std::ostringstream line;
-    line << "\r\033[K[raythenad] " << p.done << "/" << s.ranges.total << " events (" << static_cast<int>(pct)
+    line << "\r\033[K[raythenad] " << done << "/" << s.ranges.total << " events (" << static_cast<int>(pct)
          << "%), " << s.ranges.failed << " failed, " << s.nodes_connected << " node(s), merges " << s.merges_done
-         << " done/" << s.merges_running << " running, " << static_cast<long>(p.overall) << " events/s";
-    if (p.overall > 0 && p.done < s.ranges.total)
-      line << ", ETA " << static_cast<long>(static_cast<double>(s.ranges.total - p.done) / p.overall) << " s";
+         << " done/" << s.merges_running << " running, " << static_cast<long>(in.events_per_s_last_minute)
+         << " events/s";
+    if (auto eta = eta_seconds(in)) line << ", ETA " << static_cast<long>(*eta) << " s";
     if (s.draining) line << ", draining";
     std::string text = line.str();
     (void)!::write(STDOUT_FILENO, text.data(), text.size());
     progress_shown_ = true;
+  }
+
+  status_input make_status_input() {
+    status_input in;
+    in.version = rty::version;
+    in.now = std::chrono::system_clock::now();
+    in.started = started_wall_;
+    if (job_) {
+      in.job_id = job_->panda_id;
+      in.task_id = job_->task_id;
+    }
+    if (!engine_) {
+      in.state = "waiting for job";
+      return in;
+    }
+    if (finished_) in.state = "finishing";
+    in.engine = engine_->status();
+    in.events_per_s_last_minute = rate_.window_rate();
+    in.events_per_s_since_start = rate_.overall_rate();
+    auto now = std::chrono::steady_clock::now();
+    for (auto& [conn, node] : engine_->nodes()) {
+      std::optional<double> age;
+      if (auto c = connections_.find(conn); c != connections_.end())
+        age = std::chrono::duration<double>(now - c->second.last_rx).count();
+      in.nodes.push_back(make_node_report(node, book_->leased_to(node.index), age, engine_->draining()));
+    }
+    if (kill_at_epoch_ > 0)
+      in.walltime_deadline = std::chrono::system_clock::time_point(std::chrono::seconds(kill_at_epoch_));
+    return in;
+  }
+
+  // --- status endpoint: GET /status (JSON) and /metrics (Prometheus) on 127.0.0.1 ---------------
+
+  void start_status_endpoint() {
+    boost::system::error_code ec;
+    status_acceptor_.emplace(io_);
+    tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+    status_acceptor_->open(ep.protocol(), ec);
+    if (!ec) status_acceptor_->bind(ep, ec);
+    if (!ec) status_acceptor_->listen(64, ec);
+    if (ec) {
+      RTY_LOG(warning, log_name) << "no status endpoint: cannot listen on 127.0.0.1: " << ec.message();
+      status_acceptor_.reset();
+      return;
+    }
+    std::string url = "http://127.0.0.1:" + std::to_string(status_acceptor_->local_endpoint().port());
+    status_url_file_ = file::join(cfg_.ray.workdir, status_url_file);
+    std::string what;
+    if (file::write_atomic(status_url_file_, url + "\n", &what)) {
+      RTY_LOG(warning, log_name) << "status endpoint " << url << ": " << what;
+      status_url_file_.clear();
+    }
+    RTY_LOG(info, log_name) << "status at " << url << "/status and /metrics (raythenad status --workdir "
+                            << cfg_.ray.workdir << ")";
+    asio::co_spawn(io_, status_accept_loop(), asio::detached);
+  }
+
+  awaitable<void> status_accept_loop() {
+    auto self = shared_from_this();
+    while (status_acceptor_ && status_acceptor_->is_open()) {
+      auto [ec, socket] = co_await status_acceptor_->async_accept(as_tuple_awaitable);
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        continue;
+      }
+      asio::co_spawn(io_, status_session(std::move(socket)), asio::detached);
+    }
+  }
+
+  awaitable<void> status_session(tcp::socket socket) {
+    auto self = shared_from_this();
+    auto sock = std::make_shared<tcp::socket>(std::move(socket));
+    auto deadline = std::make_shared<asio::steady_timer>(io_, 5s);  // slow or silent clients are cut off
+    deadline->async_wait([sock](boost::system::error_code ec) {
+      if (!ec) sock->close(ec);
+    });
+    std::string head;
+    std::array<char, 2048> buf{};
+    while (!request_head_complete(head) && head.size() < max_request_head) {
+      auto [ec, n] = co_await sock->async_read_some(asio::buffer(buf), as_tuple_awaitable);
+      if (ec) co_return;
+      head.append(buf.data(), n);
+    }
+    std::string answer = answer_http_request(head, make_status_input());
+    co_await asio::async_write(*sock, asio::buffer(answer), as_tuple_awaitable);
+    deadline->cancel();
+    boost::system::error_code ec;
+    sock->shutdown(tcp::socket::shutdown_both, ec);
+    sock->close(ec);
+  }
+
+  void stop_status_endpoint() {
+    boost::system::error_code ec;
+    if (status_acceptor_) status_acceptor_->close(ec);
+    if (!status_url_file_.empty()) ::unlink(status_url_file_.c_str());
+    status_url_file_.clear();
+  }
+
+  void arm_watchdog() {
+    auto every = notifier_.watchdog_ping_interval();
+    if (!every) return;
+    watchdog_timer_.expires_after(*every);
+    watchdog_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      self->notifier_.watchdog();
+      self->arm_watchdog();
+    });
   }
 
   void save_checkpoint(const char* why, const std::map<std::string, std::string>& renamed = {}) {
@@ -815,7 +904,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     boost::system::error_code ec;
     if (acceptor_) acceptor_->close(ec);
     for (auto* t : {&status_timer_, &checkpoint_timer_, &heartbeat_timer_, &walltime_timer_, &hard_stop_timer_,
-                    &progress_timer_, &dump_timer_, &harvester_timer_})
+                    &progress_timer_, &dump_timer_, &harvester_timer_, &rate_timer_})
       t->cancel();
     flush_dumps(true);
     log_status();
@@ -838,6 +927,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     engine_->stop_nodes("the run is over");
     for (auto& [id, c] : connections_) c.channel->close_after_flush();
     ::unlink(secret_file_.c_str());
+    stop_status_endpoint();
+    notifier_.stopping();
     wait_for_children(0);
   }
 
@@ -866,6 +957,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     RTY_LOG(critical, log_name) << message;
     exit_code_ = code;
     finished_ = true;
+    stop_status_endpoint();
+    notifier_.stopping(message);
     if (launcher_) launcher_->stop_all();
     io_.stop();
   }
@@ -876,7 +969,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   asio::signal_set usr1_;
   asio::steady_timer done_;
   asio::steady_timer status_timer_, checkpoint_timer_, heartbeat_timer_, walltime_timer_, hard_stop_timer_,
-      harvester_timer_, progress_timer_, dump_timer_;
+      harvester_timer_, progress_timer_, dump_timer_, rate_timer_, watchdog_timer_;
   std::optional<harvester::messenger> messenger_;
   std::optional<harvester::queuedata> queuedata_;
   std::optional<rty::job_spec> job_;
@@ -896,11 +989,13 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   bool stopping_ = false;
   bool finished_ = false;
   int exit_code_ = exit_runtime_error;
-  bookkeeping::counts start_counts_;
-  std::chrono::steady_clock::time_point start_time_{};
-  std::chrono::steady_clock::time_point last_status_time_{}, last_progress_time_{};
-  std::uint64_t last_status_done_ = 0, last_progress_done_ = 0;
   bool progress_shown_ = false;
+  rate_meter rate_;
+  std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
+  // Created before any child is spawned: it takes NOTIFY_SOCKET & co. out of the environment.
+  systemd::notifier notifier_ = systemd::notifier::from_environment();
+  std::optional<tcp::acceptor> status_acceptor_;
+  std::string status_url_file_;
 };
 
 }  // namespace

@@ -1,15 +1,20 @@
 // raythenad: the coordinator. Parse the invocation, dispatch, exit.
 #include <iostream>
+#include <string_view>
 
 #include "config/command_line.hpp"
 #include "config/keys.hpp"
 #include "config/logging_setup.hpp"
 #include "config/validate.hpp"
 #include "coordinator/daemon.hpp"
+#include "coordinator/status_client.hpp"
 #include "rty/version.hpp"
 
 int main(int argc, char** argv) {
   using rty::config::invocation;
+  // `raythenad status ...` asks a running coordinator (found through <workdir>/status.url).
+  if (argc > 1 && std::string_view(argv[1]) == "status")
+    return rty::coordinator::run_status_command(argc - 1, argv + 1, std::cout, std::cerr);
   auto inv = rty::config::parse_invocation(argc, argv, rty::config::current_environment());
   if (!inv) {
     std::cerr << inv.error() << "\n";

@@ -245,7 +245,9 @@ def verify(root, expect_failed_inputs=0, allow_incomplete=False):
                 report = json.load(f)
             subfiles = report["files"]["output"][0]["subFiles"]
             names = sorted(s["name"] for s in subfiles)
-            merged_names = sorted({n for outs in state["merged"].values() for n in outs})
+            # An input with a failed group keeps its merged outputs under `merging`.
+            merged_names = sorted({n for outs in state["merged"].values() for n in outs} |
+                                  {n for outs in state.get("merging", {}).values() for n in outs})
             if names != merged_names:
                 problems.append("report outputs %s != merged outputs %s" % (names, merged_names))
     with open(os.path.join(p["access"], "task_workdir_path.txt")) as f:
