@@ -1,7 +1,8 @@
 // rty_baseline_server: the physical limit of this machine for pilot's HTTP traffic. A minimal Beast server
 // that reads every request fully (like a real one must) and answers from canned replies: getJob gets a
-// fixed job, getEventRanges nRanges fixed ranges (the same IDs every time), everything else
-// {"StatusCode": 0}. No channel, no bookkeeping, no file moves: whatever raythenad adds is overhead.
+// fixed job, getEventRanges nRanges ranges from a fixed template with a running event number (unique
+// IDs, so the generator creates fresh output files exactly as against raythenad; rewriting one name in
+// place would cost ext4 a flush the real path never pays), everything else {"StatusCode": 0}. No channel, no bookkeeping, no file moves: whatever raythenad adds is overhead.
 //
 // Usage: rty_baseline_server [--threads N] [--port P]   prints "PORT <p>" once listening; runs until
 // SIGTERM/SIGINT.
@@ -9,6 +10,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -27,26 +30,35 @@ constexpr int max_canned = 64;
 
 struct canned {
   std::string job;
-  std::vector<std::string> ranges;  // index n: reply with n ranges
   std::string ok = R"({"StatusCode": 0})";
 };
+
+std::atomic<std::uint64_t> next_event{1};
+
+std::string ranges_reply(int n) {
+  std::string s;
+  s.reserve(64 + 200 * static_cast<std::size_t>(n));
+  s = R"({"StatusCode": 0, "eventRanges": [)";
+  std::uint64_t first = next_event.fetch_add(static_cast<std::uint64_t>(n));
+  for (int i = 0; i < n; ++i) {
+    if (i) s += ", ";
+    auto e = std::to_string(first + static_cast<std::uint64_t>(i));
+    s += R"({"PFN": "/scratch/endpoint/EVNT.40000000._000001.pool.root.1", "lastEvent": )";
+    s += e;
+    s += R"(, "eventRangeID": "EVNT.40000000._000001.pool.root.1-)";
+    s += e;
+    s += R"(", "startEvent": )";
+    s += e;
+    s += R"(, "GUID": "00000000-0262-5A01-0000-000000000001"})";
+  }
+  s += "]}";
+  return s;
+}
 
 canned make_canned() {
   canned c;
   c.job = R"({"PandaID": "6000000001", "taskID": 40000001, "jobsetID": 6000000000, "attemptNr": 1, )"
           R"("StatusCode": 0, "coreCount": 8, "eventService": "true", "transformation": "Sim_tf.py"})";
-  for (int n = 0; n <= max_canned; ++n) {
-    std::string s = R"({"StatusCode": 0, "eventRanges": [)";
-    for (int i = 1; i <= n; ++i) {
-      if (i > 1) s += ", ";
-      std::string id = "EVNT.40000000._000001.pool.root.1-" + std::to_string(i);
-      s += R"({"PFN": "/scratch/endpoint/EVNT.40000000._000001.pool.root.1", "lastEvent": )" + std::to_string(i) +
-           R"(, "eventRangeID": ")" + id + R"(", "startEvent": )" + std::to_string(i) +
-           R"(, "GUID": "00000000-0262-5A01-0000-000000000001"})";
-    }
-    s += "]}";
-    c.ranges.push_back(std::move(s));
-  }
   return c;
 }
 
@@ -69,7 +81,7 @@ asio::awaitable<void> session(tcp::socket socket, const canned& c) {
     if (target.ends_with("/getJob"))
       res.body() = c.job;
     else if (target.ends_with("/getEventRanges"))
-      res.body() = c.ranges[static_cast<std::size_t>(n_ranges_of(req.body()))];
+      res.body() = ranges_reply(n_ranges_of(req.body()));
     else
       res.body() = c.ok;
     res.keep_alive(req.keep_alive());

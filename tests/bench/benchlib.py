@@ -89,14 +89,14 @@ def make_site(root, inputs, events, per_output, nodes, sets, port=8080):
     return os.path.join(root, "raythenad.yaml")
 
 
-def start_raythenad(build, root, env_extra, log_path):
+def start_raythenad(build, root, env_extra, log_path, prefix=()):
     env = dict(os.environ)
     env["HARVESTER_PILOT_CONFIG"] = os.path.join(root, "pilot", "default.cfg")
     env["RTY_DEMO_DIR"] = root
     env.update(env_extra)
     log = open(log_path, "w")
     t0 = time.time()
-    p = subprocess.Popen([tool(build, "raythenad"), "--config", os.path.join(root, "raythenad.yaml")],
+    p = subprocess.Popen(list(prefix) + [tool(build, "raythenad"), "--config", os.path.join(root, "raythenad.yaml")],
                          stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return p, t0
 
