@@ -18,10 +18,11 @@ rty_tool() {
 # A process that still runs (zombies, which PID 1 may reap late, count as gone).
 rty_alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
 
-# rty_wait_for SECONDS CMD...: bounded poll until CMD succeeds.
+# rty_wait_for SECONDS CMD...: bounded poll until CMD succeeds. By the clock, not by a count of
+# tries: on a loaded machine each try takes longer than its 0.1 s sleep.
 rty_wait_for() {
-  local n=$(($1 * 10)); shift
-  for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+  local end=$((SECONDS + $1 + 1)); shift
+  while [ "$SECONDS" -lt "$end" ]; do "$@" && return 0; sleep 0.1; done
   "$@"
 }
 
@@ -67,12 +68,13 @@ rty_check() { local what=$1; shift; "$@" || rty_fail "$what"; echo "ok: $what" >
 # exited. ctest's RESOURCE_LOCK orders the tests of one ctest run only; this also keeps two runs on one
 # machine apart (two build dirs, a developer's run beside CI's): both would create the namespaces
 # rty1..3 and the bridge, and one Slurm test stops the munged another one is using.
-# Order: rty_netns before rty_slurm. Skips (77) when another run holds it for RTY_LOCK_WAIT s (150).
+# Order: rty_netns before rty_slurm. Skips (77) when another run holds it for RTY_LOCK_WAIT s (45):
+# the wait counts against ctest's TIMEOUT.
 rty_machine_lock() {
   local f=/tmp/.rty-$1.lock fd
   exec {fd}>>"$f"
   if ! flock -n "$fd"; then
     echo "--- waiting for $f (another test run on this machine uses it)" >&2
-    flock -w "${RTY_LOCK_WAIT:-150}" "$fd" || rty_skip "another test run on this machine held $f for too long"
+    flock -w "${RTY_LOCK_WAIT:-45}" "$fd" || rty_skip "another test run on this machine held $f for too long"
   fi
 }

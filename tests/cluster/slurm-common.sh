@@ -51,7 +51,8 @@ ReturnToService=2
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
-MinJobAge=30
+# Finished jobs stay visible to scontrol for 5 min: the tests read their final state and exit code
+MinJobAge=300
 Waittime=0
 CONF
 }

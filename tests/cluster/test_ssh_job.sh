@@ -56,7 +56,7 @@ start_coordinator() {
 coord_gone() { ! rty_alive "$coord_pid"; }
 wait_exit() {
   rc=timeout
-  rty_wait_for "$1" coord_gone || return 0
+  rty_wait_for "$(rty_left "$1")" coord_gone || return 0
   rc=0; { wait "$coord_pid"; } 2>/dev/null || rc=$?
 }
 stubs() { rty_pids_naming "$SITE/workdir/.raythenad-secret"; }   # our stubs, by their argv
@@ -72,7 +72,7 @@ make_site "export FAKE_PILOT_DELAY=0.1;"
 rty_note "run 1: SIGTERM while both pilots run"
 lines=0
 start_coordinator
-rty_wait_for 60 both_running || rty_fail "the pilots of both ssh hosts did not start"
+rty_wait_for "$(rty_left 60)" both_running || rty_fail "the pilots of both ssh hosts did not start"
 rty_check "a stub runs behind each sshd: $(stubs | wc -l)" [ "$(stubs | wc -l)" -eq 2 ]
 rty_check "stub 10.200.0.2 came in over the bridge" grep -q "node 10.200.0.2 joined from 10.200.0.2:" "$log"
 rty_check "stub 127.0.0.1 reached the bridge address" grep -q "node 127.0.0.1 joined from 10.200.0.254:" "$log"
@@ -80,11 +80,14 @@ kill -TERM "$coord_pid"
 wait_exit 60
 rty_check "raythenad exited 3 after SIGTERM (got $rc)" [ "$rc" = 3 ]
 rty_check "no stub or pilot left once raythenad has exited" rty_wait_for 5 none_left
+for n in 127.0.0.1 10.200.0.2; do
+  rty_check "the launcher saw remote stub $n exit" grep -qE "remote stub $n \(pid [0-9]+\) exited" "$log"
+done
 
 rty_note "run 2: SIGKILL"
 lines=$(wc -l <"$log")
 start_coordinator
-rty_wait_for 60 bash -c "tail -n +$((lines + 1)) '$log' | grep -cE 'pilot job state running' | grep -qx 2" \
+rty_wait_for "$(rty_left 60)" bash -c "tail -n +$((lines + 1)) '$log' | grep -cE 'pilot job state running' | grep -qx 2" \
   || rty_fail "run 2: the pilots did not start"
 kill -KILL "$coord_pid"
 wait_exit 5

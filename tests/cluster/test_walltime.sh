@@ -4,6 +4,7 @@
 # payload.pilotkilltime 45 raythenad must stop handing out ranges ~15 s after the start, have the
 # stubs write pilot's kill file, and exit 3 well before Slurm's limit (the job ends FAILED 3:0, not
 # TIMEOUT). Slow fake pilots make sure the job cannot finish by then. What was merged is merged once.
+# --signal=B:TERM@5 replaces the script's @120, which would signal at once with a 1-minute limit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -16,13 +17,14 @@ rty_job_netns_slurm
 log=$SITE/workdir/raythenad.log
 
 job=$(FAKE_PILOT_DELAY=0.3 HARVESTER_ACCESS_POINT=$SITE/workdir HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg \
-      RAYTHENAD_PREFIX=$PREFIX rty_job_submit --no-requeue -t 1 -- "$SITE/raythenad.yaml")
+      RAYTHENAD_PREFIX=$PREFIX rty_job_submit --no-requeue -t 1 --signal=B:TERM@5 -- "$SITE/raythenad.yaml")
 state=$(rty_job_wait "$job" 90)
 code=$(rty_job_exit "$job")
 rty_check "job $job ended by raythenad's walltime stop, exit 3 (got $state, $code)" [ "$state $code" = "FAILED 3:0" ]
 rty_check "time-monitor file has squeue's limit" [ "$(sed -n 2p "$SITE/workdir/jobtimeout.txt")" = 1:00 ]
 rty_check "raythenad armed the walltime stop" grep -qE "walltime: ranges stop being handed out in ([0-9]|1[0-5]) s" "$log"
 rty_check "raythenad drained for the walltime" grep -q "draining (walltime" "$log"
+rty_check "...not for a signal" bash -c "! grep -q 'received Terminated' '$log'"
 for n in node2 node3; do
   rty_check "$n: kill file written for pilot" [ -f "$SITE/workdir/6000000001/$n/pilot_kill_payload" ]
 done
