@@ -94,7 +94,8 @@ std::map<std::string, std::string> current_environment() {
 std::string help_text() {
   std::ostringstream o;
   o << "Usage: raythenad --config FILE [options]            run (Raythena-compatible)\n"
-       "       raythenad --validate --config FILE [options] [--json]\n\n"
+       "       raythenad --validate --config FILE [options] [--json]\n"
+       "       raythenad status [--workdir DIR] [--json] [--watch]   a running coordinator's state\n\n"
        "Every option but --help, --help-keys and --version can also be given as RAYTHENA_<OPTION>\n"
        "(--ray-workdir => RAYTHENA_RAY_WORKDIR). Precedence: command line > environment > file.\n"
        "An empty value overrides nothing.\n\n"
@@ -121,6 +122,10 @@ std::string help_text() {
   }
   o << "\nValidation prints one line per check, OK|WARN|FAIL <name>: <path or key> \u2014 <reason>,\n"
        "and exits 0 when nothing failed, 1 when a check failed, 2 when the configuration cannot be loaded.\n"
+       "\nA run exits 0 when every event was merged; 1 on a runtime error (cannot listen, no stub started);\n"
+       "2 when the configuration cannot be loaded; 3 when it stopped early (walltime, SIGTERM, no stub left:\n"
+       "the checkpoint lets the next run resume); 4 when it completed but some events failed for good (the\n"
+       "report lists what succeeded); 5 when Harvester gave no usable job.\n"
        "Configuration keys, defaults and meanings: raythenad --help-keys\n";
   return o.str();
 }

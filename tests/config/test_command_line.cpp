@@ -130,6 +130,10 @@ BOOST_AUTO_TEST_CASE(help_lists_every_flag_with_its_variable) {
   }
   for (auto flag : {"--config", "--validate", "--json", "--help", "--version", "-d, --debug", "RAYTHENA_CONFIG"})
     BOOST_TEST(contains(help, flag), flag);
+  // The run mode's exit codes and the status command are documented where users look first.
+  for (auto text : {"raythenad status", "exits 0 when every event was merged", "3 when it stopped early",
+                    "4 when it completed but some events failed", "5 when Harvester"})
+    BOOST_TEST(contains(help, text), text);
   BOOST_TEST(find_flag("ray-workdir")->env_name() == "RAYTHENA_RAY_WORKDIR");
   BOOST_TEST(find_flag("core-per-node")->env_name() == "RAYTHENA_CORE_PER_NODE");
 }
