@@ -104,7 +104,7 @@ std::optional<rty::event_range> to_range(const boost::json::value& v, const std:
   auto pfn = rty::json::get_string(o, "PFN");
   if (!pfn || pfn->empty()) pfn = rty::json::get_string(o, "LFN");
   auto guid = rty::json::get_string(o, "GUID");
-  if (!id || !start || !last || !pfn || pfn->empty()) {
+  if (!id || id->empty() || !start || !last || !pfn || pfn->empty()) {
     problem = "range " + boost::json::serialize(v) + " lacks eventRangeID, startEvent, lastEvent or LFN/PFN";
     return std::nullopt;
   }

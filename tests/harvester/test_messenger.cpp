@@ -599,6 +599,16 @@ BOOST_AUTO_TEST_CASE(ranges_answer_empty_key_is_no_job) {
   BOOST_TEST(none->panda_id.empty());
 }
 
+// Found by fuzz_harvester_json: a range with an empty eventRangeID was handed on (pilot could never
+// report it back).
+BOOST_AUTO_TEST_CASE(ranges_answer_refuses_empty_range_id) {
+  auto a = hv::parse_ranges_answer(
+      boost::json::parse(R"({"6000000001":[{"eventRangeID":"","LFN":"ET.1","startEvent":1,"lastEvent":2.0}]})"),
+      "6000000001", "f", "/ap");
+  BOOST_REQUIRE(!a);
+  BOOST_TEST(a.error().find("lacks eventRangeID") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(ranges_answer_errors_name_origin_and_entry) {
   auto not_object = hv::parse_ranges_answer(boost::json::parse("[]"), "1", "f.json", "/ap");
   BOOST_REQUIRE(!not_object);
