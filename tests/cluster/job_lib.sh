@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the end-to-end cluster tests (sourced after lib.sh): a raythenad site from
 # tests/fakes/rtysite.py, the real binaries under a fake install prefix, a Slurm with one slurmd per
 # network namespace (each node has its own 127.0.0.1, so every stub can use pilot's port 8080 as on
@@ -140,7 +141,7 @@ rty_left() {
 # rty_job_wait JOB SECONDS: until the job has ended (polled every 0.2 s; sbatch --wait polls at growing
 # intervals and returns seconds late). Prints the final state; state changes go to stderr.
 rty_job_wait() {
-  local job=$1 end=$((SECONDS + $(rty_left "$2"))) s= last= unknown=0
+  local job=$1 end=$((SECONDS + $(rty_left "$2"))) s='' last='' unknown=0
   while [ "$SECONDS" -lt "$end" ]; do
     s=$(rty_job_state "$job")
     [ "$s" != "$last" ] && { echo "--- job $job: ${s:-(no answer)}" >&2; last=$s; }

@@ -48,9 +48,9 @@ rty_check "node dirs of node2 and node3 only: $(ls "$pandaid_dir" | tr '\n' ' ')
 for n in node2 node3; do
   slog=$(grep -l "Stub\[$n\]" "$pandaid_dir"/stub-logs/stub-*.log || true)
   rty_check "$n: a stub log under stub-logs" [ -n "$slog" ]
-  rty_check "$n: its pilot ended with exit code 0" grep -q "pilot ended: exit code 0" $slog
+  rty_check "$n: its pilot ended with exit code 0" grep -q "pilot ended: exit code 0" "$slog"
   if [ "$mode" = netns ]; then
-    rty_check "$n: pilot served on the configured port 8080" grep -q "serving pilot on http://127.0.0.1:8080\$" $slog
+    rty_check "$n: pilot served on the configured port 8080" grep -q "serving pilot on http://127.0.0.1:8080\$" "$slog"
   else
     rty_check "$n: pilot got a config copy naming its stub's port" \
       grep -qx "pandaserver = $(grep -o 'http://127.0.0.1:[0-9]*' $slog | head -1)" "$pandaid_dir/$n/pilot_default.cfg"
