@@ -56,6 +56,8 @@ struct pending_ranges {
   explicit pending_ranges(asio::any_io_executor ex) : wake(ex, asio::steady_timer::time_point::max()) {}
   asio::steady_timer wake;
   std::optional<protocol::ranges_reply> reply;
+  bool client_gone = false;  // pilot closed its connection while waiting
+  bool answered = false;     // the wait is over; the client watcher must stop
 };
 
 // Moves a finished range's output into the task directory (flat, like Raythena). Falls back to
@@ -560,9 +562,20 @@ class stub : public std::enable_shared_from_this<stub> {
       }
       auto req = parser.release();
       stream.expires_never();
-      std::string body = co_await handle(req);
+      std::vector<std::string> delivered;  // ranges in this answer: if pilot is gone, they go back
+      std::string body = co_await handle(req, &delivered, &stream.socket());
+      if (body.empty()) co_return;  // the client hung up while its request waited
       bool keep = req.keep_alive();
-      if (!co_await write_reply(stream, req.version(), keep, std::move(body))) co_return;
+      if (!co_await write_reply(stream, req.version(), keep, std::move(body))) {
+        if (!delivered.empty()) {
+          RTY_LOG(warning, component()) << "pilot went away before its " << delivered.size()
+                                        << " event range(s) could be delivered; they go back to the coordinator";
+          protocol::ranges_return back;
+          back.ranges = std::move(delivered);
+          send(back.to_json());
+        }
+        co_return;
+      }
       if (!keep) {
         boost::system::error_code sec;
         stream.socket().shutdown(tcp::socket::shutdown_send, sec);
@@ -583,7 +596,8 @@ class stub : public std::enable_shared_from_this<stub> {
     co_return !ec;
   }
 
-  awaitable<std::string> handle(const http::request<http::string_body>& req) {
+  awaitable<std::string> handle(const http::request<http::string_body>& req, std::vector<std::string>* delivered,
+                                tcp::socket* client) {
     std::string_view target(req.target().data(), req.target().size());
     auto ep = pilot::route(target);
     std::string_view content_type;
@@ -613,7 +627,7 @@ class stub : public std::enable_shared_from_this<stub> {
         co_return pilot::reply_status(0);
       }
       case pilot::endpoint::get_event_ranges:
-        co_return co_await get_event_ranges(target, content_type, req.body());
+        co_return co_await get_event_ranges(target, content_type, req.body(), delivered, client);
       case pilot::endpoint::update_event_ranges:
         co_return update_event_ranges(target, content_type, req.body());
       case pilot::endpoint::not_implemented:
@@ -624,7 +638,23 @@ class stub : public std::enable_shared_from_this<stub> {
     co_return pilot::reply_status(500);
   }
 
-  awaitable<std::string> get_event_ranges(std::string_view target, std::string_view content_type, const std::string& body) {
+  // While a getEventRanges waits for the coordinator, notice a pilot that hangs up (curl's 120 s limit,
+  // pilot killed): the request is cancelled so that its ranges are never sent into a closed socket.
+  awaitable<void> watch_client(tcp::socket* client, std::shared_ptr<pending_ranges> pending) {
+    auto self = shared_from_this();
+    auto [ec] = co_await client->async_wait(tcp::socket::wait_read, as_tuple_awaitable);
+    if (ec || pending->answered) co_return;  // cancelled: the socket may be gone, touch nothing
+    char byte;
+    boost::system::error_code pec;
+    auto n = client->receive(asio::buffer(&byte, 1), tcp::socket::message_peek, pec);
+    if (n == 0 || pec) {
+      pending->client_gone = true;
+      pending->wake.cancel();
+    }
+  }
+
+  awaitable<std::string> get_event_ranges(std::string_view target, std::string_view content_type, const std::string& body,
+                                          std::vector<std::string>* delivered, tcp::socket* client) {
     auto fields = pilot::decode_body(target, content_type, body);
     if (!fields) {
       RTY_LOG(error, component()) << "getEventRanges: " << fields.error();
@@ -653,10 +683,29 @@ class stub : public std::enable_shared_from_this<stub> {
     rr.request_id = id;
     rr.n_ranges = request->n_ranges;
     send(rr.to_json());
+    asio::co_spawn(io_, watch_client(client, pending), asio::detached);
     co_await pending->wake.async_wait(as_tuple_awaitable);
+    pending->answered = true;
+    boost::system::error_code cec;
+    client->cancel(cec);  // ends the watcher
     pending_.erase(id);
+    if (pending->client_gone) {
+      if (pending->reply && pending->reply->no_more) no_more_ = true;
+      if (pending->reply && !pending->reply->ranges.empty()) {
+        protocol::ranges_return back;  // the answer came, but there is nobody to give it to
+        for (const auto& r : pending->reply->ranges) back.ranges.push_back(r.id);
+        send(back.to_json());
+      } else if (!pending->reply) {
+        protocol::ranges_cancel cancel;
+        cancel.request_id = id;
+        send(cancel.to_json());
+      }
+      RTY_LOG(warning, component()) << "pilot hung up while waiting for event ranges; its request is withdrawn";
+      co_return std::string();  // no answer: the connection is closed
+    }
     if (!pending->reply) co_return pilot::reply_status(500);  // shutting down
     if (pending->reply->no_more) no_more_ = true;
+    for (const auto& r : pending->reply->ranges) delivered->push_back(r.id);
     co_return pilot::reply_event_ranges(0, pending->reply->ranges);
   }
 

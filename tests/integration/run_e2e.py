@@ -735,6 +735,35 @@ def s_http_api(root):
     return site
 
 
+def s_pilot_hangs_up(root):
+    # A getEventRanges that is held (everything leased) and whose client then hangs up is withdrawn:
+    # the stub logs it, tells the coordinator, and the run still ends cleanly with every event once.
+    site = Site(root, inputs=1, events=8, per_output=8, nodes=1, overrides=["resources.corepernode=8"])
+    run = site.start({"FAKE_PILOT_DELAY": "0.4", "ATHENA_PROC_NUMBER": "8"})
+    run.wait_log(r"node local-0: pilot job state running")
+    cfg = os.path.join(site.node_dir("local-0"), "pilot_default.cfg")
+    with open(cfg) as f:
+        port = int(re.search(r"pandaserver = http://127\.0\.0\.1:(\d+)", f.read()).group(1))
+    body = ("pandaID=%s&jobsetID=1&taskID=1&nRanges=2" % PANDA_ID).encode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"POST /server/panda/getEventRanges HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\n\r\n%s" % (len(body), body))
+    time.sleep(0.5)
+    s.close()
+    deadline = time.time() + 10
+    stub_log = site.stub_log("local-0")
+    while time.time() < deadline:
+        with open(stub_log) as f:
+            if "pilot hung up while waiting for event ranges" in f.read():
+                break
+        time.sleep(0.1)
+    else:
+        raise Failure("the stub did not notice the client hanging up: %s" % stub_log)
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    return site
+
+
 SCENARIOS = {name[2:]: fn for name, fn in globals().items() if name.startswith("s_")}
 
 
