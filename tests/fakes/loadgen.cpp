@@ -16,8 +16,9 @@
 //   LOADGEN_MAX_RANGES stop once this many ranges were reported (default: no limit)
 //   LOADGEN_KEEPALIVE  1: one persistent connection per client; default: a new connection per request
 //                      like pilot's curl
-//   LOADGEN_UNLINK     1: remove each output after its update was acknowledged (for servers that do not
-//                      move outputs away, e.g. the baseline: rewriting a file in place costs ext4 a flush)
+//   LOADGEN_MOVE_TO    a directory: move each output there after its update was acknowledged, doing the
+//                      stub's rename for servers that do not (the baseline), so that the output
+//                      directory stays as small as against raythenad and file creation costs the same
 //   LOADGEN_RESULT     result file; an existing directory gets loadgen-<pid>.json (default
 //                      ./loadgen-result.json)
 // Exit codes: 0 done, 1 no job / server unreachable, 2 bad configuration.
@@ -313,7 +314,7 @@ struct shared_state {
   endpoint ep;
   job_info job;
   bool keep_alive = false;
-  bool unlink_outputs = false;
+  std::string move_to;
   int n_ranges = 8;
   long max_ranges = 0;
   std::string out_dir;
@@ -390,7 +391,7 @@ void client_loop(shared_state& s, int index) {
       if (FILE* f = std::fopen(path.c_str(), "wb")) {
         std::fwrite(content.data(), 1, content.size(), f);
         std::fclose(f);
-        if (s.unlink_outputs) written.push_back(path);
+        if (!s.move_to.empty()) written.push_back(path);
       } else {
         record_error(s, "cannot write " + path + ": " + std::strerror(errno));
       }
@@ -414,7 +415,10 @@ void client_loop(shared_state& s, int index) {
     mine.update_us.push_back(static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(t3 - t2).count()));
     if (reply.find("\"StatusCode\": 0") == std::string::npos && reply.find("\"StatusCode\":0") == std::string::npos)
       record_error(s, "updateEventRanges: reply " + reply.substr(0, 200));
-    for (auto& w : written) ::unlink(w.c_str());
+    for (auto& w : written) {
+      auto target = s.move_to + w.substr(w.rfind('/'));
+      if (std::rename(w.c_str(), target.c_str()) != 0) record_error(s, "cannot move " + w + " to " + target);
+    }
     long total = s.ranges.fetch_add(static_cast<long>(ranges->size())) + static_cast<long>(ranges->size());
     if (s.max_ranges > 0 && total >= s.max_ranges) s.stop = true;
   }
@@ -484,7 +488,7 @@ int main(int argc, char** argv) {
   s.n_ranges = std::atoi(env_or("LOADGEN_NRANGES", "8").c_str());
   s.max_ranges = std::atol(env_or("LOADGEN_MAX_RANGES", "0").c_str());
   s.keep_alive = env_or("LOADGEN_KEEPALIVE", "0") == "1";
-  s.unlink_outputs = env_or("LOADGEN_UNLINK", "0") == "1";
+  s.move_to = env_or("LOADGEN_MOVE_TO", "");
   std::string result_path = env_or("LOADGEN_RESULT", "loadgen-result.json");
   if (struct stat st{}; ::stat(result_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     result_path += "/loadgen-" + std::to_string(::getpid()) + ".json";
