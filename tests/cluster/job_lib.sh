@@ -39,12 +39,15 @@ rty_job_binaries() {
 }
 
 # PIDs of live processes whose command line contains $1 (our unique temp dir): never a broad name.
+# No `tr | grep -q` pipe: grep -q exits at the first match, tr may then die of SIGPIPE, and with
+# pipefail the match counts as a miss.
 rty_pids_naming() {
-  local p
+  local p c
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [ "$p" = $$ ] && continue
-    { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -qF -- "$1" && rty_alive "$p" && echo "$p"
+    c=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
+    [[ $c == *"$1"* ]] && rty_alive "$p" && echo "$p"
   done
   return 0
 }
@@ -149,7 +152,7 @@ rty_job_wait() {
       PENDING | RUNNING | CONFIGURING | COMPLETING | SUSPENDED) unknown=0; sleep 0.2 ;;
       "") # slurmctld slow to answer, or the job already purged (MinJobAge)
         unknown=$((unknown + 1))
-        if [ "$unknown" -ge 10 ] && timeout 10 scontrol show job "$job" 2>&1 | grep -q "Invalid job id"; then
+        if [ "$unknown" -ge 10 ] && [[ $(timeout 10 scontrol show job "$job" 2>&1) == *"Invalid job id"* ]]; then
           echo "GONE"; return 0
         fi
         sleep 0.2 ;;

@@ -73,8 +73,10 @@ rty_note "run 1: SIGTERM while both pilots run"
 lines=0
 start_coordinator
 rty_wait_for "$(rty_left 60)" both_running || rty_fail "the pilots of both ssh hosts did not start"
+stub_of() { [ -n "$(rty_pids_naming "--node-id $1 --secret-file $SITE/workdir/.raythenad-secret")" ]; }
 for n in 127.0.0.1 10.200.0.2; do
-  rty_check "a stub for $n runs" [ -n "$(rty_pids_naming "--node-id $n --secret-file $SITE/workdir/.raythenad-secret")" ]
+  stub_of "$n" || for p in $(stubs); do echo "stub process $p: $(tr '\0' ' ' </proc/$p/cmdline)" >&2; done
+  rty_check "a stub for $n runs" stub_of "$n"
 done
 rty_check "stub 10.200.0.2 came in over the bridge" grep -q "node 10.200.0.2 joined from 10.200.0.2:" "$log"
 rty_check "stub 127.0.0.1 reached the bridge address" grep -q "node 127.0.0.1 joined from 10.200.0.254:" "$log"
