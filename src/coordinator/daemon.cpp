@@ -590,7 +590,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       connections_.erase(it);
       engine_->node_lost(id, "no heartbeat for " + std::to_string(cfg_.ray.heartbeattimeout.count()) + " s");
     }
-    if (!silent.empty()) check_done();
+    drain_if_no_stub_left();
+    check_done();
   }
 
   // --- processes and signals -----------------------------------------------------------------------
@@ -636,12 +637,18 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
                                  << it->second.log_path << ")";
       it = stub_pids_.erase(it);
     }
-    if (stub_pids_.empty() && connections_.empty() && launcher_ && engine_ && !finished_ &&
-        engine_->outcome() == run_outcome::running) {
-      // Nobody is left to process ranges: merge what is complete and stop; the next run resumes.
-      engine_->drain("no stub is running any more");
-    }
+    drain_if_no_stub_left();
     check_done();
+  }
+
+  // Nobody left to process ranges (local/srun children reaped, remote ssh stubs ended, none
+  // connected): merge what is complete and stop; the next run resumes. Checked on SIGCHLD and on the
+  // heartbeat tick, because remote stubs are not our children.
+  void drain_if_no_stub_left() {
+    if (!launcher_ || !engine_ || finished_ || engine_->draining()) return;
+    if (!stub_pids_.empty() || !connections_.empty() || launcher_->remote_alive() > 0) return;
+    if (engine_->outcome() != run_outcome::running) return;
+    engine_->drain("no stub is running any more");
   }
 
   void on_stop_signal(int sig) {

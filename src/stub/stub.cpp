@@ -342,6 +342,9 @@ class stub : public std::enable_shared_from_this<stub> {
       if (file::write_atomic(copy, rewrite_pandaserver(original, url), &what))
         return launch_failed("cannot write the pilot config copy: " + what);
       pilot_env_["HARVESTER_PILOT_CONFIG"] = copy;
+    } else if (!env_cfg) {
+      // Stubs started over SSH do not inherit the batch environment: pilot gets the coordinator's path.
+      pilot_env_["HARVESTER_PILOT_CONFIG"] = cfg_path;
     }
     return true;
   }

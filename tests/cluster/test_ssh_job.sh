@@ -9,10 +9,8 @@
 #      kill their pilots and exit (no orphans) ...
 #   3. ... and a last run resumes and completes: exit 0, every event in exactly one merged output.
 # The slow pilot comes from payload.extrasetup (an ssh session does not carry our environment).
-# Workaround, also in extrasetup: HARVESTER_PILOT_CONFIG for pilot. raythena-stub (src/stub/stub.cpp,
-# the pilot-config step before launch_pilot) hands pilot the welcome's pilot_config only when it
-# rewrites a copy (serverport 0); with a fixed port and no HARVESTER_PILOT_CONFIG in the stub's own
-# environment (every ssh-started stub) pilot gets no config and gives up after 30 s.
+# HARVESTER_PILOT_CONFIG is deliberately NOT set there: an ssh-started stub has no such variable and
+# must hand pilot the coordinator's pilot_config path itself.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -41,7 +39,7 @@ make_site() {  # make_site [--no-job] EXTRASETUP
   rty_job_make_site "${nojob[@]}" --inputs 3 --events 40 --events-per-output 20 --port "$PORT" \
     --set payload.serverport="$PORT" --set ray.launcher=ssh --set ray.sshkey="$S1/id_ed25519" \
     --set ray.sshknownhosts="$WORK/known_hosts" \
-    --set payload.extrasetup="export HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg;$1"
+    --set payload.extrasetup="$1"
 }
 log=$SITE/workdir/raythenad.log
 coord_pid=
