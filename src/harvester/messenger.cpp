@@ -212,7 +212,10 @@ messenger::read_outcome messenger::read_stable(const std::string& path, stable_r
     out.state = read_state::unstable;
     return out;
   }
-  if (r.last_good && *r.last_good == after) {
+  // Unchanged across two polls, or untouched for opts_.settled_after (a pre-staged spec is typically
+  // minutes old): either way the writer is done with it (R2), and start-up need not wait a poll.
+  const auto age = std::chrono::system_clock::now().time_since_epoch() - std::chrono::nanoseconds(after.mtime_ns);
+  if ((r.last_good && *r.last_good == after) || age >= opts_.settled_after) {
     out.state = read_state::complete;
     out.value = std::move(*value);
     return out;

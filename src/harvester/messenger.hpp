@@ -34,6 +34,7 @@ struct messenger_options {
   std::chrono::seconds log_interval{60};       // "waiting for ..." log lines at most this often
   std::chrono::milliseconds poll_interval{500};  // file absent: next look after this
   std::chrono::milliseconds max_backoff{5000};   // R2: unparsable file: back off from poll_interval to this
+  std::chrono::seconds settled_after{2};          // R2: a parsable file untouched this long is complete at once
 };
 
 // Results of poll_job.

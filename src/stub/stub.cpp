@@ -523,10 +523,17 @@ class stub : public std::enable_shared_from_this<stub> {
     signals_.cancel();
     for (auto& [id, p] : pending_) p->wake.cancel();
     if (channel_) channel_->close_after_flush();
-    // Give the last frames a moment to leave, then stop the loop whatever happens.
-    auto t = std::make_shared<asio::steady_timer>(io_, 2s);
-    t->async_wait([this, t](boost::system::error_code) { io_.stop(); });
-    if (channel_ && !channel_->is_open()) io_.stop();
+    // The last frames (pilot_exit) leave first; stop as soon as they are out, at most 2 s from now.
+    stop_when_flushed(std::chrono::steady_clock::now() + 2s);
+  }
+
+  void stop_when_flushed(std::chrono::steady_clock::time_point deadline) {
+    if (!channel_ || !channel_->is_open() || std::chrono::steady_clock::now() >= deadline) {
+      io_.stop();
+      return;
+    }
+    auto t = std::make_shared<asio::steady_timer>(io_, 5ms);
+    t->async_wait([this, t, deadline](boost::system::error_code) { stop_when_flushed(deadline); });
   }
 
   // --- pilot HTTP ----------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE harvester_messenger
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
+
 #include "common/file_util.hpp"
 #include "common/log.hpp"
 #include "harvester/messenger.hpp"
@@ -78,6 +80,7 @@ hv::messenger_options opts() {
   hv::messenger_options o;
   o.rerequest_after = 1200s;
   o.corrupt_after = 600s;
+  o.settled_after = 3600s;  // files written by a test are fresh: the two-poll rule decides
   return o;
 }
 
@@ -103,6 +106,18 @@ BOOST_AUTO_TEST_CASE(prestaged_spec_used_without_request) {
   BOOST_TEST(!has("worker_requestjob.json"));
   // Never enqueued twice.
   BOOST_TEST(holds<hv::failed>(m.poll_job(now)));
+}
+
+BOOST_AUTO_TEST_CASE(settled_prestaged_spec_used_at_first_sight) {
+  put("HPCJobs.json", spec_text());
+  put("worker_pandaids.json", "[6000000001]");
+  // Written by Harvester before the batch job started: older than settled_after.
+  struct timespec old[2] = {{::time(nullptr) - 120, 0}, {::time(nullptr) - 120, 0}};
+  BOOST_REQUIRE(::utimensat(AT_FDCWD, path("HPCJobs.json").c_str(), old, 0) == 0);
+  auto o = opts();
+  o.settled_after = 2s;
+  hv::messenger m(files, o);
+  BOOST_TEST(holds<hv::job_ready>(m.poll_job(now)));  // no second poll needed
 }
 
 BOOST_AUTO_TEST_CASE(only_read_copy_resumes_without_request) {
