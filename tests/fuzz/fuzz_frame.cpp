@@ -2,8 +2,10 @@
 // it yields. Layout: byte 0 picks the chunk size the bytes arrive in (1..256) and a small or the default
 // frame limit; the rest is the byte stream.
 // Properties: a failed decoder stays failed and buffers nothing; a message that parses re-encodes to a
-// frame that decodes and parses to the same JSON (what the peer sends is what we understood).
+// frame that decodes and parses to the same JSON (what the peer sends is what we understood); a hello's
+// proof passes verify_proof exactly when it is the HMAC for its node.
 #include "fuzz_support.hpp"
+#include "protocol/auth.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/messages.hpp"
 
@@ -36,6 +38,17 @@ void round_trip(const boost::json::object& o) {
                  "round trip changed the message: " + boost::json::serialize(first));
 }
 
+// The coordinator checks a hello's proof against the nonce it sent: only the exact HMAC passes,
+// whatever length or bytes the peer put there.
+void check_proof(const boost::json::object& o) {
+  auto h = p::hello::from_json(o);
+  if (!h) return;
+  const std::string expected = p::auth_proof("fuzz-secret", "0123456789abcdef", h->node_id);
+  RTY_FUZZ_CHECK(p::verify_proof("fuzz-secret", "0123456789abcdef", h->node_id, h->proof) == (h->proof == expected),
+                 "verify_proof disagrees with the proof it computes");
+  RTY_FUZZ_CHECK(p::verify_proof("fuzz-secret", "0123456789abcdef", h->node_id, expected), "own proof refused");
+}
+
 void typed(const boost::json::object& o) {
   auto type = p::message_type(o);
   RTY_FUZZ_CHECK(type, "decoder returned a message without a string type");
@@ -53,6 +66,7 @@ void typed(const boost::json::object& o) {
   round_trip<p::pilot_exit>(o);
   round_trip<p::stop>(o);
   round_trip<p::error>(o);
+  check_proof(o);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@ import base64
 import glob
 import gzip
 import hashlib
+import hmac
 import json
 import os
 import struct
@@ -99,6 +100,9 @@ t.add("no-type", b"\x00" + frame({"version": 1}))
 t.add("bad-json", b"\x00" + frame(b'{"type":'))
 t.add("truncated", b"\x00" + frame(messages[1])[:-3])
 t.add("hello-v2", b"\x00" + frame(dict(messages[1], version=2)))
+# fuzz_frame checks proofs with this secret and nonce: one valid proof lets it mutate around it.
+proof = hmac.new(b"fuzz-secret", b"raythenad-auth-v1\n0123456789abcdef\nnid001", hashlib.sha256).hexdigest()
+t.add("hello-valid-proof", b"\x00" + frame(dict(messages[1], proof=proof)))
 
 # --- pilot_request: flags byte, "<target>\n<content-type>\n<body>" ----------------------------------
 t = target("pilot_request")
