@@ -5,6 +5,7 @@
 // One io_context, one thread: the channel reader, the HTTP sessions, the timers and SIGCHLD all run as
 // coroutines on it, so the state below needs no locks.
 #include "stub/stub.hpp"
+#include "stub/node_files.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -59,71 +60,6 @@ struct pending_ranges {
   bool client_gone = false;  // pilot closed its connection while waiting
   bool answered = false;     // the wait is over; the client watcher must stop
 };
-
-// Moves a finished range's output into the task directory (flat, like Raythena). Falls back to
-// copy+unlink across filesystems. A name already taken there gets the node id appended so that two
-// nodes never overwrite each other's files.
-std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
-                                       std::string& why) {
-  std::error_code ec;
-  fs::path source(src);
-  fs::path target = fs::path(task_dir) / source.filename();
-  if (!fs::exists(source, ec)) {
-    if (fs::exists(target, ec)) return target.string();  // a repeated update for a file already moved
-    why = "output file '" + src + "' does not exist";
-    return std::nullopt;
-  }
-  if (fs::exists(target, ec)) target += "." + node_id;
-  if (::rename(source.c_str(), target.c_str()) == 0) return target.string();
-  if (errno != EXDEV) {
-    why = "cannot move '" + src + "' to '" + target.string() + "': " + std::strerror(errno);
-    return std::nullopt;
-  }
-  fs::copy_file(source, target, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
-    why = "cannot copy '" + src + "' to '" + target.string() + "': " + ec.message();
-    return std::nullopt;
-  }
-  fs::remove(source, ec);
-  return target.string();
-}
-
-// The pilot config pilot reads through HARVESTER_PILOT_CONFIG, with only [Pilot] pandaserver rewritten.
-std::string rewrite_pandaserver(const std::string& original, const std::string& url) {
-  std::string out;
-  bool in_pilot = false, replaced = false;
-  std::size_t pos = 0;
-  while (pos <= original.size()) {
-    auto eol = original.find('\n', pos);
-    std::string line = original.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-    std::string trimmed = line;
-    trimmed.erase(0, trimmed.find_first_not_of(" \t"));
-    if (!trimmed.empty() && trimmed.front() == '[') {
-      if (in_pilot && !replaced) {
-        out += "pandaserver = " + url + "\n";
-        replaced = true;
-      }
-      in_pilot = trimmed.rfind("[Pilot]", 0) == 0;
-    } else if (in_pilot && line == trimmed) {
-      auto sep = trimmed.find_first_of("=:");
-      std::string key = trimmed.substr(0, sep);
-      while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
-      if (sep != std::string::npos && key == "pandaserver") {
-        line = "pandaserver = " + url;
-        replaced = true;
-      }
-    }
-    out += line;
-    if (eol == std::string::npos) break;
-    out += '\n';
-    pos = eol + 1;
-  }
-  if (!replaced) {
-    if (!in_pilot) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("[Pilot]\n");
-    out += "pandaserver = " + url + "\n";
-  }
-  return out;
-}
 
 class stub : public std::enable_shared_from_this<stub> {
  public:

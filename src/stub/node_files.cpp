@@ -1,0 +1,98 @@
+#include "stub/node_files.hpp"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace rty::stub {
+namespace fs = std::filesystem;
+
+std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
+                                       std::string& why) {
+  // Plain system calls, checked by their result rather than stat'ed first: this runs once per range.
+  const auto slash = src.rfind('/');
+  const std::string target = task_dir + "/" + (slash == std::string::npos ? src : src.substr(slash + 1));
+  auto try_rename = [&](const std::string& to) {
+    return ::renameat2(AT_FDCWD, src.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
+  };
+  int err = try_rename(target);
+  if (err == 0) return target;
+  std::string dest = target;
+  if (err == EEXIST) {  // another node produced the same name: never overwrite, namespace it
+    dest = target + "." + node_id;
+    err = try_rename(dest);
+    if (err == 0) return dest;
+  }
+  if (err == ENOENT) {
+    struct stat st {};
+    if (::stat(src.c_str(), &st) != 0) {
+      // A repeated update for a file already moved.
+      if (::stat(dest.c_str(), &st) == 0) return dest;
+      why = "output file '" + src + "' does not exist";
+      return std::nullopt;
+    }
+  }
+  if (err == EINVAL || err == ENOSYS) {  // filesystem without RENAME_NOREPLACE (some parallel filesystems)
+    struct stat st {};
+    if (::stat(dest.c_str(), &st) == 0) {
+      why = "'" + dest + "' already exists";
+      return std::nullopt;
+    }
+    if (::rename(src.c_str(), dest.c_str()) == 0) return dest;
+    err = errno;
+  }
+  if (err != EXDEV) {
+    why = "cannot move '" + src + "' to '" + dest + "': " + std::strerror(err);
+    return std::nullopt;
+  }
+  std::error_code ec;  // another filesystem: copy, then remove
+  fs::copy_file(src, dest, fs::copy_options::none, ec);
+  if (ec) {
+    why = "cannot copy '" + src + "' to '" + dest + "': " + ec.message();
+    return std::nullopt;
+  }
+  fs::remove(src, ec);
+  return dest;
+}
+
+std::string rewrite_pandaserver(const std::string& original, const std::string& url) {
+  std::string out;
+  bool in_pilot = false, replaced = false;
+  std::size_t pos = 0;
+  while (pos <= original.size()) {
+    auto eol = original.find('\n', pos);
+    std::string line = original.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    std::string trimmed = line;
+    trimmed.erase(0, trimmed.find_first_not_of(" \t"));
+    if (!trimmed.empty() && trimmed.front() == '[') {
+      if (in_pilot && !replaced) {
+        out += "pandaserver = " + url + "\n";
+        replaced = true;
+      }
+      in_pilot = trimmed.rfind("[Pilot]", 0) == 0;
+    } else if (in_pilot && line == trimmed) {
+      auto sep = trimmed.find_first_of("=:");
+      std::string key = trimmed.substr(0, sep);
+      while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+      if (sep != std::string::npos && key == "pandaserver") {
+        line = "pandaserver = " + url;
+        replaced = true;
+      }
+    }
+    out += line;
+    if (eol == std::string::npos) break;
+    out += '\n';
+    pos = eol + 1;
+  }
+  if (!replaced) {
+    if (!in_pilot) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("[Pilot]\n");
+    out += "pandaserver = " + url + "\n";
+  }
+  return out;
+}
+
+}  // namespace rty::stub

@@ -1,0 +1,20 @@
+#pragma once
+// File work a stub does on its node, kept out of the Asio translation unit so that it is unit-tested
+// on its own.
+#include <optional>
+#include <string>
+
+namespace rty::stub {
+
+// Moves a finished range's output into the task directory (flat, like Raythena). Falls back to
+// copy+unlink across filesystems. A name already taken there gets ".<node_id>" appended, so two nodes
+// never overwrite each other's files. A source that is gone while its target exists is a repeated
+// update for a file already moved: the target is returned. nullopt with `why` otherwise.
+std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
+                                       std::string& why);
+
+// The pilot config pilot reads through HARVESTER_PILOT_CONFIG, with only [Pilot] pandaserver set to
+// `url` (added, with the section if needed, when missing).
+std::string rewrite_pandaserver(const std::string& original, const std::string& url);
+
+}  // namespace rty::stub

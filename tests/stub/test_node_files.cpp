@@ -1,0 +1,102 @@
+#define BOOST_TEST_MODULE stub_node_files
+#include <boost/test/unit_test.hpp>
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/file_util.hpp"
+#include "stub/node_files.hpp"
+
+namespace fs = std::filesystem;
+using rty::stub::move_output;
+using rty::stub::rewrite_pandaserver;
+
+namespace {
+struct dirs {
+  fs::path root;
+  fs::path pilot, task;
+  dirs() {
+    std::string tmpl = (fs::temp_directory_path() / "rty-stub-XXXXXX").string();
+    root = ::mkdtemp(tmpl.data());
+    pilot = root / "PanDA_Pilot-1" / "out";
+    task = root / "task";
+    fs::create_directories(pilot);
+    fs::create_directories(task);
+  }
+  ~dirs() { fs::remove_all(root); }
+  std::string out(const std::string& name, const std::string& content) const {
+    auto p = (pilot / name).string();
+    std::ofstream(p) << content;
+    return p;
+  }
+};
+std::string read(const std::string& p) { return *rty::file::read_all(p); }
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(moves_into_the_flat_task_directory) {
+  dirs d;
+  std::string why;
+  auto src = d.out("F-1.HITS.pool.root", "one");
+  auto moved = move_output(src, d.task.string(), "node2", why);
+  BOOST_REQUIRE(moved);
+  BOOST_TEST(*moved == (d.task / "F-1.HITS.pool.root").string());
+  BOOST_TEST(read(*moved) == "one");
+  BOOST_TEST(!fs::exists(src));
+}
+
+BOOST_AUTO_TEST_CASE(a_name_taken_by_another_node_is_never_overwritten) {
+  dirs d;
+  std::string why;
+  auto first = move_output(d.out("same.root", "from node1"), d.task.string(), "node1", why);
+  auto second = move_output(d.out("same.root", "from node2"), d.task.string(), "node2", why);
+  BOOST_REQUIRE(first && second);
+  BOOST_TEST(*second == *first + ".node2");
+  BOOST_TEST(read(*first) == "from node1");
+  BOOST_TEST(read(*second) == "from node2");
+}
+
+BOOST_AUTO_TEST_CASE(a_repeated_update_finds_the_file_already_moved) {
+  dirs d;
+  std::string why;
+  auto src = d.out("F-2.HITS.pool.root", "x");
+  auto first = move_output(src, d.task.string(), "n", why);
+  auto again = move_output(src, d.task.string(), "n", why);
+  BOOST_REQUIRE(first && again);
+  BOOST_TEST(*again == *first);
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_output_is_an_error_naming_it) {
+  dirs d;
+  std::string why;
+  auto src = (d.pilot / "never-written.root").string();
+  BOOST_TEST(!move_output(src, d.task.string(), "n", why));
+  BOOST_TEST(why.find(src) != std::string::npos);
+  BOOST_TEST(why.find("does not exist") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_task_directory_is_an_error) {
+  dirs d;
+  std::string why;
+  auto src = d.out("F-3.root", "x");
+  BOOST_TEST(!move_output(src, (d.root / "nope").string(), "n", why));
+  BOOST_TEST(why.find("cannot move") != std::string::npos);
+  BOOST_TEST(fs::exists(src));  // nothing lost
+}
+
+BOOST_AUTO_TEST_CASE(only_pandaserver_is_rewritten) {
+  const std::string cfg =
+      "# site pilot config\n[General]\npandaserver = untouched\n[Pilot]\nhttp_maxtime = 120\n"
+      "pandaserver = http://127.0.0.1:8080\nkill_instruction_time = 60\n[Information]\ncache_dir =\n";
+  auto out = rewrite_pandaserver(cfg, "http://127.0.0.1:41234");
+  BOOST_TEST(out ==
+             "# site pilot config\n[General]\npandaserver = untouched\n[Pilot]\nhttp_maxtime = 120\n"
+             "pandaserver = http://127.0.0.1:41234\nkill_instruction_time = 60\n[Information]\ncache_dir =\n");
+}
+
+BOOST_AUTO_TEST_CASE(pandaserver_is_added_when_missing) {
+  BOOST_TEST(rewrite_pandaserver("[Pilot]\nhttp_maxtime = 120\n[Other]\nx = 1\n", "http://127.0.0.1:9") ==
+             "[Pilot]\nhttp_maxtime = 120\npandaserver = http://127.0.0.1:9\n[Other]\nx = 1\n");
+  BOOST_TEST(rewrite_pandaserver("", "http://127.0.0.1:9") == "[Pilot]\npandaserver = http://127.0.0.1:9\n");
+}
