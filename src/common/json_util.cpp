@@ -40,6 +40,8 @@ std::optional<std::int64_t> get_int(const boost::json::object& o, std::string_vi
   if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) return static_cast<std::int64_t>(v.get_uint64());
   if (v.is_double()) {
     double d = v.get_double();
+    // Range first: casting a double outside int64's range is undefined behaviour (found by fuzzing).
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return std::nullopt;
     if (d == static_cast<double>(static_cast<std::int64_t>(d))) return static_cast<std::int64_t>(d);
     return std::nullopt;
   }

@@ -120,13 +120,18 @@ def run_real(args, work):
 
         def sample():
             d = bl.descendants(p.pid)
-            stubs = {pid: s for pid, s in d.items() if s[1] == "raythena-stub"}
+            # Stubs are raythenad's own children (each stub forks a pilot guard with the same name).
+            stubs = {pid: s for pid, s in d.items() if s[1] == "raythena-stub" and s[0] == p.pid}
             c = bl.proc_stat(p.pid)
             return (c[2] if c else 0.0), stubs
 
         c0, s0 = sample()
-        time.sleep(args.seconds)
+        # Sample a little before the generators stop: a stub exits right after its pilot, and then its
+        # CPU and VmHWM are gone from /proc. CPU is scaled from this window to the whole duration.
+        margin = min(0.5, args.seconds / 10)
+        time.sleep(args.seconds - margin)
         c1, s1 = sample()
+        window_scale = args.seconds / (args.seconds - margin)
         hwm = [bl.proc_status(pid, "VmHWM") for pid in s1]
         coord_hwm = bl.proc_status(p.pid, "VmHWM")
         files = wait_results(results, args.stubs, time.time() + 60)
@@ -142,8 +147,8 @@ def run_real(args, work):
         print("bench_dispatch: only %d of %d load generators reported; log: %s" % (len(files), args.stubs, log))
         return None
     r = merge_results(files)
-    r["coordinator_cpu"] = c1 - c0
-    r["stubs_cpu"] = sum(s1[pid][2] - s0.get(pid, (0, "", s1[pid][2]))[2] for pid in s1)
+    r["coordinator_cpu"] = (c1 - c0) * window_scale
+    r["stubs_cpu"] = sum(s1[pid][2] - s0.get(pid, (0, "", s1[pid][2]))[2] for pid in s1) * window_scale
     r["stub_hwm_kb"] = hwm
     r["coordinator_hwm_kb"] = coord_hwm
     r["stubs_seen"] = len(s1)

@@ -84,6 +84,15 @@ BOOST_AUTO_TEST_CASE(lenient_json_accessors) {
   BOOST_TEST(!rty::json::get_int(v, "c"));
   BOOST_TEST(*rty::json::get_string(v, "d") == "6000000001");
   BOOST_TEST(!rty::json::get_string(v, "missing"));
+  // Doubles: whole numbers in range are integers; huge or fractional ones, NaN-like input are not
+  // (1e300 used to be cast before its range was checked: undefined behaviour, found by fuzzing).
+  auto d = boost::json::parse(R"({"w": 12.0, "f": 1.5, "huge": 1e300, "neg": -1e300, "edge": 9223372036854775808.0})")
+               .as_object();
+  BOOST_TEST(*rty::json::get_int(d, "w") == 12);
+  BOOST_TEST(!rty::json::get_int(d, "f"));
+  BOOST_TEST(!rty::json::get_int(d, "huge"));
+  BOOST_TEST(!rty::json::get_int(d, "neg"));
+  BOOST_TEST(!rty::json::get_int(d, "edge"));
 }
 
 BOOST_AUTO_TEST_CASE(log_levels_parse) {
