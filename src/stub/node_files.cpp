@@ -4,12 +4,51 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include <climits>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 namespace rty::stub {
 namespace fs = std::filesystem;
+
+std::optional<std::string> check_pilot_output(const std::string& path, const std::string& pilot_dir, std::string& why) {
+  if (path.empty()) {
+    why = "no output path";
+    return std::nullopt;
+  }
+  const std::string full = path.front() == '/' ? path : pilot_dir + "/" + path;
+  char root[PATH_MAX];
+  if (!::realpath(pilot_dir.c_str(), root)) {
+    why = "pilot directory '" + pilot_dir + "': " + std::strerror(errno);
+    return std::nullopt;
+  }
+  const auto slash = full.rfind('/');
+  const std::string parent = slash == 0 ? "/" : full.substr(0, slash);
+  const std::string name = full.substr(slash + 1);
+  if (name.empty() || name == "." || name == "..") {
+    why = "'" + path + "' does not name a file";
+    return std::nullopt;
+  }
+  char dir[PATH_MAX];
+  if (!::realpath(parent.c_str(), dir)) {
+    why = "directory of '" + path + "': " + std::strerror(errno);
+    return std::nullopt;
+  }
+  const std::string d(dir), r(root);
+  if (d != r && d.compare(0, r.size() + 1, r + "/") != 0) {
+    why = "'" + path + "' is outside this node's pilot directory " + r + ": refused";
+    return std::nullopt;
+  }
+  struct stat st {};
+  const std::string resolved = d + "/" + name;
+  if (::lstat(resolved.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    why = "'" + path + "' is not a regular file (a symlink or special file): refused";
+    return std::nullopt;
+  }
+  return resolved;  // may not exist any more: a repeated update for a file already moved
+}
 
 std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
                                        std::string& why) {

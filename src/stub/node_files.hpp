@@ -13,6 +13,12 @@ namespace rty::stub {
 std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
                                        std::string& why);
 
+// Only files pilot wrote inside this node's pilot directory may be moved: `path` (absolute, or relative
+// to `pilot_dir`) must name a regular file (not a symlink) whose directory, with every symlink
+// resolved, lies inside `pilot_dir`. Returns the resolved path, or nullopt with `why` (e.g. an update
+// naming /etc/passwd, ../ or a symlink out of the directory).
+std::optional<std::string> check_pilot_output(const std::string& path, const std::string& pilot_dir, std::string& why);
+
 // The pilot config pilot reads through HARVESTER_PILOT_CONFIG, with only [Pilot] pandaserver set to
 // `url` (added, with the section if needed, when missing).
 std::string rewrite_pandaserver(const std::string& original, const std::string& url);

@@ -701,7 +701,8 @@ class stub : public std::enable_shared_from_this<stub> {
     for (auto& u : forward.updates) {
       if (u.status != range_status::finished || u.path.empty()) continue;
       std::string why;
-      auto moved = move_output(u.path, task_dir_, opts_.node_id, why);
+      auto checked = check_pilot_output(u.path, actor_dir_, why);
+      auto moved = checked ? move_output(*checked, task_dir_, opts_.node_id, why) : std::nullopt;
       if (!moved) {
         RTY_LOG(error, component()) << "range " << u.range_id << " reported finished but " << why
                                     << "; reported as failed so that it is simulated again";

@@ -735,6 +735,40 @@ def s_http_api(root):
     return site
 
 
+def s_hostile_paths(root):
+    # updateEventRanges naming files outside the node's pilot directory (an absolute path elsewhere,
+    # ../, a symlink pointing out) are refused and logged; the files stay where they are. A decoy file
+    # stands in for /etc/passwd so that a regression cannot damage the machine.
+    import urllib.parse
+    site = Site(root, inputs=1, events=8, per_output=8, nodes=1, overrides=["resources.corepernode=8"])
+    run = site.start({"FAKE_PILOT_DELAY": "0.4", "ATHENA_PROC_NUMBER": "8"})
+    run.wait_log(r"node local-0: pilot job state running")
+    node = site.node_dir("local-0")
+    with open(os.path.join(node, "pilot_default.cfg")) as f:
+        port = int(re.search(r"pandaserver = http://127\.0\.0\.1:(\d+)", f.read()).group(1))
+    decoy = os.path.join(root, "decoy-passwd")
+    with open(decoy, "w") as f:
+        f.write("root:x:0:0\n")
+    os.symlink(decoy, os.path.join(node, "sneaky.root"))
+    for i, pfn in enumerate([decoy, os.path.join(node, "..", "..", "..", "decoy-passwd"),
+                             os.path.join(node, "sneaky.root")]):
+        ranges = [{"esOutput": {"numEvents": 1}, "eventRanges": [
+            {"eventRangeID": site.inputs[0] + "-%d" % (i + 1), "eventStatus": "finished", "pfn": pfn,
+             "fsize": 11, "adler32": "12345678"}]}]
+        body = urllib.parse.urlencode({"version": "1", "eventRanges": json.dumps(ranges)}).encode()
+        http(port, "/server/panda/updateEventRanges", body)
+    check(open(decoy).read() == "root:x:0:0\n", "the decoy was moved or changed")
+    check(os.path.islink(os.path.join(node, "sneaky.root")), "the symlink was moved")
+    with open(site.stub_log("local-0")) as f:
+        log = f.read()
+    check(log.count("outside this node's pilot directory") >= 2, "paths outside were not refused in the log")
+    check("not a regular file" in log, "the symlink was not refused in the log")
+    check(not any("decoy" in n for n in os.listdir(site.p["task"])), "a refused file reached the task dir")
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    return site
+
+
 def s_pilot_hangs_up(root):
     # A getEventRanges that is held (everything leased) and whose client then hangs up is withdrawn:
     # the stub logs it, tells the coordinator, and the run still ends cleanly with every event once.

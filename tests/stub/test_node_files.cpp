@@ -10,6 +10,7 @@
 #include "stub/node_files.hpp"
 
 namespace fs = std::filesystem;
+using rty::stub::check_pilot_output;
 using rty::stub::move_output;
 using rty::stub::rewrite_pandaserver;
 
@@ -99,4 +100,29 @@ BOOST_AUTO_TEST_CASE(pandaserver_is_added_when_missing) {
   BOOST_TEST(rewrite_pandaserver("[Pilot]\nhttp_maxtime = 120\n[Other]\nx = 1\n", "http://127.0.0.1:9") ==
              "[Pilot]\nhttp_maxtime = 120\npandaserver = http://127.0.0.1:9\n[Other]\nx = 1\n");
   BOOST_TEST(rewrite_pandaserver("", "http://127.0.0.1:9") == "[Pilot]\npandaserver = http://127.0.0.1:9\n");
+}
+
+BOOST_AUTO_TEST_CASE(outputs_must_be_regular_files_inside_the_pilot_directory) {
+  dirs d;
+  const std::string node = (d.root / "PanDA_Pilot-1").string();  // the node's pilot directory
+  std::string why;
+  auto good = d.out("F-4.root", "x");
+  auto ok = check_pilot_output(good, node, why);
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(*ok == fs::canonical(good).string());
+  BOOST_TEST(*check_pilot_output("out/F-4.root", node, why) == *ok);  // relative: to the pilot directory
+
+  BOOST_TEST(!check_pilot_output("/etc/passwd", node, why));
+  BOOST_TEST(why.find("outside this node's pilot directory") != std::string::npos);
+  BOOST_TEST(!check_pilot_output(node + "/out/../../task/x", node, why));
+  BOOST_TEST(!check_pilot_output("../task", node, why));
+
+  fs::create_symlink("/etc/passwd", d.pilot / "link.root");  // a symlink inside, pointing out
+  BOOST_TEST(!check_pilot_output((d.pilot / "link.root").string(), node, why));
+  BOOST_TEST(why.find("not a regular file") != std::string::npos);
+  fs::create_directory_symlink("/etc", d.pilot / "etc");  // a directory symlink out of it
+  BOOST_TEST(!check_pilot_output((d.pilot / "etc" / "passwd").string(), node, why));
+  BOOST_TEST(why.find("outside") != std::string::npos);
+  BOOST_TEST(fs::exists("/etc/passwd"));
+  BOOST_TEST(!check_pilot_output(node + "/out/", node, why));  // not a file name
 }
