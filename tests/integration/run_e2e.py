@@ -499,6 +499,29 @@ def s_stub_killed(root):
     return site
 
 
+def s_stub_stopped(root):
+    # SIGSTOP a stub past the heartbeat timeout, then SIGCONT it: the coordinator declared it lost and
+    # re-dispatched its ranges; whatever the woken stub and its pilot still send cannot produce a
+    # duplicate (verify: every event in exactly one merged output), and the stub ends by itself.
+    site = Site(root, inputs=3, events=8, per_output=8,
+                overrides=["ray.heartbeattimeout=3", "ray.stubgrace=2"])
+    run = site.start({"FAKE_PILOT_DELAY": "0.2"})
+    run.wait_log(r"node local-0: pilot job state running")
+    run.wait_log(r"node local-1: pilot job state running")
+    time.sleep(0.5)
+    stub = run.stub_pids()["local-0"]
+    os.kill(stub, signal.SIGSTOP)
+    try:
+        m = run.wait_log(r"node local-0 lost \(no heartbeat for 3 s\); (\d+) range\(s\) it held go back", 15)
+    finally:
+        os.kill(stub, signal.SIGCONT)
+    print("stopped stub held %s range(s) when it was declared lost" % m.group(1))
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    wait_until(lambda: not alive(stub), 10, "the woken stub to end")
+    return site
+
+
 def nodes_of(run, ids):
     out = []
     with open(run.record_path) as f:
