@@ -1,6 +1,7 @@
 #pragma once
 // The task progress checkpoint `O/state.json` in the original Raythena format (coordinator spec §3.6,
-// upstream ray: example/state.json and TaskStatus), and the `O/commit_log` of output renames.
+// upstream ray: example/state.json and TaskStatus). The `O/commit_log` of output renames is
+// rty::merge::commit_log (src/merge/commit_log.hpp).
 //
 // Keys are bare input LFNs. The only addition to the original format: range entries under `merging`
 // may carry "guid" (the GUID of the output they were merged into), so that a resumed 1→N input keeps
@@ -66,20 +67,5 @@ std::error_code save_checkpoint(const checkpoint& cp, const std::string& path, s
 // Missing file -> nullopt. Like the original, falls back to path + ".tmp" only when `path` itself is
 // missing. A file that exists but cannot be read or parsed is an error (never silently "no progress").
 boost::system::result<std::optional<checkpoint>, std::string> load_checkpoint(const std::string& path);
-
-// --- commit_log: append-only lines "rename_output <old> <new>" ---
-
-// The line to append (with its newline) for one rename.
-std::string commit_log_line(std::string_view old_name, std::string_view new_name);
-
-// Replays the log in order (the original's recover_outputfile_name for every name): maps each name that
-// was ever renamed to its current name. Lines with another operation are ignored; malformed
-// rename lines are skipped and described in `problems` (if given).
-std::map<std::string, std::string> replay_commit_log(std::string_view text,
-                                                     std::vector<std::string>* problems = nullptr);
-
-// Reads and replays `path`; a missing file is an empty log.
-boost::system::result<std::map<std::string, std::string>, std::string> load_commit_log(
-    const std::string& path, std::vector<std::string>* problems = nullptr);
 
 }  // namespace rty::bookkeeping

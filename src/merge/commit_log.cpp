@@ -42,22 +42,25 @@ bool usable_name(const std::string& name) {
 }  // namespace
 
 boost::system::result<commit_log, std::string> commit_log::load(const std::string& path) {
-  commit_log log(path);
-  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return log;
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return commit_log(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return {boost::system::in_place_error, "cannot read commit log '" + path + "': " + errno_code().message()};
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string data = buffer.str();
+  return parse(buffer.str(), path);
+}
+
+boost::system::result<commit_log, std::string> commit_log::parse(std::string_view data, const std::string& path) {
+  commit_log log(path);
   std::size_t pos = 0;
   std::size_t line_no = 0;
   while (pos < data.size()) {
     auto nl = data.find('\n', pos);
     if (nl == std::string::npos) {
       RTY_LOG(warning, "Merge") << "commit log '" << path << "': ignoring incomplete last line '"
-                                << data.substr(pos) << "' (interrupted write)";
+                                << std::string(data.substr(pos)) << "' (interrupted write)";
       break;
     }
     ++line_no;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace rty::merge {
@@ -16,6 +17,8 @@ class commit_log {
   // final line without '\n' is a torn write from a crash: ignored, and cut off by the next append.
   // A `rename_output` line without exactly two names is an error naming the file and line number.
   static boost::system::result<commit_log, std::string> load(const std::string& path);
+  // The same rules on text already read; `path` is where later appends go and what messages name.
+  static boost::system::result<commit_log, std::string> parse(std::string_view text, const std::string& path);
 
   // old → current, after replaying all lines in order: every name that was ever renamed maps to
   // the name its file has now (A→B then B→C gives A→C and B→C).

@@ -181,32 +181,7 @@ BOOST_AUTO_TEST_CASE(save_into_missing_directory_reports_error) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-BOOST_AUTO_TEST_SUITE(commit_log)
 
-BOOST_AUTO_TEST_CASE(replays_renames_in_order) {
-  std::string log = commit_log_line("A", "B") + commit_log_line("X", "Y") + "other_op A Z\n" +
-                    commit_log_line("B", "C") + "rename_output broken\n" + commit_log_line("A", "Q");
-  std::vector<std::string> problems;
-  auto m = replay_commit_log(log, &problems);
-  BOOST_TEST(m.at("A") == "C");  // A→B→C; the later "A Q" line no longer applies to A's chain
-  BOOST_TEST(m.at("B") == "C");
-  BOOST_TEST(m.at("X") == "Y");
-  BOOST_TEST(!m.count("Z"));
-  BOOST_TEST(problems.size() == 1u);
-  BOOST_TEST(problems[0].find("line 5") != std::string::npos);
-}
-
-BOOST_AUTO_TEST_CASE(cycles_and_missing_file) {
-  auto m = replay_commit_log(commit_log_line("A", "B") + commit_log_line("B", "A") + commit_log_line("A", "C"));
-  BOOST_TEST(m.at("A") == "C");
-  BOOST_TEST(m.at("B") == "C");
-  BOOST_TEST(load_commit_log("/nonexistent-rty-dir/commit_log")->empty());
-  temp_dir dir;
-  write_file(dir / "commit_log", commit_log_line("old", "new"));
-  BOOST_TEST(load_commit_log(dir / "commit_log")->at("old") == "new");
-}
-
-BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(snapshot_and_resume)
 

@@ -4,6 +4,7 @@
 #include "bookkeeping/bookkeeper.hpp"
 #include "bookkeeping/checkpoint.hpp"
 #include "fuzz_support.hpp"
+#include "merge/commit_log.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +14,10 @@ namespace bk = rty::bookkeeping;
 RTY_FUZZ_QUIET_INIT
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  std::vector<std::string> problems;
-  const auto renamed = bk::replay_commit_log(rty::fuzz::as_text(data, size), &problems);
+  // The parser production uses (a malformed line is an error; a torn last line is ignored).
+  const auto log = rty::merge::commit_log::parse(rty::fuzz::as_text(data, size), "/task/commit_log");
+  if (!log) return 0;
+  const auto& renamed = log->renamed();
 
   static const rty::job_spec job = [] {
     rty::job_spec j;

@@ -36,6 +36,14 @@ BOOST_AUTO_TEST_CASE(commit_log_replays_in_order) {
   BOOST_TEST((log->renamed() == name_map{{"A", "C"}, {"B", "C"}, {"D", "E"}}));
 }
 
+BOOST_AUTO_TEST_CASE(commit_log_cycles_end_in_the_last_name) {
+  // A→B, B→A, A→C: whatever was A or B is C now, and replay terminates.
+  auto log = commit_log::parse("rename_output A B\nrename_output B A\nrename_output A C\n", "/task/commit_log");
+  BOOST_REQUIRE(log);
+  BOOST_TEST((log->renamed() == name_map{{"A", "C"}, {"B", "C"}}));
+  BOOST_TEST(log->path() == "/task/commit_log");
+}
+
 BOOST_AUTO_TEST_CASE(commit_log_malformed_line_names_file_and_line) {
   temp_dir t;
   auto path = (t.path / "commit_log").string();
