@@ -241,8 +241,14 @@ def main():
             print("errors: %d (%s)" % (real["errors"], real["first_error"]))
         if real["late"]:
             print("note: a load generator started after LOADGEN_START_AT (raise --startup-allowance)")
-        ok = real["ranges"] > 0 and real["stubs_seen"] == args.stubs
+        # Every generator reported ranges (checked above). A stub that had already ended when /proc was
+        # sampled (a loaded machine) only leaves its CPU/RSS out of the figures: say so, do not fail.
+        ok = real["ranges"] > 0
+        if real["stubs_seen"] != args.stubs:
+            print("note: %d of %d stubs sampled in /proc; CPU and RSS figures cover those only"
+                  % (real["stubs_seen"], args.stubs))
     else:
+        print("bench_dispatch: the real run produced no result (see the messages above)")
         ok = False
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

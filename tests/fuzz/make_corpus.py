@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Regenerates the seed corpora in tests/fuzz/corpus/<target>/ from the spec's upstream captures
-(/work/shared/spec/fixtures, or $RTY_FIXTURES_DIR), the repository's conf/ and config test fixtures,
+(tests/fixtures/upstream, or $RTY_FIXTURES_DIR), the repository's conf/ and config test fixtures,
 and hand-made edge cases. Generated files are named gen-*; crash regressions (crash-*) and anything
 else added by hand are kept. Run: python3 tests/fuzz/make_corpus.py [fixtures dir]"""
 import base64
@@ -17,7 +17,7 @@ import urllib.parse
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(os.path.dirname(here))
 fixtures = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
-    "RTY_FIXTURES_DIR", os.path.join(root, "..", "shared", "spec", "fixtures"))
+    "RTY_FIXTURES_DIR", os.path.join(root, "tests", "fixtures", "upstream"))
 corpus = os.path.join(here, "corpus")
 
 
