@@ -453,7 +453,9 @@ def write_time_monitor(site, seconds_to_kill, killtime):
 
 def s_walltime_resume(root):
     killtime = 6
-    site = Site(root, inputs=3, events=8, per_output=8, overrides=["payload.pilotkilltime=%d" % killtime])
+    # Twice what two pilots at 0.25 s per event can do before the kill time (3 s), so that ranges are
+    # still ready when the drain starts even when start-up is quick (24 events used to finish in time).
+    site = Site(root, inputs=6, events=8, per_output=8, overrides=["payload.pilotkilltime=%d" % killtime])
     walltime = write_time_monitor(site, 3, killtime)
     env = {"FAKE_PILOT_DELAY": "0.25"}
     run1 = site.start(env)
