@@ -122,7 +122,8 @@ exit_status wait(pid_t pid) {
 
 void signal_group(pid_t pid, int sig) {
   if (pid <= 0) return;
-  if (::kill(-pid, sig) != 0) ::kill(pid, sig);
+  // No such group means the leader is gone: signalling the bare pid could hit a reused one.
+  if (::kill(-pid, sig) != 0 && errno != ESRCH) ::kill(pid, sig);
 }
 
 std::string describe(const exit_status& status) {

@@ -43,7 +43,8 @@ std::optional<exit_status> try_reap(pid_t pid);
 // Blocking wait (tests and tools only).
 exit_status wait(pid_t pid);
 
-// Signals the process group led by `pid` (falls back to the process itself).
+// Signals the process group led by `pid` (falls back to the process itself only when the group exists
+// but may not be signalled; a group that is gone is left alone, its pid may have been reused).
 void signal_group(pid_t pid, int sig);
 
 std::string describe(const exit_status& status);

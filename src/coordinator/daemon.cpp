@@ -100,8 +100,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       } catch (const std::exception& ex) {
         RTY_LOG(critical, log_name) << "internal error: " << ex.what();
       }
-      self->exit_code_ = exit_runtime_error;
-      self->io_.stop();
+      if (self->launcher_) self->launcher_->stop_all();
+      self->fail(exit_runtime_error, "stopping after the internal error");
     });
   }
 
@@ -179,6 +179,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     auto self = shared_from_this();
     RTY_LOG(info, log_name) << "raythenad " << rty::version << " starting; workdir " << cfg_.ray.workdir;
     watch_signals();
+    watch_usr1();
     start_status_endpoint();
     arm_watchdog();
     notifier_.ready("waiting for the job from Harvester");
@@ -394,9 +395,9 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     secret_ = protocol::make_secret();
     secret_file_ = file::join(cfg_.ray.workdir, ".raythenad-secret");
     std::string what;
-    ::umask(0077);  // the secret file must never be readable by others, not even for an instant
+    const mode_t old_mask = ::umask(0077);  // the secret file is never readable by others, not for an instant
     auto wec = file::write_atomic(secret_file_, secret_ + "\n", &what);
-    ::umask(0022);
+    ::umask(old_mask);
     if (wec) {
       fail(exit_runtime_error, "cannot write the run's secret: " + what);
       return false;
@@ -420,7 +421,9 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     auto name = launcher_name();
     if (name == "local") return std::max(1, cfg_.ray.nodes.value_or(cfg_.ray.localnodes));
     if (name == "ssh") return static_cast<int>(cfg_.ray.sshhosts.size());
-    return cfg_.ray.nodes.value_or(0);
+    launch::launch_request r;
+    r.nodes = cfg_.ray.nodes.value_or(0);
+    return launch::srun_node_count(r);
   }
 
   bool launch_stubs() {
@@ -562,8 +565,11 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     check_done();
     for (;;) {
       auto msg = co_await ch->receive();
+      // Once the run is finished (report and final checkpoint written) nothing may change the book.
+      if (finished_) co_return;
       if (!msg) {
         if (connections_.erase(id) && engine_) engine_->node_lost(id, msg.error());
+        drain_if_no_stub_left();
         check_done();
         co_return;
       }
@@ -605,10 +611,13 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
         self->on_stop_signal(sig);
       self->watch_signals();
     });
+  }
+
+  void watch_usr1() {
     usr1_.async_wait([self = shared_from_this()](boost::system::error_code ec, int) {
       if (ec) return;
       self->save_checkpoint("SIGUSR1");
-      self->usr1_.async_wait([](boost::system::error_code, int) {});
+      self->watch_usr1();
     });
   }
 
@@ -621,7 +630,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       }
       std::string output = it->second;
       it = merge_pids_.erase(it);
-      if (engine_) engine_->merge_exited(output, *status);
+      if (engine_ && !finished_) engine_->merge_exited(output, *status);
     }
     for (auto it = stub_pids_.begin(); it != stub_pids_.end();) {
       auto status = process::try_reap(it->first);
@@ -652,6 +661,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   }
 
   void on_stop_signal(int sig) {
+    if (finished_) return;  // already writing the end of the run
     ++stop_signals_;
     if (stop_signals_ == 1 && engine_) {
       RTY_LOG(warning, log_name) << "received " << ::strsignal(sig) << ": draining, checkpoint saved";
@@ -694,10 +704,14 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       self->engine_->drain("walltime: less than payload.pilotkilltime left");
       self->notifier_.stopping("draining: walltime");
       // Leave half of the kill time for pilots to finish and merges to run, then stop for sure.
-      self->hard_stop_timer_.expires_after(std::max<std::chrono::seconds>(5s, self->cfg_.payload.pilotkilltime / 2));
-      self->hard_stop_timer_.async_wait([self](boost::system::error_code ec2) {
-        if (!ec2) self->hard_stop("walltime nearly over");
-      });
+      // A stop signal may already have set an earlier hard stop: keep that one.
+      auto when = std::chrono::steady_clock::now() + std::max<std::chrono::seconds>(5s, self->cfg_.payload.pilotkilltime / 2);
+      if (self->stop_signals_ == 0 || when < self->hard_stop_timer_.expiry()) {
+        self->hard_stop_timer_.expires_at(when);
+        self->hard_stop_timer_.async_wait([self](boost::system::error_code ec2) {
+          if (!ec2) self->hard_stop("walltime nearly over");
+        });
+      }
       self->check_done();
     });
   }
@@ -887,7 +901,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   }
 
   void save_checkpoint(const char* why, const std::map<std::string, std::string>& renamed = {}) {
-    if (!book_) return;
+    if (!book_ || final_checkpoint_written_) return;  // the final one (with renamed outputs) stands
     std::string what;
     // After the final renames, Harvester's post-processing must find the outputs under their names.
     auto cp = with_current_names(book_->snapshot(), renamed, task_dir_ + "/final");
@@ -923,8 +937,11 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     // so far, and Harvester's post-processing stages that out; the next batch job resumes the rest.
     finalize_result r = finalize_task(*job_, *book_, *commit_log_, task_dir_, messenger_->files());
     save_checkpoint("final", r.renamed);
+    final_checkpoint_written_ = true;
     RTY_LOG(info, log_name) << r.summary;
-    if (outcome == run_outcome::complete) {
+    if (!r.report_written) {
+      exit_code_ = exit_runtime_error;  // Harvester would see success and find no report
+    } else if (outcome == run_outcome::complete) {
       exit_code_ = r.all_merged ? exit_success : exit_events_failed;
     } else {
       exit_code_ = exit_incomplete;
@@ -963,8 +980,11 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   void fail(int code, const std::string& message) {
     RTY_LOG(critical, log_name) << message;
     exit_code_ = code;
+    save_checkpoint("error");
     finished_ = true;
     stop_status_endpoint();
+    if (!secret_file_.empty()) ::unlink(secret_file_.c_str());
+    for (auto& [pid, output] : merge_pids_) process::signal_group(pid, SIGTERM);
     notifier_.stopping(message);
     if (launcher_) launcher_->stop_all();
     io_.stop();
@@ -997,6 +1017,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   bool finished_ = false;
   int exit_code_ = exit_runtime_error;
   bool progress_shown_ = false;
+  bool final_checkpoint_written_ = false;
   rate_meter rate_;
   std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   // Created before any child is spawned: it takes NOTIFY_SOCKET & co. out of the environment.

@@ -40,6 +40,16 @@ std::unique_ptr<launcher> make_launcher(const std::string& name) {
   throw std::invalid_argument("unknown launcher '" + name + "' (expected auto, local, srun or ssh)");
 }
 
+int srun_node_count(const launch_request& request) {
+  if (request.nodes > 0) return request.nodes;
+  int allocated = 1;
+  if (const char* n = std::getenv("SLURM_JOB_NUM_NODES")) allocated = std::max(1, std::atoi(n));
+  const char* batch_node = std::getenv("SLURMD_NODENAME");
+  // Raythena kept the head node for itself; so do we, unless the allocation has one node.
+  const bool exclude = !request.include_batch_node && allocated > 1 && batch_node && *batch_node;
+  return exclude ? allocated - 1 : allocated;
+}
+
 namespace {
 
 class local_launcher final : public launcher {
@@ -91,12 +101,11 @@ class srun_launcher final : public launcher {
       result.failures.push_back("srun launcher: not inside a Slurm allocation (SLURM_JOB_ID is unset)");
       return result;
     }
+    const int nodes = srun_node_count(request);
+    const char* batch_node = std::getenv("SLURMD_NODENAME");
     int allocated = 1;
     if (const char* n = std::getenv("SLURM_JOB_NUM_NODES")) allocated = std::max(1, std::atoi(n));
-    const char* batch_node = std::getenv("SLURMD_NODENAME");
-    // Raythena kept the head node for itself; so do we, unless the allocation has one node.
-    bool exclude = !request.include_batch_node && allocated > 1 && batch_node && *batch_node;
-    int nodes = request.nodes > 0 ? request.nodes : (exclude ? allocated - 1 : allocated);
+    const bool exclude = request.nodes <= 0 && !request.include_batch_node && allocated > 1 && batch_node && *batch_node;
     std::vector<std::string> argv = {"srun", "--overlap", "--nodes=" + std::to_string(nodes),
                                      "--ntasks=" + std::to_string(nodes), "--ntasks-per-node=1",
                                      "--kill-on-bad-exit=0", "--no-kill"};

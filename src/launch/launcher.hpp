@@ -63,6 +63,10 @@ std::unique_ptr<launcher> make_ssh_launcher();
 std::string resolve_launcher_name(const std::string& configured);
 std::unique_ptr<launcher> make_launcher(const std::string& resolved_name);
 
+// srun: how many nodes get a stub (request.nodes, else the allocation minus the batch node unless
+// the allocation has one node); the launcher and the coordinator's --jobNumber arithmetic share it.
+int srun_node_count(const launch_request& request);
+
 // The stub's command line, shared by every launcher so that they cannot drift.
 std::vector<std::string> stub_argv(const launch_request& request, const std::string& node_id_or_empty);
 

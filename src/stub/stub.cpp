@@ -443,7 +443,7 @@ class stub : public std::enable_shared_from_this<stub> {
     exit.signal = status->signal;
     exit.reason = process::describe(*status);
     send(exit.to_json());
-    finish(0);
+    finish(channel_gone_ ? 1 : 0);  // a pilot stopped because the coordinator is gone is no success
   }
 
   void finish(int code) {
@@ -694,6 +694,11 @@ class stub : public std::enable_shared_from_this<stub> {
     auto updates = pilot::parse_update_event_ranges(*fields);
     if (!updates) {
       RTY_LOG(error, component()) << "updateEventRanges: " << updates.error();
+      return pilot::reply_status(500);
+    }
+    if (channel_gone_) {
+      // Nobody could record them: the files stay where pilot wrote them, and pilot hears an error.
+      RTY_LOG(error, component()) << "updateEventRanges while the coordinator is unreachable: refused";
       return pilot::reply_status(500);
     }
     protocol::ranges_update forward;
