@@ -40,14 +40,24 @@ std::unique_ptr<launcher> make_launcher(const std::string& name) {
   throw std::invalid_argument("unknown launcher '" + name + "' (expected auto, local, srun or ssh)");
 }
 
+namespace {
+int allocated_nodes() {
+  const char* n = std::getenv("SLURM_JOB_NUM_NODES");
+  return n ? std::max(1, std::atoi(n)) : 1;
+}
+
+// The batch node, when it gets no stub: Raythena kept the head node for itself; so do we, unless the
+// allocation has one node. nullptr when every node gets one.
+const char* excluded_batch_node(const launch_request& request) {
+  const char* batch_node = std::getenv("SLURMD_NODENAME");
+  const bool exclude = !request.include_batch_node && allocated_nodes() > 1 && batch_node && *batch_node;
+  return exclude ? batch_node : nullptr;
+}
+}  // namespace
+
 int srun_node_count(const launch_request& request) {
   if (request.nodes > 0) return request.nodes;
-  int allocated = 1;
-  if (const char* n = std::getenv("SLURM_JOB_NUM_NODES")) allocated = std::max(1, std::atoi(n));
-  const char* batch_node = std::getenv("SLURMD_NODENAME");
-  // Raythena kept the head node for itself; so do we, unless the allocation has one node.
-  const bool exclude = !request.include_batch_node && allocated > 1 && batch_node && *batch_node;
-  return exclude ? allocated - 1 : allocated;
+  return excluded_batch_node(request) ? allocated_nodes() - 1 : allocated_nodes();
 }
 
 namespace {
@@ -102,14 +112,11 @@ class srun_launcher final : public launcher {
       return result;
     }
     const int nodes = srun_node_count(request);
-    const char* batch_node = std::getenv("SLURMD_NODENAME");
-    int allocated = 1;
-    if (const char* n = std::getenv("SLURM_JOB_NUM_NODES")) allocated = std::max(1, std::atoi(n));
-    const bool exclude = request.nodes <= 0 && !request.include_batch_node && allocated > 1 && batch_node && *batch_node;
+    const char* batch_node = excluded_batch_node(request);
     std::vector<std::string> argv = {"srun", "--overlap", "--nodes=" + std::to_string(nodes),
                                      "--ntasks=" + std::to_string(nodes), "--ntasks-per-node=1",
                                      "--kill-on-bad-exit=0", "--no-kill"};
-    if (exclude) argv.push_back(std::string("--exclude=") + batch_node);
+    if (batch_node) argv.push_back(std::string("--exclude=") + batch_node);
     std::error_code ec;
     std::filesystem::create_directories(request.log_dir, ec);
     argv.push_back("--output=" + request.log_dir + "/stub-%N-%n.log");

@@ -110,6 +110,24 @@ BOOST_AUTO_TEST_CASE(resolve_launcher_name_auto_follows_slurm_job_id) {
   BOOST_TEST(resolve_launcher_name("local") == "local");
 }
 
+BOOST_AUTO_TEST_CASE(srun_node_count_leaves_the_batch_node_out_unless_alone) {
+  env_guard n("SLURM_JOB_NUM_NODES"), b("SLURMD_NODENAME");
+  launch_request r;
+  ::setenv("SLURM_JOB_NUM_NODES", "3", 1);
+  ::setenv("SLURMD_NODENAME", "node1", 1);
+  BOOST_TEST(srun_node_count(r) == 2);  // the coordinator's node runs no stub (Raythena's head node)
+  r.include_batch_node = true;
+  BOOST_TEST(srun_node_count(r) == 3);
+  r.include_batch_node = false;
+  ::setenv("SLURM_JOB_NUM_NODES", "1", 1);
+  BOOST_TEST(srun_node_count(r) == 1);  // a one-node allocation keeps its node
+  ::setenv("SLURM_JOB_NUM_NODES", "3", 1);
+  ::unsetenv("SLURMD_NODENAME");  // salloc: the coordinator is not on an allocated node
+  BOOST_TEST(srun_node_count(r) == 3);
+  r.nodes = 5;  // --nodes wins
+  BOOST_TEST(srun_node_count(r) == 5);
+}
+
 BOOST_AUTO_TEST_CASE(make_launcher_names_and_unknown) {
   BOOST_TEST(make_launcher("local")->name() == "local");
   BOOST_TEST(make_launcher("srun")->name() == "srun");
