@@ -113,6 +113,7 @@ BOOST_AUTO_TEST_CASE(resolve_launcher_name_auto_follows_slurm_job_id) {
 BOOST_AUTO_TEST_CASE(srun_node_count_leaves_the_batch_node_out_unless_alone) {
   env_guard n("SLURM_JOB_NUM_NODES"), b("SLURMD_NODENAME");
   launch_request r;
+  r.nodes = 0;  // no --nodes: the allocation decides
   ::setenv("SLURM_JOB_NUM_NODES", "3", 1);
   ::setenv("SLURMD_NODENAME", "node1", 1);
   BOOST_TEST(srun_node_count(r) == 2);  // the coordinator's node runs no stub (Raythena's head node)
