@@ -655,6 +655,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   // heartbeat tick, because remote stubs are not our children.
   void drain_if_no_stub_left() {
     if (!launcher_ || !engine_ || finished_ || engine_->draining()) return;
+    if (book_->exhausted()) return;  // every range is done: the run only waits for its last merges
     if (!stub_pids_.empty() || !connections_.empty() || launcher_->remote_alive() > 0) return;
     if (engine_->outcome() != run_outcome::running) return;
     engine_->drain("no stub is running any more");

@@ -352,6 +352,8 @@ def s_one_to_n(root):
     run.expect_rc(EXIT_SUCCESS)
     site.verify()
     site.check_report_lists_outputs(6)
+    # A normal end is no drain: stubs leaving while the last merges run must not look like a problem.
+    check("draining" not in run.log(), "a complete run logged a drain")
     return site
 
 
