@@ -3,20 +3,14 @@
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 
+#include "common/failure.hpp"
+
 #include <vector>
 
 namespace rty::harvester {
 namespace {
 
-// Error results carry a message naming the file/key; in_place_error avoids the ambiguous conversion.
-struct fail {
-  std::string message;
-  explicit fail(std::string m) : message(std::move(m)) {}
-  template <class T>
-  operator boost::system::result<T, std::string>() const {
-    return {boost::system::in_place_error, message};
-  }
-};
+using fail = rty::failure;
 
 constexpr std::string_view payload_section = "payload_interaction";
 

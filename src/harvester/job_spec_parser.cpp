@@ -2,6 +2,8 @@
 
 #include "common/json_util.hpp"
 
+#include "common/failure.hpp"
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -10,15 +12,7 @@
 namespace rty::harvester {
 namespace {
 
-// Error results carry a message naming the file/key; in_place_error avoids the ambiguous conversion.
-struct fail {
-  std::string message;
-  explicit fail(std::string m) : message(std::move(m)) {}
-  template <class T>
-  operator boost::system::result<T, std::string>() const {
-    return {boost::system::in_place_error, message};
-  }
-};
+using fail = rty::failure;
 
 std::vector<std::string> split_commas(std::string_view s) {
   std::vector<std::string> out;

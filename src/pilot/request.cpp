@@ -1,5 +1,7 @@
 #include "pilot/request.hpp"
 
+#include "common/failure.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <zlib.h>
@@ -13,15 +15,7 @@ namespace {
 
 namespace json = boost::json;
 
-// result<T, std::string> has ambiguous implicit constructors when T can be built from a string, so
-// errors are returned through this explicit conversion.
-struct failure {
-  std::string message;
-  template <class T>
-  operator boost::system::result<T, std::string>() const {
-    return boost::system::result<T, std::string>(boost::system::in_place_error, message);
-  }
-};
+using rty::failure;
 
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;

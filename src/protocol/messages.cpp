@@ -1,5 +1,7 @@
 #include "protocol/messages.hpp"
 
+#include "common/failure.hpp"
+
 #include <limits>
 
 namespace rty::protocol {
@@ -7,15 +9,7 @@ namespace {
 
 namespace json = boost::json;
 
-// Converts to any result<T, std::string> as its error. Needed because result's implicit constructors
-// are ambiguous when T is an aggregate whose first member is a string (C++20 parenthesised init).
-struct failure {
-  std::string message;
-  template <class T>
-  operator boost::system::result<T, std::string>() const {
-    return boost::system::result<T, std::string>(boost::system::in_place_error, message);
-  }
-};
+using rty::failure;
 
 // Reads typed keys from one object and keeps the first problem, phrased for the log.
 class reader {

@@ -1,0 +1,19 @@
+#pragma once
+// Returning an error through boost::system::result<T, std::string>: its implicit constructors are
+// ambiguous when T can itself be built from a string (or is an aggregate whose first member is one),
+// so errors go through this explicit conversion: `return rty::failure{"file: what is wrong"};`.
+#include <boost/system/result.hpp>
+
+#include <string>
+
+namespace rty {
+
+struct failure {
+  std::string message;
+  template <class T>
+  operator boost::system::result<T, std::string>() const {
+    return boost::system::result<T, std::string>(boost::system::in_place_error, message);
+  }
+};
+
+}  // namespace rty
