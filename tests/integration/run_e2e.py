@@ -705,15 +705,19 @@ def other_local_address():
     return "127.0.0.2"
 
 
-def s_http_api(root):
-    # One node whose pilot takes all 8 ranges at once and works 3 s on them: meanwhile nothing is ready
-    # and everything is leased, so extra getEventRanges are held until the job is exhausted.
+def one_busy_node(root):
+    """One node whose pilot takes all 8 ranges at once and works 3 s on them: meanwhile nothing is
+    ready and everything is leased, so extra getEventRanges are held. Returns (site, run, pilot port)."""
     site = Site(root, inputs=1, events=8, per_output=8, nodes=1, overrides=["resources.corepernode=8"])
     run = site.start({"FAKE_PILOT_DELAY": "0.4", "ATHENA_PROC_NUMBER": "8"})
     run.wait_log(r"node local-0: pilot job state running")
-    cfg = os.path.join(site.node_dir("local-0"), "pilot_default.cfg")
-    with open(cfg) as f:
+    with open(os.path.join(site.node_dir("local-0"), "pilot_default.cfg")) as f:
         port = int(re.search(r"pandaserver = http://127\.0\.0\.1:(\d+)", f.read()).group(1))
+    return site, run, port
+
+
+def s_http_api(root):
+    site, run, port = one_busy_node(root)
     # bound to 127.0.0.1 only
     try:
         socket.create_connection((other_local_address(), port), timeout=2).close()
@@ -767,12 +771,8 @@ def s_hostile_paths(root):
     # ../, a symlink pointing out) are refused and logged; the files stay where they are. A decoy file
     # stands in for /etc/passwd so that a regression cannot damage the machine.
     import urllib.parse
-    site = Site(root, inputs=1, events=8, per_output=8, nodes=1, overrides=["resources.corepernode=8"])
-    run = site.start({"FAKE_PILOT_DELAY": "0.4", "ATHENA_PROC_NUMBER": "8"})
-    run.wait_log(r"node local-0: pilot job state running")
+    site, run, port = one_busy_node(root)
     node = site.node_dir("local-0")
-    with open(os.path.join(node, "pilot_default.cfg")) as f:
-        port = int(re.search(r"pandaserver = http://127\.0\.0\.1:(\d+)", f.read()).group(1))
     decoy = os.path.join(root, "decoy-passwd")
     with open(decoy, "w") as f:
         f.write("root:x:0:0\n")
@@ -799,12 +799,7 @@ def s_hostile_paths(root):
 def s_pilot_hangs_up(root):
     # A getEventRanges that is held (everything leased) and whose client then hangs up is withdrawn:
     # the stub logs it, tells the coordinator, and the run still ends cleanly with every event once.
-    site = Site(root, inputs=1, events=8, per_output=8, nodes=1, overrides=["resources.corepernode=8"])
-    run = site.start({"FAKE_PILOT_DELAY": "0.4", "ATHENA_PROC_NUMBER": "8"})
-    run.wait_log(r"node local-0: pilot job state running")
-    cfg = os.path.join(site.node_dir("local-0"), "pilot_default.cfg")
-    with open(cfg) as f:
-        port = int(re.search(r"pandaserver = http://127\.0\.0\.1:(\d+)", f.read()).group(1))
+    site, run, port = one_busy_node(root)
     body = ("pandaID=%s&jobsetID=1&taskID=1&nRanges=2" % PANDA_ID).encode()
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(b"POST /server/panda/getEventRanges HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
