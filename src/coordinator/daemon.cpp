@@ -84,11 +84,9 @@ std::string self_executable_dir() {
 class daemon final : public engine_io, public std::enable_shared_from_this<daemon> {
  public:
   daemon(asio::io_context& io, const config::settings& cfg)
-      : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), usr1_(io, SIGUSR1), done_(io), status_timer_(io),
+      : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), usr1_(io, SIGUSR1), status_timer_(io),
         checkpoint_timer_(io), heartbeat_timer_(io), walltime_timer_(io), hard_stop_timer_(io), harvester_timer_(io),
-        progress_timer_(io), dump_timer_(io), rate_timer_(io), watchdog_timer_(io) {
-    done_.expires_at(std::chrono::steady_clock::time_point::max());
-  }
+        progress_timer_(io), dump_timer_(io), rate_timer_(io), watchdog_timer_(io) {}
 
   int exit_code() const { return exit_code_; }
 
@@ -452,7 +450,6 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
                               << ", log " << p.log_path;
       if (p.pid > 0) stub_pids_[p.pid] = p;
     }
-    expected_nodes_ = result.expected_nodes;
     if (result.processes.empty()) {
       fail(exit_runtime_error, "no stub could be started with the " + launcher_->name() + " launcher");
       return false;
@@ -966,7 +963,6 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     if ((stub_pids_.empty() && merge_pids_.empty()) || round >= 100) {
       for (auto& [pid, p] : stub_pids_) process::signal_group(pid, SIGKILL);
       for (auto& [pid, p] : merge_pids_) process::signal_group(pid, SIGKILL);
-      done_.cancel();
       io_.stop();
       return;
     }
@@ -995,7 +991,6 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   const config::settings& cfg_;
   asio::signal_set signals_;
   asio::signal_set usr1_;
-  asio::steady_timer done_;
   asio::steady_timer status_timer_, checkpoint_timer_, heartbeat_timer_, walltime_timer_, hard_stop_timer_,
       harvester_timer_, progress_timer_, dump_timer_, rate_timer_, watchdog_timer_;
   std::optional<harvester::messenger> messenger_;
@@ -1011,7 +1006,6 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   std::map<pid_t, std::string> merge_pids_;
   std::string task_dir_, listen_address_, secret_, secret_file_;
   std::int64_t kill_at_epoch_ = 0;
-  int expected_nodes_ = 0;
   conn_id next_conn_ = 0;
   int stop_signals_ = 0;
   bool stopping_ = false;
