@@ -5,11 +5,15 @@
 #include <boost/system/result.hpp>
 
 #include <string>
+#include <utility>
 
 namespace rty {
 
 struct failure {
   std::string message;
+  // A constructor rather than an aggregate: clang 14 (the fuzz build) has no parenthesised aggregate
+  // initialisation, and callers write both failure{...} and failure(...).
+  explicit failure(std::string m) : message(std::move(m)) {}
   template <class T>
   operator boost::system::result<T, std::string>() const {
     return boost::system::result<T, std::string>(boost::system::in_place_error, message);
