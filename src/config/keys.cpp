@@ -196,6 +196,9 @@ const key_spec table[] = {
      .help = "seconds between checkpoints", .min = 1, .max = int_max, RTY_FIELD(ray, checkpointinterval)},
     {.section = "ray", .name = "statusinterval", .kind = k::seconds, .required = false, .raythena = false,
      .help = "seconds between status reports", .min = 1, .max = int_max, RTY_FIELD(ray, statusinterval)},
+    {.section = "ray", .name = "statusaddress", .kind = k::address, .required = false, .raythena = false,
+     .flag = "status-address", .help = "where GET /status and /metrics are served (port 0: any free port; "
+     "the URL goes to <workdir>/status.url); off: no endpoint", RTY_FIELD(ray, statusaddress)},
     {.section = "ray", .name = "heartbeattimeout", .kind = k::seconds, .required = false, .raythena = false,
      .help = "a stub silent this long is declared lost and its ranges re-dispatched", .min = 1, .max = int_max,
      RTY_FIELD(ray, heartbeattimeout)},
@@ -267,6 +270,7 @@ std::string key_spec::expected() const {
     case value_kind::boolean: return "true or false";
     case value_kind::string_list: return "a list of strings or one comma-separated string";
     case value_kind::choice: return "one of " + join_choices(choices, " or ");
+    case value_kind::address: return "HOST:PORT with HOST an IP address ([...] for IPv6) and PORT 0-65535, or off";
   }
   return "a value";
 }
@@ -357,6 +361,7 @@ std::string keys_markdown(bool new_keys_only) {
       case value_kind::boolean: return "bool";
       case value_kind::string_list: return "list";
       case value_kind::choice: return join_choices(key.choices, "|");
+      case value_kind::address: return "address";
     }
     return {};
   };

@@ -21,6 +21,7 @@ enum class value_kind {
   boolean,      // YAML 1.1 booleans (true/false/yes/no/on/off); 1/0 too from the environment
   string_list,  // YAML sequence of strings, or one comma-separated string
   choice,       // one of `choices`, case-insensitive
+  address,      // HOST:PORT to listen on (IP literal, [IPv6]), or off (config/address.hpp)
 };
 
 // A value in a form every kind fits; monostate is YAML null (= the key's default).

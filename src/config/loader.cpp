@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/file_util.hpp"
+#include "config/address.hpp"
 
 namespace rty::config {
 
@@ -275,6 +276,13 @@ std::optional<key_value> convert_text(const key_spec& key, std::string_view raw)
         start = comma + 1;
       }
       return key_value{std::move(items)};
+    }
+    case value_kind::address: {
+      auto a = parse_listen_address(text);
+      if (!a) return std::nullopt;
+      return key_value{a->enabled ? (a->host.find(':') != std::string::npos ? "[" + a->host + "]" : a->host) + ":" +
+                                        std::to_string(a->port)
+                                  : std::string("off")};
     }
     case value_kind::choice: {
       auto t = lower(trim(text));

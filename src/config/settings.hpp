@@ -69,6 +69,7 @@ struct ray_section {
   std::string stubexecutable;  // default: raythena-stub next to the raythenad executable
   std::chrono::seconds checkpointinterval{60};
   std::chrono::seconds statusinterval{60};
+  std::string statusaddress = "127.0.0.1:0";  // normalised by the loader; "off" = no endpoint
   std::chrono::seconds heartbeattimeout{60};
   std::chrono::seconds stubgrace{30};
   int maxrangeattempts = 3;

@@ -1,11 +1,18 @@
 #include "config/validate.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "common/file_util.hpp"
+#include "config/address.hpp"
 #include "config/keys.hpp"
 #include "harvester/harvester_config.hpp"
 #include "harvester/ini.hpp"
@@ -64,6 +71,7 @@ class checker {
     check_pilot_files();
     check_launcher();
     check_stub();
+    check_status_address();
     check_driver_log();
     return std::move(results_);
   }
@@ -288,6 +296,45 @@ class checker {
         return;
       }
     }
+  }
+
+  // Binds the address for a moment: a taken port or an address this host does not have shows up here,
+  // not as a warning in the middle of a batch job.
+  void check_status_address() {
+    const std::string key = "ray.statusaddress=" + s_.ray.statusaddress;
+    auto a = parse_listen_address(s_.ray.statusaddress);
+    if (!a) return add("status", check_status::fail, key, "is not HOST:PORT or off");
+    if (!a->enabled) return add("status", check_status::ok, key, "no status endpoint");
+    const bool v6 = a->host.find(':') != std::string::npos;
+    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      sockaddr_in in4{};
+      sockaddr_in6 in6{};
+      int rc;
+      if (v6) {
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = htons(static_cast<std::uint16_t>(a->port));
+        ::inet_pton(AF_INET6, a->host.c_str(), &in6.sin6_addr);
+        rc = ::bind(fd, reinterpret_cast<sockaddr*>(&in6), sizeof in6);
+      } else {
+        in4.sin_family = AF_INET;
+        in4.sin_port = htons(static_cast<std::uint16_t>(a->port));
+        ::inet_pton(AF_INET, a->host.c_str(), &in4.sin_addr);
+        rc = ::bind(fd, reinterpret_cast<sockaddr*>(&in4), sizeof in4);
+      }
+      if (rc != 0) err = errno;
+      ::close(fd);
+    }
+    if (err)
+      add("status", check_status::warn, key,
+          std::string("cannot listen there now: ") + std::strerror(err) + " (the run would go on without /status)");
+    else
+      add("status", check_status::ok, key,
+          a->port == 0 ? "listens on " + a->host + ", a free port (written to status.url)"
+                       : "listens on " + a->host + " port " + std::to_string(a->port));
   }
 
   void check_stub() {

@@ -27,12 +27,13 @@
 #include "common/json_util.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
+#include "common/sd_notify.hpp"
+#include "config/address.hpp"
 #include "coordinator/channel_io.hpp"
 #include "coordinator/engine.hpp"
 #include "coordinator/finalize.hpp"
 #include "coordinator/status_client.hpp"
 #include "coordinator/status_report.hpp"
-#include "common/sd_notify.hpp"
 #include "harvester/harvester_config.hpp"
 #include "harvester/ini.hpp"
 #include "harvester/messenger.hpp"
@@ -820,29 +821,45 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     return in;
   }
 
-  // --- status endpoint: GET /status (JSON) and /metrics (Prometheus) on 127.0.0.1 ---------------
+  // --- status endpoint: GET /status (JSON) and /metrics (Prometheus) on ray.statusaddress -------
 
   void start_status_endpoint() {
+    const auto where = config::parse_listen_address(cfg_.ray.statusaddress);  // the loader checked the form
+    if (!where || !where->enabled) {
+      RTY_LOG(info, log_name) << "no status endpoint (ray.statusaddress " << cfg_.ray.statusaddress << ")";
+      return;
+    }
     boost::system::error_code ec;
     status_acceptor_.emplace(io_);
-    tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
-    status_acceptor_->open(ep.protocol(), ec);
+    tcp::endpoint ep(asio::ip::make_address(where->host, ec), static_cast<unsigned short>(where->port));
+    if (!ec) status_acceptor_->open(ep.protocol(), ec);
+    if (!ec) status_acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) status_acceptor_->bind(ep, ec);
     if (!ec) status_acceptor_->listen(64, ec);
     if (ec) {
-      RTY_LOG(warning, log_name) << "no status endpoint: cannot listen on 127.0.0.1: " << ec.message();
+      // Monitoring is not worth losing a batch allocation over: the run goes on without it.
+      RTY_LOG(warning, log_name) << "no status endpoint: cannot listen on ray.statusaddress "
+                                 << cfg_.ray.statusaddress << ": " << ec.message();
       status_acceptor_.reset();
       return;
     }
-    std::string url = "http://127.0.0.1:" + std::to_string(status_acceptor_->local_endpoint().port());
+    // A wildcard address is reachable from this host through loopback, which is what status.url is for.
+    auto bound = status_acceptor_->local_endpoint();
+    auto host = bound.address();
+    if (host.is_unspecified())
+      host = host.is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                          : asio::ip::address(asio::ip::address_v4::loopback());
+    const std::string host_text = host.is_v6() ? "[" + host.to_string() + "]" : host.to_string();
+    std::string url = "http://" + host_text + ":" + std::to_string(bound.port());
     status_url_file_ = file::join(cfg_.ray.workdir, status_url_file);
     std::string what;
     if (file::write_atomic(status_url_file_, url + "\n", &what)) {
       RTY_LOG(warning, log_name) << "status endpoint " << url << ": " << what;
       status_url_file_.clear();
     }
-    RTY_LOG(info, log_name) << "status at " << url << "/status and /metrics (raythenad status --workdir "
-                            << cfg_.ray.workdir << ")";
+    RTY_LOG(info, log_name) << "status at " << url << "/status and /metrics (listening on "
+                            << bound.address().to_string() << ", port " << bound.port()
+                            << "; raythenad status --workdir " << cfg_.ray.workdir << ")";
     asio::co_spawn(io_, status_accept_loop(), asio::detached);
   }
 

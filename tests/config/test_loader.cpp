@@ -361,6 +361,31 @@ BOOST_AUTO_TEST_CASE(new_keys_load_from_the_file) {
   BOOST_TEST(!s.ray.nodes);
 }
 
+BOOST_AUTO_TEST_CASE(status_address_is_host_port_or_off) {
+  BOOST_TEST(load_ok(base_yaml()).ray.statusaddress == "127.0.0.1:0");
+  auto with = [](std::string value) {
+    return replace(base_yaml(), "mergemaxprocesses: 64", "mergemaxprocesses: 64\n  statusaddress: " + value);
+  };
+  BOOST_TEST(load_ok(with("0.0.0.0:9100")).ray.statusaddress == "0.0.0.0:9100");
+  BOOST_TEST(load_ok(with("' 10.1.2.3:0 '")).ray.statusaddress == "10.1.2.3:0");
+  BOOST_TEST(load_ok(with("'[::1]:9100'")).ray.statusaddress == "[::1]:9100");
+  BOOST_TEST(load_ok(with("off")).ray.statusaddress == "off");
+  for (std::string bad : {"localhost:9100", "127.0.0.1", "127.0.0.1:65536", "127.0.0.1:-1", "::1:9100", "1.2.3:4",
+                          "'127.0.0.1:9100x'"}) {
+    auto err = load_error(with(bad));
+    BOOST_TEST_INFO("value " << bad << ": " << err);
+    BOOST_TEST(contains(err, "ray.statusaddress"));
+    BOOST_TEST(contains(err, "HOST:PORT"));
+  }
+  load_request r = request();
+  r.cli_overrides = {flag_override("status-address", "127.0.0.2:8000", "--status-address")};
+  BOOST_TEST(load_ok(base_yaml(), r).ray.statusaddress == "127.0.0.2:8000");
+  r.cli_overrides = {flag_override("status-address", "nowhere", "--status-address")};
+  auto err = load_error(base_yaml(), r);
+  BOOST_TEST(contains(err, "--status-address"));
+  BOOST_TEST(contains(err, "nowhere"));
+}
+
 BOOST_AUTO_TEST_CASE(known_hosts_default_is_expanded_from_home) {
   rty_test::scoped_env home("HOME", "/home/tester");
   BOOST_TEST(load_ok(base_yaml()).ray.sshknownhosts == "/home/tester/.ssh/known_hosts");

@@ -2,6 +2,11 @@
 // item of the tree turns exactly its check into FAIL or WARN, naming it.
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <sstream>
 
 #include "config/keys.hpp"
@@ -321,6 +326,31 @@ BOOST_AUTO_TEST_CASE(driver_log_directory_must_be_writable) {
          "driverlogfile", check_status::fail, "does not exist or is not writable");
   expect(site.checks_of(replace(site.yaml, "driverlogfile:", "driverlogfile: ${RTY_DEMO_DIR}/driver.log")),
          "driverlogfile", check_status::ok, "appended");
+}
+
+BOOST_AUTO_TEST_CASE(status_address_is_tried_before_the_run) {
+  demo_site site;
+  expect(site.checks(), "status", check_status::ok, "listens on 127.0.0.1, a free port");
+  expect(site.checks({flag("status-address", "off")}), "status", check_status::ok, "no status endpoint");
+  // A port someone already listens on: a warning (the run would go on without /status), naming the key.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof in;
+  BOOST_TEST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) == 0);
+  BOOST_TEST_REQUIRE(::listen(fd, 1) == 0);
+  BOOST_TEST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len) == 0);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(in.sin_port));
+  expect(site.checks({flag("status-address", taken)}), "status", check_status::warn,
+         "ray.statusaddress=" + taken);
+  expect(site.checks({flag("status-address", taken)}), "status", check_status::warn,
+         "cannot listen there now: Address already in use");
+  ::close(fd);
+  // 192.0.2.1 (TEST-NET-1) is an address this host does not have.
+  expect(site.checks({flag("status-address", "192.0.2.1:0")}), "status", check_status::warn,
+         "Cannot assign requested address");
 }
 
 BOOST_AUTO_TEST_CASE(unset_queue_fails_the_config_check) {

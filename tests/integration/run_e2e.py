@@ -820,6 +820,60 @@ def s_pilot_hangs_up(root):
     return site
 
 
+def free_port(host):
+    s = socket.socket()
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def get_text(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def s_status_endpoint(root):
+    # ray.statusaddress: /status and /metrics on the configured address only, status.url names it, and
+    # `raythenad status` finds the run through it; the file is gone at exit. "off": no endpoint at all.
+    import subprocess
+    host, port = other_local_address(), free_port(other_local_address())
+    site = Site(os.path.join(root, "on"), inputs=1, events=8, per_output=8, nodes=1,
+                overrides=["resources.corepernode=8", "ray.statusaddress=%s:%d" % (host, port)])
+    run = site.start({"FAKE_PILOT_DELAY": "0.4", "ATHENA_PROC_NUMBER": "8"})
+    url = "http://%s:%d" % (host, port)
+    run.wait_log(r"status at " + re.escape(url) + r"/status")
+    url_file = os.path.join(site.p["access"], "status.url")
+    with open(url_file) as f:
+        check(f.read() == url + "\n", "status.url does not hold %s" % url)
+    run.wait_log(r"node local-0: pilot job state running")
+    status = json.loads(get_text(url + "/status"))
+    check([n.get("node_id") for n in status.get("nodes", [])] == ["local-0"], "/status nodes: %s" % status)
+    metrics = get_text(url + "/metrics")
+    check(re.search(r"^raythenad_\w+", metrics, re.M) is not None, "/metrics has no raythenad_ series")
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        raise Failure("the status endpoint answers on 127.0.0.1:%d too" % port)
+    except (ConnectionRefusedError, socket.timeout):
+        pass
+    shown = subprocess.run([RAYTHENAD, "status", "--workdir", site.p["access"]], capture_output=True, text=True,
+                           timeout=20)
+    check(shown.returncode == 0 and "local-0" in shown.stdout, "raythenad status: rc %d, out %r, err %r" % (
+        shown.returncode, shown.stdout, shown.stderr))
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    check(not os.path.exists(url_file), "status.url left behind after exit")
+
+    off = Site(os.path.join(root, "off"), inputs=1, events=4, per_output=4, nodes=1,
+               overrides=["ray.statusaddress=off"])
+    run = off.start()
+    run.wait_log(r"no status endpoint \(ray.statusaddress off\)")
+    check(not os.path.exists(os.path.join(off.p["access"], "status.url")), "status.url written with off")
+    run.expect_rc(EXIT_SUCCESS)
+    off.verify()
+    return site
+
+
 SCENARIOS = {name[2:]: fn for name, fn in globals().items() if name.startswith("s_")}
 
 
