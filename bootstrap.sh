@@ -19,6 +19,7 @@ packages=(g++ cmake make pkg-config ccache python3 procps iproute2 openssh-clien
 if [ "$mode" = test ] && [ "${RTY_CI_SANITIZE:-1}" != 0 ]; then
   packages+=(clang libclang-rt-14-dev)  # libFuzzer and the clang sanitizer runtimes (gcc's come with g++)
 fi
+[ "$mode" = test ] && packages+=(groff-base)  # the tests render the generated man page
 
 missing=()
 for p in "${packages[@]}"; do

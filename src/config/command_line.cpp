@@ -32,6 +32,7 @@ constexpr action_flag action_flags[] = {
     {"json", 0, false, true, "with --validate: print one JSON object (checks and resolved configuration)"},
     {"help", 'h', false, false, "print this help"},
     {"help-keys", 0, false, false, "print the table of configuration keys (markdown)"},
+    {"help-man", 0, false, false, "print this manual as a man page (roff; installed as raythenad(1))"},
     {"version", 0, false, false, "print the version"},
 };
 
@@ -78,7 +79,41 @@ std::string own_executable(const char* argv0) {
   return argv0 ? std::string(argv0) : std::string{};
 }
 
+// roff text: a backslash is \e, and a line must not start with a control character.
+std::string roff(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') out += "\\e";
+    else if (c == '-') out += "\\-";
+    else out += c;
+  }
+  std::string safe;
+  std::size_t start = 0;
+  while (start <= out.size()) {
+    auto nl = out.find('\n', start);
+    if (nl == std::string::npos) nl = out.size();
+    auto line = std::string_view(out).substr(start, nl - start);
+    if (!line.empty() && (line.front() == '.' || line.front() == '\'')) safe += "\\&";
+    safe += line;
+    if (nl < out.size()) safe += '\n';
+    start = nl + 1;
+  }
+  return safe;
+}
+
 }  // namespace
+
+std::span<const exit_code_doc> run_exit_codes() {
+  static constexpr exit_code_doc codes[] = {
+      {0, "every event was merged and the final report written"},
+      {1, "runtime error: could not listen, create directories or start a stub"},
+      {2, "the configuration could not be loaded or is invalid"},
+      {3, "stopped early (walltime, SIGTERM, no stub left); the checkpoint lets the next run resume"},
+      {4, "completed, but some events failed for good; the report lists what succeeded"},
+      {5, "Harvester gave no usable job"},
+  };
+  return codes;
+}
 
 std::map<std::string, std::string> current_environment() {
   std::map<std::string, std::string> env;
@@ -96,7 +131,7 @@ std::string help_text() {
   o << "Usage: raythenad --config FILE [options]            run (Raythena-compatible)\n"
        "       raythenad --validate --config FILE [options] [--json]\n"
        "       raythenad status [--workdir DIR] [--json] [--watch]   a running coordinator's state\n\n"
-       "Every option but --help, --help-keys and --version can also be given as RAYTHENA_<OPTION>\n"
+       "Every option but --help, --help-keys, --help-man and --version can also be given as RAYTHENA_<OPTION>\n"
        "(--ray-workdir => RAYTHENA_RAY_WORKDIR). Precedence: command line > environment > file.\n"
        "An empty value overrides nothing.\n\n"
        "Options:\n";
@@ -122,11 +157,85 @@ std::string help_text() {
   }
   o << "\nValidation prints one line per check, OK|WARN|FAIL <name>: <path or key> \u2014 <reason>,\n"
        "and exits 0 when nothing failed, 1 when a check failed, 2 when the configuration cannot be loaded.\n"
-       "\nA run exits 0 when every event was merged; 1 on a runtime error (cannot listen, no stub started);\n"
-       "2 when the configuration cannot be loaded; 3 when it stopped early (walltime, SIGTERM, no stub left:\n"
-       "the checkpoint lets the next run resume); 4 when it completed but some events failed for good (the\n"
-       "report lists what succeeded); 5 when Harvester gave no usable job.\n"
-       "Configuration keys, defaults and meanings: raythenad --help-keys\n";
+       "\nExit status of a run:\n";
+  for (const auto& e : run_exit_codes()) o << "  " << e.code << "  " << e.meaning << "\n";
+  o << "\nConfiguration keys, defaults and meanings: raythenad --help-keys (or man raythenad)\n";
+  return o.str();
+}
+
+std::string man_page(std::string_view version, std::string_view status_help) {
+  std::ostringstream o;
+  o << ".TH RAYTHENAD 1 \"\" \"raythenad " << roff(version) << "\" \"User Commands\"\n"
+    << ".SH NAME\nraythenad \\- run ATLAS Event Service jumbo jobs across an HPC allocation\n"
+    << ".SH SYNOPSIS\n"
+    << ".B raythenad\n\\fB\\-\\-config\\fR \\fIFILE\\fR [\\fIoptions\\fR]\n.br\n"
+    << ".B raythenad\n\\fB\\-\\-validate \\-\\-config\\fR \\fIFILE\\fR [\\fB\\-\\-json\\fR] [\\fIoptions\\fR]\n.br\n"
+    << ".B raythenad status\n[\\fB\\-\\-workdir\\fR \\fIDIR\\fR] [\\fB\\-\\-json\\fR] [\\fB\\-\\-watch\\fR]\n"
+    << ".SH DESCRIPTION\n"
+    << roff("raythenad is the coordinator of an Event Service run, a drop-in replacement for Raythena. It reads a "
+            "Raythena YAML configuration, takes the job Harvester pre-staged through its shared-file messenger, "
+            "cuts it into event ranges, starts one raythena-stub per node (srun inside Slurm, SSH for named "
+            "hosts, local processes otherwise) and hands the ranges to the pilots on the nodes. Every result "
+            "is recorded in a checkpoint (state.json in the task directory), finished output groups are merged "
+            "as soon as they are complete, and the final job report is written where Harvester reads it.")
+    << "\n.PP\n"
+    << roff("With --validate, raythenad checks the configuration and the whole site set-up (Harvester files, "
+            "pilot configuration, launcher, stub, log and status address) and starts nothing. "
+            "raythenad status asks a running coordinator through <workdir>/status.url.")
+    << "\n.PP\n"
+    << roff("Values come from the command line, then RAYTHENA_<OPTION> environment variables, then the YAML "
+            "file, in that order of precedence, before the configuration is checked. An empty value overrides "
+            "nothing.")
+    << "\n.SH OPTIONS\n";
+  for (const auto& f : action_flags) {
+    o << ".TP\n";
+    if (f.short_name) o << "\\fB\\-" << f.short_name << "\\fR, ";
+    o << "\\fB\\-\\-" << roff(f.name) << "\\fR" << (f.takes_value ? " \\fIFILE\\fR" : "") << "\n"
+      << roff(f.help);
+    if (f.env) o << " (environment: \\fB" << roff(env_name_of(f.name)) << "\\fR)";
+    o << "\n";
+  }
+  for (const auto& key : key_table()) {
+    if (key.flag.empty()) continue;
+    o << ".TP\n";
+    if (key.short_flag) o << "\\fB\\-" << key.short_flag << "\\fR, ";
+    o << "\\fB\\-\\-" << roff(key.flag) << "\\fR" << (key.switch_value.empty() ? " \\fIVALUE\\fR" : "") << "\n"
+      << "Sets \\fB" << roff(key.full_name()) << "\\fR: " << roff(key.help) << " (environment: \\fB"
+      << roff(key.env_name()) << "\\fR)\n";
+  }
+  o << ".SH STATUS COMMAND\n.nf\n" << roff(status_help) << (status_help.ends_with('\n') ? "" : "\n") << ".fi\n";
+  o << ".SH CONFIGURATION\n"
+    << roff("The YAML file has the sections payload, harvester, ray, resources and logging. Keys marked "
+            "Raythena must be present, as Raythena required (a null value means the default); the others are "
+            "optional. Paths have $VAR and ${VAR} expanded once; relative paths are taken from the directory "
+            "raythenad was started in.")
+    << "\n";
+  for (const auto& key : key_table()) {
+    o << ".TP\n\\fB" << roff(key.full_name()) << "\\fR (" << roff(key.type_name()) << ", default \\fI"
+      << roff(key.default_text()) << "\\fR)\n"
+      << roff(key.help) << "." << (key.required ? " Raythena key, must be present." : key.raythena ? " Raythena key." : "")
+      << (key.ignored ? " Accepted for compatibility and ignored." : "") << " Expects " << roff(key.expected()) << ".";
+    if (!key.flag.empty()) o << " Flag \\fB\\-\\-" << roff(key.flag) << "\\fR, variable \\fB" << roff(key.env_name()) << "\\fR.";
+    o << "\n";
+  }
+  o << ".SH ENVIRONMENT\n"
+    << ".TP\n\\fBRAYTHENA_\\fR\\fIOPTION\\fR\n" << roff("Any option above except --help, --help-keys, --help-man and --version.") << "\n"
+    << ".TP\n\\fBHARVESTER_PILOT_CONFIG\\fR\n" << roff("pilot's configuration file, as for Raythena; with payload.serverport 0 each node gets a copy with pandaserver rewritten.") << "\n"
+    << ".TP\n\\fBSLURM_JOB_ID\\fR\n" << roff("set inside an allocation: ray.launcher auto then means srun.") << "\n"
+    << ".TP\n\\fBNOTIFY_SOCKET\\fR\n" << roff("under systemd (Type=notify): readiness, status, watchdog and stopping notifications.") << "\n"
+    << ".SH FILES\n"
+    << ".TP\n\\fI<ray.workdir>/status.url\\fR\n" << roff("URL of the running coordinator's /status and /metrics endpoint (ray.statusaddress); removed at exit.") << "\n"
+    << ".TP\n\\fI<ray.workdir>/.raythenad\\-secret\\fR\n" << roff("the run's channel secret, mode 0600, removed at exit.") << "\n"
+    << ".TP\n\\fI<ray.workdir>/<PandaID>/<node>/\\fR\n" << roff("each node's pilot directory; stub logs of the local launcher in <PandaID>/stub-logs/.") << "\n"
+    << ".TP\n\\fI<ray.taskprogressbasedir>/<taskID>/state.json\\fR\n" << roff("the checkpoint (Raythena's format); a later run with the same task resumes from it.") << "\n"
+    << ".TP\n\\fI<harvester.endpoint>/jobReport.json\\fR\n" << roff("the final job report for Harvester.") << "\n"
+    << ".SH SIGNALS\n"
+    << ".TP\n\\fBSIGTERM\\fR, \\fBSIGINT\\fR\n" << roff("drain: hand out no more ranges, let pilots report, write the checkpoint and the report, exit 3 (or 0 when everything was merged).") << "\n"
+    << ".TP\n\\fBSIGUSR1\\fR\n" << roff("write the checkpoint now.") << "\n"
+    << ".SH EXIT STATUS\n"
+    << roff("With --validate: 0 when no check failed, 1 when a check failed, 2 when the configuration cannot be loaded. A run:") << "\n";
+  for (const auto& e : run_exit_codes()) o << ".TP\n.B " << e.code << "\n" << roff(e.meaning) << "\n";
+  o << ".SH SEE ALSO\n" << roff("raythena-stub --help; the README shipped with raythenad (share/doc/raythenad).") << "\n";
   return o.str();
 }
 
@@ -140,9 +249,10 @@ boost::system::result<invocation, std::string> parse_invocation(int argc, const 
   }
 
   invocation inv;
-  if (vm["help"].as<bool>() || vm["help-keys"].as<bool>()) {
+  if (vm["help"].as<bool>() || vm["help-keys"].as<bool>() || vm["help-man"].as<bool>()) {
     inv.what = invocation::action::help;
     inv.help_keys = vm["help-keys"].as<bool>();
+    inv.help_man = vm["help-man"].as<bool>();
     return inv;
   }
   if (vm["version"].as<bool>()) {

@@ -7,6 +7,8 @@
 #include <boost/system/result.hpp>
 
 #include <map>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@ struct invocation {
   std::vector<std::string> notices;  // warnings (unknown keys) and ignored keys, already formatted
   std::string source_file;           // the YAML file given by --config / RAYTHENA_CONFIG
   bool help_keys = false;            // action help from --help-keys: print keys_markdown(false), not help_text()
+  bool help_man = false;             // action help from --help-man: print man_page()
 };
 
 // The error is the complete user-facing message: print it to stderr and exit 2.
@@ -28,6 +31,17 @@ boost::system::result<invocation, std::string> parse_invocation(int argc, const 
                                                                 const std::map<std::string, std::string>& env);
 
 std::string help_text();
+
+// The manual page, roff (-man macros), generated from the same tables as --help and --help-keys;
+// `status_help` is `raythenad status --help`, shown as its own section.
+std::string man_page(std::string_view version, std::string_view status_help);
+
+struct exit_code_doc {
+  int code;
+  std::string_view meaning;
+};
+// What a run's exit status means (--help, the man page).
+std::span<const exit_code_doc> run_exit_codes();
 
 // The process environment as a map, for parse_invocation.
 std::map<std::string, std::string> current_environment();

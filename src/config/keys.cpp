@@ -350,26 +350,27 @@ std::string value_text(const key_value& v) {
   return std::visit(visitor{}, v);
 }
 
+std::string key_spec::type_name() const {
+  switch (kind) {
+    case value_kind::text: return "string";
+    case value_kind::path: return "path";
+    case value_kind::shell: return "shell";
+    case value_kind::integer: return "integer";
+    case value_kind::seconds: return "seconds";
+    case value_kind::boolean: return "bool";
+    case value_kind::string_list: return "list";
+    case value_kind::choice: return join_choices(choices, "|");
+    case value_kind::address: return "address";
+  }
+  return {};
+}
+
 std::string keys_markdown(bool new_keys_only) {
-  auto kind_name = [](const key_spec& key) -> std::string {
-    switch (key.kind) {
-      case value_kind::text: return "string";
-      case value_kind::path: return "path";
-      case value_kind::shell: return "shell";
-      case value_kind::integer: return "integer";
-      case value_kind::seconds: return "seconds";
-      case value_kind::boolean: return "bool";
-      case value_kind::string_list: return "list";
-      case value_kind::choice: return join_choices(key.choices, "|");
-      case value_kind::address: return "address";
-    }
-    return {};
-  };
   std::ostringstream o;
   o << "| key | type | default | flag / variable | meaning |\n|---|---|---|---|---|\n";
   for (const auto& key : table) {
     if (new_keys_only && key.raythena) continue;
-    std::string choice = kind_name(key);
+    std::string choice = key.type_name();
     std::replace(choice.begin(), choice.end(), '|', '/');  // a bare | would split the markdown cell
     o << "| `" << key.full_name() << "` | " << choice << " | `" << key.default_text() << "` | ";
     if (!key.flag.empty()) {

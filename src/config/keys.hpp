@@ -49,6 +49,7 @@ struct key_spec {
   std::string env_name() const;   // RAYTHENA_<FLAG>, empty when no flag
   std::string expected() const;   // "an integer >= 1", "one of auto, local, srun, ssh", ...
   std::string default_text() const;
+  std::string type_name() const;  // "seconds", "auto|local|srun|ssh", ...
 };
 
 std::span<const key_spec> key_table();

@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
   }
   switch (inv->what) {
     case invocation::action::help:
-      std::cout << (inv->help_keys ? rty::config::keys_markdown(false) : rty::config::help_text());
+      std::cout << (inv->help_man    ? rty::config::man_page(rty::version, rty::coordinator::status_command_help())
+                    : inv->help_keys ? rty::config::keys_markdown(false)
+                                     : rty::config::help_text());
       return 0;
     case invocation::action::version:
       std::cout << "raythenad " << rty::version << "\n";

@@ -21,6 +21,16 @@ expect_rc 0 "--version" "$bin" --version
 grep -q "^raythenad [0-9]" "$tree/out" || fail "--version output: $(cat "$tree/out")"
 expect_rc 0 "--help-keys" "$bin" --help-keys
 grep -q "ray.stubgrace" "$tree/out" || fail "--help-keys lacks ray.stubgrace"
+# The man page the build generated is what the built program prints, and roff renders it cleanly.
+expect_rc 0 "--help-man" "$bin" --help-man
+cmp -s "$tree/out" "$build/man/raythenad.1" || fail "$build/man/raythenad.1 differs from raythenad --help-man"
+if command -v groff >/dev/null; then
+  groff -man -ww -z "$build/man/raythenad.1" 2>"$tree/groff" || fail "groff failed on raythenad.1"
+  [ ! -s "$tree/groff" ] || fail "groff warnings on raythenad.1: $(cat "$tree/groff")"
+  groff -man -Tutf8 "$build/man/raythenad.1" 2>/dev/null | grep -q "ray.statusaddress" || fail "rendered man page lacks ray.statusaddress"
+else
+  echo "groff not installed: raythenad.1 not rendered"
+fi
 
 python3 "$src/tests/fakes/rtysite.py" make "$tree/site" >/dev/null || fail "rtysite.py make"
 printf '12:00:00\n02:00:00\n' >"$tree/site/workdir/jobtimeout.txt"
