@@ -1,6 +1,7 @@
 #include "common/file_util.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -137,6 +138,13 @@ std::string join(std::string_view a, std::string_view b) {
   if (out.back() != '/') out.push_back('/');
   out.append(b);
   return out;
+}
+
+unsigned harden_umask() {
+  const mode_t old = ::umask(0);
+  const mode_t now = old | S_IWOTH;
+  ::umask(now);
+  return now;
 }
 
 }  // namespace rty::file

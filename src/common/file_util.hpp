@@ -23,4 +23,10 @@ std::string expand_vars(std::string_view text);
 // Path join like Python's os.path.join for two parts: an absolute `b` wins.
 std::string join(std::string_view a, std::string_view b);
 
+// Nothing raythenad, its stubs or their children create may be writable by other users of a shared
+// cluster, whatever umask the batch system or ssh handed down: adds "others may not write" to the
+// process umask (group sharing, e.g. umask 002 for a production account, is left as the site set it).
+// Returns the umask now in force.
+unsigned harden_umask();
+
 }  // namespace rty::file

@@ -8,13 +8,17 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -23,6 +27,7 @@
 
 #include "bookkeeping/bookkeeper.hpp"
 #include "bookkeeping/checkpoint.hpp"
+#include "common/admission.hpp"
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 #include "common/log.hpp"
@@ -510,21 +515,55 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
 
   awaitable<void> accept_loop() {
     auto self = shared_from_this();
+    asio::steady_timer pause(io_);
     while (acceptor_ && acceptor_->is_open()) {
       auto [ec, socket] = co_await acceptor_->async_accept(as_tuple_awaitable);
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
-        RTY_LOG(warning, log_name) << "accept: " << ec.message();
+        // Out of file descriptors (a flood of connections, or a limit too low for the node count):
+        // the oldest connection that has not authenticated makes room; if there is none, wait a
+        // little instead of spinning on the same error.
+        const bool out_of_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
+        if (auto v = refusals_.event(std::chrono::steady_clock::now()); v.log)
+          RTY_LOG(warning, log_name) << "accept: " << ec.message()
+                                     << (out_of_fds ? " (cutting the oldest unauthenticated connection)" : "")
+                                     << suppressed_note(v.suppressed);
+        if (!(out_of_fds && unproven_.evict_oldest())) {
+          pause.expires_after(50ms);
+          co_await pause.async_wait(as_tuple_awaitable);
+        }
         continue;
       }
       asio::co_spawn(io_, session(std::move(socket)), asio::detached);
     }
   }
 
+  static std::size_t unproven_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 65536;
+    return static_cast<std::size_t>(std::clamp<rlim_t>(rl.rlim_cur / 2, 16, 65536));
+  }
+
+  static std::string suppressed_note(std::uint64_t n) {
+    return n ? " (" + std::to_string(n) + " similar line(s) left out in the last minute)" : std::string();
+  }
+
   awaitable<void> session(tcp::socket socket) {
     auto self = shared_from_this();
     conn_id id = ++next_conn_;
     auto ch = std::make_shared<net::channel>(std::move(socket), protocol::default_max_frame);
+    // Until it proves the secret, a connection may be cut to make room (see common/admission.hpp).
+    auto was_cut = std::make_shared<bool>(false);
+    unproven_.admit(id, [this, was_cut, weak = std::weak_ptr<net::channel>(ch)] {
+      auto c = weak.lock();
+      if (!c) return;
+      *was_cut = true;
+      if (auto v = refusals_.event(std::chrono::steady_clock::now()); v.log)
+        RTY_LOG(warning, log_name) << "cut unauthenticated connection from " << c->peer() << ": "
+                                   << unproven_.size() + 1 << " connections waiting to authenticate (limit "
+                                   << unproven_.limit() << ")" << suppressed_note(v.suppressed);
+      c->close();
+    });
     // A peer gets a few seconds to prove itself, and nothing it sends before that is acted upon.
     auto auth_timer = std::make_shared<asio::steady_timer>(io_, std::min<std::chrono::seconds>(10s, cfg_.ray.heartbeattimeout));
     auth_timer->async_wait([ch](boost::system::error_code ec) {
@@ -535,6 +574,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     ch->send(challenge.to_json());
     auto first = co_await ch->receive();
     auth_timer->cancel();
+    unproven_.settle(id);
     std::string refusal;
     std::optional<protocol::hello> hello;
     if (!first) {
@@ -547,7 +587,10 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       hello = std::move(*h);
     }
     if (!hello) {
-      RTY_LOG(warning, log_name) << "refused connection from " << ch->peer() << ": " << refusal;
+      if (*was_cut) co_return;  // logged when it was cut
+      if (auto v = refusals_.event(std::chrono::steady_clock::now()); v.log)
+        RTY_LOG(warning, log_name) << "refused connection from " << ch->peer() << ": " << refusal
+                                   << suppressed_note(v.suppressed);
       protocol::error e;
       e.message = "authentication failed";
       ch->send(e.to_json());
@@ -761,6 +804,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   }
 
   void log_status() {
+    if (auto n = refusals_.take_suppressed())
+      RTY_LOG(warning, log_name) << n << " more connection(s) cut or refused on the stub port without a line each";
     sample_rate();
     auto s = engine_->status();
     std::ostringstream line;
@@ -1019,6 +1064,10 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   std::unique_ptr<launch::launcher> launcher_;
   std::optional<tcp::acceptor> acceptor_;
   std::map<conn_id, connection> connections_;
+  // Connections not yet authenticated: at most half the open-files limit, so that a flood leaves the
+  // run descriptors for its files, merges and real stubs.
+  admission_queue unproven_{unproven_limit()};
+  log_throttle refusals_{5, std::chrono::minutes(1)};
   std::map<pid_t, launch::started> stub_pids_;
   std::map<pid_t, std::string> merge_pids_;
   std::string task_dir_, listen_address_, secret_, secret_file_;
@@ -1038,10 +1087,25 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   std::string status_url_file_;
 };
 
+// One channel per node: a site's default soft limit (often 1024) would cap the run at about a thousand
+// nodes, so take what the hard limit allows, as servers do.
+void raise_open_files_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  const rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(before, 1 << 20) : rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) == 0)
+    RTY_LOG(info, log_name) << "open files limit raised from " << before << " to " << rl.rlim_cur;
+  else
+    RTY_LOG(warning, log_name) << "open files limit stays " << before << ": " << std::strerror(errno);
+}
+
 }  // namespace
 
 int run_daemon(const config::settings& settings) {
   ::signal(SIGPIPE, SIG_IGN);
+  file::harden_umask();
+  raise_open_files_limit();
   std::error_code ec;
   fs::create_directories(settings.ray.workdir, ec);
   asio::io_context io(1);

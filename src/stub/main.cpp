@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
     node_id = host;
   }
   opts.node_id = node_id;
+  rty::file::harden_umask();  // srun and ssh hand down whatever umask the user's shell had
   if (const char* s = std::getenv("RAYTHENA_STUB_SECRET"); s && *s) {
     opts.secret = s;
     ::unsetenv("RAYTHENA_STUB_SECRET");  // pilot does not need to see it

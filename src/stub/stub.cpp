@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 
+#include "common/admission.hpp"
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 #include "common/log.hpp"
@@ -89,6 +90,8 @@ class stub : public std::enable_shared_from_this<stub> {
 
   // --- channel -------------------------------------------------------------------------------------
 
+  // A coordinator under a flood of unauthenticated connections may cut ours before the handshake is
+  // through (common/admission.hpp): that is worth a few more tries. An explicit refusal is not.
   awaitable<bool> connect_and_authenticate() {
     tcp::resolver resolver(io_);
     auto [rec, results] = co_await resolver.async_resolve(opts_.host, std::to_string(opts_.port), as_tuple_awaitable);
@@ -96,6 +99,26 @@ class stub : public std::enable_shared_from_this<stub> {
       RTY_LOG(critical, component()) << "cannot resolve coordinator address '" << opts_.host << "': " << rec.message();
       co_return false;
     }
+    constexpr int handshakes = 20;
+    for (int attempt = 1;; ++attempt) {
+      std::string cut;
+      auto outcome = co_await handshake(results, cut);
+      if (outcome != handshake_result::cut) co_return outcome == handshake_result::ok;
+      if (attempt == handshakes) {
+        RTY_LOG(critical, component()) << "coordinator " << opts_.host << ":" << opts_.port << " cut the connection "
+                                       << handshakes << " times before the handshake was through: " << cut;
+        co_return false;
+      }
+      RTY_LOG(warning, component()) << "coordinator cut the connection during the handshake (" << cut
+                                    << "); trying again";
+      asio::steady_timer t(io_, std::chrono::milliseconds(100 * std::min(attempt, 10)));
+      co_await t.async_wait(as_tuple_awaitable);
+    }
+  }
+
+  enum class handshake_result { ok, failed, cut };
+
+  awaitable<handshake_result> handshake(const tcp::resolver::results_type& results, std::string& cut) {
     tcp::socket socket(io_);
     // The coordinator listens before it launches stubs, but allow for a slow network start.
     boost::system::error_code cec;
@@ -108,18 +131,18 @@ class stub : public std::enable_shared_from_this<stub> {
     if (cec) {
       RTY_LOG(critical, component()) << "cannot connect to coordinator " << opts_.host << ":" << opts_.port << ": "
                                      << cec.message();
-      co_return false;
+      co_return handshake_result::failed;
     }
     channel_ = std::make_shared<net::channel>(std::move(socket), protocol::default_max_frame);
     auto first = co_await channel_->receive();
     if (!first) {
-      RTY_LOG(critical, component()) << "coordinator closed the channel before the challenge: " << first.error();
-      co_return false;
+      cut = "closed before the challenge: " + first.error();
+      co_return handshake_result::cut;
     }
     auto challenge = protocol::challenge::from_json(*first);
     if (!challenge) {
       RTY_LOG(critical, component()) << "bad challenge from coordinator: " << challenge.error();
-      co_return false;
+      co_return handshake_result::failed;
     }
     protocol::hello hello;
     hello.version = protocol::version;
@@ -132,23 +155,23 @@ class stub : public std::enable_shared_from_this<stub> {
     channel_->send(hello.to_json());
     auto second = co_await channel_->receive();
     if (!second) {
-      RTY_LOG(critical, component()) << "coordinator refused this stub: " << second.error();
-      co_return false;
+      cut = "closed before the welcome: " + second.error();
+      co_return handshake_result::cut;
     }
     if (auto type = protocol::message_type(*second); type && *type == protocol::error::type) {
       auto err = protocol::error::from_json(*second);
       RTY_LOG(critical, component()) << "coordinator refused this stub: " << (err ? err->message : err.error());
-      co_return false;
+      co_return handshake_result::failed;
     }
     auto welcome = protocol::welcome::from_json(*second);
     if (!welcome) {
       RTY_LOG(critical, component()) << "bad welcome from coordinator: " << welcome.error();
-      co_return false;
+      co_return handshake_result::failed;
     }
     welcome_ = std::move(*welcome);
     last_rx_ = std::chrono::steady_clock::now();
     RTY_LOG(info, component()) << "connected to coordinator " << channel_->peer() << " as node " << welcome_.node_index;
-    co_return true;
+    co_return handshake_result::ok;
   }
 
   awaitable<void> read_channel() {
@@ -205,6 +228,8 @@ class stub : public std::enable_shared_from_this<stub> {
         co_return;
       }
       channel_->send(protocol::heartbeat{}.to_json());
+      if (auto n = http_refusals_.take_suppressed())
+        RTY_LOG(warning, component()) << n << " more pilot-port connection(s) cut without a line each";
     }
   }
 
@@ -476,15 +501,28 @@ class stub : public std::enable_shared_from_this<stub> {
 
   awaitable<void> accept_http() {
     auto self = shared_from_this();
+    asio::steady_timer pause(io_);
     while (acceptor_ && acceptor_->is_open()) {
       auto [ec, socket] = co_await acceptor_->async_accept(as_tuple_awaitable);
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
-        RTY_LOG(warning, component()) << "accept failed: " << ec.message();
+        if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log)
+          RTY_LOG(warning, component()) << "accept failed: " << ec.message() << suppressed_note(v.suppressed);
+        // Out of descriptors: the oldest connection still sending its request makes room; otherwise
+        // wait a little rather than spin on the error.
+        const bool out_of_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
+        if (!(out_of_fds && reading_.evict_oldest())) {
+          pause.expires_after(50ms);
+          co_await pause.async_wait(as_tuple_awaitable);
+        }
         continue;
       }
       asio::co_spawn(io_, http_session(std::move(socket)), asio::detached);
     }
+  }
+
+  static std::string suppressed_note(std::uint64_t n) {
+    return n ? " (" + std::to_string(n) + " similar line(s) left out in the last minute)" : std::string();
   }
 
   awaitable<void> http_session(tcp::socket socket) {
@@ -493,14 +531,30 @@ class stub : public std::enable_shared_from_this<stub> {
     beast::flat_buffer buffer;
     const auto max_body = static_cast<std::uint64_t>(settings_int("max_body", 16 * 1024 * 1024));
     for (;;) {
+      const std::uint64_t id = ++http_reads_;
       http::request_parser<http::string_body> parser;
       parser.body_limit(max_body);
-      stream.expires_after(130s);  // longer than pilot's own 120 s curl limit
+      // pilot sends a whole request at once: a client that trickles it (slowloris) or sits idle on a
+      // kept-alive connection is cut after 30 s, and the oldest of too many such clients at once even
+      // sooner, so they can neither pile up nor lock pilot out.
+      stream.expires_after(30s);
+      reading_.admit(id, [this, &stream] {
+        if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log)
+          RTY_LOG(warning, component()) << "cut a pilot-port connection that had not sent its request: "
+                                        << reading_.limit() << " connections reading at once"
+                                        << suppressed_note(v.suppressed);
+        stream.socket().close();
+      });
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
+      reading_.settle(id);
       if (ec) {
         if (ec == http::error::body_limit) {
           RTY_LOG(error, component()) << "pilot request body larger than " << max_body << " bytes: refused";
           co_await write_reply(stream, 11, false, pilot::reply_status(500));
+        } else if (ec == beast::error::timeout) {
+          if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log)
+            RTY_LOG(warning, component()) << "pilot-port client sent no complete request within 30 s: cut"
+                                          << suppressed_note(v.suppressed);
         } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted) {
           RTY_LOG(debug, component()) << "pilot connection: " << ec.message();
         }
@@ -724,6 +778,10 @@ class stub : public std::enable_shared_from_this<stub> {
   asio::io_context& io_;
   options opts_;
   std::shared_ptr<net::channel> channel_;
+  // pilot-port connections still sending their request (pilot needs a handful at most).
+  admission_queue reading_{64};
+  log_throttle http_refusals_{5, std::chrono::minutes(1)};
+  std::uint64_t http_reads_ = 0;
   protocol::welcome welcome_;
   std::optional<tcp::acceptor> acceptor_;
   asio::steady_timer heartbeat_timer_;

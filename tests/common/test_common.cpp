@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/admission.hpp"
 #include "common/event_range.hpp"
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
@@ -162,4 +163,42 @@ BOOST_AUTO_TEST_CASE(range_status_round_trip) {
   for (auto s : {rty::range_status::running, rty::range_status::finished, rty::range_status::failed, rty::range_status::fatal})
     BOOST_TEST((rty::parse_range_status(rty::to_string(s)) == s));
   BOOST_TEST(!rty::parse_range_status("done"));
+}
+
+BOOST_AUTO_TEST_CASE(admission_queue_cuts_the_oldest_past_its_limit) {
+  rty::admission_queue q(3);
+  std::vector<int> closed;
+  for (int i = 1; i <= 3; ++i) q.admit(i, [&closed, i] { closed.push_back(i); });
+  BOOST_TEST(closed.empty());
+  q.settle(2);  // proved itself: never cut
+  q.admit(4, [&closed] { closed.push_back(4); });
+  BOOST_TEST(closed.empty());  // 1, 3, 4 pending: at the limit, not past it
+  q.admit(5, [&closed] { closed.push_back(5); });
+  BOOST_TEST(closed == std::vector<int>{1});
+  BOOST_TEST(q.size() == 3u);
+  BOOST_TEST(q.evict_oldest());  // out of file descriptors: the oldest goes
+  BOOST_TEST((closed == std::vector<int>{1, 3}));
+  q.settle(4);
+  q.settle(5);
+  BOOST_TEST(!q.evict_oldest());
+  BOOST_TEST(q.evicted() == 2u);
+  rty::admission_queue zero(0);  // a limit of 0 would admit nobody: it means 1
+  zero.admit(1, nullptr);
+  BOOST_TEST(zero.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(log_throttle_lets_a_burst_through_then_counts) {
+  using namespace std::chrono_literals;
+  rty::log_throttle t(2, 10s);
+  auto t0 = rty::log_throttle::clock::time_point{} + 1h;
+  BOOST_TEST(t.event(t0).log);
+  BOOST_TEST(t.event(t0 + 1s).log);
+  for (int i = 0; i < 5; ++i) BOOST_TEST(!t.event(t0 + 2s).log);
+  auto next = t.event(t0 + 10s);  // a new window: the count of what was left out comes first
+  BOOST_TEST(next.log);
+  BOOST_TEST(next.suppressed == 5u);
+  BOOST_TEST(t.event(t0 + 11s).suppressed == 0u);
+  BOOST_TEST(!t.event(t0 + 12s).log);
+  BOOST_TEST(t.take_suppressed() == 1u);  // reported by a status line: not again by the next window
+  BOOST_TEST(t.event(t0 + 20s).suppressed == 0u);
 }

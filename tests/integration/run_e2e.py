@@ -131,8 +131,8 @@ class Site:
         with open(path) as f:
             return json.load(f)
 
-    def start(self, env=None, name=None):
-        run = Run(self, env or {}, name or "run%d" % (len(self.runs) + 1))
+    def start(self, env=None, name=None, prefix=()):
+        run = Run(self, env or {}, name or "run%d" % (len(self.runs) + 1), prefix)
         self.runs.append(run)
         return run
 
@@ -223,7 +223,7 @@ class Site:
 class Run:
     """One raythenad process on a site."""
 
-    def __init__(self, site, env, name):
+    def __init__(self, site, env, name, prefix=()):
         import subprocess
         self.site = site
         self.name = name
@@ -235,7 +235,8 @@ class Run:
         self.record_path = e["E2E_RECORD"]
         self.log_file = open(self.log_path, "w")
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([RAYTHENAD, "--config", site.p["yaml"]], cwd=site.root, env=e,
+        # prefix: a command that execs raythenad in its own place (prlimit), so the PID stays raythenad's
+        self.proc = subprocess.Popen(list(prefix) + [RAYTHENAD, "--config", site.p["yaml"]], cwd=site.root, env=e,
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
         site.pids.add(self.proc.pid)
         self.rc = None
@@ -871,6 +872,132 @@ def s_status_endpoint(root):
     check(not os.path.exists(os.path.join(off.p["access"], "status.url")), "status.url written with off")
     run.expect_rc(EXIT_SUCCESS)
     off.verify()
+    return site
+
+
+class Flood:
+    """Opens `count` TCP connections to host:port from a thread and keeps them open, sending nothing
+    (idle), or a request head a byte at a time every second (slowloris). Counts how many the server cut."""
+
+    def __init__(self, host, port, count, slow_request=None):
+        self.host, self.port, self.count, self.slow = host, port, count, slow_request
+        self.socks, self.opened, self.stop = [], 0, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        for _ in range(self.count):
+            if self.stop.is_set():
+                return
+            try:
+                s = socket.create_connection((self.host, self.port), timeout=5)
+                s.setblocking(False)
+                self.socks.append(s)
+                self.opened += 1
+            except OSError:
+                time.sleep(0.01)
+        sent = 0
+        while not self.stop.wait(1.0) and self.slow and sent < len(self.slow):
+            for s in self.socks:
+                try:
+                    s.send(self.slow[sent:sent + 1])
+                except OSError:
+                    pass
+            sent += 1
+
+    def cut(self):
+        """How many of the connections the server has closed (EOF or reset), reading what it sent."""
+        n = 0
+        for s in self.socks:
+            try:
+                while s.recv(65536):
+                    pass
+                n += 1  # EOF
+            except BlockingIOError:
+                pass  # open, nothing more to read
+            except OSError:
+                n += 1
+        return n
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+        for s in self.socks:
+            s.close()
+
+
+def s_connection_flood(root):
+    # 1,500 idle connections on the control port of a raythenad whose open-files limit is 512 (so at most
+    # 256 may wait to authenticate), and 300 slowloris clients on the stub's pilot port: the oldest are
+    # cut, the log says so without a line per connection, and the real stub and pilot finish the job.
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    check(hard >= 2500, "this test needs an open-files hard limit of 2500, have %d" % hard)
+    site = Site(root, inputs=1, events=16, per_output=16, nodes=1, overrides=["resources.corepernode=2"])
+    run = site.start({"FAKE_PILOT_DELAY": "0.5", "ATHENA_PROC_NUMBER": "2"}, prefix=["prlimit", "--nofile=512:512"])
+    host, port = run.listen_address()
+    control = Flood(host, port, 1500)
+    run.wait_log(r"node local-0: pilot job state running")
+    with open(os.path.join(site.node_dir("local-0"), "pilot_default.cfg")) as f:
+        pilot_port = int(re.search(r"pandaserver = http://127\.0\.0\.1:(\d+)", f.read()).group(1))
+    slow = Flood("127.0.0.1", pilot_port, 300, b"POST /server/panda/getEventRanges HTTP/1.1\r\nHost: x\r\n")
+    try:
+        wait_until(lambda: control.opened == 1500 or not control.thread.is_alive(), 60, "the control-port flood")
+        wait_until(lambda: slow.opened == 300 or not slow.thread.is_alive(), 60, "the pilot-port flood")
+        check(control.opened == 1500 and slow.opened == 300, "opened %d/1500 control and %d/300 pilot-port "
+              "connections" % (control.opened, slow.opened))
+        # while the run goes on: all but the newest 256 (control) and 64 (pilot port) are cut
+        wait_until(lambda: control.cut() >= 1500 - 256, 20, "1244 idle control connections cut")
+        wait_until(lambda: slow.cut() >= 300 - 64, 20, "236 slowloris connections cut")
+        check(run.proc.poll() is None, "the run ended before the floods were checked: make it longer")
+        run.expect_rc(EXIT_SUCCESS, timeout=60)
+    finally:
+        control.close()
+        slow.close()
+    site.verify()
+    log = run.log()
+    cuts = len(re.findall(r"cut unauthenticated connection from", log))
+    check(0 < cuts <= 20, "%d 'cut unauthenticated connection' lines (expected 1-20, throttled)" % cuts)
+    check(cuts < 20 or re.search(r"similar line\(s\) left out|more connection\(s\) cut or refused", log),
+          "no summary of the lines left out")
+    with open(site.stub_log("local-0"), errors="replace") as f:
+        stub_log = f.read()
+    check("cut a pilot-port connection that had not sent its request" in stub_log, "stub log: no cut")
+    check(len(re.findall(r"cut a pilot-port connection", stub_log)) <= 20, "stub log not throttled")
+    return site
+
+
+def s_file_modes(root):
+    # Started with umask 0 (the worst a batch system could hand down): the run's secret is 0600 while it
+    # exists, and nothing raythenad, the stub, pilot or the merge create is writable by other users.
+    import stat
+    site = Site(root, inputs=2, events=4, per_output=4, nodes=1)
+    before = set()
+    for top in (site.p["access"], site.p["task"]):
+        for d, dirs, files in os.walk(top):
+            before.update(os.path.join(d, n) for n in dirs + files)
+    run = site.start({"FAKE_PILOT_DELAY": "0.3"}, prefix=["sh", "-c", 'umask 0 && exec "$0" "$@"'])
+    run.wait_log(r"node local-0: pilot job state running")
+    secret = os.path.join(site.p["access"], ".raythenad-secret")
+    mode = stat.S_IMODE(os.stat(secret).st_mode)
+    check(mode == 0o600, "the secret file has mode %o" % mode)
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    created, open_to_others = 0, []
+    for top in (site.p["access"], site.p["task"]):
+        for d, dirs, files in os.walk(top):
+            for n in dirs + files:
+                path = os.path.join(d, n)
+                if path in before or os.path.islink(path):
+                    continue
+                created += 1
+                if os.lstat(path).st_mode & stat.S_IWOTH:
+                    open_to_others.append("%s (%o)" % (path, stat.S_IMODE(os.lstat(path).st_mode)))
+    check(created > 20, "only %d files and directories created?" % created)
+    check(not open_to_others, "writable by other users: %s" % ", ".join(open_to_others[:10]))
+    report = os.path.join(site.p["access"], "jobReport.json")
+    check(stat.S_IMODE(os.stat(report).st_mode) & 0o444 == 0o444, "the report is not readable by Harvester")
     return site
 
 
