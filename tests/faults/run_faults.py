@@ -10,22 +10,22 @@ the scenario left alive. Scenarios (runtime on 2 cores, alone):
 
   stub_kills            12 local stubs; SIGKILL a random live stub at 10 random points of the run
                         (seeded). The run finishes with exit 0: the lost nodes' ranges are re-dispatched,
-                        their pilots go away. (~10 s)
+                        their pilots go away. (~6 s)
   coordinator_kills     5 seeds, 5 sites in parallel: SIGKILL raythenad at a seeded random point (a
                         phase of the run plus a random delay), restart it with the same config until it
                         exits 0. Nothing recorded before the kill is simulated again, nothing is merged
-                        twice, the report lists each output once. (~15 s)
+                        twice, the report lists each output once. (~6 s)
   kill_in_final_renames a finished task gets a new job attempt with other output names; raythenad is
                         SIGKILLed (LD_PRELOAD shim rename_kill.c) once after and once before a rename into
                         final/; the third run, without the shim, completes the renames from the commit
-                        log: each output once in final/, under its new name, in the report. (~5 s)
+                        log: each output once in final/, under its new name, in the report. (~2 s)
   task_dir_full         the task progress directory on a 4 MiB tmpfs filled up mid-run: raythenad names
                         the path and the errno text, state.json stays intact and parseable, raythenad
                         exits 3 (incomplete) with nothing lost; with space again a restart finishes.
-                        Needs root (mount); skipped (exit 77) otherwise. (~8 s)
+                        Needs root (mount); skipped (exit 77) otherwise. (~3 s)
   harvester_misbehaves  the job spec from tests/fakes/fake_harvester.py arrives late, half-written, or
                         as garbage; event ranges (harvester.eventsource) arrive late and half-written:
-                        late/half wait and succeed, garbage ends in exit 5 naming the file. (~12 s)
+                        late/half wait and succeed, garbage ends in exit 5 naming the file. (~7 s)
 """
 import json
 import os
