@@ -965,9 +965,15 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     std::string what;
     // After the final renames, Harvester's post-processing must find the outputs under their names.
     auto cp = with_current_names(book_->snapshot(), renamed, task_dir_ + "/final");
-    if (bookkeeping::save_checkpoint(cp, checkpoint_path(), &what))
+    if (bookkeeping::save_checkpoint(cp, checkpoint_path(), &what)) {
       RTY_LOG(error, log_name) << "checkpoint (" << why << ") not written, the previous one is kept: " << what;
-    else
+      // Progress that cannot be recorded would be redone anyway (e.g. the task directory is full):
+      // stop taking new work; the next run resumes from the previous checkpoint (exit incomplete).
+      if (engine_ && !finished_ && engine_->outcome() == run_outcome::running) {
+        engine_->drain("the checkpoint cannot be written");
+        asio::post(io_, [self = shared_from_this()] { self->check_done(); });
+      }
+    } else
       RTY_LOG(debug, log_name) << "checkpoint written (" << why << ")";
   }
 

@@ -1,5 +1,6 @@
 #include "coordinator/finalize.hpp"
 
+#include <filesystem>
 #include <sstream>
 
 #include "common/file_util.hpp"
@@ -11,6 +12,18 @@
 namespace rty::coordinator {
 namespace {
 constexpr const char* log_name = "Driver";
+
+// A merge writes its report under the output's name at that time; after renames (this run's or an
+// earlier one's, which the restored checkpoint already applies) it is found through the commit log.
+std::string report_path(const std::string& task_dir, const std::string& name, const merge::commit_log& log) {
+  auto path_of = [&](const std::string& n) { return file::join(task_dir, "job-reports/" + n + ".json"); };
+  std::error_code ec;
+  if (std::filesystem::exists(path_of(name), ec)) return path_of(name);
+  const std::string now = log.current_name(name);
+  for (auto& [old_name, target] : log.renamed())
+    if (target == now && old_name != name && std::filesystem::exists(path_of(old_name), ec)) return path_of(old_name);
+  return path_of(name);  // absent: read_report's error names it
+}
 }
 
 finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookkeeper& book, merge::commit_log& log,
@@ -18,6 +31,16 @@ finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookk
   finalize_result result;
   const std::string final_dir = file::join(task_dir, "final");
   auto outputs = book.outputs();
+
+  // 0. A crash between a commit-log line and its rename: the restored outputs already carry the
+  //    logged names, so the file is renamed here, not planned again below.
+  std::vector<std::pair<std::string, std::string>> completed;
+  std::string replay_what;
+  if (merge::complete_logged_renames(log, final_dir, &completed, &replay_what))
+    RTY_LOG(error, log_name) << "output renames: " << replay_what;
+  for (auto& [from, to] : completed)
+    RTY_LOG(warning, log_name) << "completed the rename of " << from << " to " << to << " that the commit log "
+                               << log.path() << " announced before a crash";
 
   // 1. Outputs merged under an earlier attempt's names take this job's names; the log comes first so
   //    that a crash between the two steps is repaired by the next run.
@@ -44,7 +67,7 @@ finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookk
     }
     ++merged;
     std::string name = o.recorded_name.empty() ? o.name : o.recorded_name;
-    auto report = merge::read_report(file::join(task_dir, "job-reports/" + name + ".json"));
+    auto report = merge::read_report(report_path(task_dir, name, log));
     if (!report) {
       RTY_LOG(error, log_name) << "final report: " << report.error();
       continue;

@@ -132,6 +132,54 @@ std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::
   return first;
 }
 
+std::error_code complete_logged_renames(const commit_log& log, const std::string& final_dir,
+                                        std::vector<std::pair<std::string, std::string>>* done, std::string* what) {
+  std::map<std::string, std::vector<std::string>> earlier;  // name now → the names it had before
+  for (auto& [old_name, now] : log.renamed())
+    if (old_name != now) earlier[now].push_back(old_name);
+  std::error_code first;
+  std::string messages;
+  auto problem = [&](std::error_code ec, const std::string& message) {
+    if (!first) first = ec;
+    if (!messages.empty()) messages += "\n";
+    messages += message;
+  };
+  bool renamed_any = false;
+  for (auto& [now, olds] : earlier) {
+    const std::string dst = file::join(final_dir, now);
+    std::error_code ec;
+    if (fs::exists(dst, ec)) continue;
+    std::vector<std::string> present;
+    for (auto& old_name : olds)
+      if (fs::exists(file::join(final_dir, old_name), ec)) present.push_back(old_name);
+    if (present.empty()) continue;  // nothing of this chain here: the final report names what is missing
+    if (present.size() > 1) {
+      std::string names;
+      for (auto& n : present) names += (names.empty() ? "" : ", ") + n;
+      problem(std::make_error_code(std::errc::file_exists),
+              "cannot complete the logged rename to '" + dst + "': several earlier names exist (" + names + ")");
+      continue;
+    }
+    const std::string src = file::join(final_dir, present.front());
+    if (::rename(src.c_str(), dst.c_str()) != 0) {
+      std::error_code rc{errno, std::generic_category()};
+      problem(rc, "cannot rename '" + src + "' to '" + dst + "': " + rc.message());
+      continue;
+    }
+    renamed_any = true;
+    if (done) done->emplace_back(present.front(), now);
+  }
+  if (renamed_any) {
+    int dfd = ::open(final_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  if (what) *what = messages;
+  return first;
+}
+
 std::vector<final_output> with_current_names(const std::vector<final_output>& merged,
                                              const std::map<std::string, std::string>& renamed) {
   std::vector<final_output> out = merged;

@@ -41,6 +41,15 @@ std::vector<std::pair<std::string, std::string>> plan_renames(const std::vector<
 std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::string, std::string>>& renames,
                               const std::string& final_dir, std::string* what = nullptr);
 
+// Renames the log announced but a crash left undone (each line is written before its rename, and a
+// restarted run knows outputs by the names the log gives them): for every name the log renames files
+// to that is absent from final_dir, the one earlier name of its chain still present is renamed to it.
+// Pairs done go to `done`; several earlier names present is an error (nothing is overwritten or
+// guessed). Returns the first error; `what` gets one line per problem.
+std::error_code complete_logged_renames(const commit_log& log, const std::string& final_dir,
+                                        std::vector<std::pair<std::string, std::string>>* done = nullptr,
+                                        std::string* what = nullptr);
+
 // `merged` with names (and the path's last component) mapped through `renamed`, for the checkpoint.
 std::vector<final_output> with_current_names(const std::vector<final_output>& merged,
                                              const std::map<std::string, std::string>& renamed);

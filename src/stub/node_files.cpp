@@ -50,8 +50,11 @@ std::optional<std::string> check_pilot_output(const std::string& path, const std
   return resolved;  // may not exist any more: a repeated update for a file already moved
 }
 
+bool storage_refused(int error) { return error == ENOSPC || error == EDQUOT || error == EROFS; }
+
 std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
-                                       std::string& why) {
+                                       std::string& why, int* error) {
+  if (error) *error = 0;
   // Plain system calls, checked by their result rather than stat'ed first: this runs once per range.
   const auto slash = src.rfind('/');
   const std::string target = task_dir + "/" + (slash == std::string::npos ? src : src.substr(slash + 1));
@@ -72,6 +75,7 @@ std::optional<std::string> move_output(const std::string& src, const std::string
       // A repeated update for a file already moved.
       if (::stat(dest.c_str(), &st) == 0) return dest;
       why = "output file '" + src + "' does not exist";
+      if (error) *error = ENOENT;
       return std::nullopt;
     }
   }
@@ -79,6 +83,7 @@ std::optional<std::string> move_output(const std::string& src, const std::string
     struct stat st {};
     if (::stat(dest.c_str(), &st) == 0) {
       why = "'" + dest + "' already exists";
+      if (error) *error = EEXIST;
       return std::nullopt;
     }
     if (::rename(src.c_str(), dest.c_str()) == 0) return dest;
@@ -86,12 +91,18 @@ std::optional<std::string> move_output(const std::string& src, const std::string
   }
   if (err != EXDEV) {
     why = "cannot move '" + src + "' to '" + dest + "': " + std::strerror(err);
+    if (error) *error = err;
     return std::nullopt;
   }
   std::error_code ec;  // another filesystem: copy, then remove
   fs::copy_file(src, dest, fs::copy_options::none, ec);
   if (ec) {
     why = "cannot copy '" + src + "' to '" + dest + "': " + ec.message();
+    if (error) *error = ec.value();
+    if (ec.value() != EEXIST) {
+      std::error_code rm;
+      fs::remove(dest, rm);  // a half-written copy must not take the name of a later attempt
+    }
     return std::nullopt;
   }
   fs::remove(src, ec);

@@ -9,9 +9,15 @@ namespace rty::stub {
 // Moves a finished range's output into the task directory (flat, like Raythena). Falls back to
 // copy+unlink across filesystems. A name already taken there gets ".<node_id>" appended, so two nodes
 // never overwrite each other's files. A source that is gone while its target exists is a repeated
-// update for a file already moved: the target is returned. nullopt with `why` otherwise.
+// update for a file already moved: the target is returned. nullopt with `why` otherwise, and `error`
+// (if given) set to the failing call's errno (0 when no system call failed). A copy that fails leaves
+// no partial file in the task directory.
 std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
-                                       std::string& why);
+                                       std::string& why, int* error = nullptr);
+
+// True for errors that say the task directory's filesystem takes no more data (full, over quota,
+// read-only): the range's output is fine, storing it failed.
+bool storage_refused(int error);
 
 // Only files pilot wrote inside this node's pilot directory may be moved: `path` (absolute, or relative
 // to `pilot_dir`) must name a regular file (not a symlink) whose directory, with every symlink

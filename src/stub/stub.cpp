@@ -756,23 +756,37 @@ class stub : public std::enable_shared_from_this<stub> {
       return pilot::reply_status(500);
     }
     protocol::ranges_update forward;
-    forward.updates = std::move(*updates);
-    for (auto& u : forward.updates) {
-      if (u.status != range_status::finished || u.path.empty()) continue;
+    bool withheld = false;
+    for (auto& u : *updates) {
+      if (u.status != range_status::finished || u.path.empty()) {
+        forward.updates.push_back(std::move(u));
+        continue;
+      }
       std::string why;
+      int error = 0;
       auto checked = check_pilot_output(u.path, actor_dir_, why);
-      auto moved = checked ? move_output(*checked, task_dir_, opts_.node_id, why) : std::nullopt;
+      auto moved = checked ? move_output(*checked, task_dir_, opts_.node_id, why, &error) : std::nullopt;
+      if (!moved && storage_refused(error)) {
+        // Not the range's fault: reporting it failed would spend one of its attempts. It stays leased
+        // to this node and goes back to the others when this node ends; the coordinator stops the run
+        // when it cannot write its checkpoint either.
+        RTY_LOG(error, component()) << "range " << u.range_id << " finished but " << why
+                                    << "; not reported, its output stays in the pilot directory";
+        withheld = true;
+        continue;
+      }
       if (!moved) {
         RTY_LOG(error, component()) << "range " << u.range_id << " reported finished but " << why
                                     << "; reported as failed so that it is simulated again";
         u.status = range_status::failed;
         u.path.clear();
-        continue;
+      } else {
+        u.path = *moved;
       }
-      u.path = *moved;
+      forward.updates.push_back(std::move(u));
     }
-    send(forward.to_json());
-    return pilot::reply_status(0);
+    if (!forward.updates.empty()) send(forward.to_json());
+    return pilot::reply_status(withheld ? 500 : 0);
   }
 
   asio::io_context& io_;

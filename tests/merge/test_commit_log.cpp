@@ -176,3 +176,37 @@ BOOST_AUTO_TEST_CASE(apply_renames_never_overwrites) {
   BOOST_TEST(read_file(final_dir / "A.2") == "other");
   BOOST_TEST(read_file(final_dir / "B.2") == "b");  // the others still proceed
 }
+
+BOOST_AUTO_TEST_CASE(complete_logged_renames_finishes_what_a_crash_left_undone) {
+  // A restarted run knows outputs by the names the log gives them (the checkpoint restore resolves
+  // them), so the renames logged but not done must be finished from the log alone.
+  temp_dir t;
+  auto final_dir = t.path / "final";
+  write_file(final_dir / "A.2", "a");    // logged and renamed
+  write_file(final_dir / "B.1", "b");    // logged, the process died before the rename
+  write_file(final_dir / "C.1", "c");    // chain C.1 → C.2 → C.3, died before the first rename
+  write_file(final_dir / "D.1", "d1");   // two earlier names present: never guessed
+  write_file(final_dir / "D.2", "d2");
+  write_file(final_dir / "E.1", "e");    // not in the log: left alone
+  auto log = commit_log::load((t.path / "commit_log").string());
+  BOOST_REQUIRE(log);
+  for (auto [o, n] : pairs{{"A.1", "A.2"}, {"B.1", "B.2"}, {"C.1", "C.2"}, {"C.2", "C.3"}, {"D.1", "D.3"}, {"D.2", "D.3"}})
+    BOOST_REQUIRE(!log->append(o, n));
+  pairs done;
+  std::string what;
+  auto ec = rty::merge::complete_logged_renames(*log, final_dir.string(), &done, &what);
+  BOOST_TEST(ec == std::make_error_code(std::errc::file_exists));
+  BOOST_TEST(what.find("several earlier names exist (D.1, D.2)") != std::string::npos, what);
+  BOOST_TEST((done == pairs{{"B.1", "B.2"}, {"C.1", "C.3"}}));
+  BOOST_TEST(read_file(final_dir / "A.2") == "a");
+  BOOST_TEST(read_file(final_dir / "B.2") == "b");
+  BOOST_TEST(read_file(final_dir / "C.3") == "c");
+  BOOST_TEST(fs::exists(final_dir / "D.1"));
+  BOOST_TEST(fs::exists(final_dir / "D.2"));
+  BOOST_TEST(fs::exists(final_dir / "E.1"));
+  BOOST_TEST(!fs::exists(final_dir / "B.1"));
+  // Idempotent: a second call finds nothing left to do but the ambiguous chain.
+  done.clear();
+  rty::merge::complete_logged_renames(*log, final_dir.string(), &done, &what);
+  BOOST_TEST(done.empty());
+}
