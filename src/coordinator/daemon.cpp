@@ -1073,7 +1073,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   // Connections not yet authenticated: at most half the open-files limit, so that a flood leaves the
   // run descriptors for its files, merges and real stubs.
   admission_queue unproven_{unproven_limit()};
-  log_throttle refusals_{5, std::chrono::minutes(1)};
+  log_throttle refusals_{10, std::chrono::minutes(1)};
   std::map<pid_t, launch::started> stub_pids_;
   std::map<pid_t, std::string> merge_pids_;
   std::string task_dir_, listen_address_, secret_, secret_file_;

@@ -794,7 +794,7 @@ class stub : public std::enable_shared_from_this<stub> {
   std::shared_ptr<net::channel> channel_;
   // pilot-port connections still sending their request (pilot needs a handful at most).
   admission_queue reading_{64};
-  log_throttle http_refusals_{5, std::chrono::minutes(1)};
+  log_throttle http_refusals_{10, std::chrono::minutes(1)};
   std::uint64_t http_reads_ = 0;
   protocol::welcome welcome_;
   std::optional<tcp::acceptor> acceptor_;

@@ -641,13 +641,27 @@ def s_unauthenticated(root):
                                  "proof": "0" * 64}))
             elif kind == "huge":
                 s.sendall(struct.pack(">I", 0xFFFFFFF0) + b"{")
+            elif kind == "replayed":
+                # A hello with a valid proof, for another connection's challenge (as if sniffed there).
+                import hashlib
+                import hmac
+                with open(os.path.join(site.p["access"], ".raythenad-secret")) as f:
+                    secret = f.read().strip()
+                other = socket.create_connection((host, port), timeout=5)
+                nonce = read_frame(other, 5)["nonce"]
+                other.close()
+                proof = hmac.new(secret.encode(), ("raythenad-auth-v1\n%s\nreplayer" % nonce).encode(),
+                                 hashlib.sha256).hexdigest()
+                s.sendall(frame({"type": "hello", "version": 1, "node_id": "replayer", "host": "x", "pid": 1,
+                                 "proof": proof}))
             results[kind] = (closed_by_peer(s, 14), s.getsockname())
         except Exception as e:  # reported by the main thread
             results[kind] = (e, None)
         finally:
             s.close()
 
-    threads = [threading.Thread(target=probe, args=(k,)) for k in ("silent", "garbage", "wrong_proof", "huge")]
+    threads = [threading.Thread(target=probe, args=(k,))
+               for k in ("silent", "garbage", "wrong_proof", "huge", "replayed")]
     for t in threads:
         t.start()
     for t in threads:
@@ -660,9 +674,10 @@ def s_unauthenticated(root):
         check(closed, "%s: the coordinator did not close the connection" % kind)
         # the line follows the close on the coordinator's side: allow it a moment
         run.wait_log(re.escape("refused connection from %s:%d:" % local), timeout=3)
-    check(len(results) == 4, "probes missing: %s" % sorted(results))
+    check(len(results) == 5, "probes missing: %s" % sorted(results))
     run.expect_rc(EXIT_SUCCESS)
-    check("intruder" not in re.sub(r"refused connection.*", "", log), "the intruder was let in")
+    for intruder in ("intruder", "replayer"):
+        check(intruder not in re.sub(r"refused connection.*", "", log), "%s was let in" % intruder)
     site.verify()
     return site
 
