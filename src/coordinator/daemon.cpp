@@ -969,6 +969,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       RTY_LOG(error, log_name) << "checkpoint (" << why << ") not written, the previous one is kept: " << what;
       // Progress that cannot be recorded would be redone anyway (e.g. the task directory is full):
       // stop taking new work; the next run resumes from the previous checkpoint (exit incomplete).
+      if (engine_ && !finished_) engine_->hold_merges("the checkpoint cannot be written");
       if (engine_ && !finished_ && engine_->outcome() == run_outcome::running) {
         engine_->drain("the checkpoint cannot be written");
         asio::post(io_, [self = shared_from_this()] { self->check_done(); });

@@ -200,6 +200,7 @@ void engine::serve_pending() {
 }
 
 void engine::start_merges() {
+  if (!merges_held_.empty()) return;
   for (auto& task : book_.take_ready_merges()) merges_.add(std::move(task));
   while (auto next = merges_.next_to_start()) {
     auto& [task, attempt] = *next;
@@ -250,7 +251,10 @@ void engine::merge_exited(const std::string& output_name, const process::exit_st
   } else {
     RTY_LOG(error, log_name) << "merge " << output_name << " failed (" << process::describe(status) << "); log tail:\n"
                              << merge::log_tail(command.log_path);
-    if (result == merge::merge_scheduler::outcome::failed) {
+    if (!merges_held_.empty()) {
+      RTY_LOG(warning, log_name) << "merge " << output_name << " not counted as failed (merges are on hold: "
+                                 << merges_held_ << "); the next run merges it";
+    } else if (result == merge::merge_scheduler::outcome::failed) {
       RTY_LOG(error, log_name) << "merge " << output_name << " failed for good after its retries; its events are "
                                << "reported as failed";
       book_.merge_failed(output_name);
@@ -274,6 +278,13 @@ void engine::drain(const std::string& why) {
   stop.drain = true;
   for (auto& [conn, node] : nodes_) io_.send(conn, stop.to_json());
   serve_pending();
+}
+
+void engine::hold_merges(const std::string& why) {
+  if (!merges_held_.empty()) return;
+  merges_held_ = why;
+  RTY_LOG(warning, log_name) << "merges on hold (" << why << "): " << running_merges_.size()
+                             << " running, none started any more";
 }
 
 void engine::stop_nodes(const std::string& why) {

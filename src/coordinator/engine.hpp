@@ -99,6 +99,10 @@ class engine {
   // Stop handing out ranges (walltime, SIGTERM, no nodes left): pilots get "no more", stubs are told
   // to drain; merges that are complete still run.
   void drain(const std::string& why);
+  // The task directory takes no more writes (the checkpoint failed): no merge starts any more, and a
+  // merge that fails now is not held against its group (its output could not be written either); the
+  // groups stay finished-but-unmerged for the next run.
+  void hold_merges(const std::string& why);
   // Kill everything now (second signal, hard deadline).
   void stop_nodes(const std::string& why);
 
@@ -126,6 +130,7 @@ class engine {
     merge::merge_command command;
   };
   std::map<std::string, running_merge> running_merges_;
+  std::string merges_held_;  // why merges are on hold; empty: they are not
   std::map<conn_id, node_info> nodes_;
   struct pending_request {
     conn_id conn;

@@ -353,6 +353,25 @@ BOOST_AUTO_TEST_CASE(a_failing_merge_is_retried_then_failed_for_good) {
   BOOST_TEST((f.eng->outcome() == run_outcome::complete));
 }
 
+BOOST_AUTO_TEST_CASE(merges_on_hold_start_no_more_and_a_failure_does_not_fail_the_group) {
+  fixture f(2, 4, 4, /*merge_retries=*/0);
+  f.join(1, "a");
+  f.request(1, 1, 4);
+  f.finish(1, f.io.replies(1).at(0).ranges);  // first output complete: its merge starts
+  BOOST_REQUIRE_EQUAL(f.io.merges.size(), 1u);
+  f.eng->hold_merges("disk full");
+  f.eng->merge_exited(f.io.merges[0].output_name, exited(1));  // no retries left
+  BOOST_TEST(f.io.recorded.empty());
+  BOOST_TEST((f.book->outputs()[0].state != bookkeeping::output_state::failed));
+  f.request(1, 2, 4);
+  f.finish(1, f.io.replies(1).at(1).ranges);  // second output complete: no merge while on hold
+  BOOST_TEST(f.io.merges.size() == 1u);
+  f.eng->drain("disk full");
+  f.eng->node_lost(1, "EOF");
+  BOOST_TEST((f.eng->outcome() == run_outcome::drained));  // incomplete: the next run merges both
+  BOOST_TEST(f.book->get_counts().failed == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(an_exit_of_an_unknown_merge_is_ignored) {
   fixture f(1, 4, 4);
   f.eng->merge_exited("HITS.nothing", exited(0));
