@@ -168,7 +168,9 @@ const key_spec table[] = {
      .ignored = true, .flag = "ray-redis-password", .help = "ignored: meant something to Ray only",
      RTY_FIELD(ray, redispassword)},
     {.section = "ray", .name = "timeoutinterval", .kind = k::seconds, .required = true, .raythena = true,
-     .help = "inactivity watchdog of the coordinator", .min = 0, .max = int_max, RTY_FIELD(ray, timeoutinterval)},
+     .help = "inactivity watchdog: once a range has finished, none finishing or failing for this long while "
+             "some are still to do drains the run (exit 3, resumable); 0: off",
+     .min = 0, .max = int_max, RTY_FIELD(ray, timeoutinterval)},
     {.section = "ray", .name = "mergemaxprocesses", .kind = k::integer, .required = true, .raythena = true,
      .help = "maximum concurrent merge transforms", .min = 1, .max = int_max, RTY_FIELD(ray, mergemaxprocesses)},
     {.section = "ray", .name = "cachesizefactor", .kind = k::integer, .required = true, .raythena = true,
@@ -220,9 +222,14 @@ const key_spec table[] = {
     {.section = "logging", .name = "driverlogfile", .kind = k::path, .required = true, .raythena = true,
      .help = "coordinator log file (appended); stderr when null", RTY_FIELD(logging, driverlogfile)},
     {.section = "logging", .name = "workerlogfile", .kind = k::path, .required = true, .raythena = true,
-     .help = "stub log file name in each node's directory", RTY_FIELD(logging, workerlogfile)},
+     .help = "each stub logs to a file of this name (the basename) in its node's directory, once connected; "
+             "null: to the launcher's capture only",
+     RTY_FIELD(logging, workerlogfile)},
     {.section = "logging", .name = "copyraylogs", .kind = k::boolean, .required = true, .raythena = true,
-     .help = "copy stub logs into the node directories", RTY_FIELD(logging, copyraylogs)},
+     .ignored = true,
+     .help = "ignored: there are no Ray logs; stub logs are kept in <workdir>/<PandaID>/stub-logs/ (local "
+             "launcher) or logging.workerlogfile",
+     RTY_FIELD(logging, copyraylogs)},
     {.section = "logging", .name = "logfile", .kind = k::path, .required = false, .raythena = true,
      .ignored = true, .help = "ignored: old Raythena key (see logging.driverlogfile)", RTY_FIELD(logging, logfile)},
 };

@@ -133,6 +133,9 @@ class loader {
     }
   }
 
+  // An ignored switch left off (copyraylogs: false) asks for nothing that is missing: no notice for it.
+  static bool switched_off(const key_value& v) { return std::holds_alternative<bool>(v) && !std::get<bool>(v); }
+
   void read_value(const key_spec& key, const YAML::Node& name_node, const YAML::Node& value) {
     std::optional<key_value> converted;
     std::string shown;
@@ -161,7 +164,7 @@ class loader {
                         key.full_name() + ": bad value " + shown + "; expected " + key.expected());
       return;
     }
-    if (key.ignored && !std::holds_alternative<std::monostate>(*converted))
+    if (key.ignored && !std::holds_alternative<std::monostate>(*converted) && !switched_off(*converted))
       notices_.push_back("notice: " + where(file_, name_node.Mark()) + ": " + key.full_name() + " is " +
                          std::string(key.help));
     key.set(settings_, *converted);
@@ -189,7 +192,7 @@ class loader {
                           key.expected());
         continue;
       }
-      if (key.ignored)
+      if (key.ignored && !switched_off(*converted))
         notices_.push_back("notice: " + o.origin + ": " + key.full_name() + " is " + std::string(key.help));
       key.set(settings_, *converted);
       // --nodes is also the srun node count, which has no key of its own: remember that it was given.

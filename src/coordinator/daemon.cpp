@@ -192,6 +192,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     if (!start_listening()) co_return;
     engine_ = std::make_unique<engine>(make_engine_settings(), *job_, *book_, *this);
     rate_.start(std::chrono::steady_clock::now(), ranges_done(engine_->status()));
+    last_done_ = ranges_done(engine_->status());  // restored ranges are not progress of this run
     notifier_.status("running job " + job_->panda_id);
     if (engine_->outcome() == run_outcome::complete) {
       RTY_LOG(info, log_name) << "every event of this job is already merged (resumed run): finishing";
@@ -205,7 +206,10 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       arm_periodic(dump_timer_, 1s, [this] { flush_dumps(false); });
     }
     arm_periodic(status_timer_, cfg_.ray.statusinterval, [this] { log_status(); });
-    arm_periodic(rate_timer_, 1s, [this] { sample_rate(); });
+    arm_periodic(rate_timer_, 1s, [this] {
+      sample_rate();
+      check_inactivity();
+    });
     if (::isatty(STDOUT_FILENO)) arm_periodic(progress_timer_, 1s, [this] { show_progress(); });
     arm_periodic(checkpoint_timer_, cfg_.ray.checkpointinterval, [this] { save_checkpoint("periodic"); });
     arm_periodic(heartbeat_timer_, heartbeat_interval(), [this] { heartbeat_tick(); });
@@ -503,6 +507,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     ns["heartbeat_interval"] = heartbeat_interval().count();
     ns["heartbeat_timeout"] = cfg_.ray.heartbeattimeout.count();
     ns["grace"] = cfg_.ray.stubgrace.count();
+    if (cfg_.logging.workerlogfile && !cfg_.logging.workerlogfile->empty())
+      ns["worker_log"] = fs::path(*cfg_.logging.workerlogfile).filename().string();
     if (const char* pc = std::getenv("HARVESTER_PILOT_CONFIG")) ns["pilot_config"] = pc;
     return s;
   }
@@ -711,16 +717,45 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       save_checkpoint("signal");
       engine_->drain(std::string("signal ") + ::strsignal(sig));
       // The short form of the walltime drain: pilots get a moment to report, then everything stops.
-      hard_stop_timer_.expires_after(std::min<std::chrono::seconds>(30s, cfg_.payload.pilotkilltime));
-      hard_stop_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (!ec) self->hard_stop("drain period after the stop signal is over");
-      });
+      stop_after_short_drain("drain period after the stop signal is over");
       check_done();
       return;
     }
     stopping_ = true;
     harvester_timer_.cancel();
     hard_stop(std::string("second stop signal (") + ::strsignal(sig) + ")");
+  }
+
+  void stop_after_short_drain(std::string why) {
+    hard_stop_timer_.expires_after(std::min<std::chrono::seconds>(30s, cfg_.payload.pilotkilltime));
+    hard_stop_timer_.async_wait([self = shared_from_this(), why = std::move(why)](boost::system::error_code ec) {
+      if (!ec) self->hard_stop(why);
+    });
+  }
+
+  // ray.timeoutinterval, Raythena's inactivity watchdog: once a range has finished, a run in which no
+  // range finishes or fails for that long while some are still to do is stuck (pilots hung behind live
+  // stubs, which heartbeats cannot see). It drains like a stop signal; the next run resumes.
+  void check_inactivity() {
+    const auto limit = cfg_.ray.timeoutinterval;
+    if (limit.count() <= 0 || !engine_ || finished_ || engine_->draining()) return;
+    const auto s = engine_->status();
+    const auto done = ranges_done(s);
+    const auto now = std::chrono::steady_clock::now();
+    if (done != last_done_) {
+      last_done_ = done;
+      last_progress_ = now;
+      return;
+    }
+    if (!last_progress_ || s.ranges.ready + s.ranges.leased == 0) return;
+    if (now - *last_progress_ < limit) return;
+    const std::string why = "no event range finished or failed for " + std::to_string(limit.count()) +
+                            " s (ray.timeoutinterval)";
+    RTY_LOG(error, log_name) << why << " while " << s.ranges.leased << " are leased: pilots look stuck";
+    save_checkpoint("inactivity");
+    engine_->drain(why);
+    stop_after_short_drain("drain period after " + why + " is over");
+    check_done();
   }
 
   void hard_stop(const std::string& why) {
@@ -1087,6 +1122,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   bool progress_shown_ = false;
   bool final_checkpoint_written_ = false;
   rate_meter rate_;
+  std::uint64_t last_done_ = 0;  // ranges finished or failed at the last inactivity check
+  std::optional<std::chrono::steady_clock::time_point> last_progress_;  // when that count last grew
   std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   // Created before any child is spawned: it takes NOTIFY_SOCKET & co. out of the environment.
   systemd::notifier notifier_ = systemd::notifier::from_environment();

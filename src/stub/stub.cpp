@@ -270,6 +270,14 @@ class stub : public std::enable_shared_from_this<stub> {
     if (ec) return launch_failed("cannot create the node directory '" + actor_dir_ + "': " + ec.message());
     fs::create_directories(task_dir_, ec);
     if (ec) return launch_failed("cannot create the task directory '" + task_dir_ + "': " + ec.message());
+    // logging.workerlogfile: from here on this node's log goes to a file in its own directory, next to
+    // pilot's (Raythena's worker log); what came before is in the launcher's capture.
+    if (auto name = settings_string("worker_log"); !name.empty()) {
+      const std::string path = actor_dir_ + "/" + name;
+      RTY_LOG(info, component()) << "logging to " << path << " (logging.workerlogfile)";
+      std::string why;
+      if (!rty::log::set_file(path, why)) RTY_LOG(warning, component()) << "cannot log to " << path << ": " << why;
+    }
 
     auto port = static_cast<unsigned short>(settings_int("server_port", 8080));
     boost::system::error_code bec;

@@ -194,8 +194,12 @@ BOOST_AUTO_TEST_CASE(ray_redis_keys_are_accepted_and_reported_as_ignored) {
   BOOST_REQUIRE(loaded->notices.size() == 2u);
   BOOST_TEST(contains(loaded->notices[0], "notice: redis.yaml:21:3: ray.redisport is ignored"));
   BOOST_TEST(contains(loaded->notices[1], "ray.redispassword is ignored"));
-  // null values are not worth a notice
+  // null values are not worth a notice, nor is an ignored switch left off (base_yaml has copyraylogs: false)
   BOOST_TEST(load_config_text(base_yaml(), request())->notices.empty());
+  auto copying = load_config_text(replace(base_yaml(), "copyraylogs: false", "copyraylogs: true"), request("c.yaml"));
+  BOOST_REQUIRE(copying);
+  BOOST_REQUIRE(copying->notices.size() == 1u);
+  BOOST_TEST(contains(copying->notices[0], "logging.copyraylogs is ignored: there are no Ray logs"));
 }
 
 BOOST_AUTO_TEST_CASE(precedence_is_cli_over_env_over_file) {

@@ -24,6 +24,8 @@ Environment knobs (all optional):
   FAKE_PILOT_MALFORMED=<kind> before every real update, send a malformed one: json (bad JSON, the
                               default for 1), nopfn (finished entry without pfn), noranges (no field)
   FAKE_PILOT_EXIT_AFTER=<n>:<code>  exit with <code> right after the n-th batch was reported
+  FAKE_PILOT_SLOW_AFTER=<n>:<s>     after the n-th batch was reported, take <s> seconds per event (a
+                              payload that hangs while pilot and the stub stay alive)
   FAKE_PILOT_IGNORE_END=<n>   after the first [] keep asking n more times (-1: until killed)
 
 Kill file: $PWD/pilot_kill_payload seen between batches -> flush, updateJob failed, exit 0.
@@ -203,6 +205,8 @@ class FakePilot:
         exit_after = os.environ.get("FAKE_PILOT_EXIT_AFTER", "")
         self.exit_after = tuple(int(x) for x in exit_after.split(":", 1)) if exit_after else None
         self.ignore_end = int(os.environ.get("FAKE_PILOT_IGNORE_END", "0") or 0)
+        slow_after = os.environ.get("FAKE_PILOT_SLOW_AFTER", "")
+        self.slow_after = (int(slow_after.split(":")[0]), float(slow_after.split(":")[1])) if slow_after else None
         self.job = {}
         self.workdir = ""
         self.pending = []       # finished entries processed but not yet reported
@@ -342,6 +346,9 @@ class FakePilot:
                 self.process(r)
             self.flush()
             self.batches += 1
+            if self.slow_after and self.batches == self.slow_after[0]:
+                log(f"{self.slow_after[1]} s per event from now on (FAKE_PILOT_SLOW_AFTER)")
+                self.delay = self.slow_after[1]
             if self.exit_after and self.batches == self.exit_after[0]:
                 log(f"exiting with {self.exit_after[1]} after {self.batches} batches (FAKE_PILOT_EXIT_AFTER)")
                 sys.exit(self.exit_after[1])

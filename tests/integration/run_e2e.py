@@ -1016,6 +1016,32 @@ def s_file_modes(root):
     return site
 
 
+def s_pilots_stuck(root):
+    # ray.timeoutinterval: pilots that stop finishing ranges behind live, heartbeating stubs drain the run
+    # (exit 3, checkpoint kept) instead of holding the allocation to its end; a second run finishes.
+    # Also logging.workerlogfile: each stub logs into its node directory once connected.
+    site = Site(root, inputs=2, events=4, per_output=4, nodes=2,
+                overrides=["ray.timeoutinterval=2", "logging.workerlogfile=stub.log", "payload.pilotkilltime=2",
+                           "resources.corepernode=1"])
+    # Every pilot finishes one range, then takes 300 s over each further one.
+    run = site.start({"FAKE_PILOT_DELAY": "0.1", "FAKE_PILOT_SLOW_AFTER": "1:300", "ATHENA_PROC_NUMBER": "1"})
+    run.expect_rc(EXIT_INCOMPLETE, timeout=40)
+    log = run.log()
+    check("no event range finished or failed for 2 s (ray.timeoutinterval)" in log, "no inactivity line")
+    check(run.elapsed < 30, "the stuck run took %.0f s to stop" % run.elapsed)
+    finished = sum(len(v) for v in site.state().get("simulated", {}).values())
+    check(finished >= 1, "the checkpoint holds no finished range")
+    for node in ("local-0", "local-1"):
+        path = os.path.join(site.node_dir(node), "stub.log")
+        check(os.path.exists(path), "no %s" % path)
+        with open(path) as f:
+            check("pilot started" in f.read(), "%s lacks the stub's lines" % path)
+    run2 = site.start({"FAKE_PILOT_DELAY": "0.05"})
+    run2.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    return site
+
+
 SCENARIOS = {name[2:]: fn for name, fn in globals().items() if name.startswith("s_")}
 
 
