@@ -66,6 +66,10 @@ bookkeeper::bookkeeper(const rty::job_spec& job, options opts) : job_(job), opts
     files_[i].guid = job_.guids[i];
   }
   for (std::uint32_t i = 0; i < files_.size(); ++i) file_by_lfn_.emplace(files_[i].lfn, i);
+  files_by_lfn_.resize(files_.size());
+  for (std::uint32_t i = 0; i < files_.size(); ++i) files_by_lfn_[i] = i;
+  std::sort(files_by_lfn_.begin(), files_by_lfn_.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return files_[a].lfn < files_[b].lfn; });
   for (std::uint32_t i = 0; i < job_.output_files.size(); ++i) output_by_name_.emplace(job_.output_files[i], i);
   reset();
 }
@@ -158,17 +162,31 @@ std::optional<bookkeeper::range_ref> bookkeeper::parse_id(std::string_view id) c
 }
 
 std::string bookkeeper::make_id(range_ref r) const {
+  std::string id;
+  make_id(r, id);
+  return id;
+}
+
+void bookkeeper::make_id(range_ref r, std::string& out) const {
   if (!external_id_.empty()) {
-    if (auto it = external_id_.find(key(r)); it != external_id_.end()) return it->second;
+    if (auto it = external_id_.find(key(r)); it != external_id_.end()) {
+      out.assign(it->second);
+      return;
+    }
   }
   const auto& lfn = files_[r.file].lfn;
   char digits[16];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, r.index + 1);
   (void)ec;
-  std::string id;
-  id.reserve(lfn.size() + 1 + static_cast<std::size_t>(end - digits));
-  id.append(lfn).append(1, '-').append(digits, end);
-  return id;
+  out.reserve(lfn.size() + 1 + static_cast<std::size_t>(end - digits));
+  out.assign(lfn).append(1, '-').append(digits, end);
+}
+
+std::string bookkeeper::path_of(std::uint32_t output, range_ref r, std::uint32_t pos) const {
+  const auto& paths = outputs_[output].paths;
+  if (!paths) return {};
+  make_id(r, id_buf_);
+  return paths->get(pos, id_buf_, path_dirs_);
 }
 
 int bookkeeper::output_by_name(const std::string& name) const {
@@ -279,7 +297,7 @@ std::size_t bookkeeper::return_ranges(node_id node, const std::vector<std::strin
 
 // --- updates ---
 
-void bookkeeper::record_finish(range_ref r, std::string path) {
+void bookkeeper::record_finish(range_ref r, std::string_view path) {
   auto& fs = files_[r.file];
   if (fs.state[r.index] == leased) {
     drop_lease(r);
@@ -293,8 +311,9 @@ void bookkeeper::record_finish(range_ref r, std::string path) {
   ++counts_.finished;
   const std::uint32_t o = output_of(r);
   auto& slot = outputs_[o];
-  if (!slot.paths) slot.paths = std::make_unique<std::vector<std::string>>(group_size_);
-  (*slot.paths)[position_in_output(r)] = std::move(path);
+  if (!slot.paths) slot.paths = std::make_unique<group_paths>(group_size_);
+  make_id(r, id_buf_);
+  slot.paths->set(position_in_output(r), path, id_buf_, path_dirs_);
   ++slot.finished;
   maybe_queue_merge(o);
 }
@@ -534,7 +553,9 @@ std::vector<rty::merge_task> bookkeeper::take_ready_merges() {
     for (auto f : files_of(o)) t.input_files.push_back(files_[f].lfn);
     t.inputs.resize(group_size_);
     for_each_range(o, [&](range_ref r, std::uint32_t pos) {
-      t.inputs[pos] = rty::merge_input{make_id(r), (*slot.paths)[pos]};
+      auto id = make_id(r);
+      auto path = slot.paths ? slot.paths->get(pos, id, path_dirs_) : std::string();
+      t.inputs[pos] = rty::merge_input{std::move(id), std::move(path)};
     });
     tasks.push_back(std::move(t));
   }
@@ -638,7 +659,7 @@ checkpoint bookkeeper::snapshot() const {
           auto m = meta_of(o);
           auto& ranges = cp.merging[lfn][m.recorded_name];
           for_each_range(o, [&](range_ref r, std::uint32_t pos) {
-            auto rec = record(r, slot.paths ? (*slot.paths)[pos] : std::string());
+            auto rec = record(r, path_of(o, r, pos));
             rec.output_guid = m.guid;
             ranges.emplace(rec.event_range_id, std::move(rec));
           });
@@ -655,7 +676,7 @@ checkpoint bookkeeper::snapshot() const {
           if (slot.finished == 0) break;
           for_each_range(o, [&](range_ref r, std::uint32_t pos) {
             if (r.file != f || files_[f].state[r.index] != finished) return;
-            auto rec = record(r, (*slot.paths)[pos]);
+            auto rec = record(r, path_of(o, r, pos));
             cp.simulated[lfn].emplace(rec.event_range_id, std::move(rec));
           });
           break;
@@ -663,6 +684,230 @@ checkpoint bookkeeper::snapshot() const {
     }
   }
   return cp;
+}
+
+bool bookkeeper::all_outputs_merged(std::uint32_t file) const {
+  if (n_to_one_) return outputs_[file / inputs_per_output_].state == output_state::merged;
+  for (std::uint32_t j = 0; j < outputs_per_input_; ++j)
+    if (outputs_[file * outputs_per_input_ + j].state != output_state::merged) return false;
+  return true;
+}
+
+template <class K, class F>
+void bookkeeper::for_each_in_id_order(std::uint32_t file, std::uint32_t lo, std::uint32_t hi, K&& keep, F&& fn) const {
+  if (lo >= hi) return;
+  if (!external_id_.empty()) {  // Harvester's ids: any strings, sorted the slow way
+    std::vector<std::pair<std::string, std::uint32_t>> ids;
+    for (std::uint32_t i = lo; i < hi; ++i)
+      if (keep(range_ref{file, i})) ids.emplace_back(make_id(range_ref{file, i}), i);
+    std::sort(ids.begin(), ids.end());
+    for (auto& [id, i] : ids) fn(range_ref{file, i}, std::string_view(id));
+    return;
+  }
+  // Our ids are "<lfn>-<n>": their string order is the order of the numbers n as digit strings. The
+  // numbers with d digits form one run in numeric order; merge the runs, comparing numbers padded to 10
+  // digits (n < 2^31) and, when equal ("1" and "10"), putting the shorter first.
+  struct run {
+    std::uint64_t next, last, scaled, step;
+    int digits;
+  };
+  run runs[10];
+  int count = 0;
+  std::uint64_t low = 1;
+  for (int d = 1; d <= 10; ++d, low *= 10) {
+    const std::uint64_t first = std::max<std::uint64_t>(low, std::uint64_t(lo) + 1);
+    const std::uint64_t last = std::min<std::uint64_t>(low * 10 - 1, hi);
+    if (first > last) continue;
+    std::uint64_t step = 1;
+    for (int k = d; k < 10; ++k) step *= 10;
+    runs[count++] = run{first, last, first * step, step, d};
+  }
+  std::string& id = id_buf_;
+  id.assign(files_[file].lfn).push_back('-');
+  const std::size_t stem = id.size();
+  while (count > 0) {
+    int best = 0;
+    for (int k = 1; k < count; ++k)
+      if (runs[k].scaled < runs[best].scaled || (runs[k].scaled == runs[best].scaled && runs[k].digits < runs[best].digits))
+        best = k;
+    auto& b = runs[best];
+    const auto n = static_cast<std::uint32_t>(b.next);
+    if (b.next == b.last)
+      b = runs[--count];
+    else
+      ++b.next, b.scaled += b.step;
+    if (!keep(range_ref{file, n - 1})) continue;
+    char digits[16];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+    (void)ec;
+    id.resize(stem);
+    id.append(digits, end);
+    fn(range_ref{file, n - 1}, std::string_view(id));
+  }
+}
+
+// snapshot() + to_json(), merged into one pass per section; every branch mirrors one of snapshot()'s.
+void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, std::string>& renamed,
+                                const std::string& final_dir) const {
+  auto meta_of = [&](std::uint32_t o) -> merged_meta {
+    if (auto it = merged_meta_.find(o); it != merged_meta_.end()) return it->second;
+    return {job_.output_files[o], "", ""};
+  };
+  // The outputs holding events of file f: [first, first + n).
+  auto outputs_of_file = [&](std::uint32_t f) {
+    return n_to_one_ ? std::pair<std::uint32_t, std::uint32_t>{f / inputs_per_output_, 1}
+                     : std::pair<std::uint32_t, std::uint32_t>{f * outputs_per_input_, outputs_per_input_};
+  };
+  // The events of output o within its file (1->N); all of the file otherwise.
+  auto span_in_file = [&](std::uint32_t o) {
+    return n_to_one_ ? std::pair<std::uint32_t, std::uint32_t>{0, events_per_input_}
+                     : std::pair<std::uint32_t, std::uint32_t>{(o % outputs_per_input_) * group_size_,
+                                                               (o % outputs_per_input_ + 1) * group_size_};
+  };
+  std::string path;
+  std::string_view path_view;
+  // Ranges of file f selected by `keep`, under the file's key, which is written only if one is kept.
+  auto ranges_of_file = [&](std::uint32_t f, std::uint32_t lo, std::uint32_t hi, bool& keyed, auto keep, auto emit) {
+    for_each_in_id_order(f, lo, hi, keep, [&](range_ref r, std::string_view id) {
+      if (!keyed) {
+        out.key(files_[f].lfn);
+        out.begin_object();
+        keyed = true;
+      }
+      emit(r, id);
+    });
+  };
+  auto is_open = [](output_state s) {
+    return s == output_state::open || s == output_state::ready || s == output_state::running;
+  };
+
+  out.begin_object();
+  out.key("simulated");
+  out.begin_object();
+  for (std::uint32_t f : files_by_lfn_) {
+    if (all_outputs_merged(f)) continue;
+    auto [first, n] = outputs_of_file(f);
+    bool any = false;
+    for (std::uint32_t o = first; o < first + n; ++o) any |= is_open(outputs_[o].state) && outputs_[o].finished > 0;
+    if (!any) continue;
+    bool keyed = false;
+    ranges_of_file(
+        f, 0, events_per_input_, keyed,
+        [&](range_ref r) {
+          const auto& slot = outputs_[output_of(r)];
+          return is_open(slot.state) && slot.finished > 0 && files_[f].state[r.index] == finished;
+        },
+        [&](range_ref r, std::string_view id) {
+          const std::uint32_t o = output_of(r);
+          path.clear();
+          if (outputs_[o].paths) outputs_[o].paths->append(path, position_in_output(r), id, path_dirs_);
+          path_view = path;
+          out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, &path_view, {});
+        });
+    if (keyed) out.end_object();
+  }
+  out.end_object();
+
+  out.key("merging");
+  out.begin_object();
+  for (std::uint32_t f : files_by_lfn_) {
+    if (all_outputs_merged(f)) continue;
+    auto [first, n] = outputs_of_file(f);
+    std::vector<std::pair<std::string, std::uint32_t>> names;  // (recorded name, output), by name
+    for (std::uint32_t o = first; o < first + n; ++o)
+      if (outputs_[o].state == output_state::merged) names.emplace_back(meta_of(o).recorded_name, o);
+    if (names.empty()) continue;
+    std::stable_sort(names.begin(), names.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    out.key(files_[f].lfn);
+    out.begin_object();
+    for (std::size_t i = 0; i < names.size();) {
+      std::size_t j = i + 1;
+      while (j < names.size() && names[j].first == names[i].first) ++j;
+      out.key(names[i].first);
+      out.begin_object();
+      // Usually one output per name: its own span of the file; several (a resumed oddity) share one map.
+      auto [lo, hi] = j == i + 1 ? span_in_file(names[i].second) : std::pair<std::uint32_t, std::uint32_t>{0, events_per_input_};
+      bool keyed = true;  // the name's object is open already
+      ranges_of_file(
+          f, lo, hi, keyed,
+          [&](range_ref r) {
+            const std::uint32_t o = output_of(r);
+            for (std::size_t k = i; k < j; ++k)
+              if (names[k].second == o) return true;
+            return false;
+          },
+          [&](range_ref r, std::string_view id) {
+            const std::uint32_t o = output_of(r);
+            path.clear();
+            if (outputs_[o].paths) outputs_[o].paths->append(path, position_in_output(r), id, path_dirs_);
+            path_view = path;
+            const auto m = merged_meta_.find(o);
+            out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, &path_view,
+                      m == merged_meta_.end() ? std::string_view() : std::string_view(m->second.guid));
+          });
+      out.end_object();
+      i = j;
+    }
+    out.end_object();
+  }
+  out.end_object();
+
+  out.key("merged");
+  out.begin_object();
+  for (std::uint32_t f : files_by_lfn_) {
+    if (!all_outputs_merged(f)) continue;
+    auto [first, n] = outputs_of_file(f);
+    std::map<std::string, merged_record> entry;
+    for (std::uint32_t o = first; o < first + n; ++o) {
+      auto m = meta_of(o);
+      entry[m.recorded_name] = merged_record{m.final_path, m.guid};
+    }
+    if (!renamed.empty()) {
+      std::map<std::string, merged_record> next;
+      for (auto& [name, rec] : entry) {
+        auto it = renamed.find(name);
+        if (it == renamed.end()) {
+          next.emplace(name, rec);
+          continue;
+        }
+        next.emplace(it->second, merged_record{rty::file::join(final_dir, it->second), rec.guid});
+      }
+      entry = std::move(next);
+    }
+    out.key(files_[f].lfn);
+    out.begin_object();
+    for (auto& [name, rec] : entry) {
+      out.key(name);
+      out.begin_object();
+      out.key("path");
+      out.value(rec.path);
+      out.key("guid");
+      out.value(rec.guid);
+      out.end_object();
+    }
+    out.end_object();
+  }
+  out.end_object();
+
+  out.key("failed");
+  out.begin_object();
+  for (std::uint32_t f : files_by_lfn_) {
+    if (all_outputs_merged(f)) continue;
+    auto [first, n] = outputs_of_file(f);
+    bool any = false;
+    for (std::uint32_t o = first; o < first + n; ++o) any |= outputs_[o].state == output_state::failed;
+    if (!any) continue;
+    bool keyed = false;
+    ranges_of_file(
+        f, 0, events_per_input_, keyed,
+        [&](range_ref r) { return outputs_[output_of(r)].state == output_state::failed; },
+        [&](range_ref r, std::string_view id) {
+          out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, nullptr, {});
+        });
+    if (keyed) out.end_object();
+  }
+  out.end_object();
+  out.end_object();
 }
 
 void bookkeeper::restore(const checkpoint& cp, const std::map<std::string, std::string>& renamed) {
@@ -812,10 +1057,12 @@ void bookkeeper::restore(const checkpoint& cp, const std::map<std::string, std::
     ++counts_.merges_done;
     slot.finished = group_size_;
     if (auto it = merged_ranges.find(o); it != merged_ranges.end()) {
-      slot.paths = std::make_unique<std::vector<std::string>>(group_size_);
+      slot.paths = std::make_unique<group_paths>(group_size_);
       for (const auto& [id, rec] : *it->second)
-        if (auto r = parse_id(rec.event_range_id); r && output_of(*r) == o)
-          (*slot.paths)[position_in_output(*r)] = rec.path;
+        if (auto r = parse_id(rec.event_range_id); r && output_of(*r) == o) {
+          make_id(*r, id_buf_);
+          slot.paths->set(position_in_output(*r), rec.path, id_buf_, path_dirs_);
+        }
     }
     merged_meta_[o] = metas[o];
     close_output(o, output_state::merged);

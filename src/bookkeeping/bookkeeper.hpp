@@ -5,8 +5,8 @@
 // owns the event loop, calls in, and persists snapshot() with save_checkpoint().
 //
 // Memory: per range only 6 bytes (state, attempts, owner node) in per-input arrays; range ids, PFNs
-// and GUIDs are synthesised when leased. Per-range output paths are kept only for finished ranges
-// whose merge group is not closed yet.
+// and GUIDs are synthesised when leased. Per-range output paths are kept, compressed (range_paths.hpp,
+// 8 bytes for a typical path), only while their merge group needs them.
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bookkeeping/checkpoint.hpp"
+#include "bookkeeping/range_paths.hpp"
 #include "common/event_range.hpp"
 #include "common/job_spec.hpp"
 #include "common/merge_task.hpp"
@@ -129,6 +130,11 @@ class bookkeeper {
 
   counts get_counts() const { return counts_; }
   checkpoint snapshot() const;  // what state.json must hold now
+  // Streams snapshot() as state.json, the same bytes as serialize(to_json(snapshot())) without building
+  // either (for a 10 M-range job those are gigabytes and seconds). With `renamed`, merged outputs appear
+  // under their current names, at final_dir/<name> (coordinator::with_current_names's rule).
+  void write_snapshot(json_stream& out, const std::map<std::string, std::string>& renamed = {},
+                      const std::string& final_dir = {}) const;
   std::vector<output_info> outputs() const;
   // "ready", "leased", "finished", "failed", "merged" or nullopt for an unknown id.
   std::optional<std::string> state_of(std::string_view range_id) const;
@@ -152,7 +158,7 @@ class bookkeeper {
   struct output_slot {
     output_state state = output_state::open;
     std::uint32_t finished = 0;
-    std::unique_ptr<std::vector<std::string>> paths;  // by position in the group, while needed
+    std::unique_ptr<group_paths> paths;  // by position in the group, while needed
   };
   struct merged_meta {
     std::string recorded_name, final_path, guid;
@@ -164,6 +170,14 @@ class bookkeeper {
   void reset();
   std::optional<range_ref> parse_id(std::string_view id) const;
   std::string make_id(range_ref r) const;
+  void make_id(range_ref r, std::string& out) const;  // into a reused buffer
+  std::string path_of(std::uint32_t output, range_ref r, std::uint32_t pos) const;
+  bool all_outputs_merged(std::uint32_t file) const;
+  // f(range_ref, std::string_view id) for the ranges of `file` with index in [lo, hi) that keep(range_ref)
+  // accepts, in the order of their ids as strings (std::map's order in checkpoint), without sorting
+  // synthesised ids.
+  template <class K, class F>
+  void for_each_in_id_order(std::uint32_t file, std::uint32_t lo, std::uint32_t hi, K&& keep, F&& f) const;
   std::uint32_t output_of(range_ref r) const;
   std::uint32_t position_in_output(range_ref r) const;
   template <class F>
@@ -176,7 +190,7 @@ class bookkeeper {
             bool& skipped);
   void make_ready(range_ref r, node_id failed_on);
   void drop_lease(range_ref r);
-  void record_finish(range_ref r, std::string path);
+  void record_finish(range_ref r, std::string_view path);
   void fail_group(std::uint32_t output);
   void close_output(std::uint32_t output, output_state final_state);
   void maybe_queue_merge(std::uint32_t output);
@@ -195,6 +209,9 @@ class bookkeeper {
 
   std::vector<file_state> files_;
   std::unordered_map<std::string_view, std::uint32_t> file_by_lfn_;  // views into files_[i].lfn
+  std::vector<std::uint32_t> files_by_lfn_;  // file indexes sorted by LFN (the checkpoint's key order)
+  dir_table path_dirs_;
+  mutable std::string id_buf_;  // scratch for range ids
   std::vector<output_slot> outputs_;
   std::unordered_map<std::string, std::uint32_t> output_by_name_;
   std::unordered_map<std::uint32_t, merged_meta> merged_meta_;

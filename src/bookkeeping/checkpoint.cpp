@@ -2,6 +2,10 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <filesystem>
 #include <unordered_map>
@@ -190,6 +194,154 @@ boost::system::result<checkpoint, std::string> checkpoint_from_json(const bj::va
 
 std::error_code save_checkpoint(const checkpoint& cp, const std::string& path, std::string* what) {
   return rty::file::write_atomic(path, bj::serialize(to_json(cp)), what);
+}
+
+json_stream::json_stream(sink s, std::size_t chunk) : sink_(std::move(s)), chunk_(chunk) {
+  buf_.reserve(chunk_ + 4096);
+}
+
+void json_stream::separate() {
+  const std::uint64_t bit = std::uint64_t(1) << depth_;
+  if (has_member_ & bit) buf_.push_back(',');
+  has_member_ |= bit;
+}
+
+// boost::json::serialize's escaping: '"', '\\' and control characters; everything else as is.
+void json_stream::quoted(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  buf_.push_back('"');
+  std::size_t plain = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    buf_.append(s.data() + plain, i - plain);
+    plain = i + 1;
+    buf_.push_back('\\');
+    switch (c) {
+      case '"': buf_.push_back('"'); break;
+      case '\\': buf_.push_back('\\'); break;
+      case '\b': buf_.push_back('b'); break;
+      case '\t': buf_.push_back('t'); break;
+      case '\n': buf_.push_back('n'); break;
+      case '\f': buf_.push_back('f'); break;
+      case '\r': buf_.push_back('r'); break;
+      default:
+        buf_.append("u00", 3);
+        buf_.push_back(hex[c >> 4]);
+        buf_.push_back(hex[c & 15]);
+    }
+  }
+  buf_.append(s.data() + plain, s.size() - plain);
+  buf_.push_back('"');
+}
+
+void json_stream::begin_object() {
+  buf_.push_back('{');
+  ++depth_;  // at most 5 levels in state.json; the mask has 64
+  has_member_ &= ~(std::uint64_t(1) << depth_);
+}
+
+void json_stream::end_object() {
+  buf_.push_back('}');
+  --depth_;
+  maybe_flush();
+}
+
+void json_stream::key(std::string_view k) {
+  separate();
+  quoted(k);
+  buf_.push_back(':');
+}
+
+void json_stream::value(std::string_view s) { quoted(s); }
+
+void json_stream::value(std::int64_t n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  (void)ec;
+  buf_.append(digits, end);
+}
+
+void json_stream::range(std::string_view id, std::int64_t start, std::int64_t last, const std::string_view* path,
+                        std::string_view guid) {
+  key(id);
+  begin_object();
+  key("eventRangeID");
+  value(id);
+  key("startEvent");
+  value(start);
+  key("lastEvent");
+  value(last);
+  if (path) {
+    key("path");
+    value(*path);
+  }
+  if (!guid.empty()) {
+    key("guid");
+    value(guid);
+  }
+  end_object();
+}
+
+void json_stream::flush() {
+  if (!failed_ && !buf_.empty() && !sink_(buf_)) failed_ = true;
+  buf_.clear();
+}
+
+bool json_stream::finish() {
+  flush();
+  return !failed_;
+}
+
+std::error_code save_checkpoint_streamed(const std::string& path, const std::function<void(json_stream&)>& emit,
+                                         std::string* what) {
+  // write_atomic's steps (tmp, fsync, rename, fsync of the directory), fed chunk by chunk.
+  const std::string tmp = path + ".tmp";
+  auto error = [&](const char* step, const std::string& file, int err) {
+    std::error_code ec(err, std::generic_category());
+    if (what) *what = std::string(step) + " '" + file + "': " + ec.message();
+    return ec;
+  };
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return error("cannot create", tmp, errno);
+  int write_errno = 0;
+  json_stream out([&](std::string_view chunk) {
+    while (!chunk.empty()) {
+      const ssize_t w = ::write(fd, chunk.data(), chunk.size());
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        write_errno = errno;
+        return false;
+      }
+      chunk.remove_prefix(static_cast<std::size_t>(w));
+    }
+    return true;
+  });
+  emit(out);
+  int err = 0;
+  const char* step = nullptr;
+  if (!out.finish()) {
+    err = write_errno, step = "cannot write";
+  } else if (::fsync(fd) != 0) {
+    err = errno, step = "cannot fsync";
+  }
+  if (::close(fd) != 0 && !step) err = errno, step = "cannot close";
+  if (step) {
+    ::unlink(tmp.c_str());
+    return error(step, tmp, err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    err = errno;
+    ::unlink(tmp.c_str());
+    return error("cannot rename", tmp + "' to '" + path, err);
+  }
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);  // best effort: some filesystems refuse fsync on directories
+    ::close(dfd);
+  }
+  return {};
 }
 
 boost::system::result<std::optional<checkpoint>, std::string> load_checkpoint(const std::string& path) {

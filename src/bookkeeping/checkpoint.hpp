@@ -12,6 +12,7 @@
 #include <boost/system/result.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -59,6 +60,47 @@ boost::json::object to_json(const checkpoint& cp);
 // list form of `merged`, and absent sections). Errors name `origin`, the key path and what was expected.
 boost::system::result<checkpoint, std::string> checkpoint_from_json(const boost::json::value& v,
                                                                     std::string_view origin);
+
+// state.json written piece by piece, in exactly the bytes boost::json::serialize(to_json(..)) gives
+// (compact, same escaping), handed to `sink` in chunks of about `chunk` bytes: the state.json of a
+// 10 M-range job is gigabytes as a document, megabytes as a stream. The caller emits keys and values in
+// to_json()'s order (sections simulated, merging, merged, failed; keys sorted as std::map sorts them).
+class json_stream {
+ public:
+  using sink = std::function<bool(std::string_view)>;  // false: stop writing (the error is the sink's)
+  explicit json_stream(sink s, std::size_t chunk = std::size_t(1) << 20);
+
+  void begin_object();  // at the top, or as the value of the last key()
+  void end_object();
+  void key(std::string_view k);
+  void value(std::string_view s);
+  void value(std::int64_t n);
+  // `id`: {"eventRangeID": id, "startEvent": .., "lastEvent": .., ["path": ..], ["guid": ..]}, with
+  // "path" when `path` is not null and "guid" when `guid` is not empty (range_to_json's rules).
+  void range(std::string_view id, std::int64_t start, std::int64_t last, const std::string_view* path,
+             std::string_view guid);
+  // Flushes what is buffered; false if the sink failed now or earlier.
+  bool finish();
+
+ private:
+  void separate();
+  void quoted(std::string_view s);
+  void maybe_flush() {
+    if (buf_.size() >= chunk_) flush();
+  }
+  void flush();
+
+  sink sink_;
+  std::size_t chunk_;
+  std::string buf_;
+  std::uint64_t has_member_ = 0;  // bit d: the object at depth d already has a member
+  int depth_ = 0;
+  bool failed_ = false;
+};
+
+// Writes `path` atomically (path.tmp, fsync, rename) with what `emit` streams; like save_checkpoint().
+std::error_code save_checkpoint_streamed(const std::string& path, const std::function<void(json_stream&)>& emit,
+                                         std::string* what);
 
 // Writes `path` atomically (path.tmp, fsync, rename). On failure the previous file is intact and
 // `what` names the file and the cause.

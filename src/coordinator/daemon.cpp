@@ -113,7 +113,9 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
 
   void send(conn_id to, const boost::json::object& message) override {
     auto it = connections_.find(to);
-    if (it != connections_.end()) it->second.channel->send(message);
+    if (it == connections_.end()) return;
+    it->second.channel->send(message);
+    it->second.last_tx = std::chrono::steady_clock::now();
   }
 
   void close(conn_id node, const std::string& reason) override {
@@ -175,6 +177,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     std::shared_ptr<net::channel> channel;
     std::chrono::steady_clock::time_point last_rx;
     bool joined = false;
+    std::chrono::steady_clock::time_point last_tx{};  // any frame counts as a heartbeat for the stub
   };
 
   // --- the run -------------------------------------------------------------------------------------
@@ -212,7 +215,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     });
     if (::isatty(STDOUT_FILENO)) arm_periodic(progress_timer_, 1s, [this] { show_progress(); });
     arm_periodic(checkpoint_timer_, cfg_.ray.checkpointinterval, [this] { save_checkpoint("periodic"); });
-    arm_periodic(heartbeat_timer_, heartbeat_interval(), [this] { heartbeat_tick(); });
+    arm_periodic(heartbeat_timer_, std::chrono::milliseconds(heartbeat_interval()) / heartbeat_slices,
+                 [this] { heartbeat_tick(); });
     arm_walltime();
     check_done();
   }
@@ -628,15 +632,26 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     }
   }
 
+  // Each tick visits one slice of the connections, so each is visited once per heartbeat interval:
+  // 10,000 heartbeat frames in one handler held every request behind them for tens of ms. A stub that
+  // got any frame within the interval needs no heartbeat (it watches for any traffic).
   void heartbeat_tick() {
+    static const std::string frame = protocol::encode_frame(protocol::heartbeat{}.to_json());
     auto now = std::chrono::steady_clock::now();
     std::vector<conn_id> silent;
-    for (auto& [id, c] : connections_) {
-      if (now - c.last_rx > cfg_.ray.heartbeattimeout)
+    const std::size_t slice = (connections_.size() + heartbeat_slices - 1) / heartbeat_slices;
+    auto it = connections_.lower_bound(heartbeat_cursor_);
+    for (std::size_t n = 0; n < slice; ++n, ++it) {
+      if (it == connections_.end()) it = connections_.begin();
+      auto& [id, c] = *it;
+      if (now - c.last_rx > cfg_.ray.heartbeattimeout) {
         silent.push_back(id);
-      else
-        c.channel->send(protocol::heartbeat{}.to_json());
+      } else if (now - c.last_tx >= heartbeat_interval()) {
+        c.channel->send_raw(frame);
+        c.last_tx = now;
+      }
     }
+    heartbeat_cursor_ = it == connections_.end() ? 0 : it->first;
     for (auto id : silent) {
       auto it = connections_.find(id);
       it->second.channel->close();
@@ -823,7 +838,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   // --- periodic ------------------------------------------------------------------------------------
 
   template <class F>
-  void arm_periodic(asio::steady_timer& timer, std::chrono::seconds every, F f) {
+  void arm_periodic(asio::steady_timer& timer, std::chrono::steady_clock::duration every, F f) {
     if (every <= 0s) return;
     timer.expires_after(every);
     timer.async_wait([self = shared_from_this(), &timer, every, f](boost::system::error_code ec) {
@@ -998,9 +1013,10 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   void save_checkpoint(const char* why, const std::map<std::string, std::string>& renamed = {}) {
     if (!book_ || final_checkpoint_written_) return;  // the final one (with renamed outputs) stands
     std::string what;
-    // After the final renames, Harvester's post-processing must find the outputs under their names.
-    auto cp = with_current_names(book_->snapshot(), renamed, task_dir_ + "/final");
-    if (bookkeeping::save_checkpoint(cp, checkpoint_path(), &what)) {
+    // Streamed, not built (a 10 M-range state.json is gigabytes as a document). After the final renames,
+    // Harvester's post-processing must find the outputs under their names.
+    auto emit = [&](bookkeeping::json_stream& out) { book_->write_snapshot(out, renamed, task_dir_ + "/final"); };
+    if (bookkeeping::save_checkpoint_streamed(checkpoint_path(), emit, &what)) {
       RTY_LOG(error, log_name) << "checkpoint (" << why << ") not written, the previous one is kept: " << what;
       // Progress that cannot be recorded would be redone anyway (e.g. the task directory is full):
       // stop taking new work; the next run resumes from the previous checkpoint (exit incomplete).
@@ -1115,6 +1131,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   std::string task_dir_, listen_address_, secret_, secret_file_;
   std::int64_t kill_at_epoch_ = 0;
   conn_id next_conn_ = 0;
+  conn_id heartbeat_cursor_ = 0;  // where the next heartbeat slice starts
+  static constexpr int heartbeat_slices = 10;
   int stop_signals_ = 0;
   bool stopping_ = false;
   bool finished_ = false;

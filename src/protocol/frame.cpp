@@ -49,13 +49,16 @@ boost::system::result<std::optional<boost::json::object>, std::string> frame_dec
 
   const std::string_view body(buffer_.data() + offset_ + 4, length);
   offset_ += 4 + length;
-  if (offset_ == buffer_.size()) {
-    buffer_.clear();
-    offset_ = 0;
-  }
-
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(body, ec);
+  if (offset_ == buffer_.size()) {
+    // Empty: a channel that once got a large frame does not keep its buffer (10,000 channels would).
+    if (buffer_.capacity() > keep_capacity)
+      std::string().swap(buffer_);
+    else
+      buffer_.clear();
+    offset_ = 0;
+  }
   if (ec) return fail("frame of " + std::to_string(length) + " bytes is not valid JSON: " + ec.message());
   if (!v.is_object())
     return fail(std::string("frame is JSON but not an object (got ") + std::string(boost::json::to_string(v.kind())) + ")");

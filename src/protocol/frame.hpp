@@ -36,6 +36,8 @@ class frame_decoder {
  private:
   boost::system::result<std::optional<boost::json::object>, std::string> fail(std::string message);
 
+  static constexpr std::size_t keep_capacity = 8 * 1024;  // an empty buffer larger than this is freed
+
   std::size_t max_frame_;
   std::string buffer_;
   std::size_t offset_ = 0;

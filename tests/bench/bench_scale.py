@@ -2,7 +2,7 @@
 """bench_scale: one coordinator, 10,000 virtual nodes on real authenticated channels.
 
   python3 tests/bench/bench_scale.py --build BUILD [--nodes 10000] [--cores 64] [--speedup 2]
-                                     [--seconds 60] [--smoke]
+                                     [--seconds 60] [--events-per-input N] [--smoke]
 
 raythenad runs with the local launcher and one real stub whose pilot only sleeps (there is no launcher
 option for "external stubs only"); rty_scale_driver then opens --nodes channels with the run's secret
@@ -32,6 +32,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--heartbeat-timeout", type=int, default=60)
     ap.add_argument("--checkpoint-interval", type=int, default=600)
+    ap.add_argument("--events-per-input", type=int, default=0,
+                    help="events per input and per output (default: more than the run needs, so no merge runs)")
     ap.add_argument("--workdir", help="default: BUILD/bench-scale (removed first)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--smoke", action="store_true")
@@ -52,10 +54,16 @@ def main():
     with open(sleeper, "w") as f:
         f.write("#!/bin/sh\nexec sleep 100000\n")
     os.chmod(sleeper, 0o755)
-    # Ranges for the window at twice the target rate; one output per input so no merge runs.
+    # One output per input, and every input bigger than the whole run needs (ranges are leased input by
+    # input): no merge group completes, so no merge and no merge-result checkpoint runs in the window and
+    # the memory growth is what finished ranges held for their merge cost.
     target = args.nodes * args.cores * args.speedup / 60
-    events = int(max(10000, target * (args.seconds + 60 / args.speedup) * 1.3) / 4) + 1
-    bl.make_site(root, 4, events, events, 1, [
+    needed = int(max(10000, target * (args.seconds + 60 / args.speedup + 10) * 1.3)) + 1
+    events, inputs = needed, 4
+    if args.events_per_input:  # merge groups complete during the run: merges and their checkpoints run
+        events = args.events_per_input
+        inputs = (needed + events - 1) // events
+    bl.make_site(root, inputs, events, events, 1, [
         "payload.pilotwrapper=" + sleeper, "ray.localnodes=1", "resources.corepernode=%d" % args.cores,
         "ray.heartbeattimeout=%d" % args.heartbeat_timeout, "ray.checkpointinterval=%d" % args.checkpoint_interval,
         "ray.statusinterval=30", "ray.stubgrace=1", "logging.level=info"])

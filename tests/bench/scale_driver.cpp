@@ -81,7 +81,7 @@ proc_sample sample(int pid) {
 struct stats {
   int connected = 0, refused = 0, lost = 0, no_more = 0;
   long ranges_finished = 0, requests = 0, heartbeats_rx = 0, heartbeats_tx = 0;
-  double max_heartbeat_gap = 0;
+  double max_heartbeat_gap = 0, max_silence = 0;
   bool measuring = false;
   long window_ranges = 0;
   std::vector<double> connect_s, reply_ms;
@@ -149,6 +149,11 @@ class node : public std::enable_shared_from_this<node> {
   void handle(const boost::json::object& m, clock_type::time_point t0) {
     auto type = rty::protocol::message_type(m);
     if (!type) return;
+    if (welcomed_) {  // a stub watches for any frame; heartbeats only fill silences
+      auto now = clock_type::now();
+      st_.max_silence = std::max(st_.max_silence, std::chrono::duration<double>(now - last_rx_).count());
+      last_rx_ = now;
+    }
     if (*type == "challenge") {
       auto c = rty::protocol::challenge::from_json(m);
       if (!c) return;
@@ -169,7 +174,7 @@ class node : public std::enable_shared_from_this<node> {
         if (auto* hb = w->settings.if_contains("heartbeat_interval"); hb && hb->is_int64())
           hb_interval_ = std::chrono::seconds(std::max<std::int64_t>(1, hb->get_int64()));
       }
-      last_hb_rx_ = now;
+      last_hb_rx_ = last_rx_ = now;
       heartbeat_loop();
       // Pilots do not start in lockstep: spread the first request over one processing cycle.
       std::uniform_real_distribution<double> d(0, cycle_seconds());
@@ -281,7 +286,7 @@ class node : public std::enable_shared_from_this<node> {
   std::deque<std::string> outq_;
   bool writing_ = false, welcomed_ = false, done_ = false;
   std::chrono::seconds hb_interval_{15};
-  clock_type::time_point last_hb_rx_, requested_at_, stop_at_;
+  clock_type::time_point last_hb_rx_, last_rx_, requested_at_, stop_at_;
   std::uint64_t request_id_ = 0;
   std::vector<rty::event_range> held_;
 };
@@ -396,6 +401,7 @@ int main(int argc, char** argv) {
   bench("scale_ranges_reply_p99", percentile(st.reply_ms, 0.99), "ms");
   bench("scale_heartbeats_rx", static_cast<double>(st.heartbeats_rx), "frames");
   bench("scale_heartbeat_max_gap", st.max_heartbeat_gap, "s");
+  bench("scale_max_silence", st.max_silence, "s");  // longest time a node got no frame at all
   bench("scale_channels_lost", st.lost, "nodes");
   bench("scale_refused", st.refused, "nodes");
   if (o.coordinator_pid > 0) {
