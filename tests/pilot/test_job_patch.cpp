@@ -5,6 +5,12 @@
 
 #include <boost/json.hpp>
 
+#include <random>
+#include <regex>
+#include <vector>
+
+#include "common/file_util.hpp"
+
 using namespace rty::pilot;
 namespace json = boost::json;
 
@@ -89,4 +95,94 @@ BOOST_AUTO_TEST_CASE(absolute_lfn_and_relative_endpoint) {
   BOOST_TEST(pars(patch_job_for_node(job, ".", 0, 1, 1, 4)).find("--inputEVNTFile=./EVNT.1 -") != std::string::npos);
   // outputHITSFile without a bracket list is left alone.
   BOOST_TEST(pars(patch_job_for_node(job, ".", 0, 1, 1, 4)).find("--outputHITSFile=HITS.1 ") != std::string::npos);
+}
+
+namespace {
+// Raythena's edits as regular expressions (what job_patch.cpp did before it scanned by hand): the
+// reference the scanner must agree with on short command lines, where std::regex is safe.
+std::string regex_reference(std::string cmd, const std::string& endpoint, int job_number, std::int64_t events) {
+  auto first_of = [](const std::string& list) { return list.substr(0, list.find(',')); };
+  if (cmd.rfind("--eventService=True ", 0) != 0) cmd = "--eventService=True " + cmd;
+  static const std::regex input_re(R"(--inputEVNTFile=([A-Za-z0-9_.,]*) -)");
+  if (std::distance(std::sregex_iterator(cmd.begin(), cmd.end(), input_re), std::sregex_iterator()) != 1) return cmd;
+  std::smatch m;
+  std::regex_search(cmd, m, input_re);
+  cmd = m.prefix().str() + "--inputEVNTFile=" + rty::file::join(endpoint, first_of(m[1].str())) + " -" +
+        m.suffix().str();
+  static const std::regex hits_re(R"(--outputHITSFile=([0-9A-Z._]+)\[([0-9,]+)\](.pool.root))");
+  if (std::regex_search(cmd, m, hits_re)) {
+    std::string replacement = "--outputHITSFile=" + m[1].str() + first_of(m[2].str()) + m[3].str(), escaped;
+    for (char c : replacement) escaped += c == '$' ? std::string("$$") : std::string(1, c);
+    cmd = std::regex_replace(cmd, hits_re, escaped);
+  }
+  if (cmd.find("--jobNumber=") != std::string::npos)
+    cmd = std::regex_replace(cmd, std::regex("--jobNumber=[0-9]+"), "--jobNumber=" + std::to_string(job_number));
+  else
+    cmd += " --jobNumber=" + std::to_string(job_number) + " ";
+  const auto max_events = std::to_string(std::min<std::int64_t>(500, events));
+  if (cmd.find("--maxEvents=") != std::string::npos)
+    cmd = std::regex_replace(cmd, std::regex("--maxEvents=[0-9]+"), "--maxEvents=" + max_events);
+  else
+    cmd += " --maxEvents=" + max_events + " ";
+  return cmd;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(agrees_with_raythenas_regular_expressions_on_random_command_lines) {
+  // Well-formed parts of a jobPars line, each sometimes broken, in random order and number, with pieces
+  // that make near misses: the patterns' whole grammar and its edges.
+  std::mt19937 rng(20261126);
+  auto pick = [&](const std::vector<std::string>& v) { return v[rng() % v.size()]; };
+  auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
+  const std::vector<std::string> names{"EVNT.X._000001.pool.root.1", "EVNT.Y._2", "e_v.3", "EVNT-bad", "A$1"};
+  const std::vector<std::string> tails{".pool.root.1", ".pool.root", "xpoolyroot", ".poolroot", "\npool\nroot",
+                                       ".pool.roo"};
+  const std::vector<std::string> noise{" ", "-", " -", "--jobNumber=", "--jobNumber=12", "--maxEvents=",
+                                       "--maxEvents=-1", "--maxEvents=77", "$1", "\n", "[", "]", "a", "9",
+                                       "--inputEVNTFile=", "--outputHITSFile="};
+  auto input_part = [&] {
+    std::string list;
+    for (int k = 1 + static_cast<int>(rng() % 3); k > 0; --k) list += (list.empty() ? "" : ",") + pick(names);
+    return "--inputEVNTFile=" + list + (chance(85) ? " -" : pick(noise));
+  };
+  auto hits_part = [&] {
+    std::string numbers = chance(80) ? "000001" : "";
+    for (int k = static_cast<int>(rng() % 3); k > 0; --k) numbers += ",00000" + std::to_string(2 + k);
+    return "-outputHITSFile=" + std::string(chance(90) ? "HITS.Y._" : "hits") + "[" + numbers +
+           (chance(90) ? "]" : "") + pick(tails) + " ";
+  };
+  int edited = 0, hits_edited = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string cmd;
+    const int n = 1 + static_cast<int>(rng() % 6);
+    for (int k = 0; k < n; ++k) {
+      const auto r = rng() % 10;
+      cmd += r < 3 ? input_part() : r < 6 ? "-" + hits_part() : pick(noise);
+    }
+    json::object job{{"jobPars", cmd}};
+    const auto got = pars(patch_job_for_node(job, "/hv", 1, 3, 2, 9));
+    const auto want = regex_reference(cmd, "/hv", 5, 9);
+    BOOST_TEST_REQUIRE(got == want, "jobPars '" << cmd << "'");
+    edited += got.find("--jobNumber=5") != std::string::npos;
+    hits_edited += got.find("HITS.Y._000001") != std::string::npos;  // only an edit writes it without '['
+
+  }
+  // The random lines must exercise the edits, not only the "no single match" path.
+  BOOST_TEST(edited > 2000);
+  BOOST_TEST(hits_edited > 20);
+  BOOST_TEST_MESSAGE(edited << " of 20000 lines edited, " << hits_edited << " with a HITS list");
+}
+
+BOOST_AUTO_TEST_CASE(a_job_with_thousands_of_inputs_and_outputs) {
+  // std::regex recursed once per character of the input list here and overflowed the stack.
+  std::string inputs, numbers;
+  for (int i = 1; i <= 20000; ++i) {
+    inputs += (i > 1 ? "," : "") + std::string("EVNT.12345678._") + std::to_string(100000 + i) + ".pool.root.1";
+    numbers += (i > 1 ? "," : "") + std::to_string(100000 + i);
+  }
+  json::object job{{"jobPars", "--inputEVNTFile=" + inputs + " --outputHITSFile=HITS.9._[" + numbers +
+                                   "].pool.root.1 --maxEvents=1000"}};
+  const auto out = pars(patch_job_for_node(job, "/hv", 0, 1, 1, 50));
+  BOOST_TEST(out == "--eventService=True --inputEVNTFile=/hv/EVNT.12345678._100001.pool.root.1 "
+                    "--outputHITSFile=HITS.9._100001.pool.root.1 --maxEvents=50 --jobNumber=1 ");
 }
