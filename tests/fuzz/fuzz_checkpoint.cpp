@@ -2,7 +2,8 @@
 // bookkeeper::restore for fixed jobs of the three geometries (1:1, one input → 2 outputs, 2 inputs → one
 // output), the first with Harvester-supplied range ids.
 // Properties (a resumed run must always be able to finish, whatever the file said):
-//  - our own checkpoint of a parsed one reads back identically (to_json / checkpoint_from_json);
+//  - our own checkpoint of a parsed one reads back identically (to_json / checkpoint_from_json), and the
+//    streamed state.json raythenad writes is exactly that rendering;
 //  - after restore, ready + leased + finished + failed == total;
 //  - leasing and finishing everything, then merging every ready group, completes the job;
 //  - restoring the bookkeeper's own snapshot gives the same counts.
@@ -65,6 +66,14 @@ void resume(const rty::job_spec& job, const bk::checkpoint& cp, bool external) {
   const bk::checkpoint snap = b.snapshot();
   auto back = bk::checkpoint_from_json(bk::to_json(snap), "snapshot");
   RTY_FUZZ_CHECK(back && *back == snap, "snapshot does not read back: " + boost::json::serialize(bk::to_json(snap)));
+  // The streamed state.json (what raythenad writes) is byte for byte the rendering of the snapshot, in
+  // small chunks so that chunk boundaries fall everywhere.
+  std::string streamed;
+  bk::json_stream out([&](std::string_view piece) { streamed.append(piece); return true; }, 7);
+  b.write_snapshot(out);
+  RTY_FUZZ_CHECK(out.finish(), "the streamed checkpoint failed to write");
+  RTY_FUZZ_CHECK(streamed == boost::json::serialize(bk::to_json(snap)),
+                 "streamed checkpoint differs: " + streamed + " vs " + boost::json::serialize(bk::to_json(snap)));
   bk::bookkeeper b2(job, opts);
   b2.restore(snap);
   RTY_FUZZ_CHECK(same(b2.get_counts(), restored), "restoring the snapshot changed the counts");
