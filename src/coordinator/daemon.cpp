@@ -165,11 +165,27 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   }
 
   void merge_recorded(const rty::merge_task& task, bool succeeded) override {
-    save_checkpoint("merge result");
-    if (!succeeded) return;
-    // The merged file and the checkpoint now hold these events; the per-range files are not needed
-    // by anyone (Raythena's cleaner thread did this every 60 s by name matching).
-    for (auto& in : task.inputs) ::unlink(in.path.c_str());
+    // The per-range files of a merged group may go once a checkpoint records the merge (until then a
+    // crash merges the group again, from them); Raythena's cleaner thread did this every 60 s by name.
+    if (succeeded)
+      for (auto& in : task.inputs) unlink_after_checkpoint_.push_back(in.path);
+    request_checkpoint("merge result");
+  }
+
+ private:
+  // Merge results come dozens a second on a large allocation, and each checkpoint rewrites the whole
+  // state.json (a second for millions of ranges): they are coalesced, so that checkpoints take at most
+  // a tenth of the event loop's time, and are at least a second apart. A lone merge result is written
+  // at once.
+  void request_checkpoint(const char* why) {
+    if (checkpoint_due_ || !book_ || final_checkpoint_written_) return;
+    checkpoint_due_ = true;
+    const auto spacing = std::max<std::chrono::steady_clock::duration>(1s, 9 * last_checkpoint_cost_);
+    coalesce_timer_.expires_at(last_checkpoint_end_ + spacing);
+    coalesce_timer_.async_wait([self = shared_from_this(), why](boost::system::error_code ec) {
+      if (ec || !self->checkpoint_due_) return;
+      self->save_checkpoint(why);
+    });
   }
 
  private:
@@ -1016,7 +1032,16 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     // Streamed, not built (a 10 M-range state.json is gigabytes as a document). After the final renames,
     // Harvester's post-processing must find the outputs under their names.
     auto emit = [&](bookkeeping::json_stream& out) { book_->write_snapshot(out, renamed, task_dir_ + "/final"); };
-    if (bookkeeping::save_checkpoint_streamed(checkpoint_path(), emit, &what)) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto failed = bookkeeping::save_checkpoint_streamed(checkpoint_path(), emit, &what);
+    last_checkpoint_end_ = std::chrono::steady_clock::now();
+    last_checkpoint_cost_ = last_checkpoint_end_ - started;
+    checkpoint_due_ = false;  // whatever asked for one: this one covers it (or failed as it would)
+    if (!failed) {
+      for (auto& path : unlink_after_checkpoint_) ::unlink(path.c_str());
+      unlink_after_checkpoint_.clear();
+    }
+    if (failed) {
       RTY_LOG(error, log_name) << "checkpoint (" << why << ") not written, the previous one is kept: " << what;
       // Progress that cannot be recorded would be redone anyway (e.g. the task directory is full):
       // stop taking new work; the next run resumes from the previous checkpoint (exit incomplete).
@@ -1042,8 +1067,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     auto outcome = engine_->outcome();
     boost::system::error_code ec;
     if (acceptor_) acceptor_->close(ec);
-    for (auto* t : {&status_timer_, &checkpoint_timer_, &heartbeat_timer_, &walltime_timer_, &hard_stop_timer_,
-                    &progress_timer_, &dump_timer_, &harvester_timer_, &rate_timer_})
+    for (auto* t : {&status_timer_, &checkpoint_timer_, &coalesce_timer_, &heartbeat_timer_, &walltime_timer_,
+                    &hard_stop_timer_, &progress_timer_, &dump_timer_, &harvester_timer_, &rate_timer_})
       t->cancel();
     flush_dumps(true);
     log_status();
@@ -1083,6 +1108,12 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     if ((stub_pids_.empty() && merge_pids_.empty()) || round >= 100) {
       for (auto& [pid, p] : stub_pids_) process::signal_group(pid, SIGKILL);
       for (auto& [pid, p] : merge_pids_) process::signal_group(pid, SIGKILL);
+      // Every event merged and no stub moves files any more: what is left of per-range outputs is
+      // orphaned (a crash between a stub's move and its record) and would stay forever.
+      if (exit_code_ == exit_success && job_)
+        if (auto n = remove_range_leftovers(*job_, task_dir_))
+          RTY_LOG(info, log_name) << "removed " << n << " per-range output(s) no checkpoint recorded (left by an "
+                                  << "earlier, interrupted run) from " << task_dir_;
       io_.stop();
       return;
     }
@@ -1140,6 +1171,12 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   bool progress_shown_ = false;
   bool final_checkpoint_written_ = false;
   rate_meter rate_;
+  // Checkpoints: coalescing of merge results (request_checkpoint), files to remove once one is written.
+  asio::steady_timer coalesce_timer_{io_};
+  bool checkpoint_due_ = false;
+  std::chrono::steady_clock::time_point last_checkpoint_end_{};
+  std::chrono::steady_clock::duration last_checkpoint_cost_{};
+  std::vector<std::string> unlink_after_checkpoint_;
   std::uint64_t last_done_ = 0;  // ranges finished or failed at the last inactivity check
   std::optional<std::chrono::steady_clock::time_point> last_progress_;  // when that count last grew
   std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();

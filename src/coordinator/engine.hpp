@@ -34,8 +34,9 @@ class engine_io {
   virtual void close(conn_id node, const std::string& reason) = 0;
   // Prepare the work dir and start the merge process; false (with the reason logged) when it could not start.
   virtual bool start_merge(const merge::merge_command& command) = 0;
-  // A merge result (success or final failure) was recorded: persist the checkpoint now, so that a
-  // crash never repeats a finished merge; after a success the per-range inputs may then go.
+  // A merge result (success or final failure) was recorded: persist the checkpoint soon (coalesced with
+  // other results), so that a crash rarely repeats a finished merge; after a success the per-range
+  // inputs may go once that checkpoint is written.
   virtual void merge_recorded(const rty::merge_task& task, bool succeeded) = 0;
   // A node reported range results (after the bookkeeper recorded them); with Harvester as the event
   // source they go on to Harvester's event-status dump.

@@ -113,4 +113,23 @@ bookkeeping::checkpoint with_current_names(bookkeeping::checkpoint cp, const std
   return cp;
 }
 
+std::size_t remove_range_leftovers(const rty::job_spec& job, const std::string& task_dir) {
+  std::error_code ec;
+  std::size_t removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(task_dir, ec)) {
+    std::error_code tec;
+    if (!entry.is_regular_file(tec)) continue;
+    const std::string name = entry.path().filename().string();
+    for (const auto& lfn : job.in_files) {
+      if (name.size() <= lfn.size() + 1 || name.compare(0, lfn.size(), lfn) != 0 || name[lfn.size()] != '-') continue;
+      std::size_t i = lfn.size() + 1, digits = i;
+      while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+      if (i == digits || (i < name.size() && name[i] != '.')) continue;
+      if (std::filesystem::remove(entry.path(), tec)) ++removed;
+      break;
+    }
+  }
+  return removed;
+}
+
 }  // namespace rty::coordinator

@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,6 +13,7 @@
 
 #include "common/file_util.hpp"
 #include "coordinator/engine.hpp"
+#include "coordinator/finalize.hpp"
 #include "merge/merge_command.hpp"
 #include "protocol/messages.hpp"
 
@@ -376,4 +379,24 @@ BOOST_AUTO_TEST_CASE(an_exit_of_an_unknown_merge_is_ignored) {
   fixture f(1, 4, 4);
   f.eng->merge_exited("HITS.nothing", exited(0));
   BOOST_TEST(f.io.recorded.empty());
+}
+
+BOOST_AUTO_TEST_CASE(range_leftovers_are_matched_by_name_like_raythenas_cleaner) {
+  const fs::path dir = fs::temp_directory_path() / ("rty-leftovers-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "final");
+  rty::job_spec job;
+  job.in_files = {"EVNT.1._000001.pool.root.1", "EVNT.1._000002.pool.root.1"};
+  const std::vector<std::string> orphans{"EVNT.1._000001.pool.root.1-7.HITS.pool.root",
+                                         "EVNT.1._000002.pool.root.1-12", "EVNT.1._000002.pool.root.1-3.HITS.x.local-1"};
+  const std::vector<std::string> kept{"state.json", "commit_log", "EVNT.1._000001.pool.root.1-",
+                                      "EVNT.1._000001.pool.root.1-x7.HITS", "EVNT.1._000001.pool.root.1-7x",
+                                      "EVNT.1._000003.pool.root.1-1.HITS", "EVNT.1._000001.pool.root.1"};
+  for (const auto& n : orphans) std::ofstream(dir / n) << "x";
+  for (const auto& n : kept) std::ofstream(dir / n) << "x";
+  std::ofstream(dir / "final" / "EVNT.1._000001.pool.root.1-1.HITS") << "x";  // only the top level
+  BOOST_TEST(rty::coordinator::remove_range_leftovers(job, dir.string()) == orphans.size());
+  for (const auto& n : orphans) BOOST_TEST(!fs::exists(dir / n), n);
+  for (const auto& n : kept) BOOST_TEST(fs::exists(dir / n), n);
+  BOOST_TEST(fs::exists(dir / "final" / "EVNT.1._000001.pool.root.1-1.HITS"));
+  fs::remove_all(dir);
 }

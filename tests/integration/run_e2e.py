@@ -194,6 +194,11 @@ class Site:
         expected = {(lfn, n) for lfn in self.inputs for n in range(1, self.events + 1)} - set(failed_events)
         check(set(seen) == expected, "merged events differ from the expected set: missing %s, unexpected %s" % (
             sorted(expected - set(seen))[:5], sorted(set(seen) - expected)[:5]))
+        if not expect_failed_inputs and not failed_events:
+            # Once every group is merged and the checkpoint says so, no per-range output is left behind.
+            left = sorted(n for n in os.listdir(self.p["task"])
+                          if os.path.isfile(os.path.join(self.p["task"], n)) and n not in ("state.json", "commit_log"))
+            check(not left, "per-range outputs left in the task directory: %s" % left[:5])
         return result
 
     def check_report_lists_outputs(self, n_outputs):
