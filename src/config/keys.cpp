@@ -366,7 +366,11 @@ std::string key_spec::type_name() const {
     case value_kind::seconds: return "seconds";
     case value_kind::boolean: return "bool";
     case value_kind::string_list: return "list";
-    case value_kind::choice: return join_choices(choices, "|");
+    case value_kind::choice: {
+      std::string out;
+      for (auto c : choices) out += (out.empty() ? "" : "|") + std::string(c);
+      return out;
+    }
     case value_kind::address: return "address";
   }
   return {};
