@@ -825,6 +825,9 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   }
 
  public:
+  // Files handed to the file worker are all removed before the process ends.
+  void finish_file_work() { file_worker_.join(); }
+
   // Read before the engine exists: the kill time goes to every stub in its welcome.
   void read_time_monitor() {
     std::string path = file::join(cfg_.ray.workdir, cfg_.payload.timemonitorfile);
@@ -1038,7 +1041,11 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     last_checkpoint_cost_ = last_checkpoint_end_ - started;
     checkpoint_due_ = false;  // whatever asked for one: this one covers it (or failed as it would)
     if (!failed) {
-      for (auto& path : unlink_after_checkpoint_) ::unlink(path.c_str());
+      // A group can hold hundreds of thousands of files: removing them is no work for the event loop.
+      if (!unlink_after_checkpoint_.empty())
+        asio::post(file_worker_, [paths = std::move(unlink_after_checkpoint_)] {
+          for (auto& path : paths) ::unlink(path.c_str());
+        });
       unlink_after_checkpoint_.clear();
     }
     if (failed) {
@@ -1110,6 +1117,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       for (auto& [pid, p] : merge_pids_) process::signal_group(pid, SIGKILL);
       // Every event merged and no stub moves files any more: what is left of per-range outputs is
       // orphaned (a crash between a stub's move and its record) and would stay forever.
+      finish_file_work();  // what the checkpoints released is gone first: the rest is orphaned
       if (exit_code_ == exit_success && job_)
         if (auto n = remove_range_leftovers(*job_, task_dir_))
           RTY_LOG(info, log_name) << "removed " << n << " per-range output(s) no checkpoint recorded (left by an "
@@ -1177,6 +1185,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   std::chrono::steady_clock::time_point last_checkpoint_end_{};
   std::chrono::steady_clock::duration last_checkpoint_cost_{};
   std::vector<std::string> unlink_after_checkpoint_;
+  // The one thread besides the event loop: it only removes files it is handed, and shares no state.
+  asio::thread_pool file_worker_{1};
   std::uint64_t last_done_ = 0;  // ranges finished or failed at the last inactivity check
   std::optional<std::chrono::steady_clock::time_point> last_progress_;  // when that count last grew
   std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
@@ -1212,6 +1222,7 @@ int run_daemon(const config::settings& settings) {
   d->read_time_monitor();
   d->start();
   io.run();
+  d->finish_file_work();
   return d->exit_code();
 }
 
