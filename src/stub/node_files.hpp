@@ -21,8 +21,23 @@ bool storage_refused(int error);
 
 // Only files pilot wrote inside this node's pilot directory may be moved: `path` (absolute, or relative
 // to `pilot_dir`) must name a regular file (not a symlink) whose directory, with every symlink
-// resolved, lies inside `pilot_dir`. Returns the resolved path, or nullopt with `why` (e.g. an update
-// naming /etc/passwd, ../ or a symlink out of the directory).
+// resolved, lies inside `pilot_dir`. Returns a path to it beneath the resolved pilot directory, or
+// nullopt with `why` (e.g. an update naming /etc/passwd, ../ or a symlink out of the directory).
+//
+// pilot_dir_guard resolves the directory once and checks each output with one openat2(RESOLVE_BENEATH)
+// (the kernel refuses every way out) instead of a realpath per call; check_pilot_output is the one-off.
+class pilot_dir_guard {
+ public:
+  explicit pilot_dir_guard(std::string pilot_dir);
+  ~pilot_dir_guard();
+  pilot_dir_guard(const pilot_dir_guard&) = delete;
+  pilot_dir_guard& operator=(const pilot_dir_guard&) = delete;
+  std::optional<std::string> check(const std::string& path, std::string& why) const;
+
+ private:
+  std::string dir_, root_, error_;  // as given, resolved, why it cannot be resolved
+  int root_fd_ = -1;
+};
 std::optional<std::string> check_pilot_output(const std::string& path, const std::string& pilot_dir, std::string& why);
 
 // The pilot config pilot reads through HARVESTER_PILOT_CONFIG, with only [Pilot] pandaserver set to

@@ -772,7 +772,8 @@ class stub : public std::enable_shared_from_this<stub> {
       }
       std::string why;
       int error = 0;
-      auto checked = check_pilot_output(u.path, actor_dir_, why);
+      if (!output_guard_) output_guard_.emplace(actor_dir_);
+      auto checked = output_guard_->check(u.path, why);
       auto moved = checked ? move_output(*checked, task_dir_, opts_.node_id, why, &error) : std::nullopt;
       if (!moved && storage_refused(error)) {
         // Not the range's fault: reporting it failed would spend one of its attempts. It stays leased
@@ -800,6 +801,7 @@ class stub : public std::enable_shared_from_this<stub> {
   asio::io_context& io_;
   options opts_;
   std::shared_ptr<net::channel> channel_;
+  std::optional<pilot_dir_guard> output_guard_;  // the node's pilot directory, resolved once
   // pilot-port connections still sending their request (pilot needs a handful at most).
   admission_queue reading_{64};
   log_throttle http_refusals_{10, std::chrono::minutes(1)};

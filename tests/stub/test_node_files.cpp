@@ -126,3 +126,27 @@ BOOST_AUTO_TEST_CASE(outputs_must_be_regular_files_inside_the_pilot_directory) {
   BOOST_TEST(fs::exists("/etc/passwd"));
   BOOST_TEST(!check_pilot_output(node + "/out/", node, why));  // not a file name
 }
+
+BOOST_AUTO_TEST_CASE(symlinks_that_stay_inside_are_fine_by_either_path) {
+  dirs d;
+  const std::string node = (d.root / "PanDA_Pilot-1").string();
+  rty::stub::pilot_dir_guard guard(node);
+  std::string why;
+  auto good = d.out("F-5.root", "x");
+  const auto canonical = fs::canonical(good).string();
+  fs::create_directory_symlink(d.pilot, d.pilot / "again");  // inside, to inside (openat2 path)
+  auto via_inner = guard.check((d.pilot / "again" / "F-5.root").string(), why);
+  BOOST_REQUIRE_MESSAGE(via_inner, why);
+  BOOST_TEST(fs::equivalent(*via_inner, canonical));
+  fs::create_directory_symlink(node, d.root / "alias");  // another spelling of the pilot directory (realpath path)
+  auto via_alias = guard.check((d.root / "alias" / "out" / "F-5.root").string(), why);
+  BOOST_REQUIRE_MESSAGE(via_alias, why);
+  BOOST_TEST(*via_alias == canonical);
+  BOOST_TEST(!guard.check((d.root / "alias" / ".." / "task" / "x").string(), why));
+  BOOST_TEST(why.find("outside") != std::string::npos);
+  BOOST_TEST(!guard.check((d.pilot / "missing-dir" / "x").string(), why));
+  BOOST_TEST(why.find("No such file or directory") != std::string::npos);
+  rty::stub::pilot_dir_guard gone((d.root / "nowhere").string());
+  BOOST_TEST(!gone.check(good, why));
+  BOOST_TEST(why.find("pilot directory") != std::string::npos);
+}
