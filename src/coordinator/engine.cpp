@@ -208,7 +208,10 @@ void engine::start_merges() {
     RTY_LOG(info, log_name) << "merge " << task.output_name << " (attempt " << attempt << ", " << task.inputs.size()
                             << " range outputs) starting";
     if (io_.start_merge(command)) {
-      running_merges_.emplace(task.output_name, running_merge{task, std::move(command)});
+      // The files are written and the process started: their contents (the input list, one line per
+      // range, hundreds of thousands for a big group) need not wait in memory for the merge to end.
+      std::vector<std::pair<std::string, std::string>>().swap(command.files);
+      running_merges_.emplace(task.output_name, std::move(command));
     } else {
       // Could not even start: counts as a failed attempt.
       auto result = merges_.finished(task.output_name, false);
@@ -223,8 +226,7 @@ void engine::start_merges() {
 void engine::merge_exited(const std::string& output_name, const process::exit_status& status) {
   auto it = running_merges_.find(output_name);
   if (it == running_merges_.end()) return;
-  rty::merge_task task = std::move(it->second.task);
-  merge::merge_command command = std::move(it->second.command);
+  merge::merge_command command = std::move(it->second);
   running_merges_.erase(it);
   bool ok = status.exited_normally() && status.code == 0;
   std::string guid;
@@ -242,7 +244,8 @@ void engine::merge_exited(const std::string& output_name, const process::exit_st
       }
     }
   }
-  auto result = merges_.finished(output_name, ok);
+  rty::merge_task task;  // the scheduler hands it over on success (merge_recorded removes its files)
+  auto result = merges_.finished(output_name, ok, ok ? &task : nullptr);
   if (ok) {
     book_.merge_succeeded(output_name, command.output_path, guid);
     merge::remove_work_dir(command);
@@ -258,7 +261,7 @@ void engine::merge_exited(const std::string& output_name, const process::exit_st
       RTY_LOG(error, log_name) << "merge " << output_name << " failed for good after its retries; its events are "
                                << "reported as failed";
       book_.merge_failed(output_name);
-      io_.merge_recorded(task, false);
+      io_.merge_recorded(merges_.failed_tasks().back(), false);
     }
   }
   pump();

@@ -126,11 +126,8 @@ class engine {
   bookkeeping::bookkeeper& book_;
   engine_io& io_;
   merge::merge_scheduler merges_;
-  struct running_merge {
-    rty::merge_task task;
-    merge::merge_command command;
-  };
-  std::map<std::string, running_merge> running_merges_;
+  // Running merges by output name: their commands (the task itself stays with merges_).
+  std::map<std::string, merge::merge_command> running_merges_;
   std::string merges_held_;  // why merges are on hold; empty: they are not
   std::map<conn_id, node_info> nodes_;
   struct pending_request {

@@ -24,13 +24,14 @@ std::optional<std::pair<rty::merge_task, int>> merge_scheduler::next_to_start() 
   return result;
 }
 
-merge_scheduler::outcome merge_scheduler::finished(const std::string& output_name, bool ok) {
+merge_scheduler::outcome merge_scheduler::finished(const std::string& output_name, bool ok, rty::merge_task* task) {
   auto it = running_.find(output_name);
   if (it == running_.end()) return outcome::unknown;
   entry e = std::move(it->second);
   running_.erase(it);
   if (ok) {
     ++done_;
+    if (task) *task = std::move(e.task);
     return outcome::succeeded;
   }
   if (e.attempts <= max_retries_) {

@@ -74,3 +74,20 @@ BOOST_AUTO_TEST_CASE(scheduler_zero_retries_and_unknown_exits) {
   BOOST_TEST((s.finished("A", false) == outcome::failed));
   BOOST_TEST((s.finished("A", false) == outcome::unknown));
 }
+
+BOOST_AUTO_TEST_CASE(a_finished_task_is_handed_back_on_success_only) {
+  merge_scheduler s(2, 1);
+  BOOST_TEST(s.add(task("A")));
+  BOOST_TEST(s.add(task("B")));
+  auto a = s.next_to_start();
+  auto b = s.next_to_start();
+  BOOST_REQUIRE(a);
+  BOOST_REQUIRE(b);
+  rty::merge_task got;
+  BOOST_TEST((s.finished("A", true, &got) == outcome::succeeded));
+  BOOST_TEST((got == a->first));  // the caller kept no copy while it ran, and gets it now
+  rty::merge_task untouched;
+  BOOST_TEST((s.finished("B", false, &untouched) == outcome::retry));
+  BOOST_TEST(untouched.inputs.empty());  // kept for the retry, not handed out
+  BOOST_TEST((s.next_to_start()->first == b->first));
+}
