@@ -979,10 +979,17 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
 
   awaitable<void> status_accept_loop() {
     auto self = shared_from_this();
+    asio::steady_timer pause(io_);
     while (status_acceptor_ && status_acceptor_->is_open()) {
       auto [ec, socket] = co_await status_acceptor_->async_accept(as_tuple_awaitable);
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
+        // Out of descriptors: make room from the status clients, else wait rather than spin.
+        const bool out_of_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
+        if (!(out_of_fds && status_clients_.evict_oldest())) {
+          pause.expires_after(50ms);
+          co_await pause.async_wait(as_tuple_awaitable);
+        }
         continue;
       }
       asio::co_spawn(io_, status_session(std::move(socket)), asio::detached);
@@ -996,6 +1003,17 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     deadline->async_wait([sock](boost::system::error_code ec) {
       if (!ec) sock->close(ec);
     });
+    // At most 32 clients at once (the endpoint may listen beyond loopback): past that the oldest goes.
+    const std::uint64_t id = ++status_sessions_;
+    status_clients_.admit(id, [weak = std::weak_ptr<tcp::socket>(sock)] {
+      boost::system::error_code ignored;
+      if (auto s = weak.lock()) s->close(ignored);
+    });
+    struct settle_on_exit {
+      admission_queue& q;
+      std::uint64_t id;
+      ~settle_on_exit() { q.settle(id); }
+    } settle{status_clients_, id};
     std::string head;
     std::array<char, 2048> buf{};
     while (!request_head_complete(head) && head.size() < max_request_head) {
@@ -1193,6 +1211,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   // Created before any child is spawned: it takes NOTIFY_SOCKET & co. out of the environment.
   systemd::notifier notifier_ = systemd::notifier::from_environment();
   std::optional<tcp::acceptor> status_acceptor_;
+  admission_queue status_clients_{32};
+  std::uint64_t status_sessions_ = 0;
   std::string status_url_file_;
 };
 

@@ -868,7 +868,20 @@ def s_status_endpoint(root):
     with open(url_file) as f:
         check(f.read() == url + "\n", "status.url does not hold %s" % url)
     run.wait_log(r"node local-0: pilot job state running")
-    status = json.loads(get_text(url + "/status"))
+    # 100 idle clients on the endpoint (which may listen beyond loopback): the oldest are cut, and the
+    # endpoint keeps answering.
+    idle = Flood(host, port, 100)
+    try:
+        wait_until(lambda: idle.opened == 100 or not idle.thread.is_alive(), 20, "100 status clients")
+        check(idle.opened == 100, "only %d idle status clients connected" % idle.opened)
+        wait_until(lambda: idle.cut() >= 100 - 32, 10, "68 idle status clients cut")
+        # The oldest went, to make room: the newest 32 are still open (until their 5 s deadline).
+        closed = idle.closed()
+        check(all(closed[:68]) and not any(closed[68:]), "status clients cut: %s" % "".join(
+            "x" if c else "." for c in closed))
+        status = json.loads(get_text(url + "/status"))
+    finally:
+        idle.close()
     check([n.get("node_id") for n in status.get("nodes", [])] == ["local-0"], "/status nodes: %s" % status)
     metrics = get_text(url + "/metrics")
     check(re.search(r"^raythenad_\w+", metrics, re.M) is not None, "/metrics has no raythenad_ series")
@@ -925,19 +938,23 @@ class Flood:
                     pass
             sent += 1
 
-    def cut(self):
-        """How many of the connections the server has closed (EOF or reset), reading what it sent."""
-        n = 0
+    def closed(self):
+        """For each connection, in the order opened: has the server closed it (EOF or reset)?"""
+        out = []
         for s in self.socks:
             try:
                 while s.recv(65536):
                     pass
-                n += 1  # EOF
+                out.append(True)  # EOF
             except BlockingIOError:
-                pass  # open, nothing more to read
+                out.append(False)  # open, nothing more to read
             except OSError:
-                n += 1
-        return n
+                out.append(True)
+        return out
+
+    def cut(self):
+        """How many of the connections the server has closed."""
+        return sum(self.closed())
 
     def close(self):
         self.stop.set()
