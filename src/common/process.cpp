@@ -3,15 +3,39 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 extern char** environ;
 
 namespace rty::process {
+
+namespace {
+rlim_t child_open_files = 0;  // 0: children inherit the current limit
+}  // namespace
+
+std::optional<open_files_limits> raise_open_files_limit(std::string& error) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    error = std::string("getrlimit(RLIMIT_NOFILE): ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  const rlim_t before = rl.rlim_cur;
+  const rlim_t target = rl.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(before, rlim_t{1} << 20) : rl.rlim_max;
+  if (before >= target) return std::nullopt;
+  rl.rlim_cur = target;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    error = "open files limit stays " + std::to_string(before) + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  child_open_files = before;
+  return open_files_limits{before, target};
+}
 
 std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
   if (options.argv.empty()) {
@@ -74,10 +98,17 @@ std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
 
   pid_t pid = -1;
   int rc;
+  rlimit own{};
+  bool lowered = false;
+  if (child_open_files != 0 && ::getrlimit(RLIMIT_NOFILE, &own) == 0 && own.rlim_cur != child_open_files) {
+    const rlimit for_child{child_open_files, own.rlim_max};
+    lowered = ::setrlimit(RLIMIT_NOFILE, &for_child) == 0;
+  }
   if (options.argv[0].find('/') == std::string::npos)
     rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
   else
     rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  if (lowered) ::setrlimit(RLIMIT_NOFILE, &own);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {

@@ -1047,8 +1047,9 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     });
   }
 
-  void save_checkpoint(const char* why, const std::map<std::string, std::string>& renamed = {}) {
-    if (!book_ || final_checkpoint_written_) return;  // the final one (with renamed outputs) stands
+  // True when state.json now holds the book (or there is nothing to write).
+  bool save_checkpoint(const char* why, const std::map<std::string, std::string>& renamed = {}) {
+    if (!book_ || final_checkpoint_written_) return true;  // the final one (with renamed outputs) stands
     std::string what;
     // Streamed, not built (a 10 M-range state.json is gigabytes as a document). After the final renames,
     // Harvester's post-processing must find the outputs under their names.
@@ -1075,8 +1076,10 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
         engine_->drain("the checkpoint cannot be written");
         asio::post(io_, [self = shared_from_this()] { self->check_done(); });
       }
-    } else
-      RTY_LOG(debug, log_name) << "checkpoint written (" << why << ")";
+      return false;
+    }
+    RTY_LOG(debug, log_name) << "checkpoint written (" << why << ")";
+    return true;
   }
 
   // --- the end -------------------------------------------------------------------------------------
@@ -1104,11 +1107,17 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     // The report is written in every case: after a drain (walltime, SIGTERM) it lists what is merged
     // so far, and Harvester's post-processing stages that out; the next batch job resumes the rest.
     finalize_result r = finalize_task(*job_, *book_, *commit_log_, task_dir_, messenger_->files());
-    save_checkpoint("final", r.renamed);
+    const bool recorded = save_checkpoint("final", r.renamed);
     final_checkpoint_written_ = true;
     RTY_LOG(info, log_name) << r.summary;
     if (!r.report_written) {
       exit_code_ = exit_runtime_error;  // Harvester would see success and find no report
+    } else if (!recorded && outcome == run_outcome::complete) {
+      // Harvester's post-processing reads state.json for the outputs: an outdated one is no success,
+      // and the per-range files it may still name must stay. (A drained run stays incomplete: the
+      // next one resumes from the previous checkpoint.)
+      exit_code_ = exit_runtime_error;
+      RTY_LOG(critical, log_name) << "the final checkpoint " << checkpoint_path() << " could not be written";
     } else if (outcome == run_outcome::complete) {
       exit_code_ = r.all_merged ? exit_success : exit_events_failed;
     } else {
@@ -1154,8 +1163,8 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   void fail(int code, const std::string& message) {
     RTY_LOG(critical, log_name) << message;
     exit_code_ = code;
+    finished_ = true;  // first: a checkpoint that fails now must not start a drain
     save_checkpoint("error");
-    finished_ = true;
     stop_status_endpoint();
     if (!secret_file_.empty()) ::unlink(secret_file_.c_str());
     for (auto& [pid, output] : merge_pids_) process::signal_group(pid, SIGTERM);
@@ -1216,25 +1225,19 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
   std::string status_url_file_;
 };
 
-// One channel per node: a site's default soft limit (often 1024) would cap the run at about a thousand
-// nodes, so take what the hard limit allows, as servers do.
-void raise_open_files_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
-  const rlim_t before = rl.rlim_cur;
-  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(before, 1 << 20) : rl.rlim_max;
-  if (::setrlimit(RLIMIT_NOFILE, &rl) == 0)
-    RTY_LOG(info, log_name) << "open files limit raised from " << before << " to " << rl.rlim_cur;
-  else
-    RTY_LOG(warning, log_name) << "open files limit stays " << before << ": " << std::strerror(errno);
-}
-
 }  // namespace
 
 int run_daemon(const config::settings& settings) {
   ::signal(SIGPIPE, SIG_IGN);
   file::harden_umask();
-  raise_open_files_limit();
+  // One channel per node: a site's default soft limit (often 1024) would cap the run at about a
+  // thousand nodes. Children keep the limit raythenad started with.
+  std::string limit_error;
+  if (auto raised = process::raise_open_files_limit(limit_error))
+    RTY_LOG(info, log_name) << "open files limit raised from " << raised->before << " to " << raised->after
+                            << " (children keep " << raised->before << ")";
+  else if (!limit_error.empty())
+    RTY_LOG(warning, log_name) << limit_error;
   std::error_code ec;
   fs::create_directories(settings.ray.workdir, ec);
   asio::io_context io(1);

@@ -91,12 +91,13 @@ std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::
       }
       return (rel == "." ? root_ : root_ + "/" + rel) + "/" + name;  // may not exist: a repeated update
     }
-    if (errno != EXDEV && errno != ELOOP && errno != ENOSYS && errno != EPERM) {
+    if (errno != EXDEV && errno != ELOOP && errno != EAGAIN && errno != ENOSYS && errno != EPERM) {
       why = "directory of '" + path + "': " + std::strerror(errno);
       return std::nullopt;
     }
     // The kernel refused to leave the directory (which an absolute symlink back into it also does),
-    // or has no openat2 (before 5.6, or a seccomp filter): resolve it the long way below, which decides.
+    // raced a rename (EAGAIN), or has no openat2 (before 5.6, or a seccomp filter): resolve it the long
+    // way below, which decides.
   }
   char resolved_dir[PATH_MAX];
   if (!::realpath(parent.c_str(), resolved_dir)) {

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -201,4 +202,32 @@ BOOST_AUTO_TEST_CASE(log_throttle_lets_a_burst_through_then_counts) {
   BOOST_TEST(!t.event(t0 + 12s).log);
   BOOST_TEST(t.take_suppressed() == 1u);  // reported by a status line: not again by the next window
   BOOST_TEST(t.event(t0 + 20s).suppressed == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(raised_open_files_limit_is_not_inherited_by_children) {
+  rlimit original{};
+  BOOST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &original) == 0);
+  if (original.rlim_max != RLIM_INFINITY && original.rlim_max <= 300) return;  // nothing to raise to
+  const rlimit low{256, original.rlim_max};
+  BOOST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::string error;
+  auto raised = rty::process::raise_open_files_limit(error);
+  BOOST_REQUIRE_MESSAGE(raised, error);
+  BOOST_TEST(raised->before == 256u);
+  rlimit now{};
+  ::getrlimit(RLIMIT_NOFILE, &now);
+  BOOST_TEST(now.rlim_cur == raised->after);
+  BOOST_TEST(raised->after > 256u);
+  temp_dir t;
+  rty::process::spawn_options o;
+  o.argv = {"/bin/sh", "-c", "ulimit -n"};
+  o.stdout_path = (t.path / "limit").string();
+  auto pid = rty::process::spawn(o, error);
+  BOOST_REQUIRE_MESSAGE(pid, error);
+  BOOST_TEST(rty::process::wait(*pid).code == 0);
+  BOOST_TEST(*rty::file::read_all(o.stdout_path) == "256\n");  // the child: the limit from before
+  ::getrlimit(RLIMIT_NOFILE, &now);
+  BOOST_TEST(now.rlim_cur == raised->after);  // the parent keeps the raised one
+  BOOST_TEST(!rty::process::raise_open_files_limit(error));  // already at the top: nothing to do
+  ::setrlimit(RLIMIT_NOFILE, &original);
 }

@@ -8,10 +8,16 @@
 //                               the file is not renamed: the window the commit log exists for)
 //   RTY_RENAME_KILL_WHEN=after  (default) the rename is done, then the process dies
 //
+// A second fault, for scenario final_checkpoint_fails:
+//   RTY_RENAME_FAIL_STATE=1     once a rename onto ".../jobReport.json" has succeeded, every rename onto
+//                               ".../state.json" fails with ENOSPC (the disk fills between the final
+//                               report and the final checkpoint)
+//
 // LD_PRELOAD is taken out of the environment at load time, so that the processes raythenad starts
 // (stubs, pilots, merge transforms) run without the shim.
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +27,15 @@
 static long kill_at;
 static int kill_before;
 static long seen;
+static int fail_state;     // RTY_RENAME_FAIL_STATE set
+static int report_renamed;  // a rename onto jobReport.json has succeeded
 
 __attribute__((constructor)) static void rename_kill_init(void) {
   const char* n = getenv("RTY_RENAME_KILL_AT");
   const char* when = getenv("RTY_RENAME_KILL_WHEN");
   kill_at = n ? strtol(n, NULL, 10) : 0;
   kill_before = when && strcmp(when, "before") == 0;
+  fail_state = getenv("RTY_RENAME_FAIL_STATE") != NULL;
   unsetenv("LD_PRELOAD");
 }
 
@@ -43,13 +52,23 @@ static int is_target(const char* to) {
   return ++seen == kill_at;
 }
 
-#define WRAP(call, to)                        \
-  do {                                        \
-    int target = is_target(to);               \
-    if (target && kill_before) die(to, "before"); \
-    int rc = (call);                          \
-    if (target) die(to, "after");             \
-    return rc;                                \
+static int ends_with(const char* s, const char* suffix) {
+  size_t n = s ? strlen(s) : 0, m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+#define WRAP(call, to)                                                  \
+  do {                                                                  \
+    if (fail_state && report_renamed && ends_with(to, "/state.json")) { \
+      errno = ENOSPC;                                                   \
+      return -1;                                                        \
+    }                                                                   \
+    int target = is_target(to);                                         \
+    if (target && kill_before) die(to, "before");                       \
+    int rc = (call);                                                    \
+    if (target) die(to, "after");                                       \
+    if (rc == 0 && ends_with(to, "/jobReport.json")) report_renamed = 1; \
+    return rc;                                                          \
   } while (0)
 
 int rename(const char* from, const char* to) {

@@ -533,6 +533,28 @@ def s_harvester_misbehaves(root):
 
 # ---- driver ---------------------------------------------------------------------------------------
 
+def s_final_checkpoint_fails(root):
+    # The disk fills between the final report and the final checkpoint of a complete run (the shim
+    # fails the rename onto state.json with ENOSPC): no exit 0 (Harvester's post-processing reads
+    # state.json), the previous checkpoint stays, the per-range files it names stay, and a second run
+    # finishes the job.
+    check(os.path.exists(RENAME_KILL_SO), "the shim %s is not built" % RENAME_KILL_SO)
+    site = Site(root, inputs=2, events=4, per_output=4, overrides=["ray.checkpointinterval=3600"])
+    env = {"LD_PRELOAD": RENAME_KILL_SO, "RTY_RENAME_FAIL_STATE": "1", "FAKE_PILOT_DELAY": "0.02"}
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
+    run1 = site.start(env, "run1")
+    run1.expect_rc(1)
+    log = run1.log()
+    check(re.search(r"the final checkpoint \S+state.json could not be written", log), "no critical line")
+    check("No space left on device" in log, "the cause is not logged")
+    check("per-range output(s) no checkpoint recorded" not in log, "per-range files were removed")
+    site.state()  # the previous checkpoint, still there and parseable
+    run2 = site.start({"FAKE_PILOT_DELAY": "0.02"}, "run2")
+    run2.expect_rc(e2e.EXIT_SUCCESS)
+    site.verify()
+    return site
+
+
 SCENARIOS = {name[2:]: fn for name, fn in globals().items() if name.startswith("s_")}
 
 
