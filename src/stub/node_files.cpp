@@ -141,8 +141,11 @@ std::optional<std::string> move_output(const std::string& src, const std::string
   if (err == ENOENT) {
     struct stat st {};
     if (::stat(src.c_str(), &st) != 0) {
-      // A repeated update for a file already moved.
-      if (::stat(dest.c_str(), &st) == 0) return dest;
+      // A repeated update for a file already moved: under this node's suffix if its name was taken
+      // then (that one is ours for sure), else under the plain name.
+      const std::string ours = target + "." + node_id;
+      if (::stat(ours.c_str(), &st) == 0) return ours;
+      if (::stat(target.c_str(), &st) == 0) return target;
       why = "output file '" + src + "' does not exist";
       if (error) *error = ENOENT;
       return std::nullopt;

@@ -66,6 +66,16 @@ BOOST_AUTO_TEST_CASE(a_repeated_update_finds_the_file_already_moved) {
   auto again = move_output(src, d.task.string(), "n", why);
   BOOST_REQUIRE(first && again);
   BOOST_TEST(*again == *first);
+  // After a name clash the file is ours under the suffix: a repeated update must find that one, not
+  // the other node's file under the plain name.
+  std::ofstream(d.task / "F-3.HITS.pool.root") << "other node";
+  auto clash = d.out("F-3.HITS.pool.root", "ours");
+  auto stored = move_output(clash, d.task.string(), "n", why);
+  BOOST_REQUIRE(stored);
+  BOOST_TEST(*stored == (d.task / "F-3.HITS.pool.root.n").string());
+  auto repeated = move_output(clash, d.task.string(), "n", why);
+  BOOST_REQUIRE(repeated);
+  BOOST_TEST(*repeated == *stored);
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_output_is_an_error_naming_it) {
