@@ -335,12 +335,7 @@ std::error_code save_checkpoint_streamed(const std::string& path, const std::fun
     ::unlink(tmp.c_str());
     return error("cannot rename", tmp + "' to '" + path, err);
   }
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);  // best effort: some filesystems refuse fsync on directories
-    ::close(dfd);
-  }
+  rty::file::sync_directory(rty::file::dir_of(path));
   return {};
 }
 

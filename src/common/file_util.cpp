@@ -13,6 +13,7 @@
 namespace rty::file {
 namespace {
 std::error_code last_error() { return {errno, std::generic_category()}; }
+}  // namespace
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
@@ -20,7 +21,14 @@ std::string dir_of(const std::string& path) {
   if (slash == 0) return "/";
   return path.substr(0, slash);
 }
-}  // namespace
+
+void sync_directory(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
 
 std::error_code write_atomic(const std::string& path, std::string_view content, std::string* what,
                              bool fsync_dir) {
@@ -61,13 +69,7 @@ std::error_code write_atomic(const std::string& path, std::string_view content, 
     ::unlink(tmp.c_str());
     return ec;
   }
-  if (fsync_dir) {
-    int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);  // best effort: some filesystems refuse fsync on directories
-      ::close(dfd);
-    }
-  }
+  if (fsync_dir) sync_directory(dir_of(path));
   return {};
 }
 

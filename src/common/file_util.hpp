@@ -23,6 +23,13 @@ std::string expand_vars(std::string_view text);
 // Path join like Python's os.path.join for two parts: an absolute `b` wins.
 std::string join(std::string_view a, std::string_view b);
 
+// The directory part of `path`: "." without a slash, "/" for a file at the root.
+std::string dir_of(const std::string& path);
+
+// fsync(2) on a directory, so that names just created or renamed in it survive a crash. Best effort:
+// some filesystems refuse fsync on directories, and the data itself was synced already.
+void sync_directory(const std::string& dir);
+
 // Nothing raythenad, its stubs or their children create may be writable by other users of a shared
 // cluster, whatever umask the batch system or ssh handed down: adds "others may not write" to the
 // process umask (group sharing, e.g. umask 002 for a production account, is left as the site set it).

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "common/file_util.hpp"
 #include "common/log.hpp"
 
 namespace rty::merge {
@@ -17,12 +18,6 @@ namespace {
 constexpr std::string_view rename_op = "rename_output";
 
 std::error_code errno_code() { return {errno, std::generic_category()}; }
-
-std::string dir_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 std::vector<std::string> split_spaces(std::string_view line) {
   std::vector<std::string> words;
@@ -126,13 +121,7 @@ std::error_code commit_log::append(const std::string& old_name, const std::strin
     done += static_cast<std::size_t>(w);
   }
   if (::fsync(fd) != 0) return fail("cannot fsync");
-  if (is_new) {
-    int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  if (is_new) file::sync_directory(file::dir_of(path_));
   valid_size_ += line.size();
   replay(old_name, new_name);
   return {};

@@ -1,9 +1,8 @@
 #include "merge/final_renames.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -12,6 +11,19 @@
 
 namespace rty::merge {
 namespace fs = std::filesystem;
+
+namespace {
+// What went wrong across a batch of renames: the first error, and one line per problem.
+struct problems {
+  std::error_code first;
+  std::string messages;
+  void operator()(std::error_code ec, const std::string& message) {
+    if (!first) first = ec;
+    if (!messages.empty()) messages += "\n";
+    messages += message;
+  }
+};
+}  // namespace
 
 std::vector<std::vector<std::string>> current_output_names(const rty::job_spec& job) {
   std::vector<std::vector<std::string>> names(job.in_files.size());
@@ -88,13 +100,7 @@ std::vector<std::pair<std::string, std::string>> plan_renames(const std::vector<
 
 std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::string, std::string>>& renames,
                               const std::string& final_dir, std::string* what) {
-  std::error_code first;
-  std::string messages;
-  auto problem = [&](std::error_code ec, const std::string& message) {
-    if (!first) first = ec;
-    if (!messages.empty()) messages += "\n";
-    messages += message;
-  };
+  problems problem;
   for (auto& [old_name, new_name] : renames) {
     const std::string src = file::join(final_dir, old_name);
     const std::string dst = file::join(final_dir, new_name);
@@ -121,15 +127,9 @@ std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::
               "cannot rename '" + src + "' to '" + dst + "': neither exists");
     }  // only the target: done by an earlier run
   }
-  if (!renames.empty()) {
-    int dfd = ::open(final_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-  if (what) *what = messages;
-  return first;
+  if (!renames.empty()) file::sync_directory(final_dir);
+  if (what) *what = problem.messages;
+  return problem.first;
 }
 
 std::error_code complete_logged_renames(const commit_log& log, const std::string& final_dir,
@@ -137,13 +137,7 @@ std::error_code complete_logged_renames(const commit_log& log, const std::string
   std::map<std::string, std::vector<std::string>> earlier;  // name now → the names it had before
   for (auto& [old_name, now] : log.renamed())
     if (old_name != now) earlier[now].push_back(old_name);
-  std::error_code first;
-  std::string messages;
-  auto problem = [&](std::error_code ec, const std::string& message) {
-    if (!first) first = ec;
-    if (!messages.empty()) messages += "\n";
-    messages += message;
-  };
+  problems problem;
   bool renamed_any = false;
   for (auto& [now, olds] : earlier) {
     const std::string dst = file::join(final_dir, now);
@@ -169,15 +163,9 @@ std::error_code complete_logged_renames(const commit_log& log, const std::string
     renamed_any = true;
     if (done) done->emplace_back(present.front(), now);
   }
-  if (renamed_any) {
-    int dfd = ::open(final_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-  if (what) *what = messages;
-  return first;
+  if (renamed_any) file::sync_directory(final_dir);
+  if (what) *what = problem.messages;
+  return problem.first;
 }
 
 std::vector<final_output> with_current_names(const std::vector<final_output>& merged,
