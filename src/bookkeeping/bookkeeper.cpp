@@ -764,8 +764,23 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
                      : std::pair<std::uint32_t, std::uint32_t>{(o % outputs_per_input_) * group_size_,
                                                                (o % outputs_per_input_ + 1) * group_size_};
   };
+  // Whether an output holding events of file f satisfies `pred` (a cheap skip of files with nothing to write).
+  auto any_output = [&](std::uint32_t f, auto pred) {
+    auto [first, n] = outputs_of_file(f);
+    for (std::uint32_t o = first; o < first + n; ++o)
+      if (pred(outputs_[o])) return true;
+    return false;
+  };
   std::string path;
   std::string_view path_view;
+  // Range r's per-range output path, rebuilt from the path store (valid until the next call).
+  auto range_path = [&](range_ref r, std::string_view id) {
+    const std::uint32_t o = output_of(r);
+    path.clear();
+    if (outputs_[o].paths) outputs_[o].paths->append(path, position_in_output(r), id, path_dirs_);
+    path_view = path;
+    return &path_view;
+  };
   // Ranges of file f selected by `keep`, under the file's key, which is written only if one is kept.
   auto ranges_of_file = [&](std::uint32_t f, std::uint32_t lo, std::uint32_t hi, bool& keyed, auto keep, auto emit) {
     for_each_in_id_order(f, lo, hi, keep, [&](range_ref r, std::string_view id) {
@@ -785,11 +800,9 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
   out.key("simulated");
   out.begin_object();
   for (std::uint32_t f : files_by_lfn_) {
-    if (all_outputs_merged(f)) continue;
-    auto [first, n] = outputs_of_file(f);
-    bool any = false;
-    for (std::uint32_t o = first; o < first + n; ++o) any |= is_open(outputs_[o].state) && outputs_[o].finished > 0;
-    if (!any) continue;
+    if (all_outputs_merged(f) ||
+        !any_output(f, [&](const auto& slot) { return is_open(slot.state) && slot.finished > 0; }))
+      continue;
     bool keyed = false;
     ranges_of_file(
         f, 0, events_per_input_, keyed,
@@ -798,11 +811,7 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
           return is_open(slot.state) && slot.finished > 0 && files_[f].state[r.index] == finished;
         },
         [&](range_ref r, std::string_view id) {
-          const std::uint32_t o = output_of(r);
-          path.clear();
-          if (outputs_[o].paths) outputs_[o].paths->append(path, position_in_output(r), id, path_dirs_);
-          path_view = path;
-          out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, &path_view, {});
+          out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, range_path(r, id), {});
         });
     if (keyed) out.end_object();
   }
@@ -837,12 +846,8 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
             return false;
           },
           [&](range_ref r, std::string_view id) {
-            const std::uint32_t o = output_of(r);
-            path.clear();
-            if (outputs_[o].paths) outputs_[o].paths->append(path, position_in_output(r), id, path_dirs_);
-            path_view = path;
-            const auto m = merged_meta_.find(o);
-            out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, &path_view,
+            const auto m = merged_meta_.find(output_of(r));
+            out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, range_path(r, id),
                       m == merged_meta_.end() ? std::string_view() : std::string_view(m->second.guid));
           });
       out.end_object();
@@ -892,11 +897,8 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
   out.key("failed");
   out.begin_object();
   for (std::uint32_t f : files_by_lfn_) {
-    if (all_outputs_merged(f)) continue;
-    auto [first, n] = outputs_of_file(f);
-    bool any = false;
-    for (std::uint32_t o = first; o < first + n; ++o) any |= outputs_[o].state == output_state::failed;
-    if (!any) continue;
+    if (all_outputs_merged(f) || !any_output(f, [](const auto& slot) { return slot.state == output_state::failed; }))
+      continue;
     bool keyed = false;
     ranges_of_file(
         f, 0, events_per_input_, keyed,
