@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <string>
 #include <utility>
 
 namespace rty {
@@ -60,6 +61,11 @@ class log_throttle {
   struct verdict {
     bool log = false;             // write this event's line
     std::uint64_t suppressed = 0;  // lines left out in the window that just ended: say so first
+    // The tail of this event's line that says so ("" when nothing was left out).
+    std::string note() const {
+      return suppressed ? " (" + std::to_string(suppressed) + " similar line(s) left out in the last minute)"
+                        : std::string();
+    }
   };
   verdict event(clock::time_point now) {
     verdict v;

@@ -6,10 +6,13 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
+#include <cerrno>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
 
+#include "common/admission.hpp"
 #include "protocol/frame.hpp"
 
 namespace rty::net {
@@ -115,5 +118,19 @@ class channel : public std::enable_shared_from_this<channel> {
   bool close_when_flushed_ = false;
   std::string peer_;
 };
+
+inline bool out_of_descriptors(const boost::system::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec.value() == ENFILE;
+}
+
+// After a failed accept on a listening port: out of descriptors, the oldest connection waiting in
+// `waiting` is cut to make room; otherwise (or with none to cut) a short pause, rather than spinning on
+// the same error.
+inline asio::awaitable<void> after_accept_error(const boost::system::error_code& ec, admission_queue& waiting,
+                                                asio::steady_timer& pause) {
+  if (out_of_descriptors(ec) && waiting.evict_oldest()) co_return;
+  pause.expires_after(std::chrono::milliseconds(50));
+  co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+}
 
 }  // namespace rty::net

@@ -546,18 +546,13 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       auto [ec, socket] = co_await acceptor_->async_accept(as_tuple_awaitable);
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
-        // Out of file descriptors (a flood of connections, or a limit too low for the node count):
-        // the oldest connection that has not authenticated makes room; if there is none, wait a
-        // little instead of spinning on the same error.
-        const bool out_of_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
+        // Out of file descriptors: a flood of connections, or a limit too low for the node count.
         if (auto v = refusals_.event(std::chrono::steady_clock::now()); v.log)
           RTY_LOG(warning, log_name) << "accept: " << ec.message()
-                                     << (out_of_fds ? " (cutting the oldest unauthenticated connection)" : "")
-                                     << suppressed_note(v.suppressed);
-        if (!(out_of_fds && unproven_.evict_oldest())) {
-          pause.expires_after(50ms);
-          co_await pause.async_wait(as_tuple_awaitable);
-        }
+                                     << (net::out_of_descriptors(ec) ? " (cutting the oldest unauthenticated connection)"
+                                                                     : "")
+                                     << v.note();
+        co_await net::after_accept_error(ec, unproven_, pause);
         continue;
       }
       asio::co_spawn(io_, session(std::move(socket)), asio::detached);
@@ -568,10 +563,6 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
     rlimit rl{};
     if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 65536;
     return static_cast<std::size_t>(std::clamp<rlim_t>(rl.rlim_cur / 2, 16, 65536));
-  }
-
-  static std::string suppressed_note(std::uint64_t n) {
-    return n ? " (" + std::to_string(n) + " similar line(s) left out in the last minute)" : std::string();
   }
 
   awaitable<void> session(tcp::socket socket) {
@@ -587,7 +578,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       if (auto v = refusals_.event(std::chrono::steady_clock::now()); v.log)
         RTY_LOG(warning, log_name) << "cut unauthenticated connection from " << c->peer() << ": "
                                    << unproven_.size() + 1 << " connections waiting to authenticate (limit "
-                                   << unproven_.limit() << ")" << suppressed_note(v.suppressed);
+                                   << unproven_.limit() << ")" << v.note();
       c->close();
     });
     // A peer gets a few seconds to prove itself, and nothing it sends before that is acted upon.
@@ -616,7 +607,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       if (*was_cut) co_return;  // logged when it was cut
       if (auto v = refusals_.event(std::chrono::steady_clock::now()); v.log)
         RTY_LOG(warning, log_name) << "refused connection from " << ch->peer() << ": " << refusal
-                                   << suppressed_note(v.suppressed);
+                                   << v.note();
       protocol::error e;
       e.message = "authentication failed";
       ch->send(e.to_json());
@@ -984,12 +975,7 @@ class daemon final : public engine_io, public std::enable_shared_from_this<daemo
       auto [ec, socket] = co_await status_acceptor_->async_accept(as_tuple_awaitable);
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
-        // Out of descriptors: make room from the status clients, else wait rather than spin.
-        const bool out_of_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
-        if (!(out_of_fds && status_clients_.evict_oldest())) {
-          pause.expires_after(50ms);
-          co_await pause.async_wait(as_tuple_awaitable);
-        }
+        co_await net::after_accept_error(ec, status_clients_, pause);
         continue;
       }
       asio::co_spawn(io_, status_session(std::move(socket)), asio::detached);

@@ -515,22 +515,12 @@ class stub : public std::enable_shared_from_this<stub> {
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log)
-          RTY_LOG(warning, component()) << "accept failed: " << ec.message() << suppressed_note(v.suppressed);
-        // Out of descriptors: the oldest connection still sending its request makes room; otherwise
-        // wait a little rather than spin on the error.
-        const bool out_of_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
-        if (!(out_of_fds && reading_.evict_oldest())) {
-          pause.expires_after(50ms);
-          co_await pause.async_wait(as_tuple_awaitable);
-        }
+          RTY_LOG(warning, component()) << "accept failed: " << ec.message() << v.note();
+        co_await net::after_accept_error(ec, reading_, pause);  // cuts the oldest client still sending
         continue;
       }
       asio::co_spawn(io_, http_session(std::move(socket)), asio::detached);
     }
-  }
-
-  static std::string suppressed_note(std::uint64_t n) {
-    return n ? " (" + std::to_string(n) + " similar line(s) left out in the last minute)" : std::string();
   }
 
   awaitable<void> http_session(tcp::socket socket) {
@@ -550,7 +540,7 @@ class stub : public std::enable_shared_from_this<stub> {
         if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log)
           RTY_LOG(warning, component()) << "cut a pilot-port connection that had not sent its request: "
                                         << reading_.limit() << " connections reading at once"
-                                        << suppressed_note(v.suppressed);
+                                        << v.note();
         stream.socket().close();
       });
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, as_tuple_awaitable);
@@ -562,7 +552,7 @@ class stub : public std::enable_shared_from_this<stub> {
         } else if (ec == beast::error::timeout) {
           if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log)
             RTY_LOG(warning, component()) << "pilot-port client sent no complete request within 30 s: cut"
-                                          << suppressed_note(v.suppressed);
+                                          << v.note();
         } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted) {
           RTY_LOG(debug, component()) << "pilot connection: " << ec.message();
         }

@@ -198,6 +198,8 @@ BOOST_AUTO_TEST_CASE(log_throttle_lets_a_burst_through_then_counts) {
   auto next = t.event(t0 + 10s);  // a new window: the count of what was left out comes first
   BOOST_TEST(next.log);
   BOOST_TEST(next.suppressed == 5u);
+  BOOST_TEST(next.note() == " (5 similar line(s) left out in the last minute)");
+  BOOST_TEST(rty::log_throttle::verdict{}.note().empty());
   BOOST_TEST(t.event(t0 + 11s).suppressed == 0u);
   BOOST_TEST(!t.event(t0 + 12s).log);
   BOOST_TEST(t.take_suppressed() == 1u);  // reported by a status line: not again by the next window
