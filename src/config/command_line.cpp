@@ -218,23 +218,32 @@ std::string man_page(std::string_view version, std::string_view status_help) {
     if (!key.flag.empty()) o << " Flag \\fB\\-\\-" << roff(key.flag) << "\\fR, variable \\fB" << roff(key.env_name()) << "\\fR.";
     o << "\n";
   }
-  o << ".SH ENVIRONMENT\n"
-    << ".TP\n\\fBRAYTHENA_\\fR\\fIOPTION\\fR\n" << roff("Any option above except --help, --help-keys, --help-man and --version.") << "\n"
-    << ".TP\n\\fBHARVESTER_PILOT_CONFIG\\fR\n" << roff("pilot's configuration file, as for Raythena; with payload.serverport 0 each node gets a copy with pandaserver rewritten.") << "\n"
-    << ".TP\n\\fBSLURM_JOB_ID\\fR\n" << roff("set inside an allocation: ray.launcher auto then means srun.") << "\n"
-    << ".TP\n\\fBNOTIFY_SOCKET\\fR\n" << roff("under systemd (Type=notify): readiness, status, watchdog and stopping notifications.") << "\n"
-    << ".SH FILES\n"
-    << ".TP\n\\fI<ray.workdir>/status.url\\fR\n" << roff("URL of the running coordinator's /status and /metrics endpoint (ray.statusaddress); removed at exit.") << "\n"
-    << ".TP\n\\fI<ray.workdir>/.raythenad\\-secret\\fR\n" << roff("the run's channel secret, mode 0600, removed at exit.") << "\n"
-    << ".TP\n\\fI<ray.workdir>/<PandaID>/<node>/\\fR\n" << roff("each node's pilot directory; stub logs of the local launcher in <PandaID>/stub-logs/.") << "\n"
-    << ".TP\n\\fI<ray.taskprogressbasedir>/<taskID>/state.json\\fR\n" << roff("the checkpoint (Raythena's format); a later run with the same task resumes from it.") << "\n"
-    << ".TP\n\\fI<harvester.endpoint>/jobReport.json\\fR\n" << roff("the final job report for Harvester.") << "\n"
-    << ".SH SIGNALS\n"
-    << ".TP\n\\fBSIGTERM\\fR, \\fBSIGINT\\fR\n" << roff("drain: hand out no more ranges, let pilots report, write the checkpoint and the report, exit 3 (or 0 when everything was merged).") << "\n"
-    << ".TP\n\\fBSIGUSR1\\fR\n" << roff("write the checkpoint now.") << "\n"
-    << ".SH EXIT STATUS\n"
+  // A tagged paragraph: `tag` is roff already (fonts), `text` is plain.
+  auto entry = [&](std::string_view tag, std::string_view text) { o << ".TP\n" << tag << "\n" << roff(text) << "\n"; };
+  o << ".SH ENVIRONMENT\n";
+  entry("\\fBRAYTHENA_\\fR\\fIOPTION\\fR", "Any option above except --help, --help-keys, --help-man and --version.");
+  entry("\\fBHARVESTER_PILOT_CONFIG\\fR",
+        "pilot's configuration file, as for Raythena; with payload.serverport 0 each node gets a copy with "
+        "pandaserver rewritten.");
+  entry("\\fBSLURM_JOB_ID\\fR", "set inside an allocation: ray.launcher auto then means srun.");
+  entry("\\fBNOTIFY_SOCKET\\fR", "under systemd (Type=notify): readiness, status, watchdog and stopping notifications.");
+  o << ".SH FILES\n";
+  entry("\\fI<ray.workdir>/status.url\\fR",
+        "URL of the running coordinator's /status and /metrics endpoint (ray.statusaddress); removed at exit.");
+  entry("\\fI<ray.workdir>/.raythenad\\-secret\\fR", "the run's channel secret, mode 0600, removed at exit.");
+  entry("\\fI<ray.workdir>/<PandaID>/<node>/\\fR",
+        "each node's pilot directory; stub logs of the local launcher in <PandaID>/stub-logs/.");
+  entry("\\fI<ray.taskprogressbasedir>/<taskID>/state.json\\fR",
+        "the checkpoint (Raythena's format); a later run with the same task resumes from it.");
+  entry("\\fI<harvester.endpoint>/jobReport.json\\fR", "the final job report for Harvester.");
+  o << ".SH SIGNALS\n";
+  entry("\\fBSIGTERM\\fR, \\fBSIGINT\\fR",
+        "drain: hand out no more ranges, let pilots report, write the checkpoint and the report, exit 3 (or 0 "
+        "when everything was merged).");
+  entry("\\fBSIGUSR1\\fR", "write the checkpoint now.");
+  o << ".SH EXIT STATUS\n"
     << roff("With --validate: 0 when no check failed, 1 when a check failed, 2 when the configuration cannot be loaded. A run:") << "\n";
-  for (const auto& e : run_exit_codes()) o << ".TP\n.B " << e.code << "\n" << roff(e.meaning) << "\n";
+  for (const auto& e : run_exit_codes()) entry(".B " + std::to_string(e.code), e.meaning);
   o << ".SH SEE ALSO\n" << roff("raythena-stub --help; the README shipped with raythenad (share/doc/raythenad).") << "\n";
   return o.str();
 }
