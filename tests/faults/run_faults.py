@@ -35,7 +35,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -43,19 +42,14 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import run_e2e as e2e  # noqa: E402
-from run_e2e import Failure, Site, alive, check, check_no_orphans, processes_under, wait_until  # noqa: E402
+from run_e2e import Failure, Site, Skip, alive, check, check_no_orphans, processes_under, wait_until  # noqa: E402
 
 BUILD = e2e.BUILD
 RENAME_KILL_SO = os.environ.get("RTY_RENAME_KILL_SO") or os.path.join(BUILD, "tests", "faults", "rty_rename_kill.so")
 FAKE_HARVESTER = os.path.join(e2e.SRC, "tests", "fakes", "fake_harvester.py")
 DEFAULT_SEED = 20240607
-EXIT_SKIP = 77
 EXIT_HARVESTER = 5
 KILLED = -signal.SIGKILL
-
-
-class Skip(Exception):
-    pass
 
 
 CLEANUPS = []  # callables run at the end whatever happened (unmounts, helper processes)
@@ -265,6 +259,15 @@ def commit_lines(site):
         return [line.split() for line in f.read().splitlines() if line.startswith("rename_output ")]
 
 
+def shim_env(**settings):
+    """The environment that loads tests/faults/rename_kill.c into raythenad, with its settings."""
+    env = {"LD_PRELOAD": RENAME_KILL_SO}
+    # An ASan build of raythenad (preset asan) refuses a preloaded library ahead of its runtime.
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
+    env.update(settings)
+    return env
+
+
 def s_kill_in_final_renames(root):
     check(os.path.exists(RENAME_KILL_SO), "the shim %s is not built" % RENAME_KILL_SO)
     site = Site(root, inputs=3, events=8, per_output=8)
@@ -275,10 +278,7 @@ def s_kill_in_final_renames(root):
     check(final_names(site) == sorted(old), "final/ after the first job: %s" % final_names(site))
 
     def shim(n, when):
-        env = {"LD_PRELOAD": RENAME_KILL_SO, "RTY_RENAME_KILL_AT": str(n), "RTY_RENAME_KILL_WHEN": when}
-        # An ASan build of raythenad (preset asan) refuses a preloaded library ahead of its runtime.
-        env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
-        return env
+        return shim_env(RTY_RENAME_KILL_AT=str(n), RTY_RENAME_KILL_WHEN=when)
 
     # Killed right after the first rename: one file has its new name, the others not yet.
     run2 = site.start(shim(1, "after"), "run2")
@@ -540,9 +540,7 @@ def s_final_checkpoint_fails(root):
     # finishes the job.
     check(os.path.exists(RENAME_KILL_SO), "the shim %s is not built" % RENAME_KILL_SO)
     site = Site(root, inputs=2, events=4, per_output=4, overrides=["ray.checkpointinterval=3600"])
-    env = {"LD_PRELOAD": RENAME_KILL_SO, "RTY_RENAME_FAIL_STATE": "1", "FAKE_PILOT_DELAY": "0.02"}
-    env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
-    run1 = site.start(env, "run1")
+    run1 = site.start(shim_env(RTY_RENAME_FAIL_STATE="1", FAKE_PILOT_DELAY="0.02"), "run1")
     run1.expect_rc(1)
     log = run1.log()
     check(re.search(r"the final checkpoint \S+state.json could not be written", log), "no critical line")
@@ -559,52 +557,8 @@ SCENARIOS = {name[2:]: fn for name, fn in globals().items() if name.startswith("
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
-        print("usage: run_faults.py {%s}" % ",".join(sorted(SCENARIOS)), file=sys.stderr)
-        return 2
-    name = sys.argv[1]
-    base = os.environ.get("RTY_FAULTS_DIR") or os.path.join(BUILD, "faults")
-    os.makedirs(base, exist_ok=True)
-    root = tempfile.mkdtemp(prefix=name + "-", dir=base)
-    t0 = time.monotonic()
-    ok, skipped = False, None
-    try:
-        SCENARIOS[name](root)
-        ok = True
-    except Skip as e:
-        skipped = str(e)
-    except Failure as e:
-        print("FAILED: %s" % e)
-    except Exception:
-        traceback.print_exc()
-    finally:
-        for site in e2e.SITES:
-            site.cleanup()
-        for pid in processes_under(root):
-            e2e.kill_pid(pid)
-        for fn in reversed(CLEANUPS):
-            try:
-                fn()
-            except Exception:
-                traceback.print_exc()
-    left = processes_under(root)
-    if left:
-        print("FAILED: processes still alive after cleanup: %s" % left)
-        ok, skipped = False, None
-    if skipped:
-        print("SKIPPED: %s" % skipped)
-        shutil.rmtree(root, ignore_errors=True)
-        return EXIT_SKIP
-    print("%s %s in %.1f s (%s)" % (name, "passed" if ok else "FAILED", time.monotonic() - t0, root))
-    if not ok:
-        for site in e2e.SITES:
-            for run in site.runs:
-                print("---- %s %s (rc %s) log tail:" % (os.path.relpath(site.root, root), run.name,
-                                                       run.proc.returncode))
-                print("\n".join(run.log().splitlines()[-30:]))
-    if not os.environ.get("E2E_KEEP"):
-        shutil.rmtree(root, ignore_errors=True)
-    return 0 if ok else 1
+    return e2e.run_scenario(SCENARIOS, "run_faults.py",
+                            os.environ.get("RTY_FAULTS_DIR") or os.path.join(BUILD, "faults"), CLEANUPS)
 
 
 if __name__ == "__main__":

@@ -1067,19 +1067,30 @@ def s_pilots_stuck(root):
 SCENARIOS = {name[2:]: fn for name, fn in globals().items() if name.startswith("s_")}
 
 
-def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
-        print("usage: run_e2e.py {%s}" % ",".join(sorted(SCENARIOS)), file=sys.stderr)
+class Skip(Exception):
+    """The scenario cannot run on this machine (e.g. not root): ctest counts it skipped."""
+
+
+EXIT_SKIP = 77  # ctest SKIP_RETURN_CODE
+
+
+def run_scenario(scenarios, prog, base, cleanups=()):
+    """Runs the scenario named on the command line in a fresh directory under `base`, then kills every
+    process found under it, runs `cleanups` (callables, last added first) and removes the directory
+    (kept with E2E_KEEP=1). Exit status: 0 passed, 1 failed, 77 skipped, 2 usage."""
+    if len(sys.argv) != 2 or sys.argv[1] not in scenarios:
+        print("usage: %s {%s}" % (prog, ",".join(sorted(scenarios))), file=sys.stderr)
         return 2
     name = sys.argv[1]
-    base = os.path.join(BUILD, "e2e")
     os.makedirs(base, exist_ok=True)
     root = tempfile.mkdtemp(prefix=name + "-", dir=base)
     t0 = time.monotonic()
-    ok = False
+    ok, skipped = False, None
     try:
-        SCENARIOS[name](root)
+        scenarios[name](root)
         ok = True
+    except Skip as e:
+        skipped = str(e)
     except Failure as e:
         print("FAILED: %s" % e)
     except Exception:
@@ -1089,18 +1100,33 @@ def main():
             site.cleanup()
         for pid in processes_under(root):
             kill_pid(pid)
+        for fn in reversed(cleanups):
+            try:
+                fn()
+            except Exception:
+                traceback.print_exc()
     left = processes_under(root)
     if left:
         print("FAILED: processes still alive after cleanup: %s" % left)
-        ok = False
+        ok, skipped = False, None
+    if skipped:
+        print("SKIPPED: %s" % skipped)
+        shutil.rmtree(root, ignore_errors=True)
+        return EXIT_SKIP
     print("%s %s in %.1f s (%s)" % (name, "passed" if ok else "FAILED", time.monotonic() - t0, root))
-    for run in (r for site in SITES for r in site.runs) if not ok else ():
-        print("---- %s (rc %s) log tail:" % (run.name, run.proc.returncode))
-        print("\n".join(run.log().splitlines()[-30:]))
-    if ok or not os.environ.get("E2E_KEEP"):
-        if not os.environ.get("E2E_KEEP"):
-            shutil.rmtree(root, ignore_errors=True)
+    if not ok:
+        for site in SITES:
+            for run in site.runs:
+                print("---- %s %s (rc %s) log tail:" % (os.path.relpath(site.root, root), run.name,
+                                                       run.proc.returncode))
+                print("\n".join(run.log().splitlines()[-30:]))
+    if not os.environ.get("E2E_KEEP"):
+        shutil.rmtree(root, ignore_errors=True)
     return 0 if ok else 1
+
+
+def main():
+    return run_scenario(SCENARIOS, "run_e2e.py", os.path.join(BUILD, "e2e"))
 
 
 if __name__ == "__main__":
