@@ -546,7 +546,10 @@ def s_final_checkpoint_fails(root):
     check(re.search(r"the final checkpoint \S+state.json could not be written", log), "no critical line")
     check("No space left on device" in log, "the cause is not logged")
     check("per-range output(s) no checkpoint recorded" not in log, "per-range files were removed")
-    site.state()  # the previous checkpoint, still there and parseable
+    # The previous checkpoint, if a merge result wrote one before the end (the two merges may finish
+    # within one coalescing window), is intact.
+    if os.path.exists(os.path.join(site.p["task"], "state.json")):
+        site.state()
     run2 = site.start({"FAKE_PILOT_DELAY": "0.02"}, "run2")
     run2.expect_rc(e2e.EXIT_SUCCESS)
     site.verify()
