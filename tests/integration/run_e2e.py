@@ -239,7 +239,6 @@ class Run:
         e.update(env)
         self.record_path = e["E2E_RECORD"]
         self.log_file = open(self.log_path, "w")
-        self.t0 = time.monotonic()
         # prefix: a command that execs raythenad in its own place (prlimit), so the PID stays raythenad's
         self.proc = subprocess.Popen(list(prefix) + [RAYTHENAD, "--config", site.p["yaml"]], cwd=site.root, env=e,
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
@@ -260,7 +259,6 @@ class Run:
             self.rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise Failure("%s: raythenad still running after %d s" % (self.name, timeout))
-        self.elapsed = time.monotonic() - self.t0
         self.remember_pids()
         return self.rc
 
@@ -1050,7 +1048,6 @@ def s_pilots_stuck(root):
     run.expect_rc(EXIT_INCOMPLETE, timeout=40)
     log = run.log()
     check("no event range finished or failed for 2 s (ray.timeoutinterval)" in log, "no inactivity line")
-    check(run.elapsed < 30, "the stuck run took %.0f s to stop" % run.elapsed)
     finished = sum(len(v) for v in site.state().get("simulated", {}).values())
     check(finished >= 1, "the checkpoint holds no finished range")
     for node in ("local-0", "local-1"):
