@@ -12,7 +12,6 @@ and of every stub is read from /proc/<pid>/stat at the window's start and end, p
 stub at its end. Baseline: --stubs rty_loadgen processes with the same clients against
 rty_baseline_server (canned replies). Prints `BENCH <name> <value> <unit>` lines.
 """
-import argparse
 import glob
 import json
 import os
@@ -156,8 +155,8 @@ def run_real(args, work):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", default=os.environ.get("RTY_BUILD_DIR", os.path.join(bl.SRC, "build")))
+    ap = bl.argument_parser(__doc__, "default: /dev/shm/rty-bench-dispatch-<pid> (tmpfs), else BUILD/bench-dispatch",
+                            "seconds-long check that the benchmark works")
     ap.add_argument("--stubs", type=int, default=4)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20)
@@ -170,13 +169,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="alternating baseline/real rounds; best of each")
     ap.add_argument("--checkpoint-interval", type=int, default=60)
     ap.add_argument("--startup-allowance", type=float, default=2.0)
-    ap.add_argument("--workdir", help="default: /dev/shm/rty-bench-dispatch-<pid> (tmpfs), else BUILD/bench-dispatch")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--callgrind", metavar="DIR", help="run raythenad and the stubs under callgrind (slow), "
                     "profiles in DIR; use with --no-baseline --rounds 1")
-    ap.add_argument("--smoke", action="store_true", help="seconds-long check that the benchmark works")
-    args = ap.parse_args()
-    args.build = os.path.abspath(args.build)
+    args = bl.parse_args(ap)
     if args.smoke:
         args.stubs, args.clients, args.seconds, args.rounds = 2, 2, 1.0, 1
     if args.baseline_threads <= 0:
@@ -191,8 +186,7 @@ def main():
         work = os.path.join(shm, "rty-bench-dispatch-%d" % os.getpid())
     else:
         work = os.path.join(args.build, "bench-dispatch")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    bl.fresh_dir(work)
     prefix = "dispatch_keepalive" if args.keepalive else "dispatch"
     ok = True
     # The machine is shared: alternate baseline and real rounds and keep each side's best round, so a

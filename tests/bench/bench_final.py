@@ -14,7 +14,6 @@ No baseline run: there is no simpler program doing the same renames, reports and
 Known limit: with 2000 inputs raythenad crashes when the first stub joins (std::regex in
 src/pilot/job_patch.cpp recurses once per character of the job's --inputEVNTFile list: stack overflow).
 """
-import argparse
 import os
 import shutil
 import statistics
@@ -55,24 +54,17 @@ def one_run(args, work, rep):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", default=os.environ.get("RTY_BUILD_DIR", os.path.join(bl.SRC, "build")))
+    ap = bl.argument_parser(__doc__, "default: BUILD/bench-final (removed first)")
     ap.add_argument("--inputs", type=int, default=400)
     ap.add_argument("--events", type=int, default=2)
     ap.add_argument("--per-output", type=int, default=40)
     ap.add_argument("--nodes", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=int, default=600)
-    ap.add_argument("--workdir", help="default: BUILD/bench-final (removed first)")
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--smoke", action="store_true")
-    args = ap.parse_args()
-    args.build = os.path.abspath(args.build)
+    args = bl.parse_args(ap)
     if args.smoke:
         args.inputs, args.events, args.per_output, args.nodes, args.repeat = 8, 2, 4, 1, 1
-    work = args.workdir or os.path.join(args.build, "bench-final")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    work = bl.fresh_dir(args.workdir or os.path.join(args.build, "bench-final"))
     runs = [one_run(args, work, rep) for rep in range(args.repeat)]
     good = [r for r in runs if r]
     if good:

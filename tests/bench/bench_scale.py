@@ -11,7 +11,6 @@ one range per core per minute divided by --speedup, one ranges_update per batch.
 BENCH lines (connect time, ranges/s, reply latency, heartbeats, lost channels, coordinator CPU per range
 and RSS over the measured window). RLIMIT_NOFILE is raised to the hard limit for both, as a site would.
 """
-import argparse
 import os
 import re
 import resource
@@ -24,8 +23,7 @@ import benchlib as bl  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", default=os.environ.get("RTY_BUILD_DIR", os.path.join(bl.SRC, "build")))
+    ap = bl.argument_parser(__doc__, "default: BUILD/bench-scale (removed first)")
     ap.add_argument("--nodes", type=int, default=10000)
     ap.add_argument("--cores", type=int, default=64)
     ap.add_argument("--speedup", type=float, default=2)
@@ -34,20 +32,14 @@ def main():
     ap.add_argument("--checkpoint-interval", type=int, default=600)
     ap.add_argument("--events-per-input", type=int, default=0,
                     help="events per input and per output (default: more than the run needs, so no merge runs)")
-    ap.add_argument("--workdir", help="default: BUILD/bench-scale (removed first)")
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--smoke", action="store_true")
-    args = ap.parse_args()
-    args.build = os.path.abspath(args.build)
+    args = bl.parse_args(ap)
     if args.smoke:
         args.nodes, args.cores, args.speedup, args.seconds = 50, 8, 60, 2
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < args.nodes + 100:
         print("bench_scale: RLIMIT_NOFILE hard limit %d < %d channels" % (hard, args.nodes))
-    work = args.workdir or os.path.join(args.build, "bench-scale")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    work = bl.fresh_dir(args.workdir or os.path.join(args.build, "bench-scale"))
     root = os.path.join(work, "site")
     os.makedirs(root)
     sleeper = os.path.join(root, "sleeping-pilot.sh")

@@ -8,7 +8,6 @@ raythenad's own log: the timestamp of the last "joined" line minus the moment ra
 (and, separately, minus its "listening for stubs" line, i.e. without config and job loading).
 Nothing is added to src/ for this.
 """
-import argparse
 import os
 import shutil
 import statistics
@@ -54,20 +53,13 @@ def one_run(args, work, n, rep):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", default=os.environ.get("RTY_BUILD_DIR", os.path.join(bl.SRC, "build")))
+    ap = bl.argument_parser(__doc__, "default: BUILD/bench-startup (removed first)")
     ap.add_argument("--nodes", default="1,16,256")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--workdir", help="default: BUILD/bench-startup (removed first)")
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--smoke", action="store_true")
-    args = ap.parse_args()
-    args.build = os.path.abspath(args.build)
+    args = bl.parse_args(ap)
     if args.smoke:
         args.nodes, args.repeat = "1,4", 1
-    work = args.workdir or os.path.join(args.build, "bench-startup")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    work = bl.fresh_dir(args.workdir or os.path.join(args.build, "bench-startup"))
     ok = True
     for n in (int(x) for x in args.nodes.split(",")):
         runs = [one_run(args, work, n, rep) for rep in range(args.repeat)]

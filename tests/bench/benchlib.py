@@ -3,8 +3,10 @@
 Process sampling from /proc, a site built with tests/fakes/rtysite.py, starting and stopping raythenad in
 its own session, and `BENCH <name> <value> <unit>` output.
 """
+import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +16,29 @@ from datetime import datetime, timezone
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RTYSITE = os.path.join(SRC, "tests", "fakes", "rtysite.py")
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def argument_parser(doc, workdir_help, smoke_help=None):
+    """The options every benchmark has (--build, --workdir, --keep, --smoke); add its own to it."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.environ.get("RTY_BUILD_DIR", os.path.join(SRC, "build")))
+    ap.add_argument("--workdir", help=workdir_help)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--smoke", action="store_true", help=smoke_help)
+    return ap
+
+
+def parse_args(ap):
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+    return args
+
+
+def fresh_dir(path):
+    """`path`, emptied (created if missing)."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
 
 
 def bench(name, value, unit):
