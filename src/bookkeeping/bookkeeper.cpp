@@ -371,6 +371,79 @@ void bookkeeper::close_output(std::uint32_t o, output_state final_state) {
   }
 }
 
+bool output_under_task_dir(std::string_view path, std::string_view task_dir) {
+  while (task_dir.size() > 1 && task_dir.back() == '/') task_dir.remove_suffix(1);
+  if (task_dir.empty() || path.size() <= task_dir.size() + 1 || path.substr(0, task_dir.size()) != task_dir ||
+      path[task_dir.size()] != '/')
+    return false;
+  std::string_view rest = path.substr(task_dir.size() + 1);
+  while (true) {
+    const auto slash = rest.find('/');
+    const auto part = rest.substr(0, slash);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (slash == std::string_view::npos) return true;
+    rest.remove_prefix(slash + 1);
+  }
+}
+
+// A report from a node that does not hold the range: the rule in bookkeeper.hpp.
+void bookkeeper::apply_unowned(node_id node, const rty::range_update& e, range_ref r, std::uint8_t st,
+                               bool in_task_dir, update_outcome& res) {
+  const auto status = e.status;
+  const bool is_finish = status == rty::range_status::finished;
+  ++res.not_owned;
+  const std::string held = st == leased ? "leased to node " + std::to_string(files_[r.file].owner[r.index])
+                                        : std::string(st == ready ? "not leased" : "already finished");
+  if (!is_finish || e.path.empty()) {
+    res.problems.push_back("range " + e.range_id + " reported " + std::string(to_string(status)) +
+                           (is_finish ? " without output path" : "") + " by node " + std::to_string(node) +
+                           " which does not hold it (" + held + "), ignored");
+    return;
+  }
+  // The rule in bookkeeper.hpp: trusted only when no live node holds it and its file is there.
+  const char* refused = st == leased        ? "another node holds it"
+                        : !in_task_dir      ? "its output is not under the task directory"
+                        : e.fsize < 0       ? "it reports no file size"
+                        : !opts_.output_present || !opts_.output_present(e.path, e.fsize)
+                                            ? "its output is not there with the reported size"
+                                            : nullptr;
+  if (refused) {
+    res.problems.push_back("range " + e.range_id + " finished by node " + std::to_string(node) +
+                           " which does not hold it (" + held + "), output " + e.path + ": not counted, " +
+                           refused);
+    return;
+  }
+  res.problems.push_back("range " + e.range_id + " finished by node " + std::to_string(node) +
+                         " which does not hold it (" + held + "); its output " + e.path +
+                         " is in the task directory with the reported size: recorded");
+  record_finish(r, e.path);
+  ++res.finished;
+  ++res.trusted;
+}
+
+// A failed attempt by the lessee: retried, or its output fails after ray.maxrangeattempts.
+void bookkeeper::apply_failed_attempt(node_id node, const rty::range_update& e, range_ref r, update_outcome& res) {
+  const auto status = e.status;
+  const std::uint32_t o = output_of(r);
+  auto& fs = files_[r.file];
+  ++res.failed;
+  drop_lease(r);
+  fs.attempts[r.index] = static_cast<std::uint8_t>(std::min(255, fs.attempts[r.index] + 1));
+  if (fs.attempts[r.index] >= opts_.max_attempts) {
+    fs.state[r.index] = closed;  // fail_group must not count it as leased again
+    fs.owner[r.index] = no_node;
+    // fail_group counts the group's ranges by state; this one is neither ready, leased nor finished.
+    fail_group(o);
+    res.problems.push_back("range " + e.range_id + " " + std::string(to_string(status)) + " " +
+                           std::to_string(opts_.max_attempts) + " times (last on node " + std::to_string(node) +
+                           ", error " + std::to_string(e.error_code) + "): output " + job_.output_files[o] +
+                           " failed");
+  } else {
+    make_ready(r, node);
+    ++res.retried;
+  }
+}
+
 update_outcome bookkeeper::apply_update(node_id node, const std::vector<rty::range_update>& entries) {
   update_outcome res;
   for (const auto& e : entries) {
@@ -412,47 +485,24 @@ update_outcome bookkeeper::apply_update(node_id node, const std::vector<rty::ran
                              ": first finish kept, output " + e.path + " will not be merged");
       continue;
     }
+    const bool in_task_dir = is_finish && output_under_task_dir(e.path, opts_.task_dir);
     if (!owned) {
-      ++res.not_owned;
-      const std::string held = st == leased ? "leased to node " + std::to_string(fs.owner[r->index])
-                                            : std::string(st == ready ? "not leased" : "already finished");
-      if (!is_finish || e.path.empty()) {
-        res.problems.push_back("range " + e.range_id + " reported " + std::string(to_string(status)) +
-                               (is_finish ? " without output path" : "") + " by node " + std::to_string(node) +
-                               " which does not hold it (" + held + "), ignored");
-        continue;
-      }
-      res.problems.push_back("range " + e.range_id + " finished by node " + std::to_string(node) +
-                             " which does not hold it (" + held + "): recorded");
+      apply_unowned(node, e, *r, st, in_task_dir, res);
+      continue;
+    }
+    if (is_finish && !e.path.empty() && !in_task_dir)
+      res.problems.push_back("range " + e.range_id + " reported finished by node " + std::to_string(node) +
+                             " with output " + e.path + ", which is not under the task directory " +
+                             opts_.task_dir + ": counted as a failed attempt");
+    if (is_finish && in_task_dir) {
       record_finish(*r, e.path);
       ++res.finished;
       continue;
     }
-    if (is_finish && !e.path.empty()) {
-      record_finish(*r, e.path);
-      ++res.finished;
-      continue;
-    }
-    if (is_finish)
+    if (is_finish && e.path.empty())
       res.problems.push_back("range " + e.range_id + " reported finished by node " + std::to_string(node) +
                              " without output path: counted as a failed attempt");
-    // A failed attempt by the lessee.
-    ++res.failed;
-    drop_lease(*r);
-    fs.attempts[r->index] = static_cast<std::uint8_t>(std::min(255, fs.attempts[r->index] + 1));
-    if (fs.attempts[r->index] >= opts_.max_attempts) {
-      fs.state[r->index] = closed;  // fail_group must not count it as leased again
-      fs.owner[r->index] = no_node;
-      // fail_group counts the group's ranges by state; this one is neither ready, leased nor finished.
-      fail_group(o);
-      res.problems.push_back("range " + e.range_id + " " + std::string(to_string(status)) + " " +
-                             std::to_string(opts_.max_attempts) + " times (last on node " + std::to_string(node) +
-                             ", error " + std::to_string(e.error_code) + "): output " + job_.output_files[o] +
-                             " failed");
-    } else {
-      make_ready(*r, node);
-      ++res.retried;
-    }
+    apply_failed_attempt(node, e, *r, res);
   }
   return res;
 }
@@ -746,57 +796,65 @@ void bookkeeper::for_each_in_id_order(std::uint32_t file, std::uint32_t lo, std:
   }
 }
 
-// snapshot() + to_json(), merged into one pass per section; every branch mirrors one of snapshot()'s.
-void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, std::string>& renamed,
-                                const std::string& final_dir) const {
-  auto meta_of = [&](std::uint32_t o) -> merged_meta {
-    if (auto it = merged_meta_.find(o); it != merged_meta_.end()) return it->second;
-    return {job_.output_files[o], "", ""};
-  };
-  // The outputs holding events of file f: [first, first + n).
-  auto outputs_of_file = [&](std::uint32_t f) {
-    return n_to_one_ ? std::pair<std::uint32_t, std::uint32_t>{f / inputs_per_output_, 1}
-                     : std::pair<std::uint32_t, std::uint32_t>{f * outputs_per_input_, outputs_per_input_};
-  };
-  // The events of output o within its file (1->N); all of the file otherwise.
-  auto span_in_file = [&](std::uint32_t o) {
-    return n_to_one_ ? std::pair<std::uint32_t, std::uint32_t>{0, events_per_input_}
-                     : std::pair<std::uint32_t, std::uint32_t>{(o % outputs_per_input_) * group_size_,
-                                                               (o % outputs_per_input_ + 1) * group_size_};
-  };
-  // Whether an output holding events of file f satisfies `pred` (a cheap skip of files with nothing to write).
-  auto any_output = [&](std::uint32_t f, auto pred) {
-    auto [first, n] = outputs_of_file(f);
-    for (std::uint32_t o = first; o < first + n; ++o)
-      if (pred(outputs_[o])) return true;
-    return false;
-  };
-  std::string path;
-  std::string_view path_view;
-  // Range r's per-range output path, rebuilt from the path store (valid until the next call).
-  auto range_path = [&](range_ref r, std::string_view id) {
-    const std::uint32_t o = output_of(r);
-    path.clear();
-    if (outputs_[o].paths) outputs_[o].paths->append(path, position_in_output(r), id, path_dirs_);
-    path_view = path;
-    return &path_view;
-  };
-  // Ranges of file f selected by `keep`, under the file's key, which is written only if one is kept.
-  auto ranges_of_file = [&](std::uint32_t f, std::uint32_t lo, std::uint32_t hi, bool& keyed, auto keep, auto emit) {
-    for_each_in_id_order(f, lo, hi, keep, [&](range_ref r, std::string_view id) {
-      if (!keyed) {
-        out.key(files_[f].lfn);
-        out.begin_object();
-        keyed = true;
-      }
-      emit(r, id);
-    });
-  };
-  auto is_open = [](output_state s) {
-    return s == output_state::open || s == output_state::ready || s == output_state::running;
-  };
+// --- write_snapshot: snapshot() + to_json(), merged into one pass per section; every branch mirrors
+// one of snapshot()'s.
 
-  out.begin_object();
+namespace {
+bool is_open(output_state s) { return s == output_state::open || s == output_state::ready || s == output_state::running; }
+}  // namespace
+
+struct bookkeeper::path_scratch {
+  std::string path;
+  std::string_view view;
+};
+
+bookkeeper::merged_meta bookkeeper::meta_of(std::uint32_t o) const {
+  if (auto it = merged_meta_.find(o); it != merged_meta_.end()) return it->second;
+  return {job_.output_files[o], "", ""};
+}
+
+std::pair<std::uint32_t, std::uint32_t> bookkeeper::outputs_of_file(std::uint32_t f) const {
+  return n_to_one_ ? std::pair<std::uint32_t, std::uint32_t>{f / inputs_per_output_, 1}
+                   : std::pair<std::uint32_t, std::uint32_t>{f * outputs_per_input_, outputs_per_input_};
+}
+
+std::pair<std::uint32_t, std::uint32_t> bookkeeper::span_in_file(std::uint32_t o) const {
+  return n_to_one_ ? std::pair<std::uint32_t, std::uint32_t>{0, events_per_input_}
+                   : std::pair<std::uint32_t, std::uint32_t>{(o % outputs_per_input_) * group_size_,
+                                                             (o % outputs_per_input_ + 1) * group_size_};
+}
+
+template <class P>
+bool bookkeeper::any_output(std::uint32_t f, P pred) const {
+  auto [first, n] = outputs_of_file(f);
+  for (std::uint32_t o = first; o < first + n; ++o)
+    if (pred(outputs_[o])) return true;
+  return false;
+}
+
+const std::string_view* bookkeeper::range_path(range_ref r, std::string_view id, path_scratch& scratch) const {
+  const std::uint32_t o = output_of(r);
+  scratch.path.clear();
+  if (outputs_[o].paths) outputs_[o].paths->append(scratch.path, position_in_output(r), id, path_dirs_);
+  scratch.view = scratch.path;
+  return &scratch.view;
+}
+
+template <class K, class E>
+void bookkeeper::ranges_of_file(json_stream& out, std::uint32_t f, std::uint32_t lo, std::uint32_t hi, bool& keyed,
+                                K keep, E emit) const {
+  for_each_in_id_order(f, lo, hi, keep, [&](range_ref r, std::string_view id) {
+    if (!keyed) {
+      out.key(files_[f].lfn);
+      out.begin_object();
+      keyed = true;
+    }
+    emit(r, id);
+  });
+}
+
+void bookkeeper::write_simulated(json_stream& out) const {
+  path_scratch scratch;
   out.key("simulated");
   out.begin_object();
   for (std::uint32_t f : files_by_lfn_) {
@@ -805,18 +863,46 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
       continue;
     bool keyed = false;
     ranges_of_file(
-        f, 0, events_per_input_, keyed,
+        out, f, 0, events_per_input_, keyed,
         [&](range_ref r) {
           const auto& slot = outputs_[output_of(r)];
           return is_open(slot.state) && slot.finished > 0 && files_[f].state[r.index] == finished;
         },
         [&](range_ref r, std::string_view id) {
-          out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, range_path(r, id), {});
+          out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, range_path(r, id, scratch), {});
         });
     if (keyed) out.end_object();
   }
   out.end_object();
+}
 
+// One recorded name of file f's merged outputs: names[i, j) share it.
+void bookkeeper::write_merging_name(json_stream& out, std::uint32_t f,
+                                    const std::vector<std::pair<std::string, std::uint32_t>>& names, std::size_t i,
+                                    std::size_t j) const {
+  path_scratch scratch;
+  out.key(names[i].first);
+  out.begin_object();
+  // Usually one output per name: its own span of the file; several (a resumed oddity) share one map.
+  auto [lo, hi] = j == i + 1 ? span_in_file(names[i].second) : std::pair<std::uint32_t, std::uint32_t>{0, events_per_input_};
+  bool keyed = true;  // the name's object is open already
+  ranges_of_file(
+      out, f, lo, hi, keyed,
+      [&](range_ref r) {
+        const std::uint32_t o = output_of(r);
+        for (std::size_t k = i; k < j; ++k)
+          if (names[k].second == o) return true;
+        return false;
+      },
+      [&](range_ref r, std::string_view id) {
+        const auto m = merged_meta_.find(output_of(r));
+        out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, range_path(r, id, scratch),
+                  m == merged_meta_.end() ? std::string_view() : std::string_view(m->second.guid));
+      });
+  out.end_object();
+}
+
+void bookkeeper::write_merging(json_stream& out) const {
   out.key("merging");
   out.begin_object();
   for (std::uint32_t f : files_by_lfn_) {
@@ -832,31 +918,16 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
     for (std::size_t i = 0; i < names.size();) {
       std::size_t j = i + 1;
       while (j < names.size() && names[j].first == names[i].first) ++j;
-      out.key(names[i].first);
-      out.begin_object();
-      // Usually one output per name: its own span of the file; several (a resumed oddity) share one map.
-      auto [lo, hi] = j == i + 1 ? span_in_file(names[i].second) : std::pair<std::uint32_t, std::uint32_t>{0, events_per_input_};
-      bool keyed = true;  // the name's object is open already
-      ranges_of_file(
-          f, lo, hi, keyed,
-          [&](range_ref r) {
-            const std::uint32_t o = output_of(r);
-            for (std::size_t k = i; k < j; ++k)
-              if (names[k].second == o) return true;
-            return false;
-          },
-          [&](range_ref r, std::string_view id) {
-            const auto m = merged_meta_.find(output_of(r));
-            out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, range_path(r, id),
-                      m == merged_meta_.end() ? std::string_view() : std::string_view(m->second.guid));
-          });
-      out.end_object();
+      write_merging_name(out, f, names, i, j);
       i = j;
     }
     out.end_object();
   }
   out.end_object();
+}
 
+void bookkeeper::write_merged(json_stream& out, const std::map<std::string, std::string>& renamed,
+                              const std::string& final_dir) const {
   out.key("merged");
   out.begin_object();
   for (std::uint32_t f : files_by_lfn_) {
@@ -893,7 +964,9 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
     out.end_object();
   }
   out.end_object();
+}
 
+void bookkeeper::write_failed(json_stream& out) const {
   out.key("failed");
   out.begin_object();
   for (std::uint32_t f : files_by_lfn_) {
@@ -901,7 +974,7 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
       continue;
     bool keyed = false;
     ranges_of_file(
-        f, 0, events_per_input_, keyed,
+        out, f, 0, events_per_input_, keyed,
         [&](range_ref r) { return outputs_[output_of(r)].state == output_state::failed; },
         [&](range_ref r, std::string_view id) {
           out.range(id, std::int64_t(r.index) + 1, std::int64_t(r.index) + 1, nullptr, {});
@@ -909,191 +982,232 @@ void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, st
     if (keyed) out.end_object();
   }
   out.end_object();
+}
+
+void bookkeeper::write_snapshot(json_stream& out, const std::map<std::string, std::string>& renamed,
+                                const std::string& final_dir) const {
+  out.begin_object();
+  write_simulated(out);
+  write_merging(out);
+  write_merged(out, renamed, final_dir);
+  write_failed(out);
   out.end_object();
 }
 
-void bookkeeper::restore(const checkpoint& cp, const std::map<std::string, std::string>& renamed) {
-  reset();
-  restore_problems_.clear();
-  auto problem = [&](std::string text) {
-    RTY_LOG(warning, "Bookkeeper") << "checkpoint: " << text;
-    restore_problems_.push_back(std::move(text));
-  };
-  auto resolve = [&](std::string name) {
-    for (int hops = 0; hops < 64; ++hops) {  // bounded: a cyclic log must not hang the restore
-      auto it = renamed.find(name);
-      if (it == renamed.end() || it->second == name) break;
-      name = it->second;
-    }
-    return name;
-  };
-  auto file_index = [&](const std::string& lfn) -> int {
-    auto it = file_by_lfn_.find(lfn);
-    return it == file_by_lfn_.end() ? -1 : static_cast<int>(it->second);
-  };
-  // A range named in the checkpoint: by its id, else by its input file and startEvent.
-  auto locate = [&](const std::string& lfn, const range_record& rec) -> std::optional<range_ref> {
-    if (auto r = parse_id(rec.event_range_id)) return r;
-    const int f = file_index(lfn);
-    if (f >= 0 && rec.start_event >= 1 && rec.start_event <= events_per_input_) {
-      range_ref r{static_cast<std::uint32_t>(f), static_cast<std::uint32_t>(rec.start_event - 1)};
-      // Harvester's id of a recorded range keeps naming it (pilot updates, later checkpoints).
-      if (opts_.external_ranges && !rec.event_range_id.empty()) {
-        external_key_[rec.event_range_id] = key(r);
-        external_id_[key(r)] = rec.event_range_id;
-      }
-      return r;
-    }
-    return std::nullopt;
-  };
+// --- restore: the checkpoint's sections in the order their rules need (merged wins over failed,
+// both over simulated).
 
+struct bookkeeper::restore_state {
   enum class fate : std::uint8_t { open, merged, failed };
-  std::vector<fate> fates(outputs_.size(), fate::open);
+  const std::map<std::string, std::string>& renamed;
+  std::vector<fate> fates;
   std::unordered_map<std::uint32_t, merged_meta> metas;
   std::unordered_map<std::uint32_t, const range_map*> merged_ranges;  // from `merging`, for their paths
-  auto final_path = [&](const std::string& name) { return rty::file::join(opts_.task_dir, "final/" + name); };
+};
 
-  for (const auto& [lfn, outs] : cp.merged) {
-    const int f = file_index(lfn);
-    if (f < 0) {
-      problem("merged input " + lfn + " is not an input of this job; ignored");
+void bookkeeper::restore_problem(std::string text) {
+  RTY_LOG(warning, "Bookkeeper") << "checkpoint: " << text;
+  restore_problems_.push_back(std::move(text));
+}
+
+std::string bookkeeper::current_name(std::string name, const std::map<std::string, std::string>& renamed) {
+  for (int hops = 0; hops < 64; ++hops) {  // bounded: a cyclic log must not hang the restore
+    auto it = renamed.find(name);
+    if (it == renamed.end() || it->second == name) break;
+    name = it->second;
+  }
+  return name;
+}
+
+int bookkeeper::file_index(const std::string& lfn) const {
+  auto it = file_by_lfn_.find(lfn);
+  return it == file_by_lfn_.end() ? -1 : static_cast<int>(it->second);
+}
+
+// A range named in the checkpoint: by its id, else by its input file and startEvent.
+std::optional<bookkeeper::range_ref> bookkeeper::locate(const std::string& lfn, const range_record& rec) {
+  if (auto r = parse_id(rec.event_range_id)) return r;
+  const int f = file_index(lfn);
+  if (f >= 0 && rec.start_event >= 1 && rec.start_event <= events_per_input_) {
+    range_ref r{static_cast<std::uint32_t>(f), static_cast<std::uint32_t>(rec.start_event - 1)};
+    // Harvester's id of a recorded range keeps naming it (pilot updates, later checkpoints).
+    if (opts_.external_ranges && !rec.event_range_id.empty()) {
+      external_key_[rec.event_range_id] = key(r);
+      external_id_[key(r)] = rec.event_range_id;
+    }
+    return r;
+  }
+  return std::nullopt;
+}
+
+std::string bookkeeper::final_path(const std::string& name) const {
+  return rty::file::join(opts_.task_dir, "final/" + name);
+}
+
+// Input `lfn`'s merged outputs: by their current names, else (names of an earlier job attempt) in order.
+void bookkeeper::restore_merged_file(restore_state& st, const std::string& lfn,
+                                     const std::map<std::string, merged_record>& outs) {
+  const int f = file_index(lfn);
+  if (f < 0) {
+    restore_problem("merged input " + lfn + " is not an input of this job; ignored");
+    return;
+  }
+  const auto mine = outputs_of(static_cast<std::uint32_t>(f));
+  std::vector<bool> taken(mine.size(), false);
+  std::vector<std::pair<std::string, const merged_record*>> leftovers;
+  auto take = [&](std::size_t slot, const std::string& old_name, const std::string& name, const merged_record& rec) {
+    taken[slot] = true;
+    const std::uint32_t o = mine[slot];
+    st.fates[o] = restore_state::fate::merged;
+    std::string path = rec.path;
+    if (old_name != name)
+      if (auto pos = path.rfind(old_name); pos != std::string::npos) path.replace(pos, old_name.size(), name);
+    if (path.empty()) path = final_path(name);
+    st.metas[o] = merged_meta{name, path, rec.guid};
+  };
+  for (const auto& [old_name, rec] : outs) {
+    const std::string name = current_name(old_name, st.renamed);
+    const int current = output_by_name(name);
+    auto it = current < 0 ? mine.end() : std::find(mine.begin(), mine.end(), static_cast<std::uint32_t>(current));
+    if (it != mine.end() && !taken[it - mine.begin()])
+      take(it - mine.begin(), old_name, name, rec);
+    else
+      leftovers.emplace_back(old_name, &rec);
+  }
+  // Names from an earlier job attempt: outputs of an input are taken in order.
+  for (const auto& [old_name, rec] : leftovers) {
+    auto free_slot = std::find(taken.begin(), taken.end(), false);
+    if (free_slot == taken.end()) {
+      restore_problem("input " + lfn + " lists more merged outputs than it has; " + old_name + " ignored");
       continue;
     }
-    const auto mine = outputs_of(static_cast<std::uint32_t>(f));
-    std::vector<bool> taken(mine.size(), false);
-    std::vector<std::pair<std::string, const merged_record*>> leftovers;
-    auto take = [&](std::size_t slot, const std::string& old_name, const std::string& name, const merged_record& rec) {
-      taken[slot] = true;
-      const std::uint32_t o = mine[slot];
-      fates[o] = fate::merged;
-      std::string path = rec.path;
-      if (old_name != name)
-        if (auto pos = path.rfind(old_name); pos != std::string::npos) path.replace(pos, old_name.size(), name);
-      if (path.empty()) path = final_path(name);
-      metas[o] = merged_meta{name, path, rec.guid};
-    };
-    std::vector<std::pair<std::string, const merged_record*>> entries;
-    for (const auto& [old_name, rec] : outs) entries.emplace_back(old_name, &rec);
-    for (const auto& [old_name, rec] : entries) {
-      const std::string name = resolve(old_name);
-      const int current = output_by_name(name);
-      auto it = current < 0 ? mine.end() : std::find(mine.begin(), mine.end(), static_cast<std::uint32_t>(current));
-      if (it != mine.end() && !taken[it - mine.begin()])
-        take(it - mine.begin(), old_name, name, *rec);
-      else
-        leftovers.emplace_back(old_name, rec);
-    }
-    // Names from an earlier job attempt: outputs of an input are taken in order.
-    for (const auto& [old_name, rec] : leftovers) {
-      auto free_slot = std::find(taken.begin(), taken.end(), false);
-      if (free_slot == taken.end()) {
-        problem("input " + lfn + " lists more merged outputs than it has; " + old_name + " ignored");
-        continue;
-      }
-      take(free_slot - taken.begin(), old_name, resolve(old_name), *rec);
-    }
-    if (std::find(taken.begin(), taken.end(), false) != taken.end())
-      problem("input " + lfn + " is listed as merged with only " + std::to_string(outs.size()) + " of its " +
-              std::to_string(mine.size()) + " outputs; the others are processed again");
+    take(free_slot - taken.begin(), old_name, current_name(old_name, st.renamed), *rec);
   }
+  if (std::find(taken.begin(), taken.end(), false) != taken.end())
+    restore_problem("input " + lfn + " is listed as merged with only " + std::to_string(outs.size()) + " of its " +
+                    std::to_string(mine.size()) + " outputs; the others are processed again");
+}
 
-  for (const auto& [lfn, outs] : cp.merging) {
-    for (const auto& [old_name, ranges] : outs) {
-      const std::string name = resolve(old_name);
-      // The output is identified by the events it holds, not by its name (spec §7 item 9).
-      std::optional<std::uint32_t> o;
-      for (const auto& [id, rec] : ranges) {
-        auto r = locate(lfn, rec);
-        if (!r) {
-          problem("merging[" + lfn + "][" + old_name + "]: unknown range " + id + "; ignored");
-          continue;
-        }
-        if (!o)
-          o = output_of(*r);
-        else if (*o != output_of(*r))
-          problem("merging[" + lfn + "][" + old_name + "]: range " + id + " belongs to output " +
-                  job_.output_files[output_of(*r)] + ", not " + job_.output_files[*o]);
-      }
-      if (!o && output_by_name(name) >= 0) o = static_cast<std::uint32_t>(output_by_name(name));
-      if (!o) {
-        problem("merging[" + lfn + "][" + old_name + "]: cannot tell which output it is; ignored");
-        continue;
-      }
-      if (fates[*o] == fate::merged && metas.count(*o)) continue;  // also listed under merged
-      fates[*o] = fate::merged;
-      std::string guid = ranges.empty() ? std::string() : ranges.begin()->second.output_guid;
-      metas[*o] = merged_meta{name, final_path(name), guid};
-      merged_ranges[*o] = &ranges;
+// merging[lfn][name]: an output whose merge had succeeded (its ranges' paths kept for Harvester).
+void bookkeeper::restore_merging_output(restore_state& st, const std::string& lfn, const std::string& old_name,
+                                        const range_map& ranges) {
+  const std::string name = current_name(old_name, st.renamed);
+  // The output is identified by the events it holds, not by its name (spec §7 item 9).
+  std::optional<std::uint32_t> o;
+  for (const auto& [id, rec] : ranges) {
+    auto r = locate(lfn, rec);
+    if (!r) {
+      restore_problem("merging[" + lfn + "][" + old_name + "]: unknown range " + id + "; ignored");
+      continue;
     }
+    if (!o)
+      o = output_of(*r);
+    else if (*o != output_of(*r))
+      restore_problem("merging[" + lfn + "][" + old_name + "]: range " + id + " belongs to output " +
+                      job_.output_files[output_of(*r)] + ", not " + job_.output_files[*o]);
   }
+  if (!o && output_by_name(name) >= 0) o = static_cast<std::uint32_t>(output_by_name(name));
+  if (!o) {
+    restore_problem("merging[" + lfn + "][" + old_name + "]: cannot tell which output it is; ignored");
+    return;
+  }
+  if (st.fates[*o] == restore_state::fate::merged && st.metas.count(*o)) return;  // also listed under merged
+  st.fates[*o] = restore_state::fate::merged;
+  std::string guid = ranges.empty() ? std::string() : ranges.begin()->second.output_guid;
+  st.metas[*o] = merged_meta{name, final_path(name), guid};
+  st.merged_ranges[*o] = &ranges;
+}
 
+void bookkeeper::restore_failed(restore_state& st, const checkpoint& cp) {
   for (const auto& [lfn, ranges] : cp.failed) {
     for (const auto& [id, rec] : ranges) {
       auto r = locate(lfn, rec);
       if (!r) {
-        problem("failed[" + lfn + "]: unknown range " + id + "; ignored");
+        restore_problem("failed[" + lfn + "]: unknown range " + id + "; ignored");
         continue;
       }
       const std::uint32_t o = output_of(*r);
-      if (fates[o] == fate::merged) {
-        problem("range " + id + " is listed as failed but its output " + job_.output_files[o] +
-                " is merged; kept merged");
+      if (st.fates[o] == restore_state::fate::merged) {
+        restore_problem("range " + id + " is listed as failed but its output " + job_.output_files[o] +
+                        " is merged; kept merged");
         continue;
       }
-      fates[o] = fate::failed;
+      st.fates[o] = restore_state::fate::failed;
     }
   }
+}
 
-  // Apply: merged outputs first, then failed groups, then finished ranges of open groups.
-  for (std::uint32_t o = 0; o < outputs_.size(); ++o) {
-    if (fates[o] != fate::merged) continue;
-    auto& slot = outputs_[o];
-    for_each_range(o, [&](range_ref r, std::uint32_t) {
-      auto& fs = files_[r.file];
-      fs.state[r.index] = finished;
-      --fs.ready;
-    });
-    counts_.ready -= group_size_;
-    counts_.finished += group_size_;
-    counts_.merged_events += group_size_;
-    ++counts_.merges_done;
-    slot.finished = group_size_;
-    if (auto it = merged_ranges.find(o); it != merged_ranges.end()) {
-      slot.paths = std::make_unique<group_paths>(group_size_);
-      for (const auto& [id, rec] : *it->second)
-        if (auto r = parse_id(rec.event_range_id); r && output_of(*r) == o) {
-          make_id(*r, id_buf_);
-          slot.paths->set(position_in_output(*r), rec.path, id_buf_, path_dirs_);
-        }
-    }
-    merged_meta_[o] = metas[o];
-    close_output(o, output_state::merged);
+void bookkeeper::apply_merged(restore_state& st, std::uint32_t o) {
+  auto& slot = outputs_[o];
+  for_each_range(o, [&](range_ref r, std::uint32_t) {
+    auto& fs = files_[r.file];
+    fs.state[r.index] = finished;
+    --fs.ready;
+  });
+  counts_.ready -= group_size_;
+  counts_.finished += group_size_;
+  counts_.merged_events += group_size_;
+  ++counts_.merges_done;
+  slot.finished = group_size_;
+  if (auto it = st.merged_ranges.find(o); it != st.merged_ranges.end()) {
+    slot.paths = std::make_unique<group_paths>(group_size_);
+    for (const auto& [id, rec] : *it->second)
+      if (auto r = parse_id(rec.event_range_id); r && output_of(*r) == o) {
+        make_id(*r, id_buf_);
+        slot.paths->set(position_in_output(*r), rec.path, id_buf_, path_dirs_);
+      }
   }
-  for (std::uint32_t o = 0; o < outputs_.size(); ++o)
-    if (fates[o] == fate::failed) fail_group(o);
+  merged_meta_[o] = st.metas[o];
+  close_output(o, output_state::merged);
+}
 
+void bookkeeper::restore_simulated(const checkpoint& cp) {
   for (const auto& [lfn, ranges] : cp.simulated) {
     for (const auto& [id, rec] : ranges) {
       auto r = locate(lfn, rec);
       if (!r) {
-        problem("simulated[" + lfn + "]: unknown range " + id + "; processed again if needed");
+        restore_problem("simulated[" + lfn + "]: unknown range " + id + "; processed again if needed");
         continue;
       }
       const std::uint32_t o = output_of(*r);
       if (outputs_[o].state != output_state::open) continue;  // merged or failed wins
       if (rec.path.empty()) {
-        problem("simulated[" + lfn + "]: range " + id + " has no output path; processed again");
+        restore_problem("simulated[" + lfn + "]: range " + id + " has no output path; processed again");
         continue;
       }
       if (files_[r->file].state[r->index] != ready) continue;  // listed twice
       record_finish(*r, rec.path);
     }
   }
+}
+
+void bookkeeper::restore(const checkpoint& cp, const std::map<std::string, std::string>& renamed) {
+  reset();
+  restore_problems_.clear();
+  restore_state st{renamed, std::vector<restore_state::fate>(outputs_.size(), restore_state::fate::open), {}, {}};
+  for (const auto& [lfn, outs] : cp.merged) restore_merged_file(st, lfn, outs);
+  for (const auto& [lfn, outs] : cp.merging)
+    for (const auto& [old_name, ranges] : outs) restore_merging_output(st, lfn, old_name, ranges);
+  restore_failed(st, cp);
+  // Apply: merged outputs first, then failed groups, then finished ranges of open groups.
+  for (std::uint32_t o = 0; o < outputs_.size(); ++o)
+    if (st.fates[o] == restore_state::fate::merged) apply_merged(st, o);
+  for (std::uint32_t o = 0; o < outputs_.size(); ++o)
+    if (st.fates[o] == restore_state::fate::failed) fail_group(o);
+  restore_simulated(cp);
   recount_unsupplied();
   RTY_LOG(info, "Bookkeeper") << "restored checkpoint: " << counts_.finished << " finished ranges ("
                               << counts_.merged_events << " events merged), " << counts_.failed
                               << " in failed groups, " << counts_.ready << " ready, " << counts_.merges_pending
                               << " merges ready";
+}
+
+std::vector<requeued_input> take_failed_for_retry(checkpoint& cp) {
+  std::vector<requeued_input> out;
+  for (const auto& [lfn, ranges] : cp.failed)
+    if (!ranges.empty()) out.push_back({lfn, ranges.size()});
+  cp.failed.clear();
+  return out;
 }
 
 }  // namespace rty::bookkeeping

@@ -1,5 +1,5 @@
 #pragma once
-// Event-range bookkeeping for one job (coordinator spec §3): which ranges are ready, leased to a node,
+// Event-range bookkeeping for one job (docs/architecture.md): which ranges are ready, leased to a node,
 // finished (with their per-range output) or failed; which merge groups are ready, running, merged or
 // failed; and what the checkpoint must hold. Pure logic: no I/O, no threads, no clock. The coordinator
 // owns the event loop, calls in, and persists snapshot() with save_checkpoint().
@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,13 +31,30 @@ namespace rty::bookkeeping {
 using node_id = std::uint32_t;
 
 struct options {
-  std::string endpoint;  // PFN = endpoint + "/" + LFN (not normalised, spec pilot-http §3.2)
+  std::string endpoint;  // PFN = endpoint + "/" + LFN (not normalised, docs/pilot-protocol.md)
   int max_attempts = 3;  // attempts per range before its merge group fails (1..255)
   std::string task_dir;  // O: final paths are O/final/<output>
   // harvester.eventsource = harvester: a range is handed out only after Harvester supplied it (supply());
   // pilots see Harvester's eventRangeIDs. Default: every range of the job is ready at once (Raythena today).
   bool external_ranges = false;
+  // Asked only about a finish from a node that does not hold the range's lease (below): is `path` a
+  // regular file of `fsize` bytes? The one piece of I/O the rule needs, so it stays with the caller
+  // (the daemon passes a stat); unset, such finishes are never counted.
+  std::function<bool(const std::string& path, std::int64_t fsize)> output_present;
 };
+
+// A finish reported by a node that does not hold the range's lease (a node thought lost that comes
+// back, a pilot that reports after its exit released the range, a forged update: issue 13) is counted
+// only when all of these hold, and otherwise logged and not counted:
+//  - the range is not leased to another node: leases belong to live nodes only (release_node on loss
+//    and on pilot exit), and that node's own result will come;
+//  - the output path lies under the task directory (output_under_task_dir);
+//  - the file exists with the reported size (options.output_present).
+// Counting it saves simulating the range again; refusing it costs only that. Every other finish,
+// owned ones included, must name a path under the task directory too, or it counts as a failed attempt.
+//
+// Lexical: `path` is `task_dir`/<one or more components>, none of them empty, "." or "..".
+bool output_under_task_dir(std::string_view path, std::string_view task_dir);
 
 // Ranges: ready + leased + finished + failed == total at all times.
 struct counts {
@@ -59,7 +77,9 @@ struct update_outcome {
   std::size_t retried = 0;     // of those, ranges made ready again
   std::size_t duplicates = 0;  // finishes of ranges already finished: output not merged
   std::size_t unknown = 0;     // unparsable/unknown range ids, or invalid statuses
-  std::size_t not_owned = 0;   // entries from a node not holding the lease (finishes still recorded)
+  std::size_t not_owned = 0;   // entries from a node not holding the lease (of those, finishes counted:
+                               // `trusted`; the rest are logged only)
+  std::size_t trusted = 0;     // not-owned finishes that passed the rule above and were recorded
   std::size_t discarded = 0;   // entries for ranges of merge groups already failed
   std::size_t ignored = 0;     // "running" reports
   std::vector<std::string> problems;  // one line each, for the log
@@ -111,7 +131,7 @@ class bookkeeper {
   bool exhausted() const;  // nothing ready, nothing leased: answer "no more" to pilots
 
   // --- external range source (options.external_ranges) ---
-  // Ranges from Harvester (harvester-messenger spec §3.2): each names an input LFN (its PFN's last
+  // Ranges from Harvester (docs/harvester-files.md): each names an input LFN (its PFN's last
   // component) and one event (startEvent == lastEvent). They become ready under Harvester's id.
   // Ranges that are unknown, multi-event, or already supplied/recorded are skipped with a problem line.
   std::size_t supply(const std::vector<rty::event_range>& ranges, std::vector<std::string>* problems = nullptr);
@@ -191,6 +211,9 @@ class bookkeeper {
   void make_ready(range_ref r, node_id failed_on);
   void drop_lease(range_ref r);
   void record_finish(range_ref r, std::string_view path);
+  void apply_unowned(node_id node, const rty::range_update& e, range_ref r, std::uint8_t st, bool in_task_dir,
+                     update_outcome& res);
+  void apply_failed_attempt(node_id node, const rty::range_update& e, range_ref r, update_outcome& res);
   void fail_group(std::uint32_t output);
   void close_output(std::uint32_t output, output_state final_state);
   void maybe_queue_merge(std::uint32_t output);
@@ -198,6 +221,40 @@ class bookkeeper {
   void settle_unsupplied(range_ref r);
   void recount_unsupplied();
   int output_by_name(const std::string& name) const;
+
+  // write_snapshot's sections and their helpers.
+  struct path_scratch;
+  merged_meta meta_of(std::uint32_t output) const;
+  std::pair<std::uint32_t, std::uint32_t> outputs_of_file(std::uint32_t file) const;  // [first, first + n)
+  std::pair<std::uint32_t, std::uint32_t> span_in_file(std::uint32_t output) const;   // 1->N: its events' indexes
+  template <class P>
+  bool any_output(std::uint32_t file, P pred) const;
+  const std::string_view* range_path(range_ref r, std::string_view id, path_scratch& scratch) const;
+  template <class K, class E>
+  void ranges_of_file(json_stream& out, std::uint32_t file, std::uint32_t lo, std::uint32_t hi, bool& keyed, K keep,
+                      E emit) const;
+  void write_simulated(json_stream& out) const;
+  void write_merging(json_stream& out) const;
+  void write_merging_name(json_stream& out, std::uint32_t file,
+                          const std::vector<std::pair<std::string, std::uint32_t>>& names, std::size_t i,
+                          std::size_t j) const;
+  void write_merged(json_stream& out, const std::map<std::string, std::string>& renamed,
+                    const std::string& final_dir) const;
+  void write_failed(json_stream& out) const;
+
+  // restore's sections and their helpers.
+  struct restore_state;
+  void restore_problem(std::string text);  // logged once, kept for restore_problems()
+  static std::string current_name(std::string name, const std::map<std::string, std::string>& renamed);
+  int file_index(const std::string& lfn) const;
+  std::optional<range_ref> locate(const std::string& lfn, const range_record& rec);
+  std::string final_path(const std::string& name) const;
+  void restore_merged_file(restore_state& st, const std::string& lfn, const std::map<std::string, merged_record>& outs);
+  void restore_merging_output(restore_state& st, const std::string& lfn, const std::string& old_name,
+                              const range_map& ranges);
+  void restore_failed(restore_state& st, const checkpoint& cp);
+  void apply_merged(restore_state& st, std::uint32_t output);
+  void restore_simulated(const checkpoint& cp);
 
   rty::job_spec job_;
   options opts_;
@@ -225,5 +282,18 @@ class bookkeeper {
   counts counts_;
   std::vector<std::string> restore_problems_;
 };
+
+// ray.retryfailedgroups (--retry-failed): a resumed run simulates the ranges of failed merge groups
+// again. Takes the checkpoint's `failed` section out of `cp` before bookkeeper::restore(), which then
+// finds those groups open and their ranges ready (a failed group's per-range outputs are not in the
+// checkpoint, so every range of it is simulated again, also when only its merge had failed). Returns
+// what was taken, input LFN -> number of its ranges, for the log. A range also recorded as merged stays
+// merged (restore's rule).
+struct requeued_input {
+  std::string lfn;
+  std::size_t ranges = 0;
+  bool operator==(const requeued_input&) const = default;
+};
+std::vector<requeued_input> take_failed_for_retry(checkpoint& cp);
 
 }  // namespace rty::bookkeeping

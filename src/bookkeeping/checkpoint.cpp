@@ -13,6 +13,7 @@
 
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
+#include "common/safe_name.hpp"
 
 namespace rty::bookkeeping {
 namespace {
@@ -36,7 +37,8 @@ bj::object ranges_to_json(const range_map& m, bool with_path, bool with_guid) {
   return o;
 }
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+// Keys in messages are untrusted: printed escaped.
+std::string quoted(std::string_view s) { return "\"" + rty::names::escaped(s) + "\""; }
 
 // The number after the last '-' of a range id, used when startEvent/lastEvent are absent or blank (the
 // upstream example file has them as "").
@@ -55,10 +57,12 @@ std::optional<error> parse_range(const bj::value& v, std::string_view key, const
                                  range_record& out) {
   if (!v.is_object()) return where + ": expected an object {eventRangeID, startEvent, lastEvent}";
   const auto& o = v.get_object();
+  if (auto bad = rty::names::check("event range id", key)) return where + ": " + *bad;
   out.event_range_id = std::string(key);
   if (auto it = o.find("eventRangeID"); it != o.end()) {
     if (!it->value().is_string()) return where + ".eventRangeID: expected a string";
     out.event_range_id = std::string(it->value().get_string());
+    if (auto bad = rty::names::check("eventRangeID", out.event_range_id)) return where + ": " + *bad;
   }
   const std::int64_t fallback = event_from_id(out.event_range_id);
   out.start_event = rty::json::get_int(o, "startEvent").value_or(fallback);
@@ -68,9 +72,13 @@ std::optional<error> parse_range(const bj::value& v, std::string_view key, const
       out.path = std::string(it->value().get_string());
     else if (!it->value().is_null())
       return where + ".path: expected a string";
+    if (!out.path.empty())
+      if (auto bad = rty::names::check_path("path", out.path)) return where + ": " + *bad;
   }
   if (auto it = o.find("guid"); it != o.end() && it->value().is_string())
     out.output_guid = std::string(it->value().get_string());
+  if (!out.output_guid.empty())
+    if (auto bad = rty::names::check("guid", out.output_guid)) return where + ": " + *bad;
   return std::nullopt;
 }
 
@@ -137,7 +145,9 @@ boost::system::result<checkpoint, std::string> checkpoint_from_json(const bj::va
     if (!sec) continue;
     for (const auto& kv : *sec) {
       range_map ranges;
-      if (auto e = parse_ranges(kv.value(), org + ": " + name + "[" + quoted(kv.key()) + "]", ranges)) return *e;
+      const std::string where = org + ": " + name + "[" + quoted(kv.key()) + "]";
+      if (auto bad = rty::names::check("input file", kv.key())) return where + ": " + *bad;
+      if (auto e = parse_ranges(kv.value(), where, ranges)) return *e;
       (*target)[std::string(kv.key())] = std::move(ranges);
     }
   }
@@ -145,9 +155,11 @@ boost::system::result<checkpoint, std::string> checkpoint_from_json(const bj::va
   if (const bj::object* sec = section(top, "merging", origin, err)) {
     for (const auto& kv : *sec) {
       const std::string where = org + ": merging[" + quoted(kv.key()) + "]";
+      if (auto bad = rty::names::check("input file", kv.key())) return where + ": " + *bad;
       if (!kv.value().is_object()) return where + ": expected an object keyed by output file";
       auto& per_output = cp.merging[std::string(kv.key())];
       for (const auto& out : kv.value().get_object()) {
+        if (auto bad = rty::names::check("output file", out.key())) return where + ": " + *bad;
         range_map ranges;
         if (auto e = parse_ranges(out.value(), where + "[" + quoted(out.key()) + "]", ranges)) return *e;
         per_output[std::string(out.key())] = std::move(ranges);
@@ -160,11 +172,13 @@ boost::system::result<checkpoint, std::string> checkpoint_from_json(const bj::va
   if (const bj::object* sec = section(top, "merged", origin, err)) {
     for (const auto& kv : *sec) {
       const std::string where = org + ": merged[" + quoted(kv.key()) + "]";
+      if (auto bad = rty::names::check("input file", kv.key())) return where + ": " + *bad;
       auto& per_output = cp.merged[std::string(kv.key())];
       if (kv.value().is_array()) {
         // Older Raythena wrote a plain list of output names (ray: example/state.json).
         for (const auto& name : kv.value().get_array()) {
           if (!name.is_string()) return where + ": expected output file names";
+          if (auto bad = rty::names::check("output file", name.get_string())) return where + ": " + *bad;
           per_output[std::string(name.get_string())] = merged_record{};
         }
         continue;
@@ -172,16 +186,21 @@ boost::system::result<checkpoint, std::string> checkpoint_from_json(const bj::va
       if (!kv.value().is_object()) return where + ": expected an object {output: {path, guid}}";
       for (const auto& out : kv.value().get_object()) {
         const std::string owhere = where + "[" + quoted(out.key()) + "]";
+        if (auto bad = rty::names::check("output file", out.key())) return owhere + ": " + *bad;
         if (!out.value().is_object()) return owhere + ": expected an object {path, guid}";
         const auto& o = out.value().get_object();
         merged_record rec;
         if (auto it = o.find("path"); it != o.end()) {
           if (!it->value().is_string()) return owhere + ".path: expected a string";
           rec.path = std::string(it->value().get_string());
+          if (!rec.path.empty())
+            if (auto bad = rty::names::check_path("path", rec.path)) return owhere + ": " + *bad;
         }
         if (auto it = o.find("guid"); it != o.end() && !it->value().is_null()) {
           if (!it->value().is_string()) return owhere + ".guid: expected a string";
           rec.guid = std::string(it->value().get_string());
+          if (!rec.guid.empty())
+            if (auto bad = rty::names::check("guid", rec.guid)) return owhere + ": " + *bad;
         }
         per_output[std::string(out.key())] = std::move(rec);
       }
@@ -295,48 +314,18 @@ bool json_stream::finish() {
 
 std::error_code save_checkpoint_streamed(const std::string& path, const std::function<void(json_stream&)>& emit,
                                          std::string* what) {
-  // write_atomic's steps (tmp, fsync, rename, fsync of the directory), fed chunk by chunk.
-  const std::string tmp = path + ".tmp";
-  auto error = [&](const char* step, const std::string& file, int err) {
-    std::error_code ec(err, std::generic_category());
-    if (what) *what = std::string(step) + " '" + file + "': " + ec.message();
-    return ec;
-  };
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return error("cannot create", tmp, errno);
-  int write_errno = 0;
+  // file::atomic_file's steps (an exclusive temporary of a random name, fsync, rename, fsync of the
+  // directory), fed chunk by chunk: a planted state.json.tmp is never written through.
+  rty::file::atomic_file f;
+  if (auto ec = f.open(path, what)) return ec;
+  std::error_code write_ec;
   json_stream out([&](std::string_view chunk) {
-    while (!chunk.empty()) {
-      const ssize_t w = ::write(fd, chunk.data(), chunk.size());
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        write_errno = errno;
-        return false;
-      }
-      chunk.remove_prefix(static_cast<std::size_t>(w));
-    }
-    return true;
+    write_ec = f.write(chunk, what);
+    return !write_ec;
   });
   emit(out);
-  int err = 0;
-  const char* step = nullptr;
-  if (!out.finish()) {
-    err = write_errno, step = "cannot write";
-  } else if (::fsync(fd) != 0) {
-    err = errno, step = "cannot fsync";
-  }
-  if (::close(fd) != 0 && !step) err = errno, step = "cannot close";
-  if (step) {
-    ::unlink(tmp.c_str());
-    return error(step, tmp, err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    err = errno;
-    ::unlink(tmp.c_str());
-    return error("cannot rename", tmp + "' to '" + path, err);
-  }
-  rty::file::sync_directory(rty::file::dir_of(path));
-  return {};
+  if (!out.finish()) return write_ec ? write_ec : std::make_error_code(std::errc::io_error);
+  return f.commit(what);
 }
 
 boost::system::result<std::optional<checkpoint>, std::string> load_checkpoint(const std::string& path) {

@@ -1,5 +1,5 @@
 #pragma once
-// The task progress checkpoint `O/state.json` in the original Raythena format (coordinator spec §3.6,
+// The task progress checkpoint `O/state.json` in the original Raythena format (docs/architecture.md,
 // upstream ray: example/state.json and TaskStatus). The `O/commit_log` of output renames is
 // rty::merge::commit_log (src/merge/commit_log.hpp).
 //

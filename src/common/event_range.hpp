@@ -7,7 +7,7 @@
 
 namespace rty {
 
-// One event range as pilot receives it (pilot-http spec §3.2: exactly PFN, lastEvent, eventRangeID,
+// One event range as pilot receives it (docs/pilot-protocol.md: exactly PFN, lastEvent, eventRangeID,
 // startEvent, GUID).
 struct event_range {
   std::string id;    // eventRangeID, e.g. "EVNT.X._000001.pool.root.1-7"
@@ -38,7 +38,7 @@ inline std::string_view to_string(range_status s) {
   return "?";
 }
 
-// One entry of a pilot's updateEventRanges, normalised (coordinator spec §4.1 / pilot-http §3.3).
+// One entry of a pilot's updateEventRanges, normalised (docs/architecture.md / docs/pilot-protocol.md).
 struct range_update {
   std::string range_id;
   range_status status = range_status::finished;

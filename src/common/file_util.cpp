@@ -1,14 +1,15 @@
 #include "common/file_util.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <ctime>
 
 namespace rty::file {
 namespace {
@@ -30,47 +31,130 @@ void sync_directory(const std::string& dir) {
   }
 }
 
-std::error_code write_atomic(const std::string& path, std::string_view content, std::string* what,
-                             bool fsync_dir) {
-  const std::string tmp = path + ".tmp";
-  auto fail = [&](const char* step, std::error_code ec) {
-    if (what) *what = std::string(step) + " '" + tmp + "': " + ec.message();
-    ::unlink(tmp.c_str());
-    return ec;
-  };
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
+namespace {
+std::string random_hex(std::size_t bytes) {
+  unsigned char buf[16];
+  std::size_t got = 0;
+  while (got < bytes) {
+    ssize_t r = ::getrandom(buf + got, bytes - got, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    got += static_cast<std::size_t>(r);
+  }
+  if (got < bytes) {  // no getrandom: still unique per process and call, and O_EXCL keeps it safe
+    static unsigned long long counter = 0;
+    unsigned long long v = (static_cast<unsigned long long>(::getpid()) << 32) ^ ++counter ^
+                           static_cast<unsigned long long>(::time(nullptr));
+    for (std::size_t i = 0; i < bytes; ++i) buf[i] = static_cast<unsigned char>(v >> (8 * (i % 8)));
+  }
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    out.push_back(digits[buf[i] >> 4]);
+    out.push_back(digits[buf[i] & 15]);
+  }
+  return out;
+}
+}  // namespace
+
+atomic_file::~atomic_file() { discard(); }
+
+void atomic_file::discard() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+  tmp_.clear();
+}
+
+std::size_t remove_stale_temporaries(const std::string& dir) {
+  std::size_t removed = 0;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  const uid_t me = ::geteuid();
+  while (const dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    const auto at = name.rfind(".tmp.");
+    if (at == std::string_view::npos || at == 0 || name.size() - at != 5 + 16) continue;
+    bool hex = true;
+    for (char c : name.substr(at + 5)) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+    struct stat st {};
+    // lstat: a symlink under that name is not ours to follow, and not one of our temporaries
+    if (!hex || ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode) || st.st_uid != me) continue;
+    if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
+}
+
+std::error_code atomic_file::open(const std::string& path, std::string* what, unsigned mode) {
+  discard();
+  path_ = path;
+  // O_EXCL: never an existing file (nor a symlink: O_EXCL does not follow one), so nothing another
+  // user planted is written through; a random name, so no one can make our creation fail on purpose.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string tmp = path + ".tmp." + random_hex(8);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, static_cast<mode_t>(mode));
+    if (fd >= 0) {
+      fd_ = fd;
+      tmp_ = std::move(tmp);
+      return {};
+    }
+    if (errno == EEXIST || errno == EINTR) continue;
     auto ec = last_error();
     if (what) *what = "cannot create '" + tmp + "': " + ec.message();
     return ec;
   }
-  const char* p = content.data();
-  std::size_t left = content.size();
-  while (left > 0) {
-    ssize_t w = ::write(fd, p, left);
+  if (what) *what = "cannot create a temporary next to '" + path + "': every random name was taken";
+  return std::make_error_code(std::errc::file_exists);
+}
+
+std::error_code atomic_file::write(std::string_view chunk, std::string* what) {
+  if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+  while (!chunk.empty()) {
+    ssize_t w = ::write(fd_, chunk.data(), chunk.size());
     if (w < 0) {
       if (errno == EINTR) continue;
       auto ec = last_error();
-      ::close(fd);
-      return fail("cannot write", ec);
+      if (what) *what = "cannot write '" + tmp_ + "': " + ec.message();
+      discard();
+      return ec;
     }
-    p += w;
-    left -= static_cast<std::size_t>(w);
+    chunk.remove_prefix(static_cast<std::size_t>(w));
   }
-  if (::fsync(fd) != 0) {
-    auto ec = last_error();
-    ::close(fd);
-    return fail("cannot fsync", ec);
-  }
+  return {};
+}
+
+std::error_code atomic_file::commit(std::string* what, bool fsync_dir) {
+  if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+  auto fail = [&](const char* step, std::error_code ec) {
+    if (what) *what = std::string(step) + " '" + tmp_ + "': " + ec.message();
+    discard();
+    return ec;
+  };
+  if (::fsync(fd_) != 0) return fail("cannot fsync", last_error());
+  const int fd = fd_;
+  fd_ = -1;
   if (::close(fd) != 0) return fail("cannot close", last_error());
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     auto ec = last_error();
-    if (what) *what = "cannot rename '" + tmp + "' to '" + path + "': " + ec.message();
-    ::unlink(tmp.c_str());
+    if (what) *what = "cannot rename '" + tmp_ + "' to '" + path_ + "': " + ec.message();
+    discard();
     return ec;
   }
-  if (fsync_dir) sync_directory(dir_of(path));
+  tmp_.clear();
+  if (fsync_dir) sync_directory(dir_of(path_));
   return {};
+}
+
+std::error_code write_atomic(const std::string& path, std::string_view content, std::string* what,
+                             bool fsync_dir) {
+  atomic_file f;
+  if (auto ec = f.open(path, what)) return ec;
+  if (auto ec = f.write(content, what)) return ec;
+  return f.commit(what, fsync_dir);
 }
 
 std::optional<std::string> read_all(const std::string& path, std::string* what) {

@@ -1,6 +1,12 @@
 #pragma once
 // Files we hand to someone else (Harvester, the next run) are always published atomically:
-// written to "<path>.tmp" in the same directory, fsync'ed, then renamed over <path>.
+// written to a fresh temporary in the same directory, fsync'ed, then renamed over <path>.
+//
+// The temporary's name is "<path>.tmp.<16 random hex>", created with O_CREAT|O_EXCL|O_NOFOLLOW: in a
+// directory other users (a group, on a shared filesystem) may write, a file or symlink planted under
+// a predictable name would otherwise be written through (a 0666 ".raythenad-secret.tmp" made the
+// secret theirs; a "payload.sh.tmp" of theirs would have been run as us).
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +18,32 @@ namespace rty::file {
 // the temporary is removed. `what` (if given) receives a message naming the path and the cause.
 std::error_code write_atomic(const std::string& path, std::string_view content, std::string* what = nullptr,
                              bool fsync_dir = true);
+
+// A temporary file for one atomic publication, created as above (mode 0644 minus the umask, or `mode`).
+// write() the content, then commit() fsyncs, closes and renames it over `path`; destroyed without
+// commit() it removes the temporary. Errors carry a message naming the file and the cause.
+class atomic_file {
+ public:
+  atomic_file() = default;
+  atomic_file(const atomic_file&) = delete;
+  atomic_file& operator=(const atomic_file&) = delete;
+  ~atomic_file();
+
+  std::error_code open(const std::string& path, std::string* what = nullptr, unsigned mode = 0644);
+  std::error_code write(std::string_view chunk, std::string* what = nullptr);
+  std::error_code commit(std::string* what = nullptr, bool fsync_dir = true);
+  const std::string& temp_path() const { return tmp_; }
+
+ private:
+  void discard();
+  int fd_ = -1;
+  std::string path_, tmp_;
+};
+
+// Temporaries of atomic_file that a killed process left in `dir` ("<name>.tmp.<16 hex>", regular files
+// of our own uid; nothing else is touched) are removed. Only safe while no other writer of ours works in
+// `dir`: raythenad calls it under the task lock. Returns how many were removed.
+std::size_t remove_stale_temporaries(const std::string& dir);
 
 // Reads a whole file. nullopt on error, with a message naming the file and cause in `what`.
 std::optional<std::string> read_all(const std::string& path, std::string* what = nullptr);

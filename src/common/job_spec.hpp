@@ -1,6 +1,6 @@
 #pragma once
-// The one PanDA job a run processes, as parsed from Harvester's job spec (harvester-messenger spec §3.1,
-// coordinator spec §3.1). Parsing and validation live in src/harvester (parse_job_spec).
+// The one PanDA job a run processes, as parsed from Harvester's job spec (docs/harvester-files.md,
+// docs/architecture.md). Parsing and validation live in src/harvester (parse_job_spec).
 #include <boost/json/object.hpp>
 
 #include <cstdint>

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -98,6 +99,33 @@ void write(level l, std::string_view component, std::string_view message) {
     p += w;
     left -= static_cast<std::size_t>(w);
   }
+}
+
+std::string escape(std::string_view text, std::size_t max_bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  const std::string_view kept = text.substr(0, std::min(text.size(), max_bytes));
+  std::string out;
+  out.reserve(kept.size() + 16);
+  for (const char ch : kept) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  if (kept.size() < text.size()) out += "...(" + std::to_string(text.size()) + " bytes)";
+  return out;
 }
 
 }  // namespace rty::log

@@ -28,6 +28,13 @@ void set_stderr();
 
 void write(level l, std::string_view component, std::string_view message);
 
+// Text from outside (pilot's fields, range ids, paths, a node's host name) made safe for one log
+// line (issue 13): control characters (below 0x20, 0x7f) become \n, \r, \t or \xHH and a backslash
+// becomes \\, so nobody can end a line and forge the next one, or hide text behind escape sequences.
+// Longer than `max_bytes`: cut, with "...(N bytes)" noting the original size. Bytes >= 0x80 are kept
+// (UTF-8 names stay readable).
+std::string escape(std::string_view text, std::size_t max_bytes = 512);
+
 class record {
  public:
   record(level l, std::string_view component) : level_(l), component_(component) {}

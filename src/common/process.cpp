@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +38,85 @@ std::optional<open_files_limits> raise_open_files_limit(std::string& error) {
   return open_files_limits{before, target};
 }
 
+namespace {
+// What a vfork'ed child needs, prepared by the parent: the child may only make system calls.
+struct child_plan {
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;       // nullptr: inherit
+  const char* in_path;   // nullptr: inherit
+  const char* out_path;
+  const char* err_path;
+  bool err_to_out;
+  int out_flags;
+  bool new_process_group;
+  int parent_death_signal;
+  pid_t parent;
+  bool path_lookup;
+  rlim_t open_files;     // 0: keep
+  volatile int error;    // errno of the step that failed, written by the child before it exits
+};
+
+[[noreturn]] void child_failed(child_plan* plan) noexcept {
+  plan->error = errno ? errno : EINVAL;
+  ::_exit(127);
+}
+
+[[noreturn]] void run_child(child_plan* plan) noexcept {
+  // The same set-up as the posix_spawn path: own group, default signals, stdio only, then exec.
+  auto die = [plan]() { child_failed(plan); };
+  if (plan->new_process_group && ::setpgid(0, 0) != 0) die();
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  if (plan->parent_death_signal) {
+    if (::prctl(PR_SET_PDEATHSIG, plan->parent_death_signal) != 0) die();
+    // The parent may have died before prctl: then nobody would send the signal.
+    if (::getppid() != plan->parent) ::_exit(128 + plan->parent_death_signal);
+  }
+  if (plan->open_files) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+      rl.rlim_cur = plan->open_files;
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
+  if (plan->cwd && ::chdir(plan->cwd) != 0) die();
+  auto redirect = [&](const char* path, int flags, int target) {
+    int fd = ::open(path, flags | O_CLOEXEC, 0644);
+    if (fd < 0) die();
+    if (::dup2(fd, target) < 0) die();
+    ::close(fd);
+  };
+  if (plan->in_path) redirect(plan->in_path, O_RDONLY, STDIN_FILENO);
+  if (plan->out_path) redirect(plan->out_path, plan->out_flags, STDOUT_FILENO);
+  if (plan->err_to_out) {
+    if (::dup2(STDOUT_FILENO, STDERR_FILENO) < 0) die();
+  } else if (plan->err_path) {
+    redirect(plan->err_path, plan->out_flags, STDERR_FILENO);
+  }
+  ::close_range(3, ~0U, 0);
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  if (plan->path_lookup)
+    ::execvpe(plan->argv[0], plan->argv, plan->envp);
+  else
+    ::execve(plan->argv[0], plan->argv, plan->envp);
+  child_failed(plan);
+}
+
+// vfork, not fork: the coordinator may hold gigabytes, and posix_spawn cannot set a parent-death
+// signal. The parent is suspended until the child execs or exits, so `plan` stays valid.
+pid_t vfork_child(child_plan* plan) {
+  pid_t pid = ::vfork();
+  if (pid == 0) run_child(plan);
+  return pid;
+}
+}  // namespace
+
 std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
   if (options.argv.empty()) {
     error = "empty command";
@@ -63,6 +143,43 @@ std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
   std::vector<char*> argv;
   for (auto& a : argv_copy) argv.push_back(a.data());
   argv.push_back(nullptr);
+
+  if (options.parent_death_signal != 0) {
+    child_plan plan{};
+    plan.argv = argv.data();
+    plan.envp = envp.data();
+    plan.cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
+    plan.in_path = options.stdin_path.empty() ? nullptr : options.stdin_path.c_str();
+    plan.out_path = options.stdout_path.empty() ? nullptr : options.stdout_path.c_str();
+    plan.err_to_out = options.stderr_path == "=stdout";
+    plan.err_path = plan.err_to_out || options.stderr_path.empty() ? nullptr : options.stderr_path.c_str();
+    plan.out_flags = O_WRONLY | O_CREAT | (options.append_output ? O_APPEND : O_TRUNC);
+    plan.new_process_group = options.new_process_group;
+    plan.parent_death_signal = options.parent_death_signal;
+    plan.parent = ::getpid();
+    plan.path_lookup = options.argv[0].find('/') == std::string::npos;
+    plan.open_files = child_open_files;
+    plan.error = 0;
+    // No handler of ours may run in the child before it has reset them all.
+    sigset_t all, old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &old);
+    const pid_t pid = vfork_child(&plan);
+    const int spawn_errno = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid < 0) {
+      error = "cannot start '" + options.argv[0] + "': " + std::strerror(spawn_errno);
+      return std::nullopt;
+    }
+    if (plan.error != 0) {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      error = "cannot start '" + options.argv[0] + "': " + std::strerror(plan.error);
+      return std::nullopt;
+    }
+    return pid;
+  }
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

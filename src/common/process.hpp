@@ -23,6 +23,11 @@ struct spawn_options {
   std::string stderr_path;                       // empty: inherit; "=stdout": same as stdout
   bool append_output = false;
   bool new_process_group = true;
+  // Non-zero: the child gets this signal when raythenad dies, even by SIGKILL (PR_SET_PDEATHSIG), so
+  // that a merge cannot outlive the run that started it and race the next run. It reaches the child
+  // itself, not what the child starts; sent when the spawning thread ends (raythenad spawns from its
+  // one event-loop thread, which lives as long as the process).
+  int parent_death_signal = 0;
 };
 
 // Starts the child. On failure (e.g. the program does not exist) returns an error and a message

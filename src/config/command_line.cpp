@@ -109,7 +109,8 @@ std::span<const exit_code_doc> run_exit_codes() {
       {1, "runtime error: could not listen, create directories or start a stub"},
       {2, "the configuration could not be loaded or is invalid"},
       {3, "stopped early (walltime, SIGTERM, no stub left); the checkpoint lets the next run resume"},
-      {4, "completed, but some events failed for good; the report lists what succeeded"},
+      {4, "completed, but some events failed for good; the report lists what succeeded (a resumed run with "
+          "ray.retryfailedgroups simulates them again)"},
       {5, "Harvester gave no usable job"},
   };
   return codes;
@@ -130,7 +131,9 @@ std::string help_text() {
   std::ostringstream o;
   o << "Usage: raythenad --config FILE [options]            run (Raythena-compatible)\n"
        "       raythenad --validate --config FILE [options] [--json]\n"
-       "       raythenad status [--workdir DIR] [--json] [--watch]   a running coordinator's state\n\n"
+       "       raythenad status [--workdir DIR | --jobid N] [--json] [--watch]   a running coordinator's state\n"
+       "       raythenad status --all BASEDIR                 one line per run under BASEDIR\n"
+       "       raythenad report DIR                           a task directory's events, outputs, failures\n\n"
        "Every option but --help, --help-keys, --help-man and --version can also be given as RAYTHENA_<OPTION>\n"
        "(--ray-workdir => RAYTHENA_RAY_WORKDIR). Precedence: command line > environment > file.\n"
        "An empty value overrides nothing.\n\n"
@@ -171,6 +174,7 @@ std::string man_page(std::string_view version, std::string_view status_help) {
     << ".B raythenad\n\\fB\\-\\-config\\fR \\fIFILE\\fR [\\fIoptions\\fR]\n.br\n"
     << ".B raythenad\n\\fB\\-\\-validate \\-\\-config\\fR \\fIFILE\\fR [\\fB\\-\\-json\\fR] [\\fIoptions\\fR]\n.br\n"
     << ".B raythenad status\n[\\fB\\-\\-workdir\\fR \\fIDIR\\fR] [\\fB\\-\\-json\\fR] [\\fB\\-\\-watch\\fR]\n"
+    << ".br\n.B raythenad status\n\\fB\\-\\-all\\fR \\fIBASEDIR\\fR\n.br\n.B raythenad report\n\\fIDIR\\fR\n"
     << ".SH DESCRIPTION\n"
     << roff("raythenad is the coordinator of an Event Service run, a drop-in replacement for Raythena. It reads a "
             "Raythena YAML configuration, takes the job Harvester pre-staged through its shared-file messenger, "
@@ -234,7 +238,8 @@ std::string man_page(std::string_view version, std::string_view status_help) {
   entry("\\fI<ray.workdir>/<PandaID>/<node>/\\fR",
         "each node's pilot directory; stub logs of the local launcher in <PandaID>/stub-logs/.");
   entry("\\fI<ray.taskprogressbasedir>/<taskID>/state.json\\fR",
-        "the checkpoint (Raythena's format); a later run with the same task resumes from it.");
+        "the checkpoint (Raythena's format); a later run with the same task resumes from it, and with "
+        "--retry-failed also simulates its failed groups again.");
   entry("\\fI<harvester.endpoint>/jobReport.json\\fR", "the final job report for Harvester.");
   o << ".SH SIGNALS\n";
   entry("\\fBSIGTERM\\fR, \\fBSIGINT\\fR",

@@ -127,15 +127,36 @@ const key_spec table[] = {
      .help = "time-monitor file in ray.workdir: start HH:MM:SS, then the walltime limit",
      RTY_FIELD(payload, timemonitorfile)},
     {.section = "payload", .name = "pilotwrapper", .kind = k::path, .required = false, .raythena = false,
-     .help = "pilot wrapper script run on each node", RTY_FIELD(payload, pilotwrapper)},
+     .help = "pilot wrapper script run on each node (wins over payload.bindir)",
+     .default_doc = "found in payload.bindir, else "
+                    "/cvmfs/atlas.cern.ch/repo/sw/PandaPilotWrapper/latest/runpilot2-wrapper.sh",
+     RTY_FIELD(payload, pilotwrapper)},
     {.section = "payload", .name = "pilotdir", .kind = k::path, .required = false, .raythena = false,
-     .help = "pilot3 directory linked as ./pilot3 on each node",
-     .default_doc = "/cvmfs/atlas.cern.ch/repo/sw/PandaPilot/pilot3/<pilotversion>", RTY_FIELD(payload, pilotdir)},
+     .help = "pilot3 directory linked as ./pilot3 on each node (wins over payload.bindir)",
+     .default_doc = "found in payload.bindir, else /cvmfs/atlas.cern.ch/repo/sw/PandaPilot/pilot3/<pilotversion>",
+     RTY_FIELD(payload, pilotdir)},
+    {.section = "payload", .name = "bindir", .kind = k::path, .required = false, .raythena = true,
+     .flag = "payload-bindir",
+     .help = "directory where the site unpacked the pilot wrapper and the pilot3 tarball: the wrapper "
+             "(runpilot3-wrapper.sh, else runpilot2-wrapper.sh) and the directory holding pilot.py are looked for "
+             "in it and up to two levels below, the shallowest first; used for whichever of payload.pilotwrapper "
+             "and payload.pilotdir is not set, and a run is refused when one of them is not found",
+     RTY_FIELD(payload, bindir)},
     {.section = "payload", .name = "serverport", .kind = k::integer, .required = false, .raythena = false,
      .help = "port of the pilot HTTP server on 127.0.0.1 of each node; 0: any free port, and pilot gets a copy "
              "of its config with only pandaserver rewritten (several stubs on one host)",
      .min = 0, .max = 65535,
      RTY_FIELD(payload, serverport)},
+    {.section = "payload", .name = "pilotrestarts", .kind = k::integer, .required = false, .raythena = false,
+     .help = "a node whose pilot ended gets a new pilot (payload.sh in a fresh attempt directory) while there is "
+             "work for it: late failures, a lost node's ranges, a late Harvester batch; at most this many times in "
+             "a row without a range finished in between, with a backoff doubling from 1 s; 0: never",
+     .min = 0, .max = 1000, RTY_FIELD(payload, pilotrestarts)},
+    {.section = "payload", .name = "resourcetypesfile", .kind = k::path, .required = false, .raythena = false,
+     .help = "JSON file with PanDA's resource types (the list getResourceTypes returns: resource_name, mincore, "
+             "maxcore, minrampercore, maxrampercore), answered to pilot >= 3.10, whose memory kill then uses its "
+             "maxrampercore; null: pilot gets StatusCode 500 and uses its built-in limits",
+     RTY_FIELD(payload, resourcetypesfile)},
     // ---------------- harvester
     {.section = "harvester", .name = "endpoint", .kind = k::path, .required = true, .raythena = true,
      .flag = "harvester-endpoint", .help = "Harvester access point: messenger files and input files",
@@ -153,6 +174,11 @@ const key_spec table[] = {
     {.section = "harvester", .name = "eventsource", .kind = k::choice, .required = false, .raythena = false,
      .help = "local: cut event ranges from the job's input files; harvester: request them from Harvester",
      .choices = source_choices, RTY_FIELD(harvester, eventsource)},
+    {.section = "harvester", .name = "heartbeatinterval", .kind = k::seconds, .required = false, .raythena = false,
+     .help = "when the queue config's messenger sets worker_heartbeat (minutes), Harvester kills a worker whose "
+             "heartbeatFile (default worker_heartbeat.json in the access point) is older: it is rewritten this "
+             "often while the run lives (at least three times per worker_heartbeat)",
+     .min = 1, .max = int_max, RTY_FIELD(harvester, heartbeatinterval)},
     // ---------------- ray
     {.section = "ray", .name = "workdir", .kind = k::path, .required = true, .raythena = true,
      .flag = "ray-workdir", .help = "base work directory (the Harvester access point in production)",
@@ -160,7 +186,11 @@ const key_spec table[] = {
     {.section = "ray", .name = "taskprogressbasedir", .kind = k::path, .required = true, .raythena = true,
      .help = "parent of the task output directory, which is named after the taskID", RTY_FIELD(ray, taskprogressbasedir)},
     {.section = "ray", .name = "headip", .kind = k::text, .required = true, .raythena = true,
-     .flag = "ray-head-ip", .help = "node that runs no stub (Raythena's head node)", RTY_FIELD(ray, headip)},
+     .flag = "ray-head-ip",
+     .help = "address raythenad listens on for the stubs (an ephemeral port), which every node must reach: one IP "
+             "address or a name resolving to one, of the host raythenad runs on; empty: 127.0.0.1 with the local "
+             "launcher, else that host's first non-loopback IPv4 address",
+     RTY_FIELD(ray, headip)},
     {.section = "ray", .name = "redisport", .kind = k::integer, .required = true, .raythena = true, .ignored = true,
      .flag = "ray-redis-port", .help = "ignored: meant something to Ray only", .min = 0, .max = 65535,
      RTY_FIELD(ray, redisport)},
@@ -209,8 +239,32 @@ const key_spec table[] = {
     {.section = "ray", .name = "maxrangeattempts", .kind = k::integer, .required = false, .raythena = false,
      .help = "attempts per event range before its merge group fails", .min = 1, .max = int_max,
      RTY_FIELD(ray, maxrangeattempts)},
+    {.section = "ray", .name = "retryfailedgroups", .kind = k::boolean, .required = false, .raythena = false,
+     .flag = "retry-failed", .switch_value = "true",
+     .help = "on resume, simulate the merge groups state.json lists as failed again (all their ranges; "
+             "logged per input file) instead of reporting them failed; not with harvester.eventsource harvester",
+     RTY_FIELD(ray, retryfailedgroups)},
     {.section = "ray", .name = "mergeretries", .kind = k::integer, .required = false, .raythena = false,
      .help = "retries of a failed merge transform", .min = 0, .max = int_max, RTY_FIELD(ray, mergeretries)},
+    {.section = "ray", .name = "mergeretrydelay", .kind = k::seconds, .required = false, .raythena = false,
+     .help = "seconds before a failed merge is retried the first time; later retries wait 6 times as long, at "
+             "most 60 s. A merge that cannot run at all (command or setup script missing) is not retried: "
+             "the run drains with exit 3",
+     .min = 0, .max = 3600, RTY_FIELD(ray, mergeretrydelay)},
+    {.section = "ray", .name = "bookkeepingmemorymb", .kind = k::integer, .required = false, .raythena = false,
+     .help = "MiB the event-range bookkeeping may take (about 15 bytes a range); a job needing more is refused "
+             "at start with exit 5; 0: half of the host's memory limit (the smallest of physical memory, the "
+             "cgroup's memory.max, RLIMIT_AS and RLIMIT_DATA)",
+     .min = 0, .max = int_max, RTY_FIELD(ray, bookkeepingmemorymb)},
+    {.section = "ray", .name = "walltimeaware", .kind = k::boolean, .required = false, .raythena = false,
+     .help = "hand a range to a pilot only when it can finish before the kill time (walltime - "
+             "payload.pilotkilltime): the p90 of recent range durations plus ray.walltimemargin; otherwise "
+             "pilot gets [] and the range stays ready for the next batch job. false: Raythena's rule, ranges "
+             "are handed out until the kill time and those in flight then are lost",
+     RTY_FIELD(ray, walltimeaware)},
+    {.section = "ray", .name = "walltimemargin", .kind = k::seconds, .required = false, .raythena = false,
+     .help = "seconds added to the range-duration estimate by ray.walltimeaware", .min = 0, .max = int_max,
+     RTY_FIELD(ray, walltimemargin)},
     // ---------------- resources
     {.section = "resources", .name = "corepernode", .kind = k::integer, .required = true, .raythena = true,
      .flag = "core-per-node", .help = "event ranges per node request", .default_doc = "number of CPUs",

@@ -1,6 +1,6 @@
 #pragma once
 // The one table of configuration keys. Parsing (YAML, RAYTHENA_* variables, command line), --help,
-// --help-keys, the --json dump and the README key table are all generated from it, so they cannot drift.
+// --help-keys, the --json dump and the key table in docs/configuration.md are all generated from it, so they cannot drift.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -65,8 +65,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 // Human text of a value: null → "null", lists comma-joined, booleans true/false.
 std::string value_text(const key_value& v);
 
-// Markdown table of the keys added by raythenad (raythena == false), or of all keys. The README's key
-// table is this text (a test compares them).
+// Markdown table of the keys added by raythenad (raythena == false), or of all keys. The key table in
+// docs/configuration.md is this text (a test compares them).
 std::string keys_markdown(bool new_keys_only);
 
 }  // namespace rty::config

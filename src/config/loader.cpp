@@ -11,6 +11,7 @@
 
 #include "common/file_util.hpp"
 #include "config/address.hpp"
+#include "pilot/pilot_tree.hpp"
 
 namespace rty::config {
 
@@ -62,8 +63,10 @@ class loader {
     read_sections(root);
     apply_overrides(request_.env_overrides);
     apply_overrides(request_.cli_overrides);
+    check_environment();
     if (!errors_.empty()) return failure();
     finish();
+    if (!errors_.empty()) return failure();
     return loaded_config{std::move(settings_), std::move(notices_)};
   }
 
@@ -226,8 +229,7 @@ class loader {
       std::error_code ec;
       s.ray.workdir = std::filesystem::current_path(ec).string();
     }
-    if (s.payload.pilotdir.empty())
-      s.payload.pilotdir = "/cvmfs/atlas.cern.ch/repo/sw/PandaPilot/pilot3/" + s.payload.pilotversion;
+    resolve_pilot_files();
     if (s.ray.stubexecutable.empty()) s.ray.stubexecutable = default_stub_executable(request_.executable_path);
     if (s.resources.corepernode <= 0)
       s.resources.corepernode = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -238,6 +240,53 @@ class loader {
     s.logging.level = lower(s.logging.level);
   }
 
+  // payload.pilotwrapper and payload.pilotdir: the key when set, else what payload.bindir holds, else the
+  // CVMFS default. With bindir set, a file not found there is an error rather than a silent CVMFS
+  // fallback: the site said where pilot is.
+  void resolve_pilot_files() {
+    auto& p = settings_.payload;
+    const bool bindir = p.bindir && !trim(*p.bindir).empty();
+    p.pilotwrapper_from = p.pilotwrapper.empty() ? (bindir ? "payload.bindir" : "default") : "payload.pilotwrapper";
+    p.pilotdir_from = p.pilotdir.empty() ? (bindir ? "payload.bindir" : "default") : "payload.pilotdir";
+    if (bindir && (p.pilotwrapper.empty() || p.pilotdir.empty())) {
+      auto found = rty::pilot::find_in_bindir(*p.bindir);
+      const std::string where = "payload.bindir=" + *p.bindir;
+      if (!found.error.empty()) {
+        errors_.push_back(where + ": " + found.error);
+        return;
+      }
+      if (p.pilotwrapper.empty()) {
+        if (found.wrapper)
+          p.pilotwrapper = *found.wrapper;
+        else
+          errors_.push_back(where + ": no executable runpilot3-wrapper.sh or runpilot2-wrapper.sh in it or up to " +
+                            std::to_string(rty::pilot::bindir_search_depth) +
+                            " levels below; unpack the wrapper there or set payload.pilotwrapper");
+      }
+      if (p.pilotdir.empty()) {
+        if (found.pilot_dir)
+          p.pilotdir = *found.pilot_dir;
+        else
+          errors_.push_back(where + ": no directory with pilot.py in it or up to " +
+                            std::to_string(rty::pilot::bindir_search_depth) +
+                            " levels below; unpack the pilot3 tarball there or set payload.pilotdir");
+      }
+    }
+    if (p.pilotwrapper.empty())
+      p.pilotwrapper = "/cvmfs/atlas.cern.ch/repo/sw/PandaPilotWrapper/latest/runpilot2-wrapper.sh";
+    if (p.pilotdir.empty()) p.pilotdir = "/cvmfs/atlas.cern.ch/repo/sw/PandaPilot/pilot3/" + p.pilotversion;
+  }
+
+  // RAYTHENA_* variables that set nothing: a typo (RAYTHENA_CORE_PER_NOD) would otherwise be silently
+  // ignored, like an unknown key. Warned about the same way, with the nearest known name.
+  void check_environment() {
+    for (const auto& [name, value] : request_.env) {
+      (void)value;  // never shown: a misspelt secret variable must not end up in a log
+      if (!name.starts_with("RAYTHENA_") || known_environment_name(name)) continue;
+      notices_.push_back("warning: " + name + ": " + unknown_environment_reason(name));
+    }
+  }
+
   const load_request& request_;
   std::string file_;
   settings settings_;
@@ -246,6 +295,44 @@ class loader {
 };
 
 }  // namespace
+
+std::span<const std::string_view> other_environment_names() {
+  // The action flags that have a variable (command_line.cpp) and the stub's secret, which the launcher
+  // sets for the stubs and which a raythenad started inside a stub's environment may see.
+  static constexpr std::string_view names[] = {"RAYTHENA_CONFIG", "RAYTHENA_VALIDATE", "RAYTHENA_JSON",
+                                               "RAYTHENA_STUB_SECRET"};
+  return names;
+}
+
+bool known_environment_name(std::string_view name) {
+  for (auto n : other_environment_names())
+    if (n == name) return true;
+  for (const auto& key : key_table())
+    if (!key.flag.empty() && key.env_name() == name) return true;
+  return false;
+}
+
+std::string unknown_environment_reason(std::string_view name) {
+  // RAYTHENA_PAYLOAD_CONTAINERENGINE names a key that has no variable: say so rather than guess.
+  std::string rest = lower(name.substr(std::string_view("RAYTHENA_").size()));
+  for (const auto& key : key_table()) {
+    std::string as_variable = std::string(key.section) + "_" + std::string(key.name);
+    if (key.flag.empty() && rest == as_variable)
+      return "unknown environment variable; " + key.full_name() +
+             " has no variable (only keys with a command-line flag do): set it in the configuration file; "
+             "it is ignored";
+  }
+  std::string best;
+  std::size_t best_distance = std::string::npos;
+  auto consider = [&](const std::string& candidate) {
+    std::size_t d = edit_distance(name, candidate);
+    if (d < best_distance) best_distance = d, best = candidate;
+  };
+  for (auto n : other_environment_names()) consider(std::string(n));
+  for (const auto& key : key_table())
+    if (!key.flag.empty()) consider(key.env_name());
+  return "unknown environment variable (did you mean " + best + "?); it is ignored";
+}
 
 std::optional<key_value> convert_text(const key_spec& key, std::string_view raw) {
   std::string_view text = raw;

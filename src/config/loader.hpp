@@ -6,6 +6,7 @@
 #include <boost/system/result.hpp>
 
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,13 @@ boost::system::result<loaded_config, std::string> load_config_text(std::string_v
 // Converts one scalar (from YAML, a variable or a flag) to the key's kind; empty text is null.
 // nullopt when the text does not fit; key.expected() says what would.
 std::optional<key_value> convert_text(const key_spec& key, std::string_view text);
+
+// RAYTHENA_* variables: every flag's twin (keys.hpp env_name) and these others. Any other RAYTHENA_*
+// variable in load_request.env gets a warning notice "warning: RAYTHENA_X: unknown environment variable
+// (did you mean RAYTHENA_Y?); it is ignored" (the value is never shown).
+std::span<const std::string_view> other_environment_names();
+bool known_environment_name(std::string_view name);
+std::string unknown_environment_reason(std::string_view name);
 
 // Where raythena-stub is looked for by default: next to raythenad, else (build tree) ../stub/.
 std::string default_stub_executable(const std::string& executable_path);

@@ -1,5 +1,5 @@
 #pragma once
-// The resolved configuration of one raythenad run: Raythena's YAML sections and keys (coordinator spec §1)
+// The resolved configuration of one raythenad run: Raythena's YAML sections and keys (docs/architecture.md)
 // plus raythenad's additive keys. Field names are the YAML key names, so `s.ray.workdir` is `ray.workdir`.
 //
 // In-class initialisers are the defaults; keys/key_table.cpp documents them by reading a default-constructed
@@ -31,10 +31,20 @@ struct payload_section {
   std::chrono::seconds pilotkilltime{600};
   std::string pilotversion = "latest";
   std::string timemonitorfile = "RaythenaTimeMonitor.txt";
-  // raythenad: stand-ins for the CVMFS paths Raythena hard-coded (pilot-http spec §1.2).
-  std::string pilotwrapper = "/cvmfs/atlas.cern.ch/repo/sw/PandaPilotWrapper/latest/runpilot2-wrapper.sh";
-  std::string pilotdir;  // default /cvmfs/atlas.cern.ch/repo/sw/PandaPilot/pilot3/<pilotversion>
+  // raythenad: stand-ins for the CVMFS paths Raythena hard-coded (docs/pilot-protocol.md).
+  // Each filled by the loader when null: found in bindir when that is set, else the CVMFS default
+  // (runpilot2-wrapper.sh under PandaPilotWrapper/latest, pilot3/<pilotversion> under PandaPilot).
+  std::string pilotwrapper;
+  std::string pilotdir;
+  std::optional<std::string> bindir;  // where the site unpacked the wrapper and pilot3 (pilot/pilot_tree.hpp)
+  // Not keys: how the loader chose pilotwrapper and pilotdir, for --validate ("payload.pilotwrapper",
+  // "payload.bindir", "default").
+  std::string pilotwrapper_from;
+  std::string pilotdir_from;
   int serverport = 8080;
+  // raythenad: PanDA's resource types (memory limits per core) answered to pilot's getResourceTypes
+  std::optional<std::string> resourcetypesfile;
+  int pilotrestarts = 3;  // raythenad: new pilots for work that appears after a node's pilot ended
 
   bool runs_merge_without_container() const { return containerengine && *containerengine == "none"; }
 };
@@ -46,12 +56,14 @@ struct harvester_section {
   std::optional<std::string> communicator;  // accepted, unused (the file messenger is the only one)
   std::chrono::seconds timeout{0};          // raythenad: wait for Harvester's answers; 0 = forever
   event_source eventsource = event_source::local;
+  // raythenad: how often the worker heartbeat file is rewritten when the queue config asks for one
+  std::chrono::seconds heartbeatinterval{60};
 };
 
 struct ray_section {
   std::string workdir;  // current directory when null or empty
   std::optional<std::string> taskprogressbasedir;
-  std::optional<std::string> headip;         // only meaning left: that node runs no stub
+  std::optional<std::string> headip;         // where raythenad listens for stubs (unset: see keys.cpp)
   std::optional<int> redisport;              // accepted, ignored (meant something to Ray only)
   std::optional<std::string> redispassword;  // accepted, ignored
   std::chrono::seconds timeoutinterval{600};
@@ -73,7 +85,16 @@ struct ray_section {
   std::chrono::seconds heartbeattimeout{60};
   std::chrono::seconds stubgrace{30};
   int maxrangeattempts = 3;
+  bool retryfailedgroups = false;  // a resumed run simulates the checkpoint's failed groups again
   int mergeretries = 2;
+  std::chrono::seconds mergeretrydelay{10};  // first retry; later ones min(6x, 60 s)
+  // MiB the bookkeeper may use for the job's event ranges; 0 = half of the host's memory limit (the
+  // smallest of physical memory, cgroup memory.max, RLIMIT_AS, RLIMIT_DATA). Over it: exit 5 at start.
+  int bookkeepingmemorymb = 0;
+  // Walltime-aware dispatch: a range is handed out only when it can finish before the kill time
+  // (p90 of recent range durations + walltimemargin); false: Raythena's rule, until the kill time.
+  bool walltimeaware = true;
+  std::chrono::seconds walltimemargin{60};
 };
 
 struct resources_section {

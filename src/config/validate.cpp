@@ -2,20 +2,29 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
+#include "common/atlas_paths.hpp"
+#include "common/dir_policy.hpp"
 #include "common/file_util.hpp"
 #include "config/address.hpp"
 #include "config/keys.hpp"
 #include "harvester/harvester_config.hpp"
 #include "harvester/ini.hpp"
+#include "harvester/queue_config.hpp"
+#include "pilot/reply.hpp"
+#include "harvester/capped_read.hpp"
 #include "pilot/time_monitor.hpp"
 
 namespace rty::config {
@@ -56,19 +65,19 @@ class checker {
 
   std::vector<check_result> run(const std::string& source_file, const std::vector<std::string>& notices) {
     check_config(source_file, notices);
-    writable_directory("workdir", "ray.workdir", s_.ray.workdir);
+    writable_directory("workdir", "ray.workdir", s_.ray.workdir, true);
     if (!s_.ray.taskprogressbasedir)
       add("taskprogressbasedir", check_status::fail, "ray.taskprogressbasedir", "not set (the task output directory goes under it)");
     else
       writable_directory("taskprogressbasedir", "ray.taskprogressbasedir", *s_.ray.taskprogressbasedir);
-    if (!s_.harvester.endpoint)
-      add("endpoint", check_status::fail, "harvester.endpoint", "not set (Harvester's files are exchanged there)");
-    else
-      writable_directory("endpoint", "harvester.endpoint", *s_.harvester.endpoint);
+    check_endpoint();
+    check_headip();
     check_harvester_config();
     check_pilot_config();
     check_time_monitor();
     check_pilot_files();
+    check_resource_types();
+    check_merge();
     check_launcher();
     check_stub();
     check_status_address();
@@ -99,17 +108,157 @@ class checker {
       add("config", check_status::warn, "payload.hpcresource", "not set (pilot gets an empty --hpc-resource)");
   }
 
-  void writable_directory(const std::string& name, const std::string& key, const std::string& path) {
+  // Unknown variables are kept as written ($VAR expansion): a path still holding one most likely does
+  // not exist because the variable is not set here (a login node's environment is not the batch job's).
+  static std::string unset_variable_note(const std::string& path) {
+    for (std::size_t at = path.find('$'); at != std::string::npos; at = path.find('$', at + 1)) {
+      const bool braced = at + 1 < path.size() && path[at + 1] == '{';
+      std::size_t b = at + (braced ? 2 : 1), e = b;
+      while (e < path.size() && (std::isalnum(static_cast<unsigned char>(path[e])) || path[e] == '_')) ++e;
+      if (e == b || (braced && (e >= path.size() || path[e] != '}'))) continue;
+      const std::string var = path.substr(b, e - b);
+      if (!std::getenv(var.c_str())) return " ($" + var + " is not set in this environment)";
+    }
+    return "";
+  }
+
+  // `private_dir`: raythenad refuses to run in it unless it is ours and closed to others (dir_policy).
+  // `key_plus_path` false: `key` is the whole subject already ("key=path (...)").
+  void writable_directory(const std::string& name, const std::string& key, const std::string& path,
+                          bool private_dir = false, bool key_plus_path = true) {
     std::error_code ec;
-    std::string subject = key + "=" + path;
-    if (!fs::exists(path, ec))
-      add(name, check_status::fail, subject, "does not exist");
+    std::string subject = key_plus_path ? key + "=" + path : key;
+    std::optional<std::string> unsafe = private_dir && fs::is_directory(path, ec) ? file::dir_problem(path) : std::nullopt;
+    if (unsafe)
+      add(name, check_status::fail, subject, *unsafe);
+    else if (!fs::exists(path, ec))
+      add(name, check_status::fail, subject, "does not exist" + unset_variable_note(path));
     else if (!fs::is_directory(path, ec))
       add(name, check_status::fail, subject, "is not a directory");
     else if (::access(path.c_str(), W_OK | X_OK) != 0)
       add(name, check_status::fail, subject, "is not writable");
     else
       add(name, check_status::ok, subject, "writable directory");
+  }
+
+  // The messenger's directory as the run will use it. Anyone who may create files in it could hand
+  // raythenad a job or event ranges (worker_requestjob.json, ...), so it must not be writable by others.
+  void check_endpoint() {
+    const std::string access_point = env_or_empty("HARVESTER_ACCESS_POINT");
+    if (!s_.harvester.endpoint) {
+      add("endpoint", check_status::fail, "harvester.endpoint",
+          access_point.empty() ? "not set (Harvester's files are exchanged there)"
+                               : "not set; HARVESTER_ACCESS_POINT=" + access_point +
+                                     " is read only by raythenad.sbatch (RAYTHENA_HARVESTER_ENDPOINT)");
+      return;
+    }
+    const std::string& path = *s_.harvester.endpoint;
+    std::string subject = "harvester.endpoint=" + path;
+    if (!access_point.empty()) {
+      if (access_point == path)
+        subject += " (HARVESTER_ACCESS_POINT)";
+      else
+        add("endpoint", check_status::warn, subject,
+            "differs from HARVESTER_ACCESS_POINT=" + access_point + ": Harvester writes this worker's files there, "
+            "the run reads " + path + " (a RAYTHENA_HARVESTER_ENDPOINT, --harvester-endpoint or YAML value wins)");
+    }
+    const std::size_t before = results_.size();
+    writable_directory("endpoint", subject, path, false, false);
+    if (results_.size() != before + 1 || results_.back().status != check_status::ok) return;
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) return;
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    if (st.st_mode & S_IWOTH) {
+      results_.back() = {"endpoint", check_status::fail,
+                         subject + std::string(dash) + "is writable by other users (mode " + mode +
+                             "): they could hand this run a job or event ranges; chmod o-w " + path};
+      return;
+    }
+    results_.back().detail += std::string(" (mode ") + mode + ", not writable by others)";
+  }
+
+  // ray.headip: raythenad listens there (an ephemeral port) and every stub connects to it.
+  void check_headip() {
+    const std::string value = s_.ray.headip.value_or("");
+    const bool local = s_.ray.launcher == launcher_kind::local || s_.ray.launcher == launcher_kind::automatic;
+    if (value.empty()) {
+      add("headip", check_status::ok, "ray.headip",
+          local ? "not set: raythenad listens for stubs on 127.0.0.1 (local launcher)"
+                : "not set: raythenad listens for stubs on this host's first non-loopback IPv4 address");
+      return;
+    }
+    const std::string subject = "ray.headip=" + value;
+    const auto space = value.find_first_of(" \t\n");
+    if (space != std::string::npos) {
+      add("headip", check_status::fail, subject,
+          "is several space-separated values, one address is needed (raythenad listens on it; every stub "
+          "connects to it). `hostname -i` prints one address per interface on some hosts (NERSC Cori): give "
+          "the one the compute nodes reach, e.g. --ray-head-ip " + value.substr(0, space));
+      return;
+    }
+    std::string address = value;
+    std::string what = "an address";  // what the value is, for the lines below
+    unsigned char buf[sizeof(in6_addr)];
+    if (::inet_pton(AF_INET, value.c_str(), buf) != 1 && ::inet_pton(AF_INET6, value.c_str(), buf) != 1) {
+      addrinfo hints{};
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* found = nullptr;
+      int rc = ::getaddrinfo(value.c_str(), nullptr, &hints, &found);
+      if (rc != 0 || !found) {
+        add("headip", check_status::fail, subject,
+            std::string("is neither an address nor a name that resolves (") + ::gai_strerror(rc) + ")");
+        return;
+      }
+      char host[NI_MAXHOST];
+      rc = ::getnameinfo(found->ai_addr, found->ai_addrlen, host, sizeof host, nullptr, 0, NI_NUMERICHOST);
+      ::freeaddrinfo(found);
+      if (rc != 0) {
+        add("headip", check_status::fail, subject, std::string("resolves, but not to an address: ") + ::gai_strerror(rc));
+        return;
+      }
+      address = host;
+      what = "a name that resolves to " + address;
+    }
+    if (int err = bind_error(address, 0)) {
+      add("headip", check_status::fail, subject,
+          what + ", but raythenad cannot listen on it here: " + std::strerror(err) +
+              " (it must be an address of the host raythenad runs on)");
+      return;
+    }
+    const bool loopback = address.rfind("127.", 0) == 0 || address == "::1";
+    if (loopback && !local)
+      add("headip", check_status::warn, subject,
+          what + " on the loopback interface: stubs on other nodes cannot reach it");
+    else
+      add("headip", check_status::ok, subject,
+          what + (address == value ? " of this host" : ", an address of this host") + "; stubs connect to it");
+  }
+
+  // 0 when `host` (an IP literal) and `port` can be bound now, else errno.
+  static int bind_error(const std::string& host, int port) {
+    const bool v6 = host.find(':') != std::string::npos;
+    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in in4{};
+    sockaddr_in6 in6{};
+    int rc;
+    if (v6) {
+      in6.sin6_family = AF_INET6;
+      in6.sin6_port = htons(static_cast<std::uint16_t>(port));
+      ::inet_pton(AF_INET6, host.c_str(), &in6.sin6_addr);
+      rc = ::bind(fd, reinterpret_cast<sockaddr*>(&in6), sizeof in6);
+    } else {
+      in4.sin_family = AF_INET;
+      in4.sin_port = htons(static_cast<std::uint16_t>(port));
+      ::inet_pton(AF_INET, host.c_str(), &in4.sin_addr);
+      rc = ::bind(fd, reinterpret_cast<sockaddr*>(&in4), sizeof in4);
+    }
+    int err = rc != 0 ? errno : 0;
+    ::close(fd);
+    return err;
   }
 
   void check_harvester_config() {
@@ -128,7 +277,25 @@ class checker {
       add("harvesterconf", check_status::fail, path, files.error());
     else
       add("harvesterconf", check_status::ok, path, "parses; [payload_interaction] has the keys we use");
+    check_queue_config(*ini);
     check_queuedata(*ini);
+  }
+
+  // The queue config [qconf] configFile names: its messenger section overrides file names.
+  void check_queue_config(const rty::harvester::ini_file& ini) {
+    const char* home = std::getenv("PANDA_HOME");
+    auto r = rty::harvester::resolve_messenger(ini, s_.harvester.endpoint.value_or(""),
+                                               s_.payload.pandaqueue.value_or(""), home ? home : "");
+    if (!r) {
+      // A [payload_interaction] problem is the harvesterconf check's; only report the queue config's.
+      if (rty::harvester::resolve_messenger_files(ini, s_.harvester.endpoint.value_or("")))
+        add("queueconfig", check_status::fail, "[qconf] configFile", r.error());
+      return;
+    }
+    if (!r->queue)
+      add("queueconfig", check_status::ok, "[qconf] configFile", r->queue_note);
+    else
+      add("queueconfig", check_status::ok, r->queue->config_file, rty::harvester::describe(*r->queue));
   }
 
   void check_queuedata(const rty::harvester::ini_file& ini) {
@@ -150,13 +317,44 @@ class checker {
       return;
     }
     std::string engine = s_.payload.containerengine.value_or("");
+    queue_container_ = qd->container_type;
     if (qd->container_type.empty() || qd->container_type == engine)
       add("queuedata", check_status::ok, *path,
           "parses; container_type '" + qd->container_type + "' agrees with payload.containerengine");
     else
       add("queuedata", check_status::warn, *path,
-          "container_type '" + qd->container_type + "' differs from payload.containerengine '" + engine +
-              "' (queuedata wins for merges)");
+          "container_type '" + qd->container_type + "' differs from payload.containerengine '" + engine + "' (" +
+              (s_.payload.runs_merge_without_container() ? "payload.containerengine none wins: merges run without one"
+                                                          : "queuedata wins for merges") + ")");
+  }
+
+  // What every merge will run (the daemon's rule: payload.containerengine none runs the transform
+  // directly; otherwise the queue's container_type, when it has one, decides). In a container, ALRB's
+  // setup script must be there, or every merge fails (the operator's trial: 0 of 200 events merged).
+  void check_merge() {
+    std::string engine = s_.payload.containerengine.value_or("none");
+    std::string source = "payload.containerengine";
+    if (!s_.payload.runs_merge_without_container() && !queue_container_.empty()) {
+      engine = queue_container_;
+      source = "queuedata container_type";
+    }
+    std::string lower = engine;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string subject = source + "=" + engine;
+    if (lower == "none") {
+      add("merge", check_status::ok, subject, "merges run the job's transform directly, in their work directory");
+      return;
+    }
+    const std::string setup = std::string(rty::default_alrb_root) + "/user/atlasLocalSetup.sh";
+    if (!readable_file(setup)) {
+      add("merge", check_status::fail, subject,
+          setup + " is not there: every merge would fail (is CVMFS mounted on this node?)");
+      return;
+    }
+    add("merge", check_status::ok, subject, "ALRB's " + setup + " is there");
+    if (find_on_path(lower).empty())
+      add("merge", check_status::warn, subject,
+          "'" + lower + "' is not on PATH here (fine if ALRB provides the container runtime)");
   }
 
   void check_pilot_config() {
@@ -209,22 +407,50 @@ class checker {
           "parses; walltime limit " + std::to_string(parsed->limit_seconds) + " s");
   }
 
+  // Which of payload.pilotwrapper/pilotdir, payload.bindir or the CVMFS default gave the path.
+  std::string chosen_by(const std::string& from) const {
+    if (from == "payload.bindir") return "; found in payload.bindir=" + s_.payload.bindir.value_or("");
+    if (from == "default")
+      return s_.payload.bindir ? "; default (payload.bindir not searched)" : "; default (neither the key nor payload.bindir set)";
+    if (from.empty()) return {};
+    return s_.payload.bindir ? "; set by " + from + ", which wins over payload.bindir" : "; set by " + from;
+  }
+
   void check_pilot_files() {
     std::error_code ec;
     const std::string& wrapper = s_.payload.pilotwrapper;
+    const std::string wrapper_from = chosen_by(s_.payload.pilotwrapper_from);
+    const std::string dir_from = chosen_by(s_.payload.pilotdir_from);
     if (!fs::exists(wrapper, ec))
       add("pilotwrapper", check_status::fail, "payload.pilotwrapper=" + wrapper, "does not exist");
     else if (!fs::is_regular_file(wrapper, ec) || ::access(wrapper.c_str(), X_OK) != 0)
       add("pilotwrapper", check_status::fail, "payload.pilotwrapper=" + wrapper, "is not an executable file");
     else
-      add("pilotwrapper", check_status::ok, "payload.pilotwrapper=" + wrapper, "executable");
+      add("pilotwrapper", check_status::ok, "payload.pilotwrapper=" + wrapper, "executable" + wrapper_from);
     const std::string& dir = s_.payload.pilotdir;
     if (!fs::is_directory(dir, ec))
       add("pilotdir", check_status::fail, "payload.pilotdir=" + dir, "is not an existing directory");
     else if (!fs::exists(fs::path(dir) / "pilot.py", ec))
-      add("pilotdir", check_status::warn, "payload.pilotdir=" + dir, "has no pilot.py");
+      add("pilotdir", check_status::warn, "payload.pilotdir=" + dir, "has no pilot.py" + dir_from);
     else
-      add("pilotdir", check_status::ok, "payload.pilotdir=" + dir, "directory with pilot.py");
+      add("pilotdir", check_status::ok, "payload.pilotdir=" + dir, "directory with pilot.py" + dir_from);
+  }
+
+  // pilot >= 3.10's getResourceTypes is answered from this file (its memory-kill limits).
+  void check_resource_types() {
+    if (!s_.payload.resourcetypesfile || s_.payload.resourcetypesfile->empty()) return;
+    const std::string& path = *s_.payload.resourcetypesfile;
+    auto read = rty::harvester::read_capped(path, 1024 * 1024, "resource types file");
+    if (!read.text) {
+      add("resourcetypes", check_status::fail, "payload.resourcetypesfile=" + path, read.what);
+      return;
+    }
+    auto reply = rty::pilot::reply_resource_types(*read.text, path);
+    if (!reply)
+      add("resourcetypes", check_status::fail, "payload.resourcetypesfile=" + path, reply.error());
+    else
+      add("resourcetypes", check_status::ok, "payload.resourcetypesfile=" + path,
+          "answers pilot's getResourceTypes (its memory kill uses maxrampercore)");
   }
 
   static bool readable_file(const std::string& path) {
@@ -305,29 +531,7 @@ class checker {
     auto a = parse_listen_address(s_.ray.statusaddress);
     if (!a) return add("status", check_status::fail, key, "is not HOST:PORT or off");
     if (!a->enabled) return add("status", check_status::ok, key, "no status endpoint");
-    const bool v6 = a->host.find(':') != std::string::npos;
-    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int err = fd < 0 ? errno : 0;
-    if (fd >= 0) {
-      int one = 1;
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      sockaddr_in in4{};
-      sockaddr_in6 in6{};
-      int rc;
-      if (v6) {
-        in6.sin6_family = AF_INET6;
-        in6.sin6_port = htons(static_cast<std::uint16_t>(a->port));
-        ::inet_pton(AF_INET6, a->host.c_str(), &in6.sin6_addr);
-        rc = ::bind(fd, reinterpret_cast<sockaddr*>(&in6), sizeof in6);
-      } else {
-        in4.sin_family = AF_INET;
-        in4.sin_port = htons(static_cast<std::uint16_t>(a->port));
-        ::inet_pton(AF_INET, a->host.c_str(), &in4.sin_addr);
-        rc = ::bind(fd, reinterpret_cast<sockaddr*>(&in4), sizeof in4);
-      }
-      if (rc != 0) err = errno;
-      ::close(fd);
-    }
+    const int err = bind_error(a->host, a->port);
     if (err)
       add("status", check_status::warn, key,
           std::string("cannot listen there now: ") + std::strerror(err) + " (the run would go on without /status)");
@@ -362,6 +566,7 @@ class checker {
   }
 
   const settings& s_;
+  std::string queue_container_;  // the queue's container_type, once check_queuedata read it
   std::vector<check_result> results_;
 };
 

@@ -17,8 +17,8 @@ namespace rty::config {
 enum class check_status { ok, warn, fail };
 
 struct check_result {
-  std::string name;    // config, workdir, taskprogressbasedir, endpoint, harvesterconf, queuedata, pilotconfig,
-                       // timemonitor, pilotwrapper, pilotdir, launcher, stub, driverlogfile
+  std::string name;    // config, workdir, taskprogressbasedir, endpoint, headip, harvesterconf, queuedata, pilotconfig,
+                       // timemonitor, pilotwrapper, pilotdir, merge, launcher, stub, driverlogfile
   check_status status;
   std::string detail;  // "<path or key> — <reason>"
 };
@@ -26,8 +26,8 @@ struct check_result {
 std::string_view to_string(check_status s);  // "OK", "WARN", "FAIL"
 std::string format_check(const check_result& c);
 
-// Every check on the resolved settings. Reads HARVESTER_PILOT_CONFIG, PATH and SLURM_JOB_ID from the
-// process environment (what the run would see). `notices` become WARN lines of the config check.
+// Every check on the resolved settings. Reads HARVESTER_PILOT_CONFIG, HARVESTER_ACCESS_POINT, PATH and
+// SLURM_JOB_ID from the process environment (what the run would see). `notices` become WARN lines of the config check.
 std::vector<check_result> run_checks(const settings& s, const std::string& source_file = {},
                                      const std::vector<std::string>& notices = {});
 

@@ -19,12 +19,34 @@ engine::engine(engine_settings settings, const rty::job_spec& job, bookkeeping::
       job_(job),
       book_(book),
       io_(io),
-      merges_(std::max(1, settings_.merge_max_processes), std::max(0, settings_.merge_retries)) {
+      merges_(std::max(1, settings_.merge_max_processes), std::max(0, settings_.merge_retries),
+              settings_.merge_retry_delay),
+      estimate_(settings_.walltime) {
   // Merges whose inputs were all recorded before a restart can start at once.
   pump();
 }
 
+bool valid_node_id(std::string_view id) {
+  if (id.empty() || id.size() > 255 || id.front() == '.' || id.front() == '-') return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-' || c == ':' || c == '@' || c == '+';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 void engine::node_joined(conn_id conn, const protocol::hello& hello, const std::string& peer) {
+  if (!valid_node_id(hello.node_id)) {
+    // It knows the secret, but its id would name a directory outside the work dir (or a strange one).
+    RTY_LOG(error, log_name) << "stub from " << peer << " has a malformed node id '" << log::escape(hello.node_id, 300)
+                             << "': refused";
+    protocol::error e;
+    e.message = "malformed node id: use letters, digits and . _ - : @ + only";
+    io_.send(conn, e.to_json());
+    io_.close(conn, "malformed node id");
+    return;
+  }
   node_info node;
   node.conn = conn;
   node.index = next_index_++;
@@ -48,7 +70,8 @@ void engine::node_joined(conn_id conn, const protocol::hello& hello, const std::
       rty::file::join(rty::file::join(settings_.workdir, job_.panda_id), hello.node_id);
   welcome.settings["task_dir"] = settings_.task_dir;
   io_.send(conn, welcome.to_json());
-  RTY_LOG(info, log_name) << "node " << hello.node_id << " joined from " << peer << " (host " << hello.host << ", pid "
+  RTY_LOG(info, log_name) << "node " << hello.node_id << " joined from " << peer << " (host "
+                          << log::escape(hello.host, 255) << ", pid "
                           << hello.pid << ") as node " << node.index;
   nodes_.emplace(conn, std::move(node));
   if (draining_) {
@@ -63,68 +86,68 @@ void engine::message(conn_id conn, const boost::json::object& message) {
   auto it = nodes_.find(conn);
   if (it == nodes_.end()) return;
   node_info& node = it->second;
-  auto type = protocol::message_type(message);
-  if (!type) {
-    RTY_LOG(warning, log_name) << "node " << node.node_id << ": message without type ignored";
+  auto decoded = protocol::decode_stub_message(message);
+  if (!decoded) {
+    RTY_LOG(warning, log_name) << "node " << node.node_id << ": " << log::escape(decoded.error(), 300) << " ignored";
     return;
   }
-  const std::string& t = *type;
-  if (t == protocol::heartbeat::type) return;
-  if (t == protocol::ranges_request::type) {
-    auto r = protocol::ranges_request::from_json(message);
-    if (!r) {
-      RTY_LOG(error, log_name) << "node " << node.node_id << ": " << r.error();
-      return;
-    }
-    on_ranges_request(node, *r);
-  } else if (t == protocol::ranges_update::type) {
-    auto u = protocol::ranges_update::from_json(message);
-    if (!u) {
-      RTY_LOG(error, log_name) << "node " << node.node_id << ": " << u.error();
-      return;
-    }
-    on_ranges_update(node, *u);
-  } else if (t == protocol::ranges_cancel::type) {
-    auto c = protocol::ranges_cancel::from_json(message);
-    if (!c) return;
-    std::erase_if(pending_, [&](const pending_request& p) { return p.conn == conn && p.request_id == c->request_id; });
-  } else if (t == protocol::ranges_return::type) {
-    auto r = protocol::ranges_return::from_json(message);
-    if (!r) return;
-    auto back = book_.return_ranges(node.index, r->ranges);
-    RTY_LOG(info, log_name) << "node " << node.node_id << " returned " << back << " undelivered range(s)";
-    pump();
-  } else if (t == protocol::job_update::type) {
-    auto u = protocol::job_update::from_json(message);
-    if (!u) return;
-    if (u->state != node.pilot_state)
-      RTY_LOG(info, log_name) << "node " << node.node_id << ": pilot job state " << u->state;
-    node.pilot_state = u->state;
-  } else if (t == protocol::pilot_exit::type) {
-    auto e = protocol::pilot_exit::from_json(message);
-    node.pilot_ended = true;
-    node.pilot_state = "ended";
-    std::size_t released = book_.release_node(node.index);
-    if (e && (e->code != 0 || e->signal != 0))
-      RTY_LOG(error, log_name) << "node " << node.node_id << ": pilot ended abnormally (" << e->reason << "); "
-                               << released << " unfinished range(s) go back to other nodes";
-    else
-      RTY_LOG(info, log_name) << "node " << node.node_id << ": pilot ended"
-                              << (released ? "; " + std::to_string(released) + " unfinished range(s) re-dispatched" : "");
-    std::erase_if(pending_, [&](const pending_request& p) { return p.conn == conn; });
-    pump();
-  } else if (t == protocol::error::type) {
-    auto e = protocol::error::from_json(message);
-    RTY_LOG(error, log_name) << "node " << node.node_id << " reports: " << (e ? e->message : std::string("?"));
+  std::visit([&](const auto& m) { on(node, m); }, *decoded);
+}
+
+void engine::on(node_info&, const protocol::heartbeat&) {}
+
+void engine::on(node_info& node, const protocol::ranges_cancel& c) {
+  std::erase_if(pending_, [&](const pending_request& p) { return p.conn == node.conn && p.request_id == c.request_id; });
+}
+
+void engine::on(node_info& node, const protocol::ranges_return& r) {
+  auto back = book_.return_ranges(node.index, r.ranges);
+  for (auto& id : r.ranges) node.leased_at.erase(id);
+  RTY_LOG(info, log_name) << "node " << node.node_id << " returned " << back << " undelivered range(s)";
+  pump();
+}
+
+void engine::on(node_info& node, const protocol::job_update& u) {
+  if (u.state != node.pilot_state)
+    RTY_LOG(info, log_name) << "node " << node.node_id << ": pilot job state " << log::escape(u.state, 64);
+  node.pilot_state = u.state;
+}
+
+void engine::on(node_info& node, const protocol::pilot_exit& e) {
+  node.pilot_ended = true;
+  node.pilot_starting = false;
+  node.pilot_ended_at = settings_.clock();
+  node.pilot_state = "ended";
+  std::size_t released = book_.release_node(node.index);
+  forget_leases(node);
+  if (e.code != 0 || e.signal != 0) {
+    RTY_LOG(error, log_name) << "node " << node.node_id << ": pilot ended abnormally (" << log::escape(e.reason)
+                             << "); " << released << " unfinished range(s) go back to other nodes";
+    node.last_error = status_error_text("pilot ended abnormally (" + e.reason + ")");
   } else {
-    RTY_LOG(warning, log_name) << "node " << node.node_id << ": unexpected message '" << t << "' ignored";
+    RTY_LOG(info, log_name) << "node " << node.node_id << ": pilot ended"
+                            << (released ? "; " + std::to_string(released) + " unfinished range(s) re-dispatched" : "");
   }
+  std::erase_if(pending_, [&](const pending_request& p) { return p.conn == node.conn; });
+  pump();
+}
+
+void engine::on(node_info& node, const protocol::error& e) {
+  RTY_LOG(error, log_name) << "node " << node.node_id << " reports: " << log::escape(e.message);
+  node.last_error = status_error_text(e.message);
+}
+
+std::string status_error_text(std::string_view text) {
+  std::string line = log::escape(text);
+  if (line.size() > 200) line = line.substr(0, 197) + "...";
+  return line;
 }
 
 void engine::node_lost(conn_id conn, const std::string& why) {
   auto it = nodes_.find(conn);
   if (it == nodes_.end()) return;
   std::size_t released = book_.release_node(it->second.index);
+  estimate_.forget_node(it->second.index);
   if (it->second.pilot_ended && released == 0)
     RTY_LOG(info, log_name) << "node " << it->second.node_id << " left (" << why << ")";
   else
@@ -135,33 +158,88 @@ void engine::node_lost(conn_id conn, const std::string& why) {
   pump();
 }
 
-void engine::on_ranges_request(node_info& node, const protocol::ranges_request& request) {
-  int n = request.n_ranges;
-  if (settings_.corepernode > 0) n = std::min(n, settings_.corepernode);
-  if (n <= 0) {
-    reply(node.conn, request.request_id, {}, no_more_ranges());
-    return;
-  }
-  if (no_more_ranges()) {
-    reply(node.conn, request.request_id, {}, true);
-    return;
-  }
-  auto ranges = book_.lease(node.index, static_cast<std::size_t>(n));
-  if (!ranges.empty()) {
-    node.ranges_served += ranges.size();
-    reply(node.conn, request.request_id, std::move(ranges), false);
-    return;
-  }
-  // Nothing ready now, but ranges are leased elsewhere and may come back (node loss, retries):
-  // hold the request; pilot waits on its long poll.
-  pending_.push_back({node.conn, request.request_id, n});
+void engine::on(node_info& node, const protocol::ranges_request& request) {
+  node.pilot_starting = false;  // the node's pilot is up and asking
+  node.last_request_size = static_cast<std::uint64_t>(std::max(0, request.n_ranges));
+  if (!answer(node, request.request_id, request.n_ranges))
+    pending_.push_back({node.conn, request.request_id, request.n_ranges});
 }
 
-void engine::on_ranges_update(node_info& node, const protocol::ranges_update& update) {
+dispatch_view engine::view() const {
+  dispatch_view v;
+  v.draining = draining_;
+  v.exhausted = book_.exhausted();
+  v.leasable = book_.leasable();
+  v.awaiting_supply = book_.awaiting_supply();
+  return v;
+}
+
+bool engine::answer(node_info& node, std::uint64_t request_id, std::int64_t n_ranges) {
+  const auto d = decide_dispatch(view(), n_ranges, settings_.corepernode);
+  switch (d.kind) {
+    case dispatch_kind::lease: {
+      if (!fits_walltime(node)) {
+        // [] and "no more": pilot's workers end cleanly; the ranges stay ready for the next run.
+        ++requests_held_back_;
+        if (!holding_back_) {
+          holding_back_ = true;
+          RTY_LOG(warning, log_name) << "walltime: holding ranges back from now on: a range takes about "
+                                     << static_cast<long>(std::chrono::duration<double>(
+                                            estimate_.for_node(node.index).value_or(std::chrono::steady_clock::duration::zero())).count())
+                                     << " s (p90) and cannot finish before the kill time with ray.walltimemargin "
+                                     << settings_.walltime.margin.count() << " s; " << book_.leasable()
+                                     << " ready range(s) stay for the next run";
+        }
+        if (!node.held_back)
+          RTY_LOG(info, log_name) << "node " << node.node_id << ": no range can finish before the kill time; "
+                                  << "its pilot is told there are no more";
+        node.held_back = true;
+        reply(node.conn, request_id, {}, true);
+        return true;
+      }
+      auto ranges = book_.lease(node.index, static_cast<std::size_t>(d.count));
+      node.ranges_served += ranges.size();
+      const auto now = settings_.clock();
+      for (auto& r : ranges) node.leased_at[r.id] = now;
+      if (!ranges.empty()) node.last_lease_at = now;
+      node.held_back = false;
+      reply(node.conn, request_id, std::move(ranges), false);
+      return true;
+    }
+    case dispatch_kind::hold:
+      return false;  // only Harvester's next ranges can answer it (or the stub's deadline)
+    case dispatch_kind::empty:
+      reply(node.conn, request_id, {}, false);
+      return true;
+    case dispatch_kind::no_more:
+      reply(node.conn, request_id, {}, true);
+      return true;
+  }
+  return true;
+}
+
+void engine::on(node_info& node, const protocol::ranges_update& update) {
+  const bool was_exhausted = book_.exhausted();
   auto outcome = book_.apply_update(node.index, update.updates);
+  if (!was_exhausted && book_.exhausted()) {
+    const auto c = book_.get_counts();
+    RTY_LOG(info, log_name) << "every event range is done (" << c.finished << " finished, " << c.failed
+                            << " in failed groups); " << c.merges_pending << " merge(s) to go";
+  }
   io_.ranges_reported(update.updates);
+  const auto now = settings_.clock();
+  for (auto& u : update.updates) {
+    if (u.status == range_status::running) continue;
+    auto it = node.leased_at.find(u.range_id);
+    if (it == node.leased_at.end()) continue;  // not leased to this node (or reported before)
+    if (u.status == range_status::finished) estimate_.record(node.index, now - it->second);
+    node.leased_at.erase(it);
+  }
   node.ranges_finished += outcome.finished;
-  for (auto& problem : outcome.problems) RTY_LOG(warning, log_name) << "node " << node.node_id << ": " << problem;
+  if (outcome.finished > 0) node.restarts_without_progress = 0;
+  // Problem lines quote range ids and paths pilot sent: escaped, so none can forge a line (issue 13).
+  for (auto& problem : outcome.problems)
+    RTY_LOG(warning, log_name) << "node " << node.node_id << ": " << log::escape(problem, 2048);
   if (outcome.failed)
     RTY_LOG(warning, log_name) << "node " << node.node_id << ": " << outcome.failed << " range(s) failed ("
                                << outcome.retried << " will be retried)";
@@ -176,33 +254,105 @@ void engine::reply(conn_id conn, std::uint64_t request_id, std::vector<rty::even
   io_.send(conn, r.to_json());
 }
 
-bool engine::no_more_ranges() const { return draining_ || book_.exhausted(); }
-
+// Held requests in arrival order: each is answered as a new one would be, or keeps waiting.
 void engine::serve_pending() {
-  while (!pending_.empty()) {
-    auto& p = pending_.front();
+  std::deque<pending_request> still;
+  for (auto& p : pending_) {
     auto node = nodes_.find(p.conn);
-    if (node == nodes_.end()) {
-      pending_.pop_front();
+    if (node == nodes_.end()) continue;
+    if (!answer(node->second, p.request_id, p.n_ranges)) still.push_back(p);
+  }
+  pending_ = std::move(still);
+}
+
+// Work that appears after a node's pilot ended (a late failure, a lost node's leases, Harvester's
+// late batch) is taken by a new pilot: nobody would ask for it otherwise.
+void engine::restart_idle_pilots() {
+  if (draining_ || settings_.restarts.max_without_progress <= 0) return;
+  const std::uint64_t leasable = book_.leasable();
+  if (leasable == 0) return;
+  std::uint64_t starting = 0, per_node = 0;
+  for (auto& [conn, node] : nodes_) {
+    if (node.pilot_starting) ++starting;
+    per_node = std::max(per_node, node.last_request_size);
+  }
+  if (per_node == 0) per_node = settings_.corepernode > 0 ? static_cast<std::uint64_t>(settings_.corepernode) : 1;
+  if (settings_.corepernode > 0) per_node = std::min<std::uint64_t>(per_node, settings_.corepernode);
+  std::uint64_t wanted = pilots_wanted(leasable, starting, per_node);
+  if (wanted == 0) return;
+  const auto now = settings_.clock();
+  for (auto& [conn, node] : nodes_) {
+    if (wanted == 0) break;
+    if (!node.pilot_ended || !settings_.restarts.may_restart(node.restarts_without_progress, node.pilot_ended_at, now))
       continue;
-    }
-    if (no_more_ranges()) {
-      reply(p.conn, p.request_id, {}, true);
-      pending_.pop_front();
-      continue;
-    }
-    auto ranges = book_.lease(node->second.index, static_cast<std::size_t>(p.n_ranges));
-    if (ranges.empty()) break;  // still nothing: the rest keep waiting too
-    node->second.ranges_served += ranges.size();
-    reply(p.conn, p.request_id, std::move(ranges), false);
-    pending_.pop_front();
+    if (!fits_walltime(node)) continue;  // a new pilot would get no range either
+    node.pilot_ended = false;
+    node.pilot_starting = true;
+    node.pilot_state = "starting";
+    ++node.pilot_attempt;
+    ++node.restarts_without_progress;
+    ++pilot_restarts_;
+    --wanted;
+    protocol::start_pilot start;
+    start.attempt = node.pilot_attempt;
+    start.reason = std::to_string(leasable) + " range(s) ready and no pilot asking for them";
+    RTY_LOG(info, log_name) << "node " << node.node_id << ": starting pilot attempt " << node.pilot_attempt << " ("
+                            << start.reason << ")";
+    io_.send(conn, start.to_json());
   }
 }
+
+// Nodes whose pilot ended are kept while work may still appear for them. Once the job has no range
+// left, they are let go; when ranges are ready but no node may start a pilot any more, the run drains
+// (exit 3): the next run takes them.
+void engine::settle_idle_nodes() {
+  if (nodes_.empty()) return;
+  if (book_.exhausted()) {
+    for (auto& [conn, node] : nodes_) {
+      if (!node.pilot_ended || node.let_go) continue;
+      node.let_go = true;
+      protocol::stop stop;
+      stop.reason = "the job has no event range left";
+      stop.drain = false;
+      io_.send(conn, stop.to_json());
+    }
+    return;
+  }
+  if (draining_ || book_.leasable() == 0) return;
+  bool walltime_bound = false;
+  for (auto& [conn, node] : nodes_) {
+    if (!node.pilot_ended) return;  // a pilot runs or starts: it may take the work
+    if (!fits_walltime(node)) {
+      walltime_bound = true;  // no range would finish in time: no new pilot, whatever its restarts
+      continue;
+    }
+    if (!settings_.restarts.exhausted(node.restarts_without_progress))
+      return;  // this node gets a new pilot after its backoff
+  }
+  if (walltime_bound) {
+    // Ending now, not at the kill time, gives the allocation back: the ranges are in the checkpoint.
+    drain("walltime: " + std::to_string(book_.leasable()) +
+          " ready range(s) cannot finish before the kill time; they stay for the next run");
+    return;
+  }
+  drain(std::to_string(book_.leasable()) + " range(s) ready but no node can run a pilot for them (" +
+        (settings_.restarts.max_without_progress > 0
+             ? "payload.pilotrestarts " + std::to_string(settings_.restarts.max_without_progress) +
+                   " restarts in a row without progress used up"
+             : std::string("payload.pilotrestarts is 0")) +
+        ")");
+}
+
+bool engine::fits_walltime(const node_info& node) const {
+  return fits_before_kill(settings_.walltime, settings_.kill_at, settings_.clock(), estimate_.for_node(node.index));
+}
+
+void engine::forget_leases(node_info& node) { node.leased_at.clear(); }
 
 void engine::start_merges() {
   if (!merges_held_.empty()) return;
   for (auto& task : book_.take_ready_merges()) merges_.add(std::move(task));
-  while (auto next = merges_.next_to_start()) {
+  while (auto next = merges_.next_to_start(settings_.clock())) {
     auto& [task, attempt] = *next;
     auto command = merge::build_merge_command(task, job_, settings_.merge, attempt);
     RTY_LOG(info, log_name) << "merge " << task.output_name << " (attempt " << attempt << ", " << task.inputs.size()
@@ -213,14 +363,29 @@ void engine::start_merges() {
       std::vector<std::pair<std::string, std::string>>().swap(command.files);
       running_merges_.emplace(task.output_name, std::move(command));
     } else {
-      // Could not even start: counts as a failed attempt.
-      auto result = merges_.finished(task.output_name, false);
-      if (result == merge::merge_scheduler::outcome::failed) {
-        book_.merge_failed(task.output_name);
-        io_.merge_recorded(task, false);
-      }
+      // Could not even start (the transform is not there, its directory cannot be made): the site's
+      // fault, like a setup script that is missing (merge_exited).
+      merge_cannot_run(task.output_name, "it could not be started");
+      return;
     }
   }
+}
+
+// The site's fault (the transform or its setup cannot be found or run) fails no group: every merge
+// would fail the same way. The merge goes back uncounted, merges are held and the run drains; the next
+// run, on a fixed site, merges them. A merge already running when the first one said so only adds a line.
+void engine::merge_cannot_run(const std::string& output_name, const std::string& why) {
+  merges_.give_back(output_name);
+  if (!merges_held_.empty()) {
+    RTY_LOG(warning, log_name) << "merge " << output_name << " failed the same way (" << why
+                               << "); given back for the next run";
+    return;
+  }
+  RTY_LOG(critical, log_name) << "merge " << output_name << " cannot run on this site (" << why
+                              << "): merges are held and the run drains (exit 3); fix the merge's environment "
+                              << "(raythenad --validate checks it) and resume: nothing is lost";
+  hold_merges("the merge transform cannot run on this site");
+  drain("the merge transform cannot run on this site");
 }
 
 void engine::merge_exited(const std::string& output_name, const process::exit_status& status) {
@@ -238,25 +403,48 @@ void engine::merge_exited(const std::string& output_name, const process::exit_st
     } else {
       guid = *g;
       std::string what;
-      if (merge::keep_report(command, &what)) {
+      // Only now does the output reach final/ (an orphaned merge never gets here, see merge_command.hpp).
+      if (merge::publish_output(command, &what) || merge::keep_report(command, &what)) {
         ok = false;
         RTY_LOG(error, log_name) << "merge " << output_name << ": " << what;
       }
     }
   }
+  const std::string tail = ok ? std::string() : merge::log_tail(command.log_path);  // read once
+  if (!ok) {
+    if (auto fault = merge::site_fault(status.exited_normally() ? status.code : -1, tail)) {
+      merge_cannot_run(output_name, log::escape(*fault));
+      pump();
+      return;
+    }
+  }
   rty::merge_task task;  // the scheduler hands it over on success (merge_recorded removes its files)
-  auto result = merges_.finished(output_name, ok, ok ? &task : nullptr);
+  auto result = merges_.finished(output_name, ok, ok ? &task : nullptr, settings_.clock());
   if (ok) {
     book_.merge_succeeded(output_name, command.output_path, guid);
+    merge_errors_.erase(output_name);
     merge::remove_work_dir(command);
     io_.merge_recorded(task, true);
     RTY_LOG(info, log_name) << "merge " << output_name << " done (guid " << guid << ")";
   } else {
     RTY_LOG(error, log_name) << "merge " << output_name << " failed (" << process::describe(status) << "); log tail:\n"
-                             << merge::log_tail(command.log_path);
+                             << tail;
+    {  // for /status: how it ended and the log's last line (bounded: at most 1000 merges remembered)
+      std::string last = tail;
+      while (!last.empty() && (last.back() == '\n' || last.back() == ' ')) last.pop_back();
+      if (auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);
+      if (merge_errors_.size() < 1000 || merge_errors_.count(output_name))
+        merge_errors_[output_name] =
+            status_error_text(process::describe(status) + (last.empty() ? std::string() : ": " + last));
+    }
     if (!merges_held_.empty()) {
       RTY_LOG(warning, log_name) << "merge " << output_name << " not counted as failed (merges are on hold: "
                                  << merges_held_ << "); the next run merges it";
+    } else if (result == merge::merge_scheduler::outcome::retry) {
+      RTY_LOG(warning, log_name) << "merge " << output_name << " is retried in "
+                                 << std::chrono::duration_cast<std::chrono::seconds>(
+                                        merges_.backoff(command.attempt)).count()
+                                 << " s (ray.mergeretrydelay)";
     } else if (result == merge::merge_scheduler::outcome::failed) {
       RTY_LOG(error, log_name) << "merge " << output_name << " failed for good after its retries; its events are "
                                << "reported as failed";
@@ -270,11 +458,14 @@ void engine::merge_exited(const std::string& output_name, const process::exit_st
 void engine::pump() {
   start_merges();
   serve_pending();
+  restart_idle_pilots();
+  settle_idle_nodes();
 }
 
 void engine::drain(const std::string& why) {
   if (draining_) return;
   draining_ = true;
+  drain_reason_ = why;
   RTY_LOG(warning, log_name) << "draining (" << why << "): no new ranges; pilots finish what they hold";
   protocol::stop stop;
   stop.reason = why;
@@ -290,10 +481,11 @@ void engine::hold_merges(const std::string& why) {
                              << " running, none started any more";
 }
 
-void engine::stop_nodes(const std::string& why) {
+void engine::stop_nodes(const std::string& why, std::chrono::seconds grace) {
   protocol::stop stop;
   stop.reason = why;
   stop.drain = false;
+  stop.grace_s = static_cast<int>(grace.count());
   for (auto& [conn, node] : nodes_) io_.send(conn, stop.to_json());
 }
 
@@ -312,7 +504,22 @@ engine_status engine::status() const {
   s.merges_done = merges_.done();
   s.merges_failed = merges_.failed();
   s.requests_waiting = pending_.size();
+  for (auto& [conn, node] : nodes_) s.pilots_idle += node.pilot_ended ? 1 : 0;
+  s.pilot_restarts = pilot_restarts_;
   s.draining = draining_;
+  if (auto e = estimate_.job()) s.range_estimate_s = std::chrono::duration<double>(*e).count();
+  const auto now = settings_.clock();
+  std::optional<std::chrono::steady_clock::time_point> end;
+  for (auto& [conn, node] : nodes_) {
+    if (node.leased_at.empty()) continue;
+    auto e = estimate_.for_node(node.index);
+    if (!e) continue;
+    auto t = node.last_lease_at + *e;
+    if (!end || t > *end) end = t;
+  }
+  if (end) s.projected_end_in_s = std::max(0.0, std::chrono::duration<double>(*end - now).count());
+  s.requests_held_back = requests_held_back_;
+  if (holding_back_) s.ranges_held_back = book_.leasable();
   return s;
 }
 

@@ -10,14 +10,19 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "bookkeeping/bookkeeper.hpp"
 #include "common/job_spec.hpp"
 #include "common/process.hpp"
+#include "coordinator/dispatch.hpp"
+#include "coordinator/walltime_policy.hpp"
 #include "merge/merge_command.hpp"
 #include "merge/merge_scheduler.hpp"
 #include "protocol/messages.hpp"
@@ -43,6 +48,11 @@ class engine_io {
   virtual void ranges_reported(const std::vector<rty::range_update>& updates) { (void)updates; }
 };
 
+// A stub's node id becomes a directory name (W/<PandaID>/<node id>): 1-255 bytes of letters, digits
+// and . _ - : @ +, not starting with '.' or '-' (issue 13: no "/", "..", control characters, hidden or
+// option-like names). Host names, SLURMD_NODENAME, "local-<i>" and "host-<n>" all pass.
+bool valid_node_id(std::string_view id);
+
 struct engine_settings {
   std::string workdir;        // W: node directories go to W/<PandaID>/<node id>
   std::string task_dir;       // O
@@ -51,8 +61,15 @@ struct engine_settings {
   int expected_nodes = 1;     // for --jobNumber
   int merge_max_processes = 1;
   int merge_retries = 2;
+  std::chrono::steady_clock::duration merge_retry_delay{};  // ray.mergeretrydelay (merge_scheduler.hpp)
   merge::merge_settings merge;
   boost::json::object node_settings;  // sent to every stub in welcome.settings (actor_dir/node specifics added)
+  restart_policy restarts;            // payload.pilotrestarts
+  walltime_settings walltime;         // ray.walltimeaware, ray.walltimemargin (walltime_policy.hpp)
+  // The kill time (walltime - payload.pilotkilltime) on the engine's clock; nullopt: no walltime limit.
+  std::optional<std::chrono::steady_clock::time_point> kill_at;
+  // The engine's only clock (restart backoff); tests pass a fake one.
+  std::function<std::chrono::steady_clock::time_point()> clock = [] { return std::chrono::steady_clock::now(); };
 };
 
 struct node_info {
@@ -62,11 +79,25 @@ struct node_info {
   std::string host;
   std::string peer;
   std::string pilot_state = "starting";
-  bool pilot_ended = false;
+  bool pilot_ended = false;   // no pilot runs on the node now (the stub waits for work or the end)
+  bool pilot_starting = false;  // a new pilot was asked for and has not asked for ranges yet
+  bool let_go = false;          // told to end: the job has no range left for a new pilot
+  int pilot_attempt = 1;      // pilots started on this node
+  int restarts_without_progress = 0;  // restarts since a range of this node last finished
+  std::chrono::steady_clock::time_point pilot_ended_at{};
+  std::uint64_t last_request_size = 0;  // pilot's nRanges (its core count)
   std::chrono::steady_clock::time_point joined{};
   std::uint64_t ranges_served = 0;
   std::uint64_t ranges_finished = 0;
+  // When each range the node holds was leased (the duration samples of walltime_policy.hpp).
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> leased_at;
+  std::chrono::steady_clock::time_point last_lease_at{};
+  bool held_back = false;  // its last request was answered [] because no range could finish in time
+  std::string last_error;  // the node's last problem (a pilot that ended abnormally, an error it reported)
 };
+
+// A one-line cause for /status: control characters escaped, at most 200 bytes.
+std::string status_error_text(std::string_view text);
 
 struct engine_status {
   bookkeeping::counts ranges;
@@ -76,7 +107,14 @@ struct engine_status {
   std::size_t merges_done = 0;
   std::size_t merges_failed = 0;
   std::size_t requests_waiting = 0;
+  std::size_t pilots_idle = 0;  // nodes whose pilot ended, waiting for work or the end
+  std::uint64_t pilot_restarts = 0;
   bool draining = false;
+  // Walltime-aware dispatch (walltime_policy.hpp).
+  std::optional<double> range_estimate_s;    // the job's p90 lease -> finish time; nullopt: no sample yet
+  std::optional<double> projected_end_in_s;  // when the last range handed out should be finished, from now
+  std::uint64_t ranges_held_back = 0;        // ready ranges kept for the next run (once holding back began)
+  std::uint64_t requests_held_back = 0;      // requests answered [] because no range could finish in time
 };
 
 enum class run_outcome { running, complete, drained };
@@ -96,6 +134,8 @@ class engine {
 
   // New ranges became leasable (Harvester supplied some, or said there are no more): serve waiters.
   void ranges_supplied() { pump(); }
+  // Periodic (about once a second): pilots whose restart backoff is over are started.
+  void tick() { pump(); }
 
   // Stop handing out ranges (walltime, SIGTERM, no nodes left): pilots get "no more", stubs are told
   // to drain; merges that are complete still run.
@@ -104,22 +144,41 @@ class engine {
   // merge that fails now is not held against its group (its output could not be written either); the
   // groups stay finished-but-unmerged for the next run.
   void hold_merges(const std::string& why);
-  // Kill everything now (second signal, hard deadline).
-  void stop_nodes(const std::string& why);
+  // Stop every node: pilots still running get `grace` to end by themselves (0: stopped at once: a
+  // second signal, a hard deadline).
+  void stop_nodes(const std::string& why, std::chrono::seconds grace = std::chrono::seconds(0));
 
   run_outcome outcome() const;
   engine_status status() const;
   const std::map<conn_id, node_info>& nodes() const { return nodes_; }
   bool draining() const { return draining_; }
+  const std::string& drain_reason() const { return drain_reason_; }  // why drain() was called first
+  // The last failure of each merge that failed and has not succeeded since (output name → cause).
+  const std::map<std::string, std::string>& merge_errors() const { return merge_errors_; }
 
  private:
-  void on_ranges_request(node_info& node, const protocol::ranges_request& request);
-  void on_ranges_update(node_info& node, const protocol::ranges_update& update);
+  // One handler per message a stub may send (protocol::stub_message).
+  void on(node_info& node, const protocol::heartbeat&);
+  void on(node_info& node, const protocol::ranges_request& request);
+  void on(node_info& node, const protocol::ranges_update& update);
+  void on(node_info& node, const protocol::ranges_cancel& cancel);
+  void on(node_info& node, const protocol::ranges_return& back);
+  void on(node_info& node, const protocol::job_update& update);
+  void on(node_info& node, const protocol::pilot_exit& exit);
+  void on(node_info& node, const protocol::error& error);
   void pump();
   void serve_pending();
   void start_merges();
+  void merge_cannot_run(const std::string& output_name, const std::string& why);  // a site fault
   void reply(conn_id conn, std::uint64_t request_id, std::vector<rty::event_range> ranges, bool no_more);
-  bool no_more_ranges() const;
+  dispatch_view view() const;
+  // Answers a request now unless the decision is to hold it; true when it was answered.
+  bool answer(node_info& node, std::uint64_t request_id, std::int64_t n_ranges);
+  void restart_idle_pilots();
+  // Can a range handed to this node now finish before the kill time (walltime_policy.hpp)?
+  bool fits_walltime(const node_info& node) const;
+  void forget_leases(node_info& node);
+  void settle_idle_nodes();
 
   engine_settings settings_;
   const rty::job_spec& job_;
@@ -137,7 +196,13 @@ class engine {
   };
   std::deque<pending_request> pending_;
   std::uint32_t next_index_ = 0;
+  std::uint64_t pilot_restarts_ = 0;
   bool draining_ = false;
+  duration_estimate estimate_;
+  std::uint64_t requests_held_back_ = 0;
+  bool holding_back_ = false;  // some request was held back: logged once
+  std::string drain_reason_;
+  std::map<std::string, std::string> merge_errors_;
 };
 
 }  // namespace rty::coordinator

@@ -1,10 +1,14 @@
 #include "coordinator/finalize.hpp"
 
+#include "coordinator/daemon.hpp"
+#include "coordinator/supervisor.hpp"
+
 #include <filesystem>
 #include <sstream>
 
 #include "common/file_util.hpp"
 #include "common/log.hpp"
+#include "coordinator/daemon.hpp"
 #include "harvester/messenger.hpp"
 #include "merge/final_renames.hpp"
 #include "merge/merge_report.hpp"
@@ -74,13 +78,7 @@ finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookk
     }
     reports.push_back(std::move(*report));
   }
-  auto final_report = merge::build_final_report(reports, result.renamed, failed_inputs);
-  std::string what;
-  if (harvester::write_job_report(files, final_report, &what)) {
-    RTY_LOG(critical, log_name) << "cannot write the final job report: " << what;
-  } else {
-    result.report_written = true;
-  }
+  result.report = merge::build_final_report(reports, result.renamed, failed_inputs);
   result.report_path = files.job_report;
   auto c = book.get_counts();
   result.all_merged = failed_inputs.empty() && c.failed_events == 0;
@@ -88,9 +86,29 @@ finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookk
   s << "job " << job.panda_id << ": " << c.merged_events << " of " << c.total << " events merged into " << merged
     << " output file(s) in " << final_dir;
   if (!failed_inputs.empty()) s << "; " << c.failed_events << " events failed (inputs: " << failed_inputs.size() << ")";
-  s << "; report " << (result.report_written ? result.report_path : std::string("NOT written"));
   result.summary = s.str();
   return result;
+}
+
+int write_final_report(finalize_result& result, end_of_run e, const harvester::messenger_files& files) {
+  e.report_written = true;
+  const int code = final_exit_code(e);
+  result.report["exitCode"] = code;
+  if (code != 0 && !result.report.contains("exitMsg"))
+    result.report["exitMsg"] = code == exit_runtime_error ? "the final checkpoint could not be written"
+                               : code == exit_incomplete  ? "the run stopped before every event was processed"
+                                                          : "some events failed";
+  std::string what;
+  if (harvester::write_job_report(files, result.report, &what)) {
+    RTY_LOG(critical, log_name) << "cannot write the final job report: " << what;
+    result.report_written = false;
+    e.report_written = false;
+  } else {
+    result.report_written = true;
+  }
+  result.summary += "; report " + (result.report_written ? result.report_path : std::string("NOT written"));
+  if (result.report_written) result.summary += " (exitCode " + std::to_string(code) + ")";
+  return final_exit_code(e);
 }
 
 bookkeeping::checkpoint with_current_names(bookkeeping::checkpoint cp, const std::map<std::string, std::string>& renamed,
@@ -130,6 +148,18 @@ std::size_t remove_range_leftovers(const rty::job_spec& job, const std::string& 
     }
   }
   return removed;
+}
+
+run_end describe_run_end(const finalize_result& r, int exit_code, bool checkpoint_recorded, bool complete,
+                         const std::string& checkpoint_path) {
+  run_end e;
+  e.exit_code = exit_code;
+  if (r.report_written && !checkpoint_recorded && complete)
+    e.critical = "the final checkpoint " + checkpoint_path + " could not be written";
+  else if (e.exit_code == exit_incomplete)
+    e.warning = "run stopped before the job was complete; the checkpoint " + checkpoint_path +
+                " lets the next run resume";
+  return e;
 }
 
 }  // namespace rty::coordinator

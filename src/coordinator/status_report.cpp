@@ -124,7 +124,27 @@ node_report make_node_report(const node_info& node, std::uint64_t ranges_held, s
   r.ranges_held = ranges_held;
   r.ranges_served = node.ranges_served;
   r.ranges_finished = node.ranges_finished;
+  r.last_error = node.last_error;
   return r;
+}
+
+std::string last_errors_text(const std::map<conn_id, node_info>& nodes, const std::map<std::string, std::string>& merges,
+                             std::size_t max) {
+  std::string out;
+  std::size_t shown = 0, more = 0;
+  auto add = [&](const std::string& what) {
+    if (shown >= max) {
+      ++more;
+      return;
+    }
+    if (shown++) out += "; ";
+    out += what;
+  };
+  for (const auto& [conn, n] : nodes)
+    if (!n.last_error.empty()) add("node " + n.node_id + ": " + n.last_error);
+  for (const auto& [output, error] : merges) add("merge " + output + ": " + error);
+  if (more) out += "; and " + std::to_string(more) + " more";
+  return out;
 }
 
 std::string run_state(const status_input& in) {
@@ -171,13 +191,28 @@ boost::json::object status_json(const status_input& in) {
     o["eta_s"] = *eta;
   else
     o["eta_s"] = nullptr;
+  json::array merge_errors;
+  for (const auto& [output, error] : in.merge_errors) merge_errors.emplace_back(json::object{{"output", output}, {"last_error", error}});
   o["merges"] = json::object{{"running", s.merges_running},
                              {"pending", s.merges_pending},
                              {"done", s.merges_done},
-                             {"failed", s.merges_failed}};
+                             {"failed", s.merges_failed},
+                             {"errors", std::move(merge_errors)}};
   o["nodes_connected"] = s.nodes_connected;
   o["requests_waiting"] = s.requests_waiting;
   o["draining"] = s.draining;
+  {
+    // Walltime-aware dispatch (walltime_policy.hpp): the range-duration estimate, when the ranges
+    // handed out should be done, and what is kept for the next run.
+    json::object w;
+    if (s.range_estimate_s) w["range_estimate_s"] = *s.range_estimate_s;
+    else w["range_estimate_s"] = nullptr;
+    if (s.projected_end_in_s) w["projected_end"] = epoch_seconds(in.now) + *s.projected_end_in_s;
+    else w["projected_end"] = nullptr;
+    w["ranges_held_back"] = s.ranges_held_back;
+    w["requests_held_back"] = s.requests_held_back;
+    o["dispatch"] = std::move(w);
+  }
   json::array nodes;
   nodes.reserve(in.nodes.size());
   for (const auto& n : in.nodes) {
@@ -189,6 +224,10 @@ boost::json::object status_json(const status_input& in) {
       j["heartbeat_age_s"] = *n.heartbeat_age_s;
     else
       j["heartbeat_age_s"] = nullptr;
+    if (n.last_error.empty())
+      j["last_error"] = nullptr;
+    else
+      j["last_error"] = n.last_error;
     nodes.emplace_back(std::move(j));
   }
   o["nodes"] = std::move(nodes);
@@ -236,6 +275,22 @@ std::string metrics_text(const status_input& in) {
     m.family("raythenad_walltime_left_seconds", "gauge", "Seconds until the walltime kill time (absent: no limit).");
     m.sample(number(*w));
   }
+  if (s.range_estimate_s) {
+    m.family("raythenad_range_duration_estimate_seconds", "gauge",
+             "p90 of recent lease-to-finish times of an event range (walltime-aware dispatch).");
+    m.sample(number(*s.range_estimate_s));
+  }
+  if (s.projected_end_in_s) {
+    m.family("raythenad_projected_end_time_seconds", "gauge",
+             "When the event ranges handed out should be finished, seconds since the epoch.");
+    m.sample(number(epoch_seconds(in.now) + *s.projected_end_in_s));
+  }
+  m.family("raythenad_event_ranges_held_back", "gauge",
+           "Ready event ranges kept for the next run because they could not finish before the kill time.");
+  m.sample(number(s.ranges_held_back));
+  m.family("raythenad_range_requests_held_back_total", "counter",
+           "Pilot requests answered [] because no range could finish before the kill time.");
+  m.sample(number(s.requests_held_back));
   if (auto eta = eta_seconds(in)) {
     m.family("raythenad_eta_seconds", "gauge",
              "Estimated seconds until every event range is processed, at the last minute's rate.");
@@ -294,6 +349,24 @@ double rate_meter::window_rate() const {
 double rate_meter::overall_rate() const {
   if (!start_ || samples_.empty()) return 0;
   return rate_between(start_->done, start_->t, samples_.back().done, samples_.back().t);
+}
+
+std::string status_url_for(std::string_view bound_address, unsigned port, std::string_view host_name) {
+  const bool v6 = bound_address.find(':') != std::string_view::npos;
+  const bool wildcard = bound_address == "0.0.0.0" || bound_address == "::" || bound_address.empty();
+  std::string host;
+  if (wildcard) {
+    bool plain = !host_name.empty() && host_name.size() <= 253 && host_name.front() != '-' &&
+                 host_name.front() != '.' &&
+                 std::all_of(host_name.begin(), host_name.end(), [](char c) {
+                   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                          c == '.';
+                 });
+    host = plain ? std::string(host_name) : v6 ? "[::1]" : "127.0.0.1";
+  } else {
+    host = v6 ? "[" + std::string(bound_address) + "]" : std::string(bound_address);
+  }
+  return "http://" + host + ":" + std::to_string(port);
 }
 
 // --- HTTP ------------------------------------------------------------------------------------------

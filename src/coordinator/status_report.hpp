@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,9 @@
 #include "coordinator/engine.hpp"
 
 namespace rty::coordinator {
+
+// <ray.workdir>/status.url: the endpoint's URL, one line, while the endpoint is up.
+inline constexpr std::string_view status_url_file = "status.url";
 
 // One connected node as the status shows it.
 struct node_report {
@@ -27,6 +31,7 @@ struct node_report {
   std::uint64_t ranges_held = 0;          // leased to it now
   std::uint64_t ranges_served = 0;
   std::uint64_t ranges_finished = 0;
+  std::string last_error;  // node_info::last_error; empty: none
 };
 
 // Fills a node_report from the engine's view of a node. `ranges_held` comes from
@@ -49,7 +54,13 @@ struct status_input {
   std::chrono::system_clock::time_point now{};
   std::chrono::system_clock::time_point started{};
   std::optional<std::chrono::system_clock::time_point> walltime_deadline;  // kill time; nullopt: no limit
+  std::map<std::string, std::string> merge_errors;  // engine::merge_errors(): output → last failure
 };
+
+// For the periodic log line: "node nid001: pilot ended abnormally (...); merge OUT.2: exit code 1: ..."
+// (at most `max` entries, nodes first, then "and N more"); empty when nothing failed.
+std::string last_errors_text(const std::map<conn_id, node_info>& nodes, const std::map<std::string, std::string>& merges,
+                             std::size_t max = 3);
 
 std::string run_state(const status_input& in);
 // Event ranges finished or failed (what "events" counts in rates and ETA).
@@ -59,7 +70,7 @@ std::uint64_t ranges_done(const engine_status& s);
 std::optional<double> eta_seconds(const status_input& in);
 std::optional<double> walltime_left_seconds(const status_input& in);
 
-// The JSON of GET /status (documented in the README's ops section; `raythenad status` reads it).
+// The JSON of GET /status (documented in docs/monitoring.md; `raythenad status` reads it).
 boost::json::object status_json(const status_input& in);
 
 // Prometheus text exposition format 0.0.4: "# HELP" and "# TYPE" per family, raythenad_ prefix,
@@ -91,6 +102,13 @@ class rate_meter {
   std::optional<point> start_;
   std::deque<point> samples_;
 };
+
+// The URL written to <workdir>/status.url, which `raythenad status` (often on a login node) reads:
+// http://ADDRESS:PORT for a specific listen address (IPv6 in brackets), and for a wildcard (0.0.0.0,
+// ::) http://HOSTNAME:PORT with this host's name, so that the URL works from another host too. A
+// host name that is not a plain DNS name (letters, digits, '-', '.', at most 253 bytes) is not
+// written into a URL: loopback is used then. `bound_address` is the address as Asio prints it.
+std::string status_url_for(std::string_view bound_address, unsigned port, std::string_view host_name);
 
 // --- HTTP, sans-I/O -------------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 #include "harvester/harvester_config.hpp"
 
+#include "harvester/capped_read.hpp"
+
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 
@@ -57,6 +59,7 @@ boost::system::result<messenger_files, std::string> resolve_messenger_files(cons
   f.pandaids = lookup("pandaIDsFile", std::nullopt, false);
   f.pool_catalog = lookup("xmlPoolCatalogFile", std::nullopt, false);
   f.update_events = lookup("updateEventsFile", std::nullopt, false);
+  f.heartbeat = lookup("heartbeatFile", "worker_heartbeat.json", false);
   if (!error.empty()) return fail(error);
   return f;
 }
@@ -80,8 +83,10 @@ std::optional<std::string> queuedata_path(const ini_file& ini, std::string_view 
 }
 
 boost::system::result<queuedata, std::string> load_queuedata(const std::string& path) {
+  auto r = read_capped(path, queuedata_max_bytes, "queuedata file");
+  if (!r.text) return fail(r.what);
   std::string what;
-  auto v = rty::json::read_file(path, &what);
+  auto v = rty::json::parse(*r.text, path, &what);
   if (!v) return fail(what);
   if (!v->is_object()) return fail(path + ": queuedata is not a JSON object");
   const auto& o = v->as_object();

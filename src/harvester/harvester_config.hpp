@@ -1,6 +1,6 @@
 #pragma once
-// What the coordinator takes from Harvester's panda_harvester.cfg (harvester-messenger spec §1,
-// coordinator spec §1): the [payload_interaction] file names and the [cacher] queuedata file.
+// What the coordinator takes from Harvester's panda_harvester.cfg (docs/harvester-files.md,
+// docs/architecture.md): the [payload_interaction] file names and the [cacher] queuedata file.
 #include "harvester/ini.hpp"
 
 #include <boost/system/result.hpp>
@@ -11,8 +11,13 @@
 
 namespace rty::harvester {
 
+// How Harvester writes the job spec (the queue config's messenger.jobSpecFileFormat): json is
+// {PandaID: params}; cgi is urlencode(params) (shared_file_messenger.py feed_jobs).
+enum class job_spec_format { json, cgi };
+
 // Absolute (or endpoint-joined) paths of the messenger files. Empty string: key absent and not needed.
 struct messenger_files {
+  job_spec_format spec_format = job_spec_format::json;
   std::string endpoint;           // the Harvester access point the names were joined to
   std::string job_request;        // jobRequestFile (required)
   std::string job_spec;           // jobSpecFile (Harvester default pandaJobData.out)
@@ -23,6 +28,7 @@ struct messenger_files {
   std::string pandaids;           // pandaIDsFile (optional: only used to see a late-binding feed finish)
   std::string pool_catalog;       // xmlPoolCatalogFile (optional: payload only)
   std::string update_events;      // updateEventsFile (optional: we never write it, R8)
+  std::string heartbeat;          // heartbeatFile (Harvester default worker_heartbeat.json)
 };
 
 // Reads [payload_interaction]. Values starting with `$` are expanded from the environment as Harvester

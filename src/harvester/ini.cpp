@@ -1,5 +1,7 @@
 #include "harvester/ini.hpp"
 
+#include "harvester/capped_read.hpp"
+
 #include "common/file_util.hpp"
 
 #include <algorithm>
@@ -205,10 +207,9 @@ boost::system::result<ini_file, ini_error> ini_file::parse(std::string_view text
 }
 
 boost::system::result<ini_file, ini_error> ini_file::load(const std::string& path) {
-  std::string what;
-  auto text = rty::file::read_all(path, &what);
-  if (!text) return ini_error{path, 0, what.empty() ? "cannot read file" : what};
-  return parse(*text, path);
+  auto r = read_capped(path, harvester_cfg_max_bytes, "Harvester config");
+  if (!r.text) return ini_error{path, 0, r.what.empty() ? "cannot read file" : r.what};
+  return parse(*r.text, path);
 }
 
 bool ini_file::has_section(std::string_view name) const { return find_section(name) != nullptr; }

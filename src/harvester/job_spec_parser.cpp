@@ -3,6 +3,7 @@
 #include "common/json_util.hpp"
 
 #include "common/failure.hpp"
+#include "common/safe_name.hpp"
 
 #include <boost/json.hpp>
 
@@ -78,6 +79,197 @@ std::string release_from_sw_release(std::string_view sw_release) {
   return std::string(rest);
 }
 
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// unquote_plus, strict: Harvester's urlencode never writes a bare '%'.
+std::optional<std::string> unquote_plus(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      int hi = i + 1 < s.size() ? hex_digit(s[i + 1]) : -1;
+      int lo = i + 2 < s.size() ? hex_digit(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Python's repr() of a dict or list (what str() wrote for esmergeSpec): {'k': 'v', 'n': 4, 'x': None,
+// 'b': True, 'l': [1.5, "it's"]}. Only what repr of JSON-born values produces; anything else → nullopt.
+class py_literal {
+ public:
+  explicit py_literal(std::string_view s) : s_(s) {}
+  std::optional<boost::json::value> parse_all() {
+    auto v = value(0);
+    skip();
+    if (!v || i_ != s_.size()) return std::nullopt;
+    return v;
+  }
+
+ private:
+  void skip() {
+    while (i_ < s_.size() && s_[i_] == ' ') ++i_;
+  }
+  bool eat(char c) {
+    skip();
+    if (i_ < s_.size() && s_[i_] == c) return ++i_, true;
+    return false;
+  }
+  bool word(std::string_view w) {
+    if (s_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    return true;
+  }
+  std::optional<boost::json::value> value(int depth) {
+    if (depth > 32) return std::nullopt;
+    skip();
+    if (i_ >= s_.size()) return std::nullopt;
+    char c = s_[i_];
+    if (c == '{') {
+      ++i_;
+      boost::json::object o;
+      if (eat('}')) return boost::json::value(std::move(o));
+      do {
+        skip();
+        auto k = string();
+        if (!k || !eat(':')) return std::nullopt;
+        auto v = value(depth + 1);
+        if (!v) return std::nullopt;
+        o[*k] = std::move(*v);
+      } while (eat(','));
+      if (!eat('}')) return std::nullopt;
+      return boost::json::value(std::move(o));
+    }
+    if (c == '[') {
+      ++i_;
+      boost::json::array a;
+      if (eat(']')) return boost::json::value(std::move(a));
+      do {
+        auto v = value(depth + 1);
+        if (!v) return std::nullopt;
+        a.push_back(std::move(*v));
+      } while (eat(','));
+      if (!eat(']')) return std::nullopt;
+      return boost::json::value(std::move(a));
+    }
+    if (c == '\'' || c == '"') {
+      auto str = string();
+      if (!str) return std::nullopt;
+      return boost::json::value(*str);
+    }
+    if (word("None")) return boost::json::value(nullptr);
+    if (word("True")) return boost::json::value(true);
+    if (word("False")) return boost::json::value(false);
+    std::size_t start = i_;
+    while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || std::string_view("+-.eE").find(s_[i_]) != std::string_view::npos)) ++i_;
+    if (start == i_) return std::nullopt;
+    std::string what;
+    auto num = rty::json::parse(s_.substr(start, i_ - start), "number", &what);
+    if (!num || !num->is_number()) return std::nullopt;
+    return num;
+  }
+  std::optional<std::string> string() {
+    if (i_ >= s_.size() || (s_[i_] != '\'' && s_[i_] != '"')) return std::nullopt;
+    char quote = s_[i_++];
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != quote) {
+      char c = s_[i_++];
+      if (c != '\\') {
+        out.push_back(c);
+        continue;
+      }
+      if (i_ >= s_.size()) return std::nullopt;
+      char e = s_[i_++];
+      switch (e) {
+        case 'n': out.push_back('\n'); break;
+        case 't': out.push_back('\t'); break;
+        case 'r': out.push_back('\r'); break;
+        case '\\': case '\'': case '"': out.push_back(e); break;
+        case 'x': {
+          if (i_ + 2 > s_.size() || hex_digit(s_[i_]) < 0 || hex_digit(s_[i_ + 1]) < 0) return std::nullopt;
+          out.push_back(static_cast<char>(hex_digit(s_[i_]) * 16 + hex_digit(s_[i_ + 1])));
+          i_ += 2;
+          break;
+        }
+        default: return std::nullopt;  // \u and friends: not produced for the fields we read
+      }
+    }
+    if (i_ >= s_.size()) return std::nullopt;
+    ++i_;
+    return out;
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace
+
+boost::system::result<boost::json::value, std::string> cgi_job_spec_to_json(std::string_view text,
+                                                                            std::string_view origin) {
+  const std::string o(origin);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  if (text.empty()) return fail(o + ": cgi job spec is empty");
+  boost::json::object params;
+  std::size_t start = 0, index = 0;
+  while (start <= text.size()) {
+    auto amp = text.find('&', start);
+    if (amp == std::string_view::npos) amp = text.size();
+    std::string_view pair = text.substr(start, amp - start);
+    ++index;
+    start = amp + 1;
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    auto shown = [&] { return std::string(pair.substr(0, 80)) + (pair.size() > 80 ? "..." : ""); };
+    if (eq == std::string_view::npos)
+      return fail(o + ": cgi job spec: pair " + std::to_string(index) + " '" + shown() + "' has no '='");
+    auto key = unquote_plus(pair.substr(0, eq));
+    auto value = unquote_plus(pair.substr(eq + 1));
+    if (!key || !value)
+      return fail(o + ": cgi job spec: pair " + std::to_string(index) + " '" + shown() + "' has a bad %-escape");
+    if (params.contains(*key)) return fail(o + ": cgi job spec: key '" + *key + "' is given twice");
+    if (*value == "None") {
+      params[*key] = nullptr;
+    } else if (!value->empty() && (value->front() == '{' || value->front() == '[')) {
+      // A dict or list value (esmergeSpec) was written as its Python repr; kept as text if it is not one.
+      if (auto literal = py_literal(*value).parse_all())
+        params[*key] = std::move(*literal);
+      else
+        params[*key] = *value;
+    } else {
+      params[*key] = *value;
+    }
+  }
+  auto id = params.find("PandaID");
+  if (id == params.end() || !id->value().is_string() || id->value().as_string().empty())
+    return fail(o + ": cgi job spec has no PandaID");
+  boost::json::object wrapped;
+  wrapped[std::string(id->value().as_string())] = std::move(params);
+  return boost::json::value(std::move(wrapped));
+}
+
+boost::system::result<rty::job_spec, std::string> parse_job_spec_cgi_text(std::string_view text,
+                                                                          std::string_view origin) {
+  auto v = cgi_job_spec_to_json(text, origin);
+  if (!v) return fail(v.error());
+  return parse_job_spec(*v, origin);
+}
+
 boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::string_view text, std::string_view origin) {
   std::string what;
   auto v = rty::json::parse(text, origin, &what);
@@ -138,12 +330,22 @@ boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::js
   job.in_files = split_commas(*in_files);
   job.guids = split_commas(*guids);
   if (job.in_files.empty() || std::any_of(job.in_files.begin(), job.in_files.end(), [](auto& s) { return s.empty(); }))
-    return fail(r.prefix + "inFiles '" + *in_files + "' must be a comma list of input LFNs");
+    return fail(r.prefix + "inFiles '" + rty::names::escaped(*in_files) + "' must be a comma list of input LFNs");
   if (job.guids.size() != job.in_files.size())
     return fail(r.prefix + "GUID has " + std::to_string(job.guids.size()) + " entries but inFiles has " +
            std::to_string(job.in_files.size()));
-  for (auto& name : split_commas(*out_files))
+  // Every name that becomes a path is checked before anything is joined to a directory (issue 13):
+  // input LFNs (node directories, merge inputs), GUIDs, and every outFiles entry (HITS ones are the
+  // merged outputs in final/). An empty outFiles entry (a trailing comma) names nothing and is skipped.
+  for (std::size_t i = 0; i < job.in_files.size(); ++i)
+    if (auto bad = rty::names::check("inFiles entry", job.in_files[i])) return fail(r.prefix + *bad);
+  for (auto& g : job.guids)
+    if (auto bad = rty::names::check("GUID entry", g)) return fail(r.prefix + *bad);
+  for (auto& name : split_commas(*out_files)) {
+    if (name.empty()) continue;
+    if (auto bad = rty::names::check("outFiles entry", name)) return fail(r.prefix + *bad);
     if (name.rfind("HITS", 0) == 0) job.output_files.push_back(name);
+  }
 
   const auto e = job.events_per_input, h = job.events_per_output;
   if (e <= 0) return fail(r.prefix + "nEventsPerInputFile must be positive, found " + std::to_string(e));
@@ -176,7 +378,7 @@ boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::js
     job.raw["cmtConfig"] = job.platform;
   }
 
-  // Event-service patch (coordinator spec §2.1 step 5); idempotent so a resumed .read spec is not
+  // Event-service patch (docs/architecture.md); idempotent so a resumed .read spec is not
   // prefixed twice.
   job.raw["eventService"] = "true";
   constexpr std::string_view es_flag = "--eventService=True";

@@ -1,5 +1,5 @@
 #pragma once
-// Parses and validates Harvester's job spec file (harvester-messenger spec §3.1, coordinator spec §2.1
+// Parses and validates Harvester's job spec file (docs/harvester-files.md, docs/architecture.md
 // step 5 and §3.1): {"<PandaID>": {job params}} with exactly one job.
 #include "common/job_spec.hpp"
 
@@ -19,6 +19,19 @@ boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::js
 
 // Parses the text first; a JSON error names the origin too.
 boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::string_view text, std::string_view origin);
+
+// The cgi form Harvester writes when the queue's messenger has jobSpecFileFormat "cgi"
+// (shared_file_messenger.py feed_jobs: urlencode(jobParams), no PandaID key around it): k=v pairs
+// joined by '&', '+' for a space, %XX for other bytes. Turned into {"<PandaID>": {k: "v", ...}} for
+// parse_job_spec: every value a string, as Python's str() made it, except "None", which was a null,
+// and a dict or list (esmergeSpec), which str() wrote as its Python repr and is read back as JSON.
+// Errors name the origin and the pair: a bad %-escape, a pair without '=', a key given twice, no PandaID.
+boost::system::result<boost::json::value, std::string> cgi_job_spec_to_json(std::string_view text,
+                                                                            std::string_view origin);
+
+// cgi_job_spec_to_json, then parse_job_spec.
+boost::system::result<rty::job_spec, std::string> parse_job_spec_cgi_text(std::string_view text,
+                                                                          std::string_view origin);
 
 // "Atlas-23.0.1" -> "23.0.1": leading all-letter tokens followed by '-' are dropped.
 std::string release_from_sw_release(std::string_view sw_release);

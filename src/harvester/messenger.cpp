@@ -1,8 +1,11 @@
 #include "harvester/messenger.hpp"
 
+#include "common/dir_policy.hpp"
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 #include "common/log.hpp"
+#include "common/safe_name.hpp"
+#include "common/utc_time.hpp"
 #include "harvester/job_spec_parser.hpp"
 
 #include <boost/json.hpp>
@@ -37,15 +40,7 @@ bool exists(const std::string& path) {
 
 long long secs(clock::duration d) { return duration_cast<seconds>(d).count(); }
 
-std::string utc_stamp() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
+std::string utc_stamp() { return format_utc(std::chrono::system_clock::now(), "%Y%m%dT%H%M%SZ"); }
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
@@ -67,9 +62,12 @@ boost::json::value id_value(const std::string& s) {
   return boost::json::value(s);
 }
 
-// Writes and fsyncs `path` (no rename): the caller publishes it with its own rename rule.
+// Writes and fsyncs `path` (no rename): the caller publishes it with its own rename rule. Whatever is
+// at `path` is removed first and the file is created exclusively, without following a symlink: a
+// file or link another user planted under this fixed name is never written through (issue 13).
 std::error_code write_synced(const std::string& path, std::string_view content) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ::unlink(path.c_str());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return {errno, std::generic_category()};
   const char* p = content.data();
   std::size_t left = content.size();
@@ -106,6 +104,17 @@ std::optional<rty::event_range> to_range(const boost::json::value& v, const std:
   auto guid = rty::json::get_string(o, "GUID");
   if (!id || id->empty() || !start || !last || !pfn || pfn->empty()) {
     problem = "range " + boost::json::serialize(v) + " lacks eventRangeID, startEvent, lastEvent or LFN/PFN";
+    return std::nullopt;
+  }
+  // Range ids, LFNs and GUIDs end up in file names (per-range outputs, the pool catalog); a PFN is a
+  // path but may not climb with '..' or carry control characters (issue 13).
+  auto lfn = rty::json::get_string(o, "LFN");
+  std::optional<std::string> bad = rty::names::check("eventRangeID", *id);
+  if (!bad && lfn && !lfn->empty()) bad = rty::names::check("LFN", *lfn);
+  if (!bad && guid && !guid->empty()) bad = rty::names::check("GUID", *guid);
+  if (!bad) bad = rty::names::check_path("PFN", *pfn);
+  if (bad) {
+    problem = "range " + rty::names::escaped(*id) + ": " + *bad;
     return std::nullopt;
   }
   r.id = *id;
@@ -173,7 +182,8 @@ bool messenger::should_log(log_gate& gate, int topic, clock::time_point now) con
   return true;
 }
 
-messenger::read_outcome messenger::read_stable(const std::string& path, stable_reader& r, clock::time_point now) {
+messenger::read_outcome messenger::read_stable(const std::string& path, std::uint64_t cap, std::string_view kind,
+                                               stable_reader& r, clock::time_point now, bool cgi) {
   auto sig = [&]() {
     struct stat st {};
     file_sig s;
@@ -189,14 +199,28 @@ messenger::read_outcome messenger::read_stable(const std::string& path, stable_r
     r.reset();
     return out;
   }
+  auto read = read_capped(path, cap, kind);
+  if (read.too_big) {
+    r.reset();
+    out.state = read_state::too_big;
+    out.problem = read.what;
+    return out;
+  }
+  auto& text = read.text;
   std::string what;
-  auto text = rty::file::read_all(path, &what);
   file_sig after = sig();
   if (!text || !after.exists) {
     r.reset();
     return out;  // vanished under us: look again later
   }
-  auto value = rty::json::parse(*text, path, &what);
+  std::optional<boost::json::value> value;
+  if (cgi) {
+    auto form = cgi_job_spec_to_json(*text, path);
+    if (form) value = std::move(*form);
+    else what = form.error();
+  } else {
+    value = rty::json::parse(*text, path, &what);
+  }
   if (!value) {
     if (!r.bad_since) r.bad_since = now;
     r.last_good.reset();
@@ -261,10 +285,10 @@ job_poll_result messenger::poll_job(clock::time_point now) {
       RTY_LOG(info, component) << "job spec " << files_.job_spec << " is pre-staged; reading it";
     } else if (exists(read_path)) {
       // R6: a restart in the same worker. Requesting now would make Harvester feed a second job (refill trap).
-      std::string what;
-      auto text = rty::file::read_all(read_path, &what);
-      if (!text) return failed{what};
-      auto job = parse_job_spec_text(*text, read_path);
+      auto read = read_capped(read_path, opts_.max_job_spec_bytes, "job spec");
+      if (!read.text) return failed{read.what + (read.too_big ? "; the file is left in place for an operator" : "")};
+      auto job = files_.spec_format == job_spec_format::cgi ? parse_job_spec_cgi_text(*read.text, read_path)
+                                                            : parse_job_spec_text(*read.text, read_path);
       if (!job) return failed{job.error()};
       RTY_LOG(warning, component) << "only " << read_path << " is present (earlier run in this worker): resuming job "
                                   << job->panda_id << " from it, no new job request";
@@ -291,8 +315,11 @@ job_poll_result messenger::poll_job(clock::time_point now) {
                   "; job request " + files_.job_request + (exists(files_.job_request) ? " is still pending" : " is gone") +
                   " (harvester job timeout " + std::to_string(opts_.job_timeout.count()) + " s)"};
 
-  auto out = read_stable(files_.job_spec, spec_reader_, now);
+  auto out = read_stable(files_.job_spec, opts_.max_job_spec_bytes, "job spec", spec_reader_, now,
+                         files_.spec_format == job_spec_format::cgi);
   switch (out.state) {
+    case read_state::too_big:
+      return failed{out.problem + "; the file is left in place for an operator"};
     case read_state::absent: {
       bool request_present = exists(files_.job_request);
       if (!request_present && job_requested_at_ && now - *job_requested_at_ >= opts_.rerequest_after) {
@@ -318,7 +345,7 @@ job_poll_result messenger::poll_job(clock::time_point now) {
     }
     case read_state::unstable:
       return waiting{"job spec " + files_.job_spec + " is being written; reading it again to see it stable",
-                     opts_.poll_interval};
+                     spec_reader_.last_good ? std::min(opts_.confirm_interval, opts_.poll_interval) : opts_.poll_interval};
     case read_state::bad: {
       if (now - *spec_reader_.bad_since >= opts_.corrupt_after) {
         auto moved = quarantine(files_.job_spec);
@@ -406,7 +433,8 @@ boost::system::result<bool, std::string> messenger::request_ranges(const std::st
 }
 
 ranges_poll_result messenger::poll_ranges(clock::time_point now) {
-  auto out = read_stable(files_.event_ranges, ranges_reader_, now);
+  auto out = read_stable(files_.event_ranges, opts_.max_event_ranges_bytes, "event ranges file", ranges_reader_, now);
+  if (out.state == read_state::too_big) return failed{out.problem + "; the file is left in place for an operator"};
   auto rerequest = [&](const char* why) {
     if (ranges_request_.empty()) return;
     std::string what;
@@ -436,6 +464,7 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
     case read_state::bad:
       problem = out.problem;
       break;
+    case read_state::too_big:  // returned above
     case read_state::complete:
       break;
   }
@@ -518,8 +547,15 @@ std::size_t messenger::pending_updates() const {
 }
 
 bool messenger::take_into_pending(const std::string& path) {
-  std::string what;
-  auto v = rty::json::read_file(path, &what);
+  auto read = read_capped(path, opts_.max_status_dump_bytes, "event status dump");
+  if (read.too_big) {
+    auto moved = quarantine(path);
+    RTY_LOG(critical, component) << read.what << "; not merged: its updates are not published, file kept as " << moved;
+    return false;
+  }
+  std::string what = read.what;
+  std::optional<boost::json::value> v;
+  if (read.text) v = rty::json::parse(*read.text, path, &what);
   if (!v || !is_status_dump(*v)) {
     auto moved = quarantine(path);
     RTY_LOG(critical, component) << "cannot merge " << path << " ("
@@ -553,6 +589,10 @@ flush_result messenger::flush_updates(clock::time_point now, bool force) {
       ::closedir(d);
     }
     for (const auto& f : leftovers) {
+      if (auto planted = rty::file::planted_file(f)) {  // not a plain file of ours: not our updates
+        RTY_LOG(error, component) << "ignoring " << f << ": " << *planted;
+        continue;
+      }
       RTY_LOG(warning, component) << "found " << f << " from an earlier run: merging it into the next status dump";
       if (take_into_pending(f)) ::unlink(f.c_str());
     }

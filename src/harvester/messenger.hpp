@@ -1,5 +1,5 @@
 #pragma once
-// Harvester's shared-file messenger, the raythenad side (harvester-messenger spec §3, rules R1–R9 of §4).
+// Harvester's shared-file messenger, the raythenad side (docs/harvester-files.md).
 //
 // Poll-driven and clock-injected: the coordinator calls poll_job / poll_ranges / flush_updates from
 // timers on its event loop with the current steady_clock time, and re-arms the timer with the returned
@@ -7,6 +7,7 @@
 // it with a fake clock and a temp directory.
 #include "common/event_range.hpp"
 #include "common/job_spec.hpp"
+#include "harvester/capped_read.hpp"
 #include "harvester/harvester_config.hpp"
 
 #include <boost/json/object.hpp>
@@ -14,6 +15,7 @@
 #include <boost/system/result.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,6 +37,13 @@ struct messenger_options {
   std::chrono::milliseconds poll_interval{500};  // file absent: next look after this
   std::chrono::milliseconds max_backoff{5000};   // R2: unparsable file: back off from poll_interval to this
   std::chrono::seconds settled_after{2};          // R2: a parsable file untouched this long is complete at once
+  // R2: a fresh parsable job spec is read again this soon to see it unchanged (a spec written just
+  // before the batch job started need not cost a whole poll_interval of start-up).
+  std::chrono::milliseconds confirm_interval{50};
+  // Size caps (issue 13): a bigger file is refused unread and left in place (capped_read.hpp).
+  std::uint64_t max_job_spec_bytes = job_spec_max_bytes;          // over: poll_job fails (exit 5)
+  std::uint64_t max_event_ranges_bytes = event_ranges_max_bytes;  // over: poll_ranges fails
+  std::uint64_t max_status_dump_bytes = status_dump_max_bytes;    // over: the dump is quarantined, not merged
 };
 
 // Results of poll_job.
@@ -74,7 +83,7 @@ class messenger {
   // later calls return failed.
   job_poll_result poll_job(clock::time_point now);
 
-  // Event ranges (optional feature, harvester-messenger spec §3.2). Writes the request only if neither
+  // Event ranges (optional feature, docs/harvester-files.md). Writes the request only if neither
   // the request nor an answer exists (an answer left by an earlier run is consumed first, R6).
   // Returns true if written, false if one is pending; error text if the write failed.
   boost::system::result<bool, std::string> request_ranges(const std::string& panda_id, int n_ranges,
@@ -105,13 +114,15 @@ class messenger {
     std::string last_problem;
     void reset() { *this = stable_reader{}; }
   };
-  enum class read_state { absent, unstable, bad, complete };
+  enum class read_state { absent, unstable, bad, too_big, complete };
   struct read_outcome {
     read_state state = read_state::absent;
     boost::json::value value;
     std::string problem;
   };
-  read_outcome read_stable(const std::string& path, stable_reader& r, clock::time_point now);
+  // `cgi`: the text is Harvester's cgi job spec form (queue config jobSpecFileFormat), not JSON.
+  read_outcome read_stable(const std::string& path, std::uint64_t cap, std::string_view kind, stable_reader& r,
+                           clock::time_point now, bool cgi = false);
   std::chrono::milliseconds bad_delay(stable_reader& r);
   std::string quarantine(const std::string& path);
   // Rate limit: once per log_interval per topic, but at once when the topic changes.

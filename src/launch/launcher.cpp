@@ -25,19 +25,41 @@ std::vector<std::string> stub_argv(const launch_request& request, const std::str
   return argv;
 }
 
-std::string resolve_launcher_name(const std::string& configured) {
-  if (configured.empty() || configured == "auto") {
-    const char* job = std::getenv("SLURM_JOB_ID");
-    return (job && *job) ? "srun" : "local";
+std::string_view to_string(kind k) {
+  switch (k) {
+    case kind::local: return "local";
+    case kind::srun: return "srun";
+    case kind::ssh: return "ssh";
   }
-  return configured;
+  return "local";
 }
 
-std::unique_ptr<launcher> make_launcher(const std::string& name) {
-  if (name == "local") return make_local_launcher();
-  if (name == "srun") return make_srun_launcher();
-  if (name == "ssh") return make_ssh_launcher();
-  throw std::invalid_argument("unknown launcher '" + name + "' (expected auto, local, srun or ssh)");
+kind resolve(config::launcher_kind configured) {
+  switch (configured) {
+    case config::launcher_kind::local: return kind::local;
+    case config::launcher_kind::srun: return kind::srun;
+    case config::launcher_kind::ssh: return kind::ssh;
+    case config::launcher_kind::automatic: break;
+  }
+  const char* job = std::getenv("SLURM_JOB_ID");
+  return (job && *job) ? kind::srun : kind::local;
+}
+
+std::unique_ptr<launcher> make_launcher(kind k) {
+  switch (k) {
+    case kind::srun: return make_srun_launcher();
+    case kind::ssh: return make_ssh_launcher();
+    case kind::local: break;
+  }
+  return make_local_launcher();
+}
+
+std::optional<config::launcher_kind> parse_launcher_kind(std::string_view name) {
+  if (name == "auto") return config::launcher_kind::automatic;
+  if (name == "local") return config::launcher_kind::local;
+  if (name == "srun") return config::launcher_kind::srun;
+  if (name == "ssh") return config::launcher_kind::ssh;
+  return std::nullopt;
 }
 
 namespace {

@@ -7,8 +7,12 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "config/settings.hpp"
 
 namespace rty::launch {
 
@@ -59,9 +63,18 @@ std::unique_ptr<launcher> make_local_launcher();
 std::unique_ptr<launcher> make_srun_launcher();
 std::unique_ptr<launcher> make_ssh_launcher();
 
-// "auto" resolves to srun inside a Slurm allocation (SLURM_JOB_ID set), else local.
-std::string resolve_launcher_name(const std::string& configured);
-std::unique_ptr<launcher> make_launcher(const std::string& resolved_name);
+// The launchers there are; ray.launcher's `auto` is none of them until resolve() picks one.
+enum class kind { local, srun, ssh };
+std::string_view to_string(kind k);
+// `auto` resolves to srun inside a Slurm allocation (SLURM_JOB_ID set), else local.
+kind resolve(config::launcher_kind configured);
+// One launcher for each kind: there is no unknown one to refuse.
+std::unique_ptr<launcher> make_launcher(kind k);
+inline std::unique_ptr<launcher> make_launcher(config::launcher_kind configured) {
+  return make_launcher(resolve(configured));
+}
+// For the test tool's JSON requests: "auto", "local", "srun", "ssh" (nothing else).
+std::optional<config::launcher_kind> parse_launcher_kind(std::string_view name);
 
 // srun: how many nodes get a stub (request.nodes, else the allocation minus the batch node unless
 // the allocation has one node); the launcher and the coordinator's --jobNumber arithmetic share it.

@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/shell_quote.hpp"
 #include "launch/launcher.hpp"
 
 namespace rty::launch {
@@ -101,18 +102,6 @@ std::optional<ssh_target> parse_target(const std::string& spec, std::string& err
     t.port = static_cast<int>(p);
   }
   return t;
-}
-
-// POSIX shell single-quoting: safe for every byte except NUL.
-std::string shell_quote(const std::string& word) {
-  std::string out = "'";
-  for (char c : word) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
 }
 
 // The remote command: first report the shell's PID (the stub keeps it through exec) or why the stub
@@ -435,10 +424,16 @@ class ssh_launcher final : public launcher {
               " (refusing; add it to that file or enable accept-new)";
       return false;
     }
+    return add_host_key(r, kh, request.ssh_known_hosts, known_name, offered, key, key_len, kind.knownhost_bits, error);
+  }
+
+  // accept-new: the unknown host's key goes into the store and is appended to the known_hosts file.
+  bool add_host_key(remote& r, LIBSSH2_KNOWNHOSTS* kh, const std::string& known_hosts, const std::string& known_name,
+                    const std::string& offered, const char* key, size_t key_len, int key_bits, std::string& error) {
     libssh2_knownhost* added = nullptr;
     std::string comment = "added by raythenad";
     if (libssh2_knownhost_addc(kh, known_name.c_str(), nullptr, key, key_len, comment.data(), comment.size(),
-                               LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | kind.knownhost_bits,
+                               LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_bits,
                                &added) != 0 ||
         !added) {
       error = "cannot add the host key of " + known_name + ": " + libssh2_message(r.session);
@@ -451,16 +446,16 @@ class ssh_launcher final : public launcher {
       return false;
     }
     // Appended rather than rewritten: the user's file (comments, hashed names) stays as it is.
-    std::ofstream out(request.ssh_known_hosts, std::ios::app);
+    std::ofstream out(known_hosts, std::ios::app);
     out.write(line, static_cast<std::streamsize>(line_len));
     out.flush();
     if (!out) {
-      error = "cannot append the host key of " + known_name + " to " + request.ssh_known_hosts + ": " +
+      error = "cannot append the host key of " + known_name + " to " + known_hosts + ": " +
               std::strerror(errno);
       return false;
     }
     RTY_LOG(warning, r.component) << "new host key " << offered << " for " << known_name << " added to "
-                                  << request.ssh_known_hosts << " (accept-new)";
+                                  << known_hosts << " (accept-new)";
     return true;
   }
 

@@ -6,11 +6,13 @@
 
 #include <cerrno>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
 #include "common/file_util.hpp"
 #include "common/log.hpp"
+#include "common/safe_name.hpp"
 
 namespace rty::merge {
 
@@ -31,8 +33,13 @@ std::vector<std::string> split_spaces(std::string_view line) {
   return words;
 }
 
-bool usable_name(const std::string& name) {
-  return !name.empty() && name.find_first_of(" \t\r\n") == std::string::npos;
+// One file name in final/ (issue 13: no '/', '..', control characters), and no blanks: the line
+// format separates names by spaces.
+std::optional<std::string> name_problem(const std::string& name) {
+  if (auto bad = rty::names::check("name", name)) return bad;
+  if (name.find_first_of(" \t") != std::string::npos)
+    return "name '" + rty::names::escaped(name) + "' is not a usable file name (contains blanks)";
+  return std::nullopt;
 }
 }  // namespace
 
@@ -55,7 +62,7 @@ boost::system::result<commit_log, std::string> commit_log::parse(std::string_vie
     auto nl = data.find('\n', pos);
     if (nl == std::string::npos) {
       RTY_LOG(warning, "Merge") << "commit log '" << path << "': ignoring incomplete last line '"
-                                << std::string(data.substr(pos)) << "' (interrupted write)";
+                                << rty::names::escaped(data.substr(pos)) << "' (interrupted write)";
       break;
     }
     ++line_no;
@@ -66,7 +73,12 @@ boost::system::result<commit_log, std::string> commit_log::parse(std::string_vie
       if (words.size() != 3)
         return {boost::system::in_place_error, "commit log '" + path + "' line " + std::to_string(line_no) +
                                                    ": expected 'rename_output <old> <new>', got '" +
-                                                   std::string(line) + "'"};
+                                                   rty::names::escaped(line) + "'"};
+      for (int w : {1, 2})
+        if (auto bad = name_problem(words[w]))
+          return {boost::system::in_place_error,
+                  "commit log '" + path + "' line " + std::to_string(line_no) + ": " + *bad +
+                      "; refusing the log (renames happen only inside final/)"};
       log.replay(words[1], words[2]);
     }
     pos = nl + 1;
@@ -88,11 +100,13 @@ std::string commit_log::current_name(const std::string& name) const {
 }
 
 std::error_code commit_log::append(const std::string& old_name, const std::string& new_name, std::string* what) {
-  if (!usable_name(old_name) || !usable_name(new_name)) {
-    if (what) *what = "commit log '" + path_ + "': refusing to record rename of '" + old_name + "' to '" +
-                      new_name + "' (empty name or blanks)";
-    return std::make_error_code(std::errc::invalid_argument);
-  }
+  for (auto* name : {&old_name, &new_name})
+    if (auto bad = name_problem(*name)) {
+      if (what)
+        *what = "commit log '" + path_ + "': refusing to record rename of '" + rty::names::escaped(old_name) +
+                "' to '" + rty::names::escaped(new_name) + "': " + *bad;
+      return std::make_error_code(std::errc::invalid_argument);
+    }
   auto fail = [&](const char* step) {
     auto ec = errno_code();
     if (what) *what = std::string(step) + " commit log '" + path_ + "': " + ec.message();

@@ -1,5 +1,5 @@
 #pragma once
-// O/commit_log (coordinator spec §3.6): append-only lines `rename_output <old> <new>`, written and
+// O/commit_log (docs/architecture.md): append-only lines `rename_output <old> <new>`, written and
 // fsync'ed before the rename they announce, so a crash between the two is repaired by replaying.
 #include <boost/system/result.hpp>
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/file_util.hpp"
+#include "common/safe_name.hpp"
 
 namespace rty::merge {
 namespace fs = std::filesystem;
@@ -102,6 +103,13 @@ std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::
                               const std::string& final_dir, std::string* what) {
   problems problem;
   for (auto& [old_name, new_name] : renames) {
+    // Names come from state.json and the job spec: nothing is renamed outside final_dir (issue 13).
+    auto bad = rty::names::check("output", old_name);
+    if (!bad) bad = rty::names::check("output", new_name);
+    if (bad) {
+      problem(std::make_error_code(std::errc::invalid_argument), "not renaming in '" + final_dir + "': " + *bad);
+      continue;
+    }
     const std::string src = file::join(final_dir, old_name);
     const std::string dst = file::join(final_dir, new_name);
     if (log.current_name(old_name) != new_name) {
@@ -140,6 +148,13 @@ std::error_code complete_logged_renames(const commit_log& log, const std::string
   problems problem;
   bool renamed_any = false;
   for (auto& [now, olds] : earlier) {
+    auto bad = rty::names::check("output", now);
+    for (auto& o : olds)
+      if (!bad) bad = rty::names::check("output", o);
+    if (bad) {  // commit_log::parse refuses such lines; this keeps the function safe on its own
+      problem(std::make_error_code(std::errc::invalid_argument), "not renaming in '" + final_dir + "': " + *bad);
+      continue;
+    }
     const std::string dst = file::join(final_dir, now);
     std::error_code ec;
     if (fs::exists(dst, ec)) continue;

@@ -1,5 +1,5 @@
 #pragma once
-// End-of-job renames (coordinator spec §4.3 steps 1–2): merged outputs recorded under names from an
+// End-of-job renames (docs/architecture.md): merged outputs recorded under names from an
 // earlier attempt's outFiles get the current job's names for the same input file; every rename is
 // logged in the commit log before it happens, so re-running after a crash finishes the job.
 #include <map>

@@ -87,6 +87,7 @@ merge_command build_merge_command(const rty::merge_task& task, const rty::job_sp
   cmd.work_dir = file::join(file::join(o, "merge-tmp"), safe_file_name(task.output_name) + "." +
                                                             std::to_string(attempt));
   cmd.output_path = file::join(file::join(o, "final"), task.output_name);
+  cmd.work_output_path = file::join(cmd.work_dir, task.output_name);
   cmd.report_path = file::join(cmd.work_dir, "jobReport.json");
   cmd.kept_report_path = file::join(file::join(o, "job-reports"), task.output_name + ".json");
   cmd.log_path = file::join(cmd.work_dir, "merge.log");
@@ -97,7 +98,8 @@ merge_command build_merge_command(const rty::merge_task& task, const rty::job_sp
 
   if (runs_without_container(settings)) {
     cmd.argv.push_back(job.merge_trans_path);
-    for (auto& a : transform_arguments(job, cmd.work_dir, cmd.output_path)) cmd.argv.push_back(std::move(a));
+    // Relative to the cwd (the work dir): an orphan whose directory was removed cannot reach a new one.
+    for (auto& a : transform_arguments(job, cmd.work_dir, task.output_name)) cmd.argv.push_back(std::move(a));
     return cmd;
   }
 
@@ -106,7 +108,7 @@ merge_command build_merge_command(const rty::merge_task& task, const rty::job_sp
   // every word that comes from the job is quoted.
   std::string transform = "#!/bin/bash\n" + with_separator(settings.containerextrasetup) +
                           shell_quote(job.merge_trans_path);
-  for (auto& a : transform_arguments(job, "/srv", cmd.output_path)) transform += " " + shell_quote(a);
+  for (auto& a : transform_arguments(job, "/srv", "/srv/" + task.output_name)) transform += " " + shell_quote(a);
   transform += "\n";
 
   std::string cmt_config = json::get_string(job.raw, "cmtConfig").value_or("");
@@ -172,6 +174,19 @@ std::error_code prepare_work_dir(const merge_command& command, std::string* what
     }
     if (name.ends_with(".sh") && ::chmod(path.c_str(), 0755) != 0) return fail("cannot chmod", path, errno_code());
   }
+  return {};
+}
+
+std::error_code publish_output(const merge_command& command, std::string* what) {
+  if (::rename(command.work_output_path.c_str(), command.output_path.c_str()) != 0) {
+    auto ec = errno_code();
+    if (what)
+      *what = ec == std::errc::no_such_file_or_directory
+                  ? "the transform exited 0 but wrote no " + command.work_output_path
+                  : "cannot rename '" + command.work_output_path + "' to '" + command.output_path + "': " + ec.message();
+    return ec;
+  }
+  file::sync_directory(file::dir_of(command.output_path));
   return {};
 }
 

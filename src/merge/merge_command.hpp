@@ -1,5 +1,5 @@
 #pragma once
-// One merge transform invocation (coordinator spec §4.2), built as data: what to exec, where, and which
+// One merge transform invocation (docs/architecture.md), built as data: what to exec, where, and which
 // files to write first. Nothing here starts a process; the coordinator spawns `argv` in `work_dir`
 // with rty::process and watches it on its event loop. The small synchronous helpers below prepare and
 // clean the per-merge directory and keep the transform's job report.
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/job_spec.hpp"
+#include "common/atlas_paths.hpp"
 #include "common/merge_task.hpp"
 
 namespace rty::merge {
@@ -21,7 +22,7 @@ struct merge_settings {
   std::string containerextraargs;   // shell code run on the host before atlasLocalSetup.sh
   std::string containerextrasetup;  // shell code run inside the container before the transform
   std::string container_options;    // queuedata container_options, passed as one `-e` argument
-  std::string alrb_root = "/cvmfs/atlas.cern.ch/repo/ATLASLocalRootBase";
+  std::string alrb_root = rty::default_alrb_root;
 };
 
 // True when settings.containerengine asks for no container (case-insensitive "none").
@@ -31,7 +32,8 @@ struct merge_command {
   std::vector<std::string> argv;  // [transPath, args…] or ["/bin/bash", "-c", <ALRB host script>]
   std::string work_dir;           // O/merge-tmp/<output>.<attempt>; cwd of the process, /srv in the container
   std::vector<std::pair<std::string, std::string>> files;  // name in work_dir → content, written before exec
-  std::string output_path;        // O/final/<output_name>
+  std::string output_path;        // O/final/<output_name>: where publish_output() puts it on success
+  std::string work_output_path;   // work_dir/<output_name>: where the transform writes it
   std::string report_path;        // work_dir/jobReport.json, written by the transform
   std::string kept_report_path;   // O/job-reports/<output_name>.json (keep_report copies it there)
   std::string log_path;           // work_dir/merge.log: where to send the process's stdout+stderr
@@ -43,8 +45,13 @@ struct merge_command {
 // Argument rules (spec §4.2, upstream hits_merge_transform): jobParameters split like a shell would;
 // `@inputFor_${OUTPUT0}` → `@<dir>/file_list.txt` (dir = work_dir, or /srv in a container);
 // `--inputHitsFile=X` / `--inputHITSFile=X` → two words (argparse only expands a word that starts with
-// '@'); the first remaining `${OUTPUT0}` → O/final/<output>; `--autoConfiguration=everything` and
-// `--DBRelease=current` dropped. `attempt` (1-based) only names the work dir.
+// '@'); the first remaining `${OUTPUT0}` → the output in the work dir, `--autoConfiguration=everything`
+// and `--DBRelease=current` dropped. `attempt` (1-based) only names the work dir.
+// The transform never writes into O/final: it writes <output> in its own directory (named relative to
+// its cwd, the work dir, or as /srv/<output> in a container where the work dir is /srv), and only the
+// run that started it and saw it succeed renames it into final/. A merge orphaned by a crash so writes
+// into a directory of its own that the resumed run removes and never publishes; a relative name or
+// /srv also means its writes go to the removed directory, not to a new one under the same path.
 merge_command build_merge_command(const rty::merge_task& task, const rty::job_spec& job,
                                   const merge_settings& settings, int attempt);
 
@@ -56,6 +63,10 @@ std::optional<std::string> validate_merge_parameters(const rty::job_spec& job);
 // Creates O/final, O/job-reports and a fresh work_dir (a leftover from a crashed run is removed), then
 // writes command.files (scripts executable). `what` names the path on failure.
 std::error_code prepare_work_dir(const merge_command& command, std::string* what = nullptr);
+
+// After a successful merge: renames work_output_path to output_path (same filesystem, under O) and
+// syncs final/. A missing output is an error naming it: the transform said 0 but wrote nothing.
+std::error_code publish_output(const merge_command& command, std::string* what = nullptr);
 
 // After a successful merge: copies report_path to kept_report_path atomically.
 std::error_code keep_report(const merge_command& command, std::string* what = nullptr);

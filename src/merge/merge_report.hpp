@@ -1,6 +1,6 @@
 #pragma once
 // Merge transform job reports (HITSMerge_tf's jobReport.json) and the final report Harvester reads as
-// the job's metaData (coordinator spec §4.3 step 3, harvester-messenger spec §3.5).
+// the job's metaData (docs/architecture.md, docs/harvester-files.md).
 #include <boost/json/object.hpp>
 #include <boost/system/result.hpp>
 

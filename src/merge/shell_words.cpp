@@ -79,24 +79,4 @@ std::vector<std::string> split_shell_words(std::string_view text, std::string* e
   return words;
 }
 
-std::string shell_quote(std::string_view word) {
-  auto safe = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '@' || c == '%' || c == '+' || c == '=' || c == ':' || c == ',' || c == '.' || c == '/' ||
-           c == '-';
-  };
-  bool all_safe = !word.empty();
-  for (char c : word) all_safe = all_safe && safe(c);
-  if (all_safe) return std::string(word);
-  std::string out = "'";
-  for (char c : word) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
-
 }  // namespace rty::merge

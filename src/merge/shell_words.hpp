@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/shell_quote.hpp"
+
 namespace rty::merge {
 
 // POSIX-shell word splitting without expansion (like Python's shlex.split): blanks separate words,
@@ -15,8 +17,6 @@ namespace rty::merge {
 // closed, and `error` (if given) says where it started; the words are returned either way.
 std::vector<std::string> split_shell_words(std::string_view text, std::string* error = nullptr);
 
-// One word for a POSIX shell: returned as is when it only holds [A-Za-z0-9_@%+=:,./-] (readability
-// of generated scripts), otherwise single-quoted with embedded quotes as '\''. "" → ''.
-std::string shell_quote(std::string_view word);
+using rty::shell_quote;  // common/shell_quote.hpp
 
 }  // namespace rty::merge

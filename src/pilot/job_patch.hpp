@@ -1,5 +1,5 @@
 #pragma once
-// The per-node edits Raythena makes to the job before pilot gets it (pilot-http spec §3.1 "Edits";
+// The per-node edits Raythena makes to the job before pilot gets it (docs/pilot-protocol.md;
 // ray: esdriver.py `run`, esworker.py `modify_job`).
 #include <boost/json/object.hpp>
 

@@ -1,8 +1,10 @@
 #pragma once
-// payload.sh: how pilot is started on a node (pilot-http spec §1.2), with payload.pilotwrapper and
+// payload.sh: how pilot is started on a node (docs/pilot-protocol.md), with payload.pilotwrapper and
 // payload.pilotdir in place of the CVMFS paths.
 #include <string>
 #include <string_view>
+
+#include "common/shell_quote.hpp"
 
 namespace rty::pilot {
 
@@ -17,9 +19,7 @@ struct payload_options {
   std::string logfilename;       // stdout → <logfilename>, stderr → <logfilename>.stderr; empty: "wrapper"
 };
 
-// Python shlex.quote: text made only of [A-Za-z0-9@%+=:,./_-] is returned as is, anything else
-// (including the empty string) in single quotes with ' written as '"'"'.
-std::string shell_quote(std::string_view text);
+using rty::shell_quote;  // common/shell_quote.hpp
 
 // A bash script, run from the node's pilot directory (PILOT_HOME) as `/bin/bash payload.sh` with no
 // redirections: it sends its own stdout/stderr to the log files (truncated, as Raythena's `>`), runs

@@ -1,6 +1,8 @@
 #include "pilot/reply.hpp"
 
-#include <boost/json/serialize.hpp>
+#include <boost/json.hpp>
+
+#include "common/failure.hpp"
 
 namespace rty::pilot {
 
@@ -16,6 +18,51 @@ std::string reply_event_ranges(int code, const std::vector<rty::event_range>& ra
                                           {"startEvent", r.start_event},
                                           {"GUID", r.guid}});
   return boost::json::serialize(boost::json::object{{"StatusCode", code}, {"eventRanges", std::move(list)}});
+}
+
+std::string reply_api_success() { return R"({"success":true,"message":"","data":null})"; }
+
+boost::system::result<std::string, std::string> reply_resource_types(std::string_view file_text,
+                                                                   std::string_view origin) {
+  const std::string o(origin);
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(file_text, ec);
+  if (ec) return rty::failure(o + ": not JSON (" + ec.message() + ")");
+  const boost::json::value* list = &doc;
+  for (int depth = 0; depth < 2 && list->is_object(); ++depth) {
+    auto it = list->as_object().find("ResourceTypes");
+    if (it == list->as_object().end()) return rty::failure(o + ": no \"ResourceTypes\" list");
+    list = &it->value();
+  }
+  if (!list->is_array()) return rty::failure(o + ": \"ResourceTypes\" must be a list of resource types");
+  boost::json::array out;
+  std::size_t i = 0;
+  for (const auto& e : list->as_array()) {
+    const std::string where = o + ": ResourceTypes[" + std::to_string(i++) + "]";
+    if (!e.is_object()) return rty::failure(where + " is not an object");
+    const auto& entry = e.as_object();
+    auto name = entry.find("resource_name");
+    if (name == entry.end() || !name->value().is_string() || name->value().as_string().empty())
+      return rty::failure(where + ": resource_name must be a non-empty string");
+    boost::json::object kept{{"resource_name", name->value()}};
+    for (const char* key : {"mincore", "maxcore", "minrampercore", "maxrampercore"}) {
+      auto v = entry.find(key);
+      if (v == entry.end() || v->value().is_null()) {
+        kept[key] = nullptr;
+        continue;
+      }
+      const bool whole = (v->value().is_int64() && v->value().as_int64() >= 0) || v->value().is_uint64();
+      if (!whole)
+        return rty::failure(where + " (" + std::string(name->value().as_string()) + "): " + key +
+               " must be a whole number >= 0 or null, found " + boost::json::serialize(v->value()));
+      kept[key] = v->value();
+    }
+    out.push_back(std::move(kept));
+  }
+  return boost::system::result<std::string, std::string>(
+      boost::system::in_place_value,
+      boost::json::serialize(boost::json::object{
+          {"StatusCode", 0}, {"ResourceTypes", boost::json::object{{"ResourceTypes", std::move(out)}}}}));
 }
 
 std::string reply_job(const boost::json::object& job) { return boost::json::serialize(job); }

@@ -68,28 +68,24 @@ int hex_value(char c) {
 }
 
 // Python's unquote_plus: '+' → ' ', %XX → byte, a malformed escape is kept literally.
+// The stub's hottest loop (pilot's eventRanges come form-encoded, every quote a %22): one pass writing
+// into a buffer of the input's size, which the output never exceeds.
 std::string unquote_plus(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    // Copy the plain run up to the next '+' or '%' in one go (this is the stub's hottest loop).
-    const auto special = s.find_first_of("+%", i);
-    const auto run_end = special == std::string_view::npos ? s.size() : special;
-    out.append(s.data() + i, run_end - i);
-    i = run_end;
-    if (i == s.size()) break;
-    if (s[i] == '+') {
-      out.push_back(' ');
-      ++i;
-    } else if (i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-      i += 3;
+  std::string out(s.size(), '\0');
+  char* o = out.data();
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    int hi, lo;
+    if (c == '+') {
+      *o++ = ' ';
+    } else if (c == '%' && i + 2 < s.size() && (hi = hex_value(s[i + 1])) >= 0 && (lo = hex_value(s[i + 2])) >= 0) {
+      *o++ = static_cast<char>(hi * 16 + lo);
+      i += 2;
     } else {
-      out.push_back(s[i]);  // a malformed escape is kept literally
-      ++i;
+      *o++ = c;  // a malformed escape is kept literally
     }
   }
+  out.resize(static_cast<std::size_t>(o - out.data()));
   return out;
 }
 
@@ -209,6 +205,8 @@ const std::string* find(const fields& f, const char* key) {
 endpoint route(std::string_view target) {
   const auto path = path_of(target);
   if (path == "/") return endpoint::get_job;
+  if (path == "/api/v1/pilot/update_worker_node") return endpoint::update_worker_node;
+  if (path == "/api/v1/pilot/update_worker_node_gpu") return endpoint::update_worker_node_gpu;
   constexpr std::string_view prefix = "/server/panda/";
   if (path.substr(0, prefix.size()) != prefix) return endpoint::unknown;
   const auto name = path.substr(prefix.size());
@@ -217,6 +215,7 @@ endpoint route(std::string_view target) {
   if (name == "updateWorkerPilotStatus") return endpoint::update_worker_pilot_status;
   if (name == "getEventRanges") return endpoint::get_event_ranges;
   if (name == "updateEventRanges") return endpoint::update_event_ranges;
+  if (name == "getResourceTypes") return endpoint::get_resource_types;
   if (name == "updateJobsInBulk" || name == "getStatus" || name == "getKeyPair") return endpoint::not_implemented;
   return endpoint::unknown;
 }
@@ -228,6 +227,9 @@ std::string_view to_string(endpoint e) {
     case endpoint::update_worker_pilot_status: return "updateWorkerPilotStatus";
     case endpoint::get_event_ranges: return "getEventRanges";
     case endpoint::update_event_ranges: return "updateEventRanges";
+    case endpoint::update_worker_node: return "update_worker_node";
+    case endpoint::update_worker_node_gpu: return "update_worker_node_gpu";
+    case endpoint::get_resource_types: return "getResourceTypes";
     case endpoint::not_implemented: return "not implemented";
     case endpoint::unknown: return "unknown";
   }
@@ -332,20 +334,23 @@ bool string_of(const json::value* v, std::string& out) {
 }
 
 // eventRangeID + eventStatus (+ errorCode), shared by the three shapes.
-boost::system::result<rty::range_update, std::string> base_entry(const json::object& e, const std::string& at) {
+// `i`, `j`: the entry's place, named only in an error (a message per range would cost an allocation each).
+boost::system::result<rty::range_update, std::string> base_entry(const json::object& e, std::size_t i,
+                                                                 std::size_t j = std::string::npos) {
+  const auto at = [&] { return where(i, j); };
   rty::range_update u;
   if (!string_of(e.if_contains("eventRangeID"), u.range_id) || u.range_id.empty())
-    return failure{at + ": no eventRangeID string"};
+    return failure{at() + ": no eventRangeID string"};
   std::string status;
-  if (!string_of(e.if_contains("eventStatus"), status)) return failure{at + " (" + u.range_id + "): no eventStatus string"};
+  if (!string_of(e.if_contains("eventStatus"), status)) return failure{at() + " (" + u.range_id + "): no eventStatus string"};
   const auto parsed = rty::parse_range_status(status);
   if (!parsed)
-    return failure{at + " (" + u.range_id + "): eventStatus \"" + status + "\" is not finished, failed, fatal or running"};
+    return failure{at() + " (" + u.range_id + "): eventStatus \"" + status + "\" is not finished, failed, fatal or running"};
   u.status = *parsed;
   if (const auto* code = e.if_contains("errorCode")) {
     std::int64_t c = 0;
     if (!integer_of(code, c) || c < std::numeric_limits<int>::min() || c > std::numeric_limits<int>::max())
-      return failure{at + " (" + u.range_id + "): errorCode is not an integer"};
+      return failure{at() + " (" + u.range_id + "): errorCode is not an integer"};
     u.error_code = static_cast<int>(c);
   }
   return u;
@@ -371,7 +376,7 @@ boost::system::result<std::vector<rty::range_update>, std::string> parse_update_
 
     if (!es_output && !zip_file) {
       // A bare range: failures (version=0). A finished range must come with its file.
-      auto u = base_entry(elt, where(i));
+      auto u = base_entry(elt, i);
       if (!u) return failure{u.error()};
       if (u->status == rty::range_status::finished)
         return failure{where(i) + " (" + u->range_id + "): finished entry without esOutput/zipFile file information"};
@@ -394,11 +399,11 @@ boost::system::result<std::vector<rty::range_update>, std::string> parse_update_
 
     const auto& entries = ranges->get_array();
     for (std::size_t j = 0; j < entries.size(); ++j) {
-      const auto at = where(i, j);
-      if (!entries[j].is_object()) return failure{at + " is not an object"};
+      if (!entries[j].is_object()) return failure{where(i, j) + " is not an object"};
       const auto& e = entries[j].get_object();
-      auto u = base_entry(e, at);
+      auto u = base_entry(e, i, j);
       if (!u) return failure{u.error()};
+      const auto at = [&] { return where(i, j) + " (" + u->range_id + ")"; };
       const bool has_file = u->status == rty::range_status::finished;
       if (zip_file) {
         u->type = "zip_output";
@@ -407,23 +412,83 @@ boost::system::result<std::vector<rty::range_update>, std::string> parse_update_
         u->fsize = zip.fsize;
       } else {
         u->type = "es_output";
-        const std::string id = " (" + u->range_id + ")";
         // Failed entries inside an esOutput block carry no usable file; only finished ones must.
         if (!string_of(e.if_contains("pfn"), u->path) || u->path.empty()) {
-          if (has_file) return failure{at + id + ": finished entry without pfn"};
+          if (has_file) return failure{at() + ": finished entry without pfn"};
         }
         if (!integer_of(e.if_contains("fsize"), u->fsize) || u->fsize < 0) {
-          if (has_file) return failure{at + id + ": finished entry without an integer fsize"};
+          if (has_file) return failure{at() + ": finished entry without an integer fsize"};
           u->fsize = -1;
         }
         if (!string_of(e.if_contains("adler32"), u->chksum) || u->chksum.empty()) {
-          if (has_file) return failure{at + id + ": finished entry without adler32"};
+          if (has_file) return failure{at() + ": finished entry without adler32"};
         }
       }
       out.push_back(std::move(*u));
     }
   }
   return out;
+}
+
+capped_fields cap_fields(const fields& f, std::size_t per_field, std::size_t total) {
+  constexpr std::size_t max_name = 256;
+  capped_fields out;
+  std::size_t used = 0;
+  for (const auto& [name, value] : f) {
+    if (name.size() > max_name) {
+      ++out.dropped;
+      continue;
+    }
+    std::string_view v = value;
+    bool cut = false;
+    if (v.size() > per_field) {
+      std::size_t end = per_field;
+      // Back to the start of a UTF-8 character, so the value stays valid text.
+      while (end > 0 && (static_cast<unsigned char>(v[end]) & 0xc0) == 0x80) --end;
+      v = v.substr(0, end);
+      cut = true;
+    }
+    const std::string note = cut ? "...[cut: " + std::to_string(value.size()) + " bytes]" : std::string();
+    const std::size_t size = name.size() + v.size() + note.size();
+    if (used + size > total) {
+      ++out.dropped;
+      continue;
+    }
+    used += size;
+    if (cut) ++out.cut;
+    std::string kept(v);
+    kept += note;
+    out.kept.emplace(name, std::move(kept));
+  }
+  return out;
+}
+
+}  // namespace rty::pilot
+
+namespace rty::pilot {
+
+worker_node_report parse_worker_node(const fields& f) {
+  auto text = [&](const char* key) {
+    auto it = f.find(key);
+    return it == f.end() ? std::string() : it->second.substr(0, 256);
+  };
+  auto number = [&](const char* key) -> std::optional<std::int64_t> {
+    auto it = f.find(key);
+    if (it == f.end()) return std::nullopt;
+    std::string_view v = it->second;
+    v = v.substr(0, v.find('.'));  // total_memory may come as 24105 or 24105.13
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || end != v.data() + v.size() || n < 0) return std::nullopt;
+    return n;
+  };
+  worker_node_report r;
+  r.host_name = text("host_name");
+  r.cpu_model = text("cpu_model");
+  r.logical_cpus = number("n_logical_cpus");
+  r.total_memory_mb = number("total_memory");
+  r.local_disk_gb = number("total_local_disk");
+  return r;
 }
 
 }  // namespace rty::pilot

@@ -1,5 +1,5 @@
 #pragma once
-// The time-monitor file written by the batch script (pilot-http spec §1.4) and the moment the kill file
+// The time-monitor file written by the batch script (docs/pilot-protocol.md) and the moment the kill file
 // must be written.
 //
 // File format: line 1 is the job's start time of day as printed by `date +%H:%M:%S` on the batch node,

@@ -1,9 +1,9 @@
 #pragma once
-// Challenge-response authentication of a stub on the control channel. The coordinator sends a fresh
-// nonce; the stub answers with HMAC-SHA256(secret, nonce, node_id). The secret itself never crosses the
-// network, and a recorded proof is useless against another nonce (no replay).
-#include <array>
-#include <cstdint>
+// The run's secret and the handshake's nonces, and hex helpers over protocol/sha256.hpp. The secret is
+// written to a file only the run's uid can read; the stubs prove they know it, and the coordinator
+// proves it back (protocol/handshake.hpp).
+#include "protocol/sha256.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -14,13 +14,9 @@ namespace rty::protocol {
 std::string make_secret();  // 32 bytes → 64 hex digits
 std::string make_nonce();   // 16 bytes → 32 hex digits
 
-// Self-contained SHA-256 (FIPS 180-4) and HMAC (RFC 2104): no OpenSSL dependency for one hash.
-std::array<std::uint8_t, 32> sha256(std::string_view data);
+digest sha256(std::string_view data);
 std::string sha256_hex(std::string_view data);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
-
-std::string auth_proof(std::string_view secret, std::string_view nonce, std::string_view node_id);
-// Constant-time comparison with the expected proof.
-bool verify_proof(std::string_view secret, std::string_view nonce, std::string_view node_id, std::string_view proof);
+std::string to_hex(std::string_view bytes);
 
 }  // namespace rty::protocol

@@ -104,6 +104,32 @@ reader open(const json::object& o) {
   return r;
 }
 
+// One from_json: checks "type", lets `fill` read the keys into a Message, and returns it or the first
+// problem.
+template <class Message, class Fill>
+parse_result<Message> decode(const json::object& o, Fill fill) {
+  auto r = open<Message>(o);
+  Message m;
+  fill(r, m);
+  if (!r.ok()) return failure{r.error()};
+  return m;
+}
+
+// Reads the array at `key` element by element with `parse` into `out`; the first bad element fails it.
+template <class T, class Parse>
+void read_list(reader& r, std::string_view key, std::vector<T>& out, Parse parse) {
+  const auto* a = r.array(key);
+  if (!a) return;
+  out.reserve(a->size());
+  for (std::size_t i = 0; i < a->size() && r.ok(); ++i) {
+    auto x = parse((*a)[i]);
+    if (!x)
+      r.fail(std::string(key) + "[" + std::to_string(i) + "]: " + x.error());
+    else
+      out.push_back(std::move(*x));
+  }
+}
+
 constexpr std::int64_t int_max = std::numeric_limits<int>::max();
 constexpr std::int64_t int_min = std::numeric_limits<int>::min();
 
@@ -168,13 +194,11 @@ json::object challenge::to_json() const {
 }
 
 parse_result<challenge> challenge::from_json(const json::object& o) {
-  auto r = open<challenge>(o);
-  r.require_version();
-  challenge m;
-  m.nonce = r.str("nonce");
-  if (r.ok() && m.nonce.empty()) r.fail("nonce is empty");
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<challenge>(o, [](reader& r, challenge& m) {
+    r.require_version();
+    m.nonce = r.str("nonce");
+    if (r.ok() && m.nonce.empty()) r.fail("nonce is empty");
+  });
 }
 
 json::object hello::to_json() const {
@@ -183,20 +207,32 @@ json::object hello::to_json() const {
   o["node_id"] = node_id;
   o["host"] = host;
   o["pid"] = pid;
+  o["nonce"] = nonce;
   o["proof"] = proof;
   return o;
 }
 
 parse_result<hello> hello::from_json(const json::object& o) {
-  auto r = open<hello>(o);
-  r.require_version();
-  hello m;
-  m.node_id = r.str("node_id");
-  m.host = r.str("host");
-  m.pid = r.integer("pid", 0, std::numeric_limits<std::int64_t>::max());
-  m.proof = r.str("proof");
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<hello>(o, [](reader& r, hello& m) {
+    r.require_version();
+    m.node_id = r.str("node_id");
+    m.host = r.str("host");
+    m.pid = r.integer("pid", 0, std::numeric_limits<std::int64_t>::max());
+    m.nonce = r.str("nonce");
+    m.proof = r.str("proof");
+  });
+}
+
+json::object accepted::to_json() const {
+  auto o = start<accepted>();
+  o["proof"] = proof;
+  return o;
+}
+
+parse_result<accepted> accepted::from_json(const json::object& o) {
+  return decode<accepted>(o, [](reader& r, accepted& m) {
+    m.proof = r.str("proof");
+  });
 }
 
 json::object welcome::to_json() const {
@@ -208,21 +244,17 @@ json::object welcome::to_json() const {
 }
 
 parse_result<welcome> welcome::from_json(const json::object& o) {
-  auto r = open<welcome>(o);
-  welcome m;
-  m.node_index = static_cast<int>(r.integer("node_index", 0, int_max));
-  m.job = r.object("job");
-  m.settings = r.object("settings");
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<welcome>(o, [](reader& r, welcome& m) {
+    m.node_index = static_cast<int>(r.integer("node_index", 0, int_max));
+    m.job = r.object("job");
+    m.settings = r.object("settings");
+  });
 }
 
 json::object heartbeat::to_json() const { return start<heartbeat>(); }
 
 parse_result<heartbeat> heartbeat::from_json(const json::object& o) {
-  auto r = open<heartbeat>(o);
-  if (!r.ok()) return failure{r.error()};
-  return heartbeat{};
+  return decode<heartbeat>(o, [](reader&, heartbeat&) {});
 }
 
 json::object ranges_request::to_json() const {
@@ -233,12 +265,10 @@ json::object ranges_request::to_json() const {
 }
 
 parse_result<ranges_request> ranges_request::from_json(const json::object& o) {
-  auto r = open<ranges_request>(o);
-  ranges_request m;
-  m.request_id = r.uint64("request_id");
-  m.n_ranges = static_cast<int>(r.integer("n_ranges", 1, int_max));
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<ranges_request>(o, [](reader& r, ranges_request& m) {
+    m.request_id = r.uint64("request_id");
+    m.n_ranges = static_cast<int>(r.integer("n_ranges", 1, int_max));
+  });
 }
 
 json::object ranges_reply::to_json() const {
@@ -253,22 +283,11 @@ json::object ranges_reply::to_json() const {
 }
 
 parse_result<ranges_reply> ranges_reply::from_json(const json::object& o) {
-  auto r = open<ranges_reply>(o);
-  ranges_reply m;
-  m.request_id = r.uint64("request_id");
-  m.no_more = r.boolean("no_more");
-  if (const auto* a = r.array("ranges")) {
-    m.ranges.reserve(a->size());
-    for (std::size_t i = 0; i < a->size() && r.ok(); ++i) {
-      auto x = event_range_from_json((*a)[i]);
-      if (!x)
-        r.fail("ranges[" + std::to_string(i) + "]: " + x.error());
-      else
-        m.ranges.push_back(std::move(*x));
-    }
-  }
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<ranges_reply>(o, [](reader& r, ranges_reply& m) {
+    m.request_id = r.uint64("request_id");
+    m.no_more = r.boolean("no_more");
+    read_list(r, "ranges", m.ranges, event_range_from_json);
+  });
 }
 
 json::object ranges_cancel::to_json() const {
@@ -278,11 +297,9 @@ json::object ranges_cancel::to_json() const {
 }
 
 parse_result<ranges_cancel> ranges_cancel::from_json(const json::object& o) {
-  auto r = open<ranges_cancel>(o);
-  ranges_cancel m;
-  m.request_id = r.uint64("request_id");
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<ranges_cancel>(o, [](reader& r, ranges_cancel& m) {
+    m.request_id = r.uint64("request_id");
+  });
 }
 
 json::object ranges_return::to_json() const {
@@ -294,19 +311,17 @@ json::object ranges_return::to_json() const {
 }
 
 parse_result<ranges_return> ranges_return::from_json(const json::object& o) {
-  auto r = open<ranges_return>(o);
-  ranges_return m;
-  if (const auto* a = r.array("ranges")) {
-    for (std::size_t i = 0; i < a->size(); ++i) {
-      if (!(*a)[i].is_string()) {
-        r.fail("ranges[" + std::to_string(i) + "] is not a string range id");
-        break;
+  return decode<ranges_return>(o, [](reader& r, ranges_return& m) {
+    if (const auto* a = r.array("ranges")) {
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        if (!(*a)[i].is_string()) {
+          r.fail("ranges[" + std::to_string(i) + "] is not a string range id");
+          break;
+        }
+        m.ranges.emplace_back((*a)[i].get_string());
       }
-      m.ranges.emplace_back((*a)[i].get_string());
     }
-  }
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  });
 }
 
 json::object ranges_update::to_json() const {
@@ -319,20 +334,9 @@ json::object ranges_update::to_json() const {
 }
 
 parse_result<ranges_update> ranges_update::from_json(const json::object& o) {
-  auto r = open<ranges_update>(o);
-  ranges_update m;
-  if (const auto* a = r.array("updates")) {
-    m.updates.reserve(a->size());
-    for (std::size_t i = 0; i < a->size() && r.ok(); ++i) {
-      auto u = range_update_from_json((*a)[i]);
-      if (!u)
-        r.fail("updates[" + std::to_string(i) + "]: " + u.error());
-      else
-        m.updates.push_back(std::move(*u));
-    }
-  }
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<ranges_update>(o, [](reader& r, ranges_update& m) {
+    read_list(r, "updates", m.updates, range_update_from_json);
+  });
 }
 
 json::object job_update::to_json() const {
@@ -343,12 +347,10 @@ json::object job_update::to_json() const {
 }
 
 parse_result<job_update> job_update::from_json(const json::object& o) {
-  auto r = open<job_update>(o);
-  job_update m;
-  m.state = r.str("state");
-  m.fields = r.object("fields");
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<job_update>(o, [](reader& r, job_update& m) {
+    m.state = r.str("state");
+    m.fields = r.object("fields");
+  });
 }
 
 json::object pilot_exit::to_json() const {
@@ -360,29 +362,41 @@ json::object pilot_exit::to_json() const {
 }
 
 parse_result<pilot_exit> pilot_exit::from_json(const json::object& o) {
-  auto r = open<pilot_exit>(o);
-  pilot_exit m;
-  m.code = static_cast<int>(r.integer("code", int_min, int_max));
-  m.signal = static_cast<int>(r.integer("signal", 0, int_max));
-  m.reason = r.str("reason");
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<pilot_exit>(o, [](reader& r, pilot_exit& m) {
+    m.code = static_cast<int>(r.integer("code", int_min, int_max));
+    m.signal = static_cast<int>(r.integer("signal", 0, int_max));
+    m.reason = r.str("reason");
+  });
+}
+
+json::object start_pilot::to_json() const {
+  auto o = start<start_pilot>();
+  o["attempt"] = attempt;
+  o["reason"] = reason;
+  return o;
+}
+
+parse_result<start_pilot> start_pilot::from_json(const json::object& o) {
+  return decode<start_pilot>(o, [](reader& r, start_pilot& m) {
+    m.attempt = static_cast<int>(r.integer("attempt", 2, 1000000));
+    m.reason = r.str("reason");
+  });
 }
 
 json::object stop::to_json() const {
   auto o = start<stop>();
   o["reason"] = reason;
   o["drain"] = drain;
+  o["grace_s"] = grace_s;
   return o;
 }
 
 parse_result<stop> stop::from_json(const json::object& o) {
-  auto r = open<stop>(o);
-  stop m;
-  m.reason = r.str("reason");
-  m.drain = r.boolean("drain");
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<stop>(o, [](reader& r, stop& m) {
+    m.reason = r.str("reason");
+    m.drain = r.boolean("drain");
+    m.grace_s = static_cast<int>(r.integer("grace_s", 0, 3600));
+  });
 }
 
 json::object error::to_json() const {
@@ -392,11 +406,45 @@ json::object error::to_json() const {
 }
 
 parse_result<error> error::from_json(const json::object& o) {
-  auto r = open<error>(o);
-  error m;
-  m.message = r.str("message");
-  if (!r.ok()) return failure{r.error()};
-  return m;
+  return decode<error>(o, [](reader& r, error& m) {
+    m.message = r.str("message");
+  });
+}
+
+}  // namespace rty::protocol
+
+namespace rty::protocol {
+namespace {
+
+// Tries each alternative of Variant whose `type` matches; the first match decides.
+template <class Variant, std::size_t I = 0>
+parse_result<Variant> decode_as(std::string_view type, const json::object& message) {
+  if constexpr (I == std::variant_size_v<Variant>) {
+    return failure{"unexpected message '" + std::string(type) + "'"};
+  } else {
+    using alternative = std::variant_alternative_t<I, Variant>;
+    if (type != alternative::type) return decode_as<Variant, I + 1>(type, message);
+    auto m = alternative::from_json(message);
+    if (!m) return failure{m.error()};
+    return Variant(std::in_place_index<I>, std::move(*m));
+  }
+}
+
+template <class Variant>
+parse_result<Variant> decode_variant(const json::object& message) {
+  auto type = message_type(message);
+  if (!type) return failure{type.error()};
+  return decode_as<Variant>(*type, message);
+}
+
+}  // namespace
+
+parse_result<stub_message> decode_stub_message(const json::object& message) {
+  return decode_variant<stub_message>(message);
+}
+
+parse_result<coordinator_message> decode_coordinator_message(const json::object& message) {
+  return decode_variant<coordinator_message>(message);
 }
 
 }  // namespace rty::protocol

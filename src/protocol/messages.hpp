@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace rty::protocol {
@@ -31,19 +32,30 @@ struct challenge {
   static parse_result<challenge> from_json(const boost::json::object&);
 };
 
-// Stub → coordinator, first frame. proof = auth_proof(secret, nonce, node_id).
+// Stub → coordinator, first frame: the stub's identity, its own nonce for the coordinator to prove
+// itself against, and its proof of the secret (protocol/handshake.hpp).
 struct hello {
   static constexpr std::string_view type = "hello";
   std::uint32_t version = protocol::version;
   std::string node_id;
   std::string host;
   std::int64_t pid = 0;
+  std::string nonce;
   std::string proof;
   boost::json::object to_json() const;
   static parse_result<hello> from_json(const boost::json::object&);
 };
 
-// Coordinator → stub after a valid hello.
+// Coordinator → stub after a valid hello: the coordinator's proof of the secret. Every frame after it,
+// both ways, carries a MAC under the session's keys (protocol/frame.hpp).
+struct accepted {
+  static constexpr std::string_view type = "accepted";
+  std::string proof;
+  boost::json::object to_json() const;
+  static parse_result<accepted> from_json(const boost::json::object&);
+};
+
+// Coordinator → stub, the first authenticated frame.
 struct welcome {
   static constexpr std::string_view type = "welcome";
   int node_index = 0;
@@ -70,6 +82,8 @@ struct ranges_request {
 };
 
 // Coordinator → stub. no_more: the job has no ranges left for anyone (pilot gets [] from now on).
+// An empty list without no_more means "nothing for you now" (only other nodes' leases could make more
+// ready): pilot gets [] for this request, and the next one asks again.
 struct ranges_reply {
   static constexpr std::string_view type = "ranges_reply";
   std::uint64_t request_id = 0;
@@ -122,11 +136,24 @@ struct pilot_exit {
   static parse_result<pilot_exit> from_json(const boost::json::object&);
 };
 
-// Coordinator → stub. drain=true: write the kill file and let pilot finish; false: kill pilot and exit.
+// Coordinator → stub: the node's pilot has ended and there is work it can take: start pilot again
+// (payload.sh in a fresh attempt directory). attempt counts pilots on this node, the first being 1.
+struct start_pilot {
+  static constexpr std::string_view type = "start_pilot";
+  int attempt = 2;
+  std::string reason;
+  boost::json::object to_json() const;
+  static parse_result<start_pilot> from_json(const boost::json::object&);
+};
+
+// Coordinator → stub. drain=true: write the kill file and let pilot finish; false: stop pilot and exit,
+// after giving a pilot that is still running grace_s seconds to end by itself (the job is complete and
+// pilot winds down: each of its workers still asks once and hears []).
 struct stop {
   static constexpr std::string_view type = "stop";
   std::string reason;
   bool drain = false;
+  int grace_s = 0;
   boost::json::object to_json() const;
   static parse_result<stop> from_json(const boost::json::object&);
 };
@@ -138,6 +165,15 @@ struct error {
   boost::json::object to_json() const;
   static parse_result<error> from_json(const boost::json::object&);
 };
+
+// What each side may receive once the handshake is done, decoded by the "type" key into one of the
+// typed messages (the receiver dispatches with std::visit). An error names an unknown type, or the
+// type's own from_json error.
+using stub_message =
+    std::variant<heartbeat, ranges_request, ranges_update, ranges_cancel, ranges_return, job_update, pilot_exit, error>;
+using coordinator_message = std::variant<heartbeat, ranges_reply, stop, start_pilot, error>;
+parse_result<stub_message> decode_stub_message(const boost::json::object& message);
+parse_result<coordinator_message> decode_coordinator_message(const boost::json::object& message);
 
 // Frame a typed message.
 template <class Message>

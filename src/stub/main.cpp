@@ -3,10 +3,13 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "common/file_util.hpp"
+#include "common/host_port.hpp"
 #include "common/log.hpp"
 #include "rty/version.hpp"
 #include "stub/stub.hpp"
@@ -63,15 +66,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto colon = coordinator.rfind(':');
-  if (coordinator.empty() || colon == std::string::npos) {
-    std::cerr << "raythena-stub: --coordinator HOST:PORT is required\n";
+  auto address = rty::parse_host_port(coordinator);
+  if (!address || address->port == 0) {
+    std::cerr << "raythena-stub: --coordinator needs HOST:PORT with a numeric address and a port 1-65535"
+              << (coordinator.empty() ? "" : ", not '" + coordinator + "'") << "\n";
     return 2;
   }
   rty::stub::options opts;
-  opts.host = coordinator.substr(0, colon);
-  if (opts.host.size() > 2 && opts.host.front() == '[' && opts.host.back() == ']') opts.host = opts.host.substr(1, opts.host.size() - 2);
-  opts.port = static_cast<unsigned short>(std::atoi(coordinator.c_str() + colon + 1));
+  opts.host = address->host;
+  opts.port = static_cast<unsigned short>(address->port);
   if (node_id.empty()) {
     if (const char* n = std::getenv("SLURMD_NODENAME")) node_id = n;
   }
@@ -82,9 +85,14 @@ int main(int argc, char** argv) {
   }
   opts.node_id = node_id;
   rty::file::harden_umask();  // srun and ssh hand down whatever umask the user's shell had
-  if (const char* s = std::getenv("RAYTHENA_STUB_SECRET"); s && *s) {
+  if (char* s = std::getenv("RAYTHENA_STUB_SECRET"); s && *s) {
     opts.secret = s;
-    ::unsetenv("RAYTHENA_STUB_SECRET");  // pilot does not need to see it
+    // unsetenv only drops the pointer: the bytes stay in the environment block the kernel shows in
+    // /proc/<pid>/environ for the process's whole life (issue 13). Overwrite them in place first.
+    // getenv points into that block (nothing set this variable since exec), so this clears it there.
+    // The owner (and root) can read environ; any other uid cannot, and pilot never inherits it.
+    std::fill(s, s + std::strlen(s), '\0');
+    ::unsetenv("RAYTHENA_STUB_SECRET");
   } else if (!secret_file.empty()) {
     std::string what;
     auto text = rty::file::read_all(secret_file, &what);

@@ -55,7 +55,17 @@ pilot_dir_guard::~pilot_dir_guard() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
+void pilot_dir_guard::batch::forget() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  rel_.clear();
+}
+
 std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::string& why) const {
+  return check(path, why, nullptr);
+}
+
+std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::string& why, batch* cache) const {
   if (path.empty()) {
     why = "no output path";
     return std::nullopt;
@@ -72,19 +82,21 @@ std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::
     why = "'" + path + "' does not name a file";
     return std::nullopt;
   }
-  auto outside = [&] {
-    why = "'" + path + "' is outside this node's pilot directory " + root_ + ": refused";
-    return std::nullopt;
-  };
   // Fast path, once per range: a path spelled under the pilot directory is resolved by the kernel
   // beneath it in one call, instead of realpath's system call per path component.
-  std::string rel, dir;
+  std::string rel;
   if (root_fd_ >= 0 && (lexically_under(parent, dir_, rel) || lexically_under(parent, root_, rel))) {
-    const int fd = open_beneath(root_fd_, rel);
+    int fd = cache && cache->fd_ >= 0 && cache->rel_ == rel ? cache->fd_ : open_beneath(root_fd_, rel);
     if (fd >= 0) {
+      if (cache && fd != cache->fd_) {
+        cache->forget();
+        cache->fd_ = fd;
+        cache->rel_ = rel;
+        ++cache->opened_;
+      }
       struct stat st {};
       const bool special = ::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode);
-      ::close(fd);
+      if (!cache) ::close(fd);
       if (special) {
         why = "'" + path + "' is not a regular file (a symlink or special file): refused";
         return std::nullopt;
@@ -97,15 +109,23 @@ std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::
     }
     // The kernel refused to leave the directory (which an absolute symlink back into it also does),
     // raced a rename (EAGAIN), or has no openat2 (before 5.6, or a seccomp filter): resolve it the long
-    // way below, which decides.
+    // way, which decides.
   }
+  return check_resolved(path, parent, name, why);
+}
+
+std::optional<std::string> pilot_dir_guard::check_resolved(const std::string& path, const std::string& parent,
+                                                           const std::string& name, std::string& why) const {
   char resolved_dir[PATH_MAX];
   if (!::realpath(parent.c_str(), resolved_dir)) {
     why = "directory of '" + path + "': " + std::strerror(errno);
     return std::nullopt;
   }
-  dir = resolved_dir;
-  if (dir != root_ && dir.compare(0, root_.size() + 1, root_ + "/") != 0) return outside();
+  const std::string dir = resolved_dir;
+  if (dir != root_ && dir.compare(0, root_.size() + 1, root_ + "/") != 0) {
+    why = "'" + path + "' is outside this node's pilot directory " + root_ + ": refused";
+    return std::nullopt;
+  }
   struct stat st {};
   const std::string resolved = dir + "/" + name;
   if (::lstat(resolved.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
@@ -138,18 +158,15 @@ std::optional<std::string> move_output(const std::string& src, const std::string
     err = try_rename(dest);
     if (err == 0) return dest;
   }
-  if (err == ENOENT) {
-    struct stat st {};
-    if (::stat(src.c_str(), &st) != 0) {
-      // A repeated update for a file already moved: under this node's suffix if its name was taken
-      // then (that one is ours for sure), else under the plain name.
-      const std::string ours = target + "." + node_id;
-      if (::stat(ours.c_str(), &st) == 0) return ours;
-      if (::stat(target.c_str(), &st) == 0) return target;
-      why = "output file '" + src + "' does not exist";
-      if (error) *error = ENOENT;
-      return std::nullopt;
-    }
+  struct stat src_st {};
+  if (err == ENOENT && ::stat(src.c_str(), &src_st) != 0) {
+    // The pilot's file is not there. A file of that name already in the task directory is never taken
+    // in its place: anyone who can guess a name (another node's output, a forged update, issue 13) would
+    // get it counted for a range nobody simulated. A repeated update is stopped earlier, by the ranges
+    // broker, which forwards each range's result once.
+    why = "output file '" + src + "' does not exist";
+    if (error) *error = ENOENT;
+    return std::nullopt;
   }
   if (err == EINVAL || err == ENOSYS) {  // filesystem without RENAME_NOREPLACE (some parallel filesystems)
     struct stat st {};

@@ -8,8 +8,8 @@ namespace rty::stub {
 
 // Moves a finished range's output into the task directory (flat, like Raythena). Falls back to
 // copy+unlink across filesystems. A name already taken there gets ".<node_id>" appended, so two nodes
-// never overwrite each other's files. A source that is gone while its target exists is a repeated
-// update for a file already moved: the target is returned. nullopt with `why` otherwise, and `error`
+// never overwrite each other's files. A source that does not exist is an error (ENOENT) even when the
+// task directory holds a file of its name: that file is never substituted. nullopt with `why`, and `error`
 // (if given) set to the failing call's errno (0 when no system call failed). A copy that fails leaves
 // no partial file in the task directory.
 std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
@@ -34,7 +34,32 @@ class pilot_dir_guard {
   pilot_dir_guard& operator=(const pilot_dir_guard&) = delete;
   std::optional<std::string> check(const std::string& path, std::string& why) const;
 
+  // The checks of one updateEventRanges: pilot writes its outputs side by side, so the directory
+  // opened (beneath the pilot directory) for one output serves the next one in the same directory,
+  // one openat2 per update instead of one per output. Each file is still checked on its own.
+  class batch {
+   public:
+    explicit batch(const pilot_dir_guard& guard) : guard_(guard) {}
+    ~batch() { forget(); }
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    std::optional<std::string> check(const std::string& path, std::string& why) { return guard_.check(path, why, this); }
+    std::size_t opened() const { return opened_; }  // directories opened so far (for the tests)
+
+   private:
+    friend class pilot_dir_guard;
+    void forget();
+    const pilot_dir_guard& guard_;
+    std::string rel_;  // the directory of fd_, relative to the resolved pilot directory
+    int fd_ = -1;
+    std::size_t opened_ = 0;
+  };
+
  private:
+  std::optional<std::string> check(const std::string& path, std::string& why, batch* cache) const;
+  std::optional<std::string> check_resolved(const std::string& path, const std::string& parent,
+                                            const std::string& name, std::string& why) const;
+
   std::string dir_, root_, error_;  // as given, resolved, why it cannot be resolved
   int root_fd_ = -1;
 };

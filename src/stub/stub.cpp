@@ -6,8 +6,13 @@
 // coroutines on it, so the state below needs no locks.
 #include "stub/stub.hpp"
 #include "stub/node_files.hpp"
+#include "stub/peer_uid.hpp"
+#include "stub/pilot_supervisor.hpp"
+#include "stub/ranges_broker.hpp"
+#include "stub/update_filter.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <linux/close_range.h>
 #include <sys/stat.h>
@@ -27,17 +32,19 @@
 #include <memory>
 #include <optional>
 
-#include "common/admission.hpp"
+#include "net/admission.hpp"
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
-#include "coordinator/channel_io.hpp"
+#include "net/channel.hpp"
+#include "net/spawn.hpp"
 #include "pilot/job_patch.hpp"
 #include "pilot/reply.hpp"
 #include "pilot/request.hpp"
 #include "protocol/auth.hpp"
 #include "protocol/messages.hpp"
+#include "protocol/handshake.hpp"
 
 namespace rty::stub {
 namespace {
@@ -53,21 +60,20 @@ using namespace std::chrono_literals;
 
 constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-// A getEventRanges request waiting for the coordinator's answer.
+// A getEventRanges request waiting for the coordinator's answer (its state is in the ranges_broker).
 struct pending_ranges {
-  explicit pending_ranges(asio::any_io_executor ex) : wake(ex, asio::steady_timer::time_point::max()) {}
-  asio::steady_timer wake;
-  std::optional<protocol::ranges_reply> reply;
+  pending_ranges(asio::any_io_executor ex, asio::steady_timer::time_point deadline) : wake(ex, deadline) {}
+  asio::steady_timer wake;   // fires at the deadline; cancelled when the wait ends otherwise
   bool client_gone = false;  // pilot closed its connection while waiting
   bool answered = false;     // the wait is over; the client watcher must stop
 };
 
-class stub : public std::enable_shared_from_this<stub> {
+class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
  public:
   stub(asio::io_context& io, options opts) : io_(io), opts_(std::move(opts)), heartbeat_timer_(io), grace_timer_(io),
                                                kill_timer_(io), signals_(io, SIGCHLD, SIGTERM, SIGINT) {}
 
-  void start() { asio::co_spawn(io_, run(), asio::detached); }
+  void start() { asio::co_spawn(io_, run(), net::log_exceptions(component(), "stub", [self = shared_from_this()] { self->supervisor_.finish(1); })); }
   int exit_code() const { return exit_code_; }
 
  private:
@@ -77,13 +83,13 @@ class stub : public std::enable_shared_from_this<stub> {
     auto self = shared_from_this();
     watch_signals();
     if (!co_await connect_and_authenticate()) {
-      finish(exit_code_ ? exit_code_ : 1);
+      supervisor_.finish(1);
       co_return;
     }
     if (!setup_node()) co_return;
-    asio::co_spawn(io_, read_channel(), asio::detached);
-    asio::co_spawn(io_, heartbeats(), asio::detached);
-    asio::co_spawn(io_, accept_http(), asio::detached);
+    asio::co_spawn(io_, read_channel(), net::log_exceptions(component(), "control channel", [self = shared_from_this()] { self->supervisor_.finish(1); }));
+    asio::co_spawn(io_, heartbeats(), net::log_exceptions(component(), "heartbeats", [self = shared_from_this()] { self->supervisor_.finish(1); }));
+    asio::co_spawn(io_, accept_http(), net::log_exceptions(component(), "pilot port", [self = shared_from_this()] { self->supervisor_.finish(1); }));
     if (!launch_pilot()) co_return;
     arm_kill_timer();
   }
@@ -91,7 +97,7 @@ class stub : public std::enable_shared_from_this<stub> {
   // --- channel -------------------------------------------------------------------------------------
 
   // A coordinator under a flood of unauthenticated connections may cut ours before the handshake is
-  // through (common/admission.hpp): that is worth a few more tries. An explicit refusal is not.
+  // through (net/admission.hpp): that is worth a few more tries. An explicit refusal is not.
   awaitable<bool> connect_and_authenticate() {
     tcp::resolver resolver(io_);
     auto [rec, results] = co_await resolver.async_resolve(opts_.host, std::to_string(opts_.port), as_tuple_awaitable);
@@ -139,31 +145,43 @@ class stub : public std::enable_shared_from_this<stub> {
       cut = "closed before the challenge: " + first.error();
       co_return handshake_result::cut;
     }
-    auto challenge = protocol::challenge::from_json(*first);
-    if (!challenge) {
-      RTY_LOG(critical, component()) << "bad challenge from coordinator: " << challenge.error();
-      co_return handshake_result::failed;
-    }
-    protocol::hello hello;
-    hello.version = protocol::version;
-    hello.node_id = opts_.node_id;
+    protocol::hello identity;
+    identity.node_id = opts_.node_id;
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
-    hello.host = host;
-    hello.pid = static_cast<std::int64_t>(::getpid());
-    hello.proof = protocol::auth_proof(opts_.secret, challenge->nonce, opts_.node_id);
-    channel_->send(hello.to_json());
+    identity.host = host;
+    identity.pid = static_cast<std::int64_t>(::getpid());
+    protocol::stub_handshake handshake(opts_.secret, std::move(identity), protocol::make_nonce());
+    auto hello = handshake.on_challenge(*first);
+    if (!hello) {
+      RTY_LOG(critical, component()) << "bad challenge from coordinator " << channel_->peer() << ": " << log::escape(hello.error());
+      co_return handshake_result::failed;
+    }
+    channel_->send(hello->to_json());
     auto second = co_await channel_->receive();
     if (!second) {
-      cut = "closed before the welcome: " + second.error();
+      cut = "closed before the coordinator proved itself: " + second.error();
       co_return handshake_result::cut;
     }
-    if (auto type = protocol::message_type(*second); type && *type == protocol::error::type) {
-      auto err = protocol::error::from_json(*second);
+    // Nothing the peer sends is used before it has proven the run's secret: a process that listens on
+    // the coordinator's address (raythenad gone, a spoofed headip) cannot start anything here.
+    auto keys = handshake.on_accepted(*second);
+    if (!keys) {
+      RTY_LOG(critical, component()) << "coordinator " << channel_->peer() << ": " << log::escape(keys.error());
+      co_return handshake_result::failed;
+    }
+    channel_->secure(keys->stub_to_coordinator, keys->coordinator_to_stub);
+    auto third = co_await channel_->receive();
+    if (!third) {
+      cut = "closed before the welcome: " + third.error();
+      co_return handshake_result::cut;
+    }
+    if (auto type = protocol::message_type(*third); type && *type == protocol::error::type) {
+      auto err = protocol::error::from_json(*third);
       RTY_LOG(critical, component()) << "coordinator refused this stub: " << (err ? err->message : err.error());
       co_return handshake_result::failed;
     }
-    auto welcome = protocol::welcome::from_json(*second);
+    auto welcome = protocol::welcome::from_json(*third);
     if (!welcome) {
       RTY_LOG(critical, component()) << "bad welcome from coordinator: " << welcome.error();
       co_return handshake_result::failed;
@@ -179,49 +197,39 @@ class stub : public std::enable_shared_from_this<stub> {
     for (;;) {
       auto msg = co_await channel_->receive();
       if (!msg) {
-        if (!finishing_) channel_lost(msg.error());
+        channel_lost(msg.error());
         co_return;
       }
       last_rx_ = std::chrono::steady_clock::now();
-      auto type = protocol::message_type(*msg);
-      if (!type) {
-        RTY_LOG(warning, component()) << "ignoring a message without type from the coordinator";
+      auto decoded = protocol::decode_coordinator_message(*msg);
+      if (!decoded) {
+        RTY_LOG(error, component()) << "ignoring a message from the coordinator: " << log::escape(decoded.error());
         continue;
       }
-      if (*type == protocol::heartbeat::type) continue;
-      if (*type == protocol::ranges_reply::type) {
-        auto reply = protocol::ranges_reply::from_json(*msg);
-        if (!reply) {
-          RTY_LOG(error, component()) << "bad ranges_reply: " << reply.error();
-          continue;
-        }
-        deliver_ranges(std::move(*reply));
-      } else if (*type == protocol::stop::type) {
-        auto stop = protocol::stop::from_json(*msg);
-        bool drain = stop ? stop->drain : false;
-        RTY_LOG(info, component()) << "coordinator asks to stop (" << (stop ? stop->reason : std::string("?")) << ")"
-                                   << (drain ? ", draining" : "");
-        if (drain)
-          write_kill_file("coordinator drain");
-        else
-          terminate_pilot("coordinator stop");
-      } else if (*type == protocol::error::type) {
-        auto err = protocol::error::from_json(*msg);
-        RTY_LOG(error, component()) << "coordinator error: " << (err ? err->message : err.error());
-      } else {
-        RTY_LOG(warning, component()) << "ignoring unexpected message '" << *type << "' from the coordinator";
-      }
+      std::visit([this](auto& m) { on(std::move(m)); }, *decoded);
     }
+  }
+
+  // One handler per message the coordinator may send (protocol::coordinator_message).
+  void on(protocol::heartbeat) {}
+  void on(protocol::ranges_reply reply) { deliver_ranges(std::move(reply)); }
+  void on(protocol::start_pilot start) { restart_pilot(start); }
+  void on(protocol::error err) { RTY_LOG(error, component()) << "coordinator error: " << log::escape(err.message); }
+
+  void on(protocol::stop stop) {
+    RTY_LOG(info, component()) << "coordinator asks to stop (" << log::escape(stop.reason) << ")"
+                               << (stop.drain ? ", draining" : "");
+    supervisor_.stop(stop);
   }
 
   awaitable<void> heartbeats() {
     auto self = shared_from_this();
     const auto interval = std::chrono::seconds(std::max<std::int64_t>(1, settings_int("heartbeat_interval", 10)));
     const auto timeout = std::chrono::seconds(std::max<std::int64_t>(2, settings_int("heartbeat_timeout", 60)));
-    while (!finishing_ && channel_ && channel_->is_open()) {
+    while (!supervisor_.ended() && channel_ && channel_->is_open()) {
       heartbeat_timer_.expires_after(interval);
       auto [ec] = co_await heartbeat_timer_.async_wait(as_tuple_awaitable);
-      if (ec || finishing_ || !channel_->is_open()) co_return;
+      if (ec || supervisor_.ended() || !channel_->is_open()) co_return;
       if (std::chrono::steady_clock::now() - last_rx_ > timeout) {
         channel_->close();
         channel_lost("no message from the coordinator for " + std::to_string(timeout.count()) + " s");
@@ -234,21 +242,37 @@ class stub : public std::enable_shared_from_this<stub> {
   }
 
   void channel_lost(const std::string& why) {
-    if (channel_gone_) return;
-    channel_gone_ = true;
-    auto grace = std::chrono::seconds(settings_int("grace", 30));
-    RTY_LOG(error, component()) << "lost the coordinator (" << why << "); pilot is stopped in " << grace.count()
-                                << " s unless it ends first";
+    if (supervisor_.channel_gone() || supervisor_.ended()) return;
+    const auto grace = std::chrono::seconds(settings_int("grace", 30));
+    if (supervisor_.released())
+      RTY_LOG(info, component()) << "coordinator closed the channel after letting this node go";
+    else
+      RTY_LOG(error, component()) << "lost the coordinator (" << why << "); pilot is stopped in " << grace.count()
+                                  << " s unless it ends first";
+    supervisor_.channel_lost(grace, why);
+  }
+
+  void arm_grace(std::chrono::seconds grace, const std::string&) override {
     grace_timer_.expires_after(grace);
     grace_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec) return;
-      self->terminate_pilot("channel gone for longer than the grace period");
+      self->supervisor_.terminate("channel gone for longer than the grace period");
     });
-    if (pilot_pid_ <= 0) finish(1);
   }
 
-  void send(const boost::json::object& msg) {
-    if (channel_ && channel_->is_open()) channel_->send(msg);
+  // A frame past the coordinator's limit would make it drop this node as broken (issue 13): such a
+  // message is not sent, and the caller tells pilot.
+  bool send(const boost::json::object& msg) {
+    if (!channel_ || !channel_->is_open()) return false;
+    std::size_t size = 0;
+    if (!channel_->send_within(msg, protocol::default_max_frame, size)) {
+      auto type = protocol::message_type(msg);
+      RTY_LOG(error, component()) << "a " << (type ? *type : std::string("?")) << " message of " << size
+                                  << " bytes exceeds the channel's frame limit of " << protocol::default_max_frame
+                                  << " bytes: not sent";
+      return false;
+    }
+    return true;
   }
 
   // --- node setup and pilot ------------------------------------------------------------------------
@@ -264,6 +288,7 @@ class stub : public std::enable_shared_from_this<stub> {
 
   bool setup_node() {
     actor_dir_ = settings_string("actor_dir");
+    pilot_home_ = actor_dir_;  // the first pilot runs in the node directory itself, as under Raythena
     task_dir_ = settings_string("task_dir");
     std::error_code ec;
     fs::create_directories(actor_dir_, ec);
@@ -298,6 +323,13 @@ class stub : public std::enable_shared_from_this<stub> {
     std::string url = "http://127.0.0.1:" + std::to_string(server_port_);
     const char* env_cfg = std::getenv("HARVESTER_PILOT_CONFIG");
     std::string cfg_path = env_cfg ? env_cfg : settings_string("pilot_config");
+    // pilot gives up on a request after [Pilot] http_maxtime (curl --max-time): every wait for the
+    // coordinator ends well before that.
+    if (!cfg_path.empty())
+      if (auto text = file::read_all(cfg_path, nullptr)) broker_ = ranges_broker(hold_limit(pilot_http_maxtime(*text)));
+    RTY_LOG(info, component()) << "a getEventRanges waits at most "
+                               << std::chrono::duration_cast<std::chrono::seconds>(broker_.max_wait()).count()
+                               << " s for the coordinator (half of pilot's http_maxtime)";
     if (port == 0 || cfg_path.empty()) {
       std::string original;
       if (!cfg_path.empty()) {
@@ -318,19 +350,41 @@ class stub : public std::enable_shared_from_this<stub> {
     return true;
   }
 
+  // A later pilot on this node (the coordinator has work and this node's pilot ended): payload.sh runs
+  // again in a fresh attempt directory under the node directory, so that nothing of the last pilot's
+  // (its job directory, logs, a kill file) is in the new one's way.
+  void restart_pilot(const protocol::start_pilot& start) {
+    if (auto why = supervisor_.refuse_attempt()) {
+      RTY_LOG(warning, component()) << "coordinator asks for pilot attempt " << start.attempt << " while " << *why
+                                    << ": ignored";
+      return;
+    }
+    pilot_home_ = (fs::path(actor_dir_) / ("attempt-" + std::to_string(start.attempt))).string();
+    std::error_code ec;
+    fs::create_directories(pilot_home_, ec);
+    RTY_LOG(info, component()) << "starting pilot attempt " << start.attempt << " in " << pilot_home_ << " ("
+                               << start.reason << ")";
+    if (ec) {
+      report_launch_failure("cannot create '" + pilot_home_ + "': " + ec.message());
+      return;
+    }
+    broker_.pilot_started();
+    if (!launch_pilot()) return;
+  }
+
   bool launch_pilot() {
     // The node directory is the same for every run of the job: a kill file left by the previous run
     // (walltime, drain) would make the resumed pilot stop before its first range.
     std::error_code kec;
     if (fs::remove(kill_file_path(), kec))
       RTY_LOG(info, component()) << "removed the previous run's kill file " << kill_file_path();
-    std::string script = (fs::path(actor_dir_) / "payload.sh").string();
+    std::string script = (fs::path(pilot_home_) / "payload.sh").string();
     std::string what;
     if (file::write_atomic(script, settings_string("payload_script"), &what)) return launch_failed(what);
     ::chmod(script.c_str(), 0755);
     process::spawn_options o;
     o.argv = {"/bin/bash", script};
-    o.cwd = actor_dir_;
+    o.cwd = pilot_home_;
     o.env_set = pilot_env_;
     o.new_process_group = true;
     // Every descriptor open now (channel, pilot's listening socket, whatever the launcher left open)
@@ -341,6 +395,7 @@ class stub : public std::enable_shared_from_this<stub> {
     auto pid = process::spawn(o, err);
     if (!pid) return launch_failed(err);
     pilot_pid_ = *pid;
+    supervisor_.pilot_started();
     RTY_LOG(info, component()) << "pilot started (pid " << pilot_pid_ << ", " << script << ")";
     start_pilot_guard();
     return true;
@@ -358,7 +413,7 @@ class stub : public std::enable_shared_from_this<stub> {
       return;
     }
     const pid_t group = pilot_pid_;
-    const unsigned grace = static_cast<unsigned>(std::clamp<std::int64_t>(settings_int("grace", 30), 1, 3600));
+    const unsigned grace = pilot_supervisor::guard_grace(settings_int("grace", 30));
     pid_t guard = ::fork();
     if (guard == 0) {
       // The child of a process with threads (the resolver's): async-signal-safe calls only.
@@ -394,37 +449,36 @@ class stub : public std::enable_shared_from_this<stub> {
   }
 
   bool launch_failed(const std::string& why) {
+    report_launch_failure(why);
+    supervisor_.launch_failed();  // the coordinator counts a later attempt against payload.pilotrestarts
+    return false;
+  }
+
+  void report_launch_failure(const std::string& why) {
     RTY_LOG(critical, component()) << "payload launch failed: " << why;
     protocol::pilot_exit exit;
     exit.code = -1;
     exit.signal = 0;
     exit.reason = "launch failed: " + why;
     send(exit.to_json());
-    finish(3);
-    return false;
   }
 
   void arm_kill_timer() {
-    auto kill_at = settings_int("kill_at", 0);
-    if (kill_at <= 0) return;
-    auto when = std::chrono::system_clock::time_point(std::chrono::seconds(kill_at));
-    auto delay = when - std::chrono::system_clock::now();
-    if (delay < 0s) delay = 0s;
-    kill_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay));
+    auto delay = pilot_supervisor::kill_delay(settings_int("kill_at", 0), std::chrono::system_clock::now());
+    if (!delay) return;
+    kill_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(*delay));
     kill_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->write_kill_file("walltime");
+      if (!ec) self->supervisor_.write_kill_file("walltime");
     });
   }
 
   std::string kill_file_path() const {
     std::string name = settings_string("kill_file");
     if (name.empty()) name = "pilot_kill_payload";
-    return file::join(actor_dir_, name);
+    return file::join(pilot_home_, name);  // pilot looks for it in PILOT_HOME, its working directory
   }
 
-  void write_kill_file(const std::string& why) {
-    if (kill_written_) return;
-    kill_written_ = true;
+  void write_kill_file(const std::string& why) override {
     std::string path = kill_file_path();
     std::string what;
     if (file::write_atomic(path, "KILL", &what))
@@ -433,11 +487,17 @@ class stub : public std::enable_shared_from_this<stub> {
       RTY_LOG(warning, component()) << "wrote " << path << " (" << why << "): pilot stops after its current ranges";
   }
 
-  void terminate_pilot(const std::string& why) {
-    if (pilot_pid_ <= 0) {
-      finish(channel_gone_ ? 1 : 0);
-      return;
-    }
+  // The job is complete and pilot winds down: it may end by itself within `grace`, then it is stopped.
+  void wind_down(std::chrono::seconds grace) override {
+    RTY_LOG(info, component()) << "the run is over: pilot has " << grace.count() << " s to end by itself";
+    kill_timer_.cancel();
+    kill_timer_.expires_after(grace);
+    kill_timer_.async_wait([self = shared_from_this(), grace](boost::system::error_code ec) {
+      if (!ec) self->supervisor_.terminate("still running " + std::to_string(grace.count()) + " s after the run ended");
+    });
+  }
+
+  void signal_pilot(const std::string& why) override {
     RTY_LOG(warning, component()) << "stopping pilot's process group (" << why << ")";
     process::signal_group(pilot_pid_, SIGTERM);
     auto t = std::make_shared<asio::steady_timer>(io_, 5s);
@@ -453,9 +513,9 @@ class stub : public std::enable_shared_from_this<stub> {
         self->reap_pilot();
       } else {
         RTY_LOG(warning, self->component()) << "signal " << sig << " received";
-        self->terminate_pilot(std::string("signal ") + ::strsignal(sig));
+        self->supervisor_.terminate(std::string("signal ") + ::strsignal(sig));
       }
-      if (!self->done_) self->watch_signals();
+      if (!self->supervisor_.ended()) self->watch_signals();
     });
   }
 
@@ -476,13 +536,14 @@ class stub : public std::enable_shared_from_this<stub> {
     exit.signal = status->signal;
     exit.reason = process::describe(*status);
     send(exit.to_json());
-    finish(channel_gone_ ? 1 : 0);  // a pilot stopped because the coordinator is gone is no success
+    // Unless the node stops, the stub stays: the coordinator starts a new pilot here when work
+    // appears (start_pilot) or lets the node go (stop).
+    supervisor_.pilot_exited();
+    if (!supervisor_.ended())
+      RTY_LOG(info, component()) << "no pilot on this node now; waiting for new work or the end of the run";
   }
 
-  void finish(int code) {
-    if (done_) return;
-    done_ = true;
-    finishing_ = true;
+  void finish(int code) override {
     exit_code_ = code;
     boost::system::error_code ec;
     if (acceptor_) acceptor_->close(ec);
@@ -511,7 +572,8 @@ class stub : public std::enable_shared_from_this<stub> {
     auto self = shared_from_this();
     asio::steady_timer pause(io_);
     while (acceptor_ && acceptor_->is_open()) {
-      auto [ec, socket] = co_await acceptor_->async_accept(as_tuple_awaitable);
+      tcp::endpoint client;
+      auto [ec, socket] = co_await acceptor_->async_accept(client, as_tuple_awaitable);
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log)
@@ -519,8 +581,44 @@ class stub : public std::enable_shared_from_this<stub> {
         co_await net::after_accept_error(ec, reading_, pause);  // cuts the oldest client still sending
         continue;
       }
-      asio::co_spawn(io_, http_session(std::move(socket)), asio::detached);
+      if (!from_this_uid(socket, client)) continue;  // closed as it goes out of scope
+      asio::co_spawn(io_, http_session(std::move(socket)), net::log_exceptions(component(), "pilot HTTP session"));
     }
+  }
+
+  // Only this run's pilot may use the pilot port (issue 13): loopback is open to every uid on the node,
+  // so a client whose socket another uid owns is cut before a byte of its request is read. pilot is
+  // this stub's child and runs as its uid. When the kernel cannot tell, the client is cut too (failing
+  // open would give the port to everyone). The lookup and its fallback: stub/peer_uid.hpp.
+  // pilot3's curl opens a connection per request: the lookup takes two system calls (the client's
+  // address comes with accept, ours is the listener's, the netlink socket stays open).
+  bool from_this_uid(tcp::socket& socket, const tcp::endpoint& remote) {
+    boost::system::error_code lec;
+    if (!listen_endpoint_) listen_endpoint_ = acceptor_->local_endpoint(lec);
+    const tcp::endpoint local = listen_endpoint_.value_or(tcp::endpoint{});
+    std::string why;
+    std::optional<uid_t> uid;
+    if (!lec && remote.protocol() == tcp::v4() && local.protocol() == tcp::v4()) {
+      sockaddr_in peer{}, self{};
+      std::memcpy(&peer, remote.data(), sizeof peer);
+      std::memcpy(&self, local.data(), sizeof self);
+      uid = find_peer_uid_(peer, self, why);
+    } else {
+      why = lec ? lec.message() : "not IPv4";
+    }
+    if (uid && *uid == euid_) return true;
+    if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log) {
+      if (uid)
+        RTY_LOG(warning, component()) << "refused a pilot-port connection from " << remote.port() << " owned by uid "
+                                      << *uid << ": only this run's pilot (uid " << euid_ << ") may connect"
+                                      << v.note();
+      else
+        RTY_LOG(warning, component()) << "refused a pilot-port connection whose owner cannot be found out ("
+                                      << why << ")" << v.note();
+    }
+    boost::system::error_code cec;
+    socket.close(cec);
+    return false;
   }
 
   awaitable<void> http_session(tcp::socket socket) {
@@ -568,6 +666,7 @@ class stub : public std::enable_shared_from_this<stub> {
         if (!delivered.empty()) {
           RTY_LOG(warning, component()) << "pilot went away before its " << delivered.size()
                                         << " event range(s) could be delivered; they go back to the coordinator";
+          broker_.not_delivered(delivered);
           protocol::ranges_return back;
           back.ranges = std::move(delivered);
           send(back.to_json());
@@ -590,7 +689,6 @@ class stub : public std::enable_shared_from_this<stub> {
     res.prepare_payload();
     stream.expires_after(30s);
     auto [ec, n] = co_await http::async_write(stream, res, as_tuple_awaitable);
-    return_ec_ = ec;
     co_return !ec;
   }
 
@@ -610,17 +708,31 @@ class stub : public std::enable_shared_from_this<stub> {
       case pilot::endpoint::update_worker_pilot_status: {
         auto fields = pilot::decode_body(target, content_type, req.body());
         if (!fields) {
-          RTY_LOG(error, component()) << path << ": undecodable body (" << fields.error() << ")";
+          RTY_LOG(error, component()) << log::escape(path) << ": undecodable body (" << log::escape(fields.error())
+                                      << ")";
           co_return pilot::reply_status(500);
         }
         if (ep == pilot::endpoint::update_job) {
+          fields->erase("xml");  // the final update's job report: not the coordinator's business
+          fields->erase("metaData");
+          // Every field goes on, but capped (issue 13): one oversized updateJob must not make a frame
+          // the coordinator takes for a broken node.
+          auto capped = pilot::cap_fields(*fields);
           protocol::job_update update;
-          auto state = fields->find("state");
-          update.state = state == fields->end() ? std::string() : state->second;
-          for (auto& [k, v] : *fields)
-            if (k != "xml" && k != "metaData") update.fields[k] = v;
-          RTY_LOG(info, component()) << "pilot job state: " << update.state;
-          send(update.to_json());
+          auto state = capped.kept.find("state");
+          update.state = state == capped.kept.end() ? std::string() : state->second;
+          for (auto& [k, v] : capped.kept) update.fields[k] = v;
+          if (capped.cut || capped.dropped)
+            RTY_LOG(warning, component()) << "updateJob: " << capped.cut << " field(s) cut to "
+                                          << pilot::default_field_cap << " bytes, " << capped.dropped
+                                          << " left out (over " << pilot::default_fields_total
+                                          << " bytes in all, or a name too long); the rest is forwarded, pilot "
+                                             "gets StatusCode 500";
+          RTY_LOG(info, component()) << "pilot job state: " << log::escape(update.state, 64);
+          if (!send(update.to_json())) co_return pilot::reply_status(500);
+          // What was cut did not reach the coordinator: pilot hears an error (it carries on regardless,
+          // docs/pilot-protocol.md), the node stays.
+          if (capped.cut || capped.dropped) co_return pilot::reply_status(500);
         }
         co_return pilot::reply_status(0);
       }
@@ -628,9 +740,33 @@ class stub : public std::enable_shared_from_this<stub> {
         co_return co_await get_event_ranges(target, content_type, req.body(), delivered, client);
       case pilot::endpoint::update_event_ranges:
         co_return update_event_ranges(target, content_type, req.body());
+      case pilot::endpoint::update_worker_node:
+      case pilot::endpoint::update_worker_node_gpu: {
+        // pilot >= 3.10 reports the node once at start; it only logs the answer (pilot.py send_workernode_map).
+        auto fields = pilot::decode_body(target, content_type, req.body());
+        if (!fields) {
+          RTY_LOG(error, component()) << log::escape(path) << ": undecodable body (" << log::escape(fields.error()) << ")";
+          co_return pilot::reply_status(500);
+        }
+        if (ep == pilot::endpoint::update_worker_node) {
+          worker_node_ = pilot::parse_worker_node(*fields);
+          auto n = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string("?"); };
+          RTY_LOG(info, component()) << "pilot reports node " << log::escape(worker_node_->host_name, 128) << ": "
+                                     << n(worker_node_->logical_cpus) << " logical CPUs, "
+                                     << n(worker_node_->total_memory_mb) << " MB memory, "
+                                     << n(worker_node_->local_disk_gb) << " GB local disk, CPU "
+                                     << log::escape(worker_node_->cpu_model, 128);
+        }
+        co_return pilot::reply_api_success();
+      }
+      case pilot::endpoint::get_resource_types: {
+        auto types = settings_string("resource_types");
+        if (types.empty()) co_return pilot::reply_status(500);  // no payload.resourcetypesfile
+        co_return types;
+      }
       case pilot::endpoint::not_implemented:
       case pilot::endpoint::unknown:
-        RTY_LOG(debug, component()) << "pilot asked for unsupported path " << path;
+        RTY_LOG(debug, component()) << "pilot asked for unsupported path " << log::escape(path);
         co_return pilot::reply_status(500);
     }
     co_return pilot::reply_status(500);
@@ -655,148 +791,138 @@ class stub : public std::enable_shared_from_this<stub> {
                                           std::vector<std::string>* delivered, tcp::socket* client) {
     auto fields = pilot::decode_body(target, content_type, body);
     if (!fields) {
-      RTY_LOG(error, component()) << "getEventRanges: " << fields.error();
+      RTY_LOG(error, component()) << "getEventRanges: " << log::escape(fields.error());
       co_return pilot::reply_status(500);
     }
     auto request = pilot::parse_get_event_ranges(*fields);
     if (!request) {
-      RTY_LOG(error, component()) << "getEventRanges: " << request.error();
+      RTY_LOG(error, component()) << "getEventRanges: " << log::escape(request.error());
       co_return pilot::reply_status(500);
     }
-    auto panda_id = rty::json::get_string(welcome_.job, "PandaID");
-    if (!panda_id || request->panda_id != *panda_id) {
-      RTY_LOG(error, component()) << "getEventRanges for PandaID " << request->panda_id << ", but this node runs "
+    if (!pilot::panda_id_matches(welcome_.job, request->panda_id)) {
+      auto panda_id = rty::json::get_string(welcome_.job, "PandaID");
+      RTY_LOG(error, component()) << "getEventRanges for PandaID " << log::escape(request->panda_id, 64)
+                                  << ", but this node runs "
                                   << (panda_id ? *panda_id : std::string("no job"));
       co_return pilot::reply_event_ranges(-1, {});
     }
-    if (no_more_ || request->n_ranges <= 0) co_return pilot::reply_event_ranges(0, {});
-    if (channel_gone_) {
-      // Nothing can come while the coordinator is gone; pilot's request waits with the node's fate.
+    auto ask = broker_.pilot_asks(request->n_ranges, std::chrono::steady_clock::now());
+    if (ask.answer_now) co_return pilot::reply_event_ranges(0, {});
+    if (supervisor_.channel_gone()) {
+      // Nothing can come while the coordinator is gone: the wait ends at its deadline with [].
       RTY_LOG(warning, component()) << "getEventRanges while the coordinator is unreachable";
     }
-    auto id = ++next_request_id_;
-    auto pending = std::make_shared<pending_ranges>(io_.get_executor());
+    const auto id = ask.request_id;
+    auto pending = std::make_shared<pending_ranges>(io_.get_executor(), ask.deadline);
     pending_.emplace(id, pending);
     protocol::ranges_request rr;
     rr.request_id = id;
     rr.n_ranges = request->n_ranges;
     send(rr.to_json());
-    asio::co_spawn(io_, watch_client(client, pending), asio::detached);
-    co_await pending->wake.async_wait(as_tuple_awaitable);
+    asio::co_spawn(io_, watch_client(client, pending), net::log_exceptions(component(), "held getEventRanges"));
+    auto [wec] = co_await pending->wake.async_wait(as_tuple_awaitable);
     pending->answered = true;
     boost::system::error_code cec;
     client->cancel(cec);  // ends the watcher
     pending_.erase(id);
-    if (pending->client_gone) {
-      if (pending->reply && pending->reply->no_more) no_more_ = true;
-      if (pending->reply && !pending->reply->ranges.empty()) {
-        protocol::ranges_return back;  // the answer came, but there is nobody to give it to
-        for (const auto& r : pending->reply->ranges) back.ranges.push_back(r.id);
-        send(back.to_json());
-      } else if (!pending->reply) {
-        protocol::ranges_cancel cancel;
-        cancel.request_id = id;
-        send(cancel.to_json());
-      }
-      RTY_LOG(warning, component()) << "pilot hung up while waiting for event ranges; its request is withdrawn";
-      co_return std::string();  // no answer: the connection is closed
+    using wait_end = ranges_broker::wait_end;
+    // Cancelled without the client gone: either the broker woke it (its reply is in) or finish() did.
+    const wait_end why = pending->client_gone ? wait_end::client_gone
+                         : !wec               ? wait_end::deadline
+                         : supervisor_.ended() ? wait_end::shutdown
+                                              : wait_end::woken;
+    auto out = broker_.finish_wait(id, why);
+    if (out.cancel) send(out.cancel->to_json());
+    if (out.give_back) send(out.give_back->to_json());
+    switch (out.what) {
+      case ranges_broker::outcome::no_answer:
+        RTY_LOG(warning, component()) << "pilot hung up while waiting for event ranges; its request is withdrawn";
+        co_return std::string();  // no answer: the connection is closed
+      case ranges_broker::outcome::empty:
+        RTY_LOG(info, component()) << "no event range came within "
+                                   << std::chrono::duration_cast<std::chrono::seconds>(broker_.max_wait()).count()
+                                   << " s: pilot gets [] before its own time limit";
+        co_return pilot::reply_event_ranges(0, {});
+      case ranges_broker::outcome::server_error:
+        co_return pilot::reply_status(500);  // shutting down
+      case ranges_broker::outcome::ranges:
+        break;
     }
-    if (!pending->reply) co_return pilot::reply_status(500);  // shutting down
-    if (pending->reply->no_more) no_more_ = true;
-    for (const auto& r : pending->reply->ranges) delivered->push_back(r.id);
-    co_return pilot::reply_event_ranges(0, pending->reply->ranges);
+    for (const auto& r : out.delivered) delivered->push_back(r.id);
+    co_return pilot::reply_event_ranges(0, out.delivered);
   }
 
   void deliver_ranges(protocol::ranges_reply reply) {
-    auto it = pending_.find(reply.request_id);
-    if (it == pending_.end()) {
-      // pilot gave up on this request: the ranges go back to the coordinator at once.
-      if (!reply.ranges.empty()) {
-        protocol::ranges_return back;
-        for (auto& r : reply.ranges) back.ranges.push_back(r.id);
-        send(back.to_json());
-      }
-      if (reply.no_more) no_more_ = true;
-      return;
-    }
-    if (reply.no_more) {
-      no_more_ = true;
-    }
-    it->second->reply = std::move(reply);
-    it->second->wake.cancel();
-    if (no_more_) {
-      // "no more" wakes every waiter, not only one (the original's bug).
-      for (auto& [id, p] : pending_) {
-        if (!p->reply) {
-          p->reply.emplace();
-          p->reply->request_id = id;
-          p->reply->no_more = true;
-          p->wake.cancel();
-        }
-      }
+    auto d = broker_.coordinator_replied(std::move(reply));
+    if (!d.give_back.ranges.empty()) send(d.give_back.to_json());  // pilot gave up on that request
+    for (auto id : d.woken) {
+      if (auto it = pending_.find(id); it != pending_.end()) it->second->wake.cancel();
     }
   }
 
   std::string update_event_ranges(std::string_view target, std::string_view content_type, const std::string& body) {
     auto fields = pilot::decode_body(target, content_type, body);
     if (!fields) {
-      RTY_LOG(error, component()) << "updateEventRanges: " << fields.error();
+      RTY_LOG(error, component()) << "updateEventRanges: " << log::escape(fields.error());
       return pilot::reply_status(500);
     }
     auto updates = pilot::parse_update_event_ranges(*fields);
     if (!updates) {
-      RTY_LOG(error, component()) << "updateEventRanges: " << updates.error();
+      RTY_LOG(error, component()) << "updateEventRanges: " << log::escape(updates.error());
       return pilot::reply_status(500);
     }
-    if (channel_gone_) {
-      // Nobody could record them: the files stay where pilot wrote them, and pilot hears an error.
-      RTY_LOG(error, component()) << "updateEventRanges while the coordinator is unreachable: refused";
-      return pilot::reply_status(500);
-    }
-    protocol::ranges_update forward;
-    bool withheld = false;
-    for (auto& u : *updates) {
-      if (u.status != range_status::finished || u.path.empty()) {
-        forward.updates.push_back(std::move(u));
-        continue;
-      }
-      std::string why;
-      int error = 0;
-      if (!output_guard_) output_guard_.emplace(actor_dir_);
-      auto checked = output_guard_->check(u.path, why);
-      auto moved = checked ? move_output(*checked, task_dir_, opts_.node_id, why, &error) : std::nullopt;
-      if (!moved && storage_refused(error)) {
-        // Not the range's fault: reporting it failed would spend one of its attempts. It stays leased
-        // to this node and goes back to the others when this node ends; the coordinator stops the run
-        // when it cannot write its checkpoint either.
-        RTY_LOG(error, component()) << "range " << u.range_id << " finished but " << why
-                                    << "; not reported, its output stays in the pilot directory";
-        withheld = true;
-        continue;
-      }
-      if (!moved) {
-        RTY_LOG(error, component()) << "range " << u.range_id << " reported finished but " << why
-                                    << "; reported as failed so that it is simulated again";
-        u.status = range_status::failed;
-        u.path.clear();
-      } else {
-        u.path = *moved;
-      }
-      forward.updates.push_back(std::move(u));
-    }
-    if (!forward.updates.empty()) send(forward.to_json());
-    return pilot::reply_status(withheld ? 500 : 0);
+    // Only ranges this stub handed to its pilot, each reported once (issue 13): range ids are
+    // predictable, and a forged finish must not reach the coordinator (stub/update_filter.hpp).
+    if (!output_guard_) output_guard_.emplace(actor_dir_);
+    update_io io(*this);
+    return pilot::reply_status(filter_updates(broker_, std::move(*updates), supervisor_.channel_gone(), io));
   }
+
+  // What the update filter asks of the stub: move outputs, send, and the log lines.
+  struct update_io final : update_sink {
+    explicit update_io(stub& s) : s_(s), outputs_(*s.output_guard_) {}
+    std::optional<std::string> store_output(const std::string& path, std::string& why, int& error) override {
+      auto checked = outputs_.check(path, why);
+      return checked ? move_output(*checked, s_.task_dir_, s_.opts_.node_id, why, &error) : std::nullopt;
+    }
+    bool forward(const protocol::ranges_update& update) override { return s_.send(update.to_json()); }
+    void unreachable() override {
+      RTY_LOG(error, s_.component()) << "updateEventRanges while the coordinator is unreachable: refused";
+    }
+    void refused(const std::string& id) override {
+      RTY_LOG(error, s_.component()) << "updateEventRanges for range " << log::escape(id, 200)
+                                     << ", which this node's pilot was never given: refused";
+    }
+    void repeated(std::size_t n, const std::string& first) override {
+      RTY_LOG(info, s_.component()) << "updateEventRanges repeats " << n << " report(s) already forwarded (first: "
+                                    << log::escape(first, 200) << "): skipped";
+    }
+    void withheld(const std::string& id, const std::string& why) override {
+      // The coordinator stops the run when it cannot write its checkpoint either.
+      RTY_LOG(error, s_.component()) << "range " << log::escape(id, 200) << " finished but " << log::escape(why)
+                                     << "; not reported, its output stays in the pilot directory";
+    }
+    void output_failed(const std::string& id, const std::string& why) override {
+      RTY_LOG(error, s_.component()) << "range " << log::escape(id, 200) << " reported finished but "
+                                     << log::escape(why) << "; reported as failed so that it is simulated again";
+    }
+    stub& s_;
+    pilot_dir_guard::batch outputs_;
+  };
 
   asio::io_context& io_;
   options opts_;
   std::shared_ptr<net::channel> channel_;
   std::optional<pilot_dir_guard> output_guard_;  // the node's pilot directory, resolved once
+  peer_uid_finder find_peer_uid_;                // who is on the other end of a pilot-port connection
+  const uid_t euid_ = ::geteuid();               // the only uid allowed on the pilot port
+  std::optional<tcp::endpoint> listen_endpoint_;  // the pilot port (127.0.0.1:port), once listening
   // pilot-port connections still sending their request (pilot needs a handful at most).
   admission_queue reading_{64};
   log_throttle http_refusals_{10, std::chrono::minutes(1)};
   std::uint64_t http_reads_ = 0;
   protocol::welcome welcome_;
+  std::optional<pilot::worker_node_report> worker_node_;  // what pilot's update_worker_node said
   std::optional<tcp::acceptor> acceptor_;
   asio::steady_timer heartbeat_timer_;
   asio::steady_timer grace_timer_;
@@ -805,19 +931,15 @@ class stub : public std::enable_shared_from_this<stub> {
   std::chrono::steady_clock::time_point last_rx_{};
   std::map<std::string, std::string> pilot_env_;
   std::map<std::uint64_t, std::shared_ptr<pending_ranges>> pending_;
-  std::uint64_t next_request_id_ = 0;
+  ranges_broker broker_{hold_limit(std::nullopt)};
   std::string actor_dir_, task_dir_;
+  std::string pilot_home_;  // the running (or last) pilot's directory: actor_dir_ or an attempt-<k> under it
   unsigned short server_port_ = 0;
   pid_t pilot_pid_ = -1;
   pid_t guard_pid_ = -1;
   int guard_fd_ = -1;
-  bool no_more_ = false;
-  bool channel_gone_ = false;
-  bool kill_written_ = false;
-  bool finishing_ = false;
-  bool done_ = false;
+  pilot_supervisor supervisor_{*this};
   int exit_code_ = 0;
-  boost::system::error_code return_ec_;
 };
 
 }  // namespace

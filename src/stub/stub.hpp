@@ -10,7 +10,9 @@ struct options {
   std::string secret;      // the run's secret (never from argv)
 };
 
-// Runs the stub until its pilot ends or its channel is gone for longer than the grace period.
+// Runs the stub until the coordinator lets the node go (its pilot ended and the job needs no new one, or
+// a stop), or its channel is gone for longer than the grace period. A node whose pilot ended waits for
+// the coordinator: start_pilot runs payload.sh again in a fresh attempt directory.
 // Returns the process exit code.
 int run(options opts);
 

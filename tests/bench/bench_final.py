@@ -10,6 +10,10 @@ has many inputs in state.json's merged map and one merge report per output to re
 raythenad's own log: the last "merge ... done" line (the moment every range is processed and merged)
 to the run's summary line, which is logged after the final job report and the final checkpoint are
 written; and, separately, from that line to the process's exit (stubs told to stop and reaped).
+And the tail as a user sees it: from the moment the last range was finished by a pilot's worker (the
+fake pilot's FAKE_PILOT_TIMES record) to the final report, with the fake pilot at pilot3's own pace
+(finished ranges reported on its 5 s timer, its communicator's 1 s loop): what waits for pilot's
+report timer, the last merges and the end of the run together.
 No baseline run: there is no simpler program doing the same renames, reports and checkpoint.
 Known limit: with 2000 inputs raythenad crashes when the first stub joins (std::regex in
 src/pilot/job_patch.cpp recurses once per character of the job's --inputEVNTFile list: stack overflow).
@@ -31,7 +35,9 @@ def one_run(args, work, rep):
     bl.make_site(root, args.inputs, args.events, args.per_output, args.nodes, [
         "ray.localnodes=%d" % args.nodes, "ray.statusinterval=60", "ray.stubgrace=1", "logging.level=info"])
     log = os.path.join(root, "raythenad.log")
-    p, _ = bl.start_raythenad(args.build, root, {}, log)
+    times = os.path.join(root, "range-times")
+    p, _ = bl.start_raythenad(args.build, root, {"FAKE_PILOT_TIMES": times, "FAKE_PILOT_REPORT_INTERVAL": "5",
+                                                 "FAKE_PILOT_COMM_SLEEP": "1"}, log)
     try:
         rc = p.wait(timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -50,7 +56,9 @@ def one_run(args, work, rep):
         print("bench_final: run %d: exit code %d, merge line %s, summary line %s (log %s)"
               % (rep, rc, last_merge is not None, summary is not None, log))
         return None
-    return summary - last_merge, exited - summary
+    with open(times) as f:
+        last_range = max(float(line.split()[1]) for line in f if line.strip())
+    return summary - last_merge, exited - summary, summary - last_range
 
 
 def main():
@@ -70,6 +78,7 @@ def main():
     if good:
         bl.bench("final_report_after_last_merge", statistics.median(r[0] for r in good), "s")
         bl.bench("final_exit_after_report", statistics.median(r[1] for r in good), "s")
+        bl.bench("final_report_after_last_range", statistics.median(r[2] for r in good), "s")
         bl.bench("final_outputs", args.inputs * args.events // args.per_output, "outputs")
         bl.bench("final_inputs", args.inputs, "inputs")
     if not args.keep:

@@ -1,5 +1,5 @@
 // rty_scale_driver: one process playing N stubs (default 10,000) against a real coordinator. Each virtual
-// node opens an authenticated channel (challenge -> hello with auth_proof), sends heartbeats at the
+// node opens an authenticated channel (protocol::stub_handshake, then sealed frames), sends heartbeats at the
 // interval its welcome names, and runs a virtual pilot with `cores` cores: it asks for `cores` ranges,
 // "processes" them for 60/speedup seconds (one range per core per minute, sped up), reports them all
 // finished in one ranges_update, and asks again. Starts are spread over one cycle, as real pilots drift.
@@ -11,6 +11,7 @@
 //          [--speedup S] [--seconds D] [--coordinator-pid PID] [--task-dir DIR] [--connect-batch K]
 #include "protocol/auth.hpp"
 #include "protocol/frame.hpp"
+#include "protocol/handshake.hpp"
 #include "protocol/messages.hpp"
 
 #include <boost/asio.hpp>
@@ -25,6 +26,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -155,14 +157,21 @@ class node : public std::enable_shared_from_this<node> {
       last_rx_ = now;
     }
     if (*type == "challenge") {
-      auto c = rty::protocol::challenge::from_json(m);
-      if (!c) return;
       rty::protocol::hello h;
       h.node_id = id_;
       h.host = "scalehost";
       h.pid = 100000 + index_;
-      h.proof = rty::protocol::auth_proof(secret_, c->nonce, id_);
-      send(h.to_json());
+      handshake_.emplace(secret_, std::move(h), rty::protocol::make_nonce());
+      auto hello = handshake_->on_challenge(m);
+      if (!hello) return on_closed(hello.error());
+      send(hello->to_json());
+    } else if (*type == "accepted" || (*type == "error" && handshake_)) {
+      auto keys = handshake_->on_accepted(m);
+      handshake_.reset();
+      if (!keys) return on_closed(keys.error());
+      sealer_.emplace(keys->stub_to_coordinator);
+      decoder_.require_mac(keys->coordinator_to_stub);
+      decoder_.set_max_frame(rty::protocol::default_max_frame);
     } else if (*type == "welcome") {
       auto w = rty::protocol::welcome::from_json(m);
       welcomed_ = true;
@@ -253,7 +262,7 @@ class node : public std::enable_shared_from_this<node> {
 
   void send(const boost::json::object& m) {
     if (done_) return;
-    outq_.push_back(rty::protocol::encode_frame(m));
+    outq_.push_back(sealer_ ? sealer_->seal(m) : rty::protocol::encode_frame(m));
     if (!writing_) write_next();
   }
 
@@ -282,7 +291,9 @@ class node : public std::enable_shared_from_this<node> {
   const std::string& secret_;
   tcp::socket socket_;
   asio::steady_timer work_timer_, hb_timer_;
-  rty::protocol::frame_decoder decoder_;
+  rty::protocol::frame_decoder decoder_{rty::protocol::handshake_max_frame};
+  std::optional<rty::protocol::stub_handshake> handshake_;  // until the coordinator has proven itself
+  std::optional<rty::protocol::frame_sealer> sealer_;
   std::deque<std::string> outq_;
   bool writing_ = false, welcomed_ = false, done_ = false;
   std::chrono::seconds hb_interval_{15};

@@ -6,34 +6,21 @@
 #include <vector>
 
 #include "bookkeeping/bookkeeper.hpp"
+#include "rty_test/support.hpp"
 
 namespace rty::bookkeeping::test {
 
-inline std::string in_name(int i) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "EVNT.01234._%06d.pool.root.1", i);
-  return buf;
-}
-inline std::string out_name(int j, const char* tag = "HITS.05678") {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s._%06d.pool.root.1", tag, j);
-  return buf;
-}
+using rty::test::temp_dir;
+using rty::test::write_file;
+
+inline std::string in_name(int i) { return rty::test::numbered_file("EVNT.01234", i); }
+inline std::string out_name(int j, const char* tag = "HITS.05678") { return rty::test::numbered_file(tag, j); }
 
 // A job with `inputs` input files of E events merged into outputs of H events (spec §3.1 geometry).
 inline rty::job_spec make_job(int inputs, int e, int h, const char* out_tag = "HITS.05678") {
-  rty::job_spec job;
-  job.panda_id = "6000000001";
-  job.task_id = "5678";
-  job.events_per_input = e;
-  job.events_per_output = h;
-  for (int i = 1; i <= inputs; ++i) {
-    job.in_files.push_back(in_name(i));
-    job.guids.push_back("GUID-" + std::to_string(i));
-  }
-  const int outputs = h >= e ? inputs / (h / e) : inputs * (e / h);
-  for (int j = 1; j <= outputs; ++j) job.output_files.push_back(out_name(j, out_tag));
-  return job;
+  rty::test::job_names names;
+  names.output_tag = out_tag;
+  return rty::test::make_job(inputs, e, h, names);
 }
 
 inline options make_options(int max_attempts = 3) {

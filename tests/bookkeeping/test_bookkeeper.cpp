@@ -1,6 +1,7 @@
 // Bookkeeper behaviour: assignment, updates, retries, re-dispatch, merge groups (spec §3.1–§3.5, §7).
 #include <boost/test/unit_test.hpp>
 
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -274,35 +275,110 @@ BOOST_AUTO_TEST_CASE(finish_without_path_counts_as_failed_attempt) {
   BOOST_TEST(res.problems.size() == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(unowned_finish_is_recorded_once_first_finish_wins) {
-  bookkeeper bk(make_job(1, 2, 2), make_options());
+// Issue 13: a finish from a node that does not hold the range (rule in bookkeeper.hpp). A forged or
+// late finish of a range another live node holds is logged, not counted: that node's result comes.
+BOOST_AUTO_TEST_CASE(unowned_finish_of_a_range_another_node_holds_is_not_counted) {
+  auto o = make_options();
+  o.output_present = [](const std::string&, std::int64_t) { return true; };  // even with the file there
+  bookkeeper bk(make_job(1, 2, 2), o);
   auto a = bk.lease(1, 2);
-  // Node 2 (e.g. a node whose earlier lease was released) finishes a range leased to node 1.
-  auto res = bk.apply_update(2, {fin(a[0].id, "/task/first")});
-  BOOST_TEST(res.finished == 1u);
+  auto forged = fin(a[0].id, "/task/first");
+  forged.fsize = 10;
+  auto res = bk.apply_update(2, {forged});
+  BOOST_TEST(res.finished == 0u);
   BOOST_TEST(res.not_owned == 1u);
-  BOOST_TEST(bk.leased_to(1) == 1u);  // node 1's lease on it is gone
-  // Node 1's own later finish is a duplicate, not merged.
+  BOOST_TEST(res.trusted == 0u);
+  BOOST_REQUIRE(res.problems.size() == 1u);
+  BOOST_TEST(res.problems[0].find("another node holds it") != std::string::npos);
+  BOOST_TEST(bk.leased_to(1) == 2u);  // node 1 keeps its lease
+  // Node 1's own finish is the one that counts.
   res = bk.apply_update(1, {fin(a[0].id, "/task/second"), fin(a[1].id, "/task/other")});
-  BOOST_TEST(res.duplicates == 1u);
-  BOOST_TEST(res.finished == 1u);
+  BOOST_TEST(res.finished == 2u);
+  BOOST_TEST(res.duplicates == 0u);
   auto tasks = bk.take_ready_merges();
   BOOST_REQUIRE_EQUAL(tasks.size(), 1u);
-  BOOST_TEST(tasks[0].inputs[0].path == "/task/first");
-  BOOST_TEST(bk.get_counts().finished == 2u);
+  BOOST_TEST(tasks[0].inputs[0].path == "/task/second");
   check_invariant(bk);
 }
 
-BOOST_AUTO_TEST_CASE(unowned_finish_of_a_released_range_is_recorded) {
+// A late finish of a released range (its node was lost or its pilot ended) is counted only when its
+// output is under the task directory and there with the reported size; otherwise it is simulated again.
+BOOST_AUTO_TEST_CASE(unowned_finish_of_a_released_range_is_counted_only_with_its_file) {
+  std::map<std::string, std::int64_t> files = {{"/task/F-1.HITS", 10}, {"/task/F-2.HITS", 10}};
+  std::vector<std::string> asked;
+  auto o = make_options();
+  o.output_present = [&](const std::string& path, std::int64_t size) {
+    asked.push_back(path);
+    auto it = files.find(path);
+    return it != files.end() && it->second == size;
+  };
+  bookkeeper bk(make_job(2, 4, 4), o);
+  auto a = bk.lease(1, 4);
+  bk.release_node(1);
+  auto with = [](const rty::event_range& r, std::string path, std::int64_t size) {
+    auto u = fin(r.id, path);
+    u.fsize = size;
+    return u;
+  };
+  auto res = bk.apply_update(1, {with(a[0], "/task/F-1.HITS", 10),      // there, right size: counted
+                                 with(a[1], "/task/F-2.HITS", 99),      // wrong size
+                                 with(a[2], "/task/../etc/F-3", 10),    // not under the task directory
+                                 with(a[3], "/task/F-4.HITS", 10)});    // not there
+  BOOST_TEST(res.not_owned == 4u);
+  BOOST_TEST(res.trusted == 1u);
+  BOOST_TEST(res.finished == 1u);
+  BOOST_TEST(bk.state_of(a[0].id).value_or("?") == "finished");
+  for (int i = 1; i < 4; ++i) BOOST_TEST(bk.state_of(a[i].id).value_or("?") == "ready");
+  BOOST_TEST((asked == std::vector<std::string>{"/task/F-1.HITS", "/task/F-2.HITS", "/task/F-4.HITS"}));
+  // no size reported: not counted, and the file is not even looked at
+  auto nosize = fin(a[1].id, "/task/F-2.HITS");
+  res = bk.apply_update(1, {nosize});
+  BOOST_TEST(res.finished == 0u);
+  BOOST_TEST(asked.size() == 3u);
+  check_invariant(bk);
+}
+
+BOOST_AUTO_TEST_CASE(without_a_file_check_no_unowned_finish_is_counted) {
   bookkeeper bk(make_job(1, 2, 2), make_options());
   auto a = bk.lease(1, 2);
   bk.release_node(1);
-  auto res = bk.apply_update(1, finish_all(a));  // late update from the lost node
-  BOOST_TEST(res.finished == 2u);
+  auto u = finish_all(a);
+  for (auto& e : u) e.fsize = 10;
+  auto res = bk.apply_update(1, u);
+  BOOST_TEST(res.finished == 0u);
   BOOST_TEST(res.not_owned == 2u);
-  BOOST_TEST(bk.exhausted());
-  BOOST_TEST(bk.lease(2, 2).empty());
+  BOOST_TEST(!bk.exhausted());
+  BOOST_TEST(bk.lease(2, 2).size() == 2u);  // simulated again
   check_invariant(bk);
+}
+
+// Issue 13, item 7: the coordinator merges only files under its task directory, whoever reports them.
+BOOST_AUTO_TEST_CASE(an_owned_finish_outside_the_task_directory_is_a_failed_attempt) {
+  bookkeeper bk(make_job(1, 2, 2), make_options());
+  auto a = bk.lease(1, 2);
+  auto res = bk.apply_update(1, {fin(a[0].id, "/etc/passwd"), fin(a[1].id, "/task/../etc/shadow")});
+  BOOST_TEST(res.finished == 0u);
+  BOOST_TEST(res.failed == 2u);
+  BOOST_TEST(res.retried == 2u);
+  BOOST_REQUIRE(res.problems.size() == 2u);
+  BOOST_TEST(res.problems[0].find("not under the task directory") != std::string::npos);
+  BOOST_TEST(bk.take_ready_merges().empty());
+  check_invariant(bk);
+}
+
+BOOST_AUTO_TEST_CASE(output_paths_must_lie_under_the_task_directory) {
+  BOOST_TEST(output_under_task_dir("/task/F-1.HITS", "/task"));
+  BOOST_TEST(output_under_task_dir("/task/F-1.HITS", "/task/"));
+  BOOST_TEST(output_under_task_dir("/task/sub/F-1.HITS", "/task"));
+  BOOST_TEST(!output_under_task_dir("/task", "/task"));
+  BOOST_TEST(!output_under_task_dir("/task/", "/task"));
+  BOOST_TEST(!output_under_task_dir("/taskX/F", "/task"));
+  BOOST_TEST(!output_under_task_dir("/task/../etc/passwd", "/task"));
+  BOOST_TEST(!output_under_task_dir("/task/./F", "/task"));
+  BOOST_TEST(!output_under_task_dir("/task//F", "/task"));
+  BOOST_TEST(!output_under_task_dir("/task/a/..", "/task"));
+  BOOST_TEST(!output_under_task_dir("relative/F", "/task"));
+  BOOST_TEST(!output_under_task_dir("/task/F", ""));
 }
 
 BOOST_AUTO_TEST_CASE(unowned_failure_is_ignored) {

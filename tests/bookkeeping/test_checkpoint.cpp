@@ -21,22 +21,6 @@ BOOST_TEST_DONT_PRINT_LOG_VALUE(rty::bookkeeping::checkpoint)
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string templ = (fs::temp_directory_path() / "rty-bk-XXXXXX").string();
-    path = ::mkdtemp(templ.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, ec);
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_file(const std::string& p, const std::string& text) { std::ofstream(p) << text; }
-
 checkpoint round_trip(const checkpoint& cp) {
   auto text = boost::json::serialize(to_json(cp));
   auto parsed = checkpoint_from_json(boost::json::parse(text), "state.json");
@@ -48,8 +32,9 @@ checkpoint round_trip(const checkpoint& cp) {
 
 BOOST_AUTO_TEST_SUITE(checkpoint_format)
 
-BOOST_AUTO_TEST_CASE(reads_and_rewrites_the_upstream_fixture) {
-  const std::string path = std::string(RTY_FIXTURES_DIR) + "/harvester-late-binding-merged/task-dir-state.json";
+// An emulation of Raythena's driver wrote it, in the shape Raythena HEAD writes (tests/fixtures/FIXTURES.md).
+BOOST_AUTO_TEST_CASE(reads_and_rewrites_the_emulated_raythena_checkpoint) {
+  const std::string path = std::string(RTY_TEST_FIXTURES_DIR) + "/emulated/raythena-late-binding-merged/task-dir-state.json";
   std::string what;
   auto v = rty::json::read_file(path, &what);
   BOOST_REQUIRE_MESSAGE(v, what);
@@ -119,6 +104,33 @@ BOOST_AUTO_TEST_CASE(errors_name_origin_and_key) {
   BOOST_TEST(bad(R"({"failed": {"F": {"F-1": {"eventRangeID": 7}}}})").find("eventRangeID") != std::string::npos);
 }
 
+// Issue 13 item 5: names read back from state.json become paths (node and merge inputs, final/):
+// the same check as the job spec's, and paths without '..' components or control characters.
+BOOST_AUTO_TEST_CASE(names_that_become_paths_are_refused) {
+  auto bad = [](const std::string& text) {
+    auto r = checkpoint_from_json(boost::json::parse(text), "/o/state.json");
+    BOOST_REQUIRE(!r.has_value());
+    BOOST_TEST_MESSAGE(r.error());
+    return r.error();
+  };
+  auto has = [](const std::string& e, const char* part) { return e.find(part) != std::string::npos; };
+  BOOST_TEST(has(bad(R"({"simulated": {"../F": {"F-1": {"path": "/t/x"}}}})"), "input file '../F'"));
+  BOOST_TEST(has(bad(R"({"failed": {"..": {}}})"), "input file '..'"));
+  BOOST_TEST(has(bad(R"({"simulated": {"F": {"a/b": {"path": "/t/x"}}}})"), "event range id 'a/b'"));
+  BOOST_TEST(has(bad(R"({"simulated": {"F": {"F-1": {"eventRangeID": "../F-1", "path": "/t/x"}}}})"), "eventRangeID"));
+  BOOST_TEST(has(bad(R"({"simulated": {"F": {"F-1": {"path": "/t/../../etc/x"}}}})"), "'..' component"));
+  BOOST_TEST(has(bad(R"({"merging": {"F": {"../../O": {}}}})"), "output file '../../O'"));
+  BOOST_TEST(has(bad(R"({"merging": {"F": {"O": {"F-1": {"path": "/t/x", "guid": "g/1"}}}}})"), "guid 'g/1'"));
+  BOOST_TEST(has(bad(R"({"merged": {"F": {"../../../x": {"path": "/t/final/x", "guid": "g"}}}})"), "output file"));
+  BOOST_TEST(has(bad(R"({"merged": {"F": ["ok", "../up"]}})"), "output file '../up'"));
+  BOOST_TEST(has(bad(R"({"merged": {"F": {"O": {"path": "/t/final/../../O", "guid": "g"}}}})"), "'..' component"));
+  BOOST_TEST(has(bad(R"({"merged": {"F": {"O": {"path": "/t/final/O", "guid": "a\nb"}}}})"), "guid 'a\\nb'"));
+  // '..' inside a name is fine.
+  BOOST_TEST(checkpoint_from_json(boost::json::parse(R"({"merged": {"F..1": {"O..1": {"path": "/t/O..1", "guid": "g"}}}})"),
+                                  "o")
+                 .has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(checkpoint_files)
@@ -136,6 +148,15 @@ BOOST_AUTO_TEST_CASE(save_and_load) {
   BOOST_REQUIRE(loaded.has_value());
   BOOST_REQUIRE(loaded->has_value());
   BOOST_TEST(**loaded == cp);
+}
+
+BOOST_AUTO_TEST_CASE(load_refuses_a_checkpoint_with_a_path_name) {
+  temp_dir t;
+  write_file(t / "state.json", R"({"merged": {"F": {"../../x": {"path": "/t/final/x", "guid": "g"}}}})");
+  auto r = load_checkpoint(t / "state.json");
+  BOOST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.error().find(t / "state.json") != std::string::npos, r.error());
+  BOOST_TEST(r.error().find("'../../x' is not a usable file name") != std::string::npos, r.error());
 }
 
 BOOST_AUTO_TEST_CASE(falls_back_to_tmp_only_when_main_file_is_missing) {

@@ -122,7 +122,9 @@ rty_job_submit() {
   local opts=() job
   while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
   [ "${1:-}" = -- ] && shift
-  job=$(cd "$WORK" && timeout 30 sbatch --parsable -N3 -t 10 -J rty-test -o "$WORK/job-%j.out" "${opts[@]}" \
+  # The fake pilot at 5x pilot3's pace (as in the e2e tests); sbatch exports the environment to the job.
+  job=$(cd "$WORK" && FAKE_PILOT_REPORT_INTERVAL=${FAKE_PILOT_REPORT_INTERVAL:-1} \
+        FAKE_PILOT_COMM_SLEEP=${FAKE_PILOT_COMM_SLEEP:-0.2} timeout 30 sbatch --parsable -N3 -t 10 -J rty-test -o "$WORK/job-%j.out" "${opts[@]}" \
         "$RTY_SBATCH" "$@") || rty_fail "sbatch failed"
   echo "${job%%;*}"
 }

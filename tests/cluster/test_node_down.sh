@@ -20,6 +20,12 @@ job=$(FAKE_PILOT_DELAY=0.1 HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg RAYTHE
       rty_job_submit --no-requeue -- "$SITE/raythenad.yaml")
 rty_job_wait_log 60 'node node2: pilot job state running' || rty_fail "node2's pilot did not start"
 rty_job_wait_log 10 'node node3: pilot job state running' || rty_fail "node3's pilot did not start"
+# The fake pilot asks for ranges one communicator loop after it started: down the node only once it holds
+# some (its pilotlog.txt records each answer).
+for _ in $(seq 100); do
+  grep -qE "getEventRanges nRanges=[0-9]+ -> [1-9][0-9]* range" "$SITE/workdir/6000000001/node3/pilotlog.txt" 2>/dev/null && break
+  sleep 0.2
+done
 rty_note "node3 down"
 timeout 10 scontrol update nodename=node3 state=down reason=rty-test
 state=$(rty_job_wait "$job" 120)

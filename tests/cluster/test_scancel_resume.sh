@@ -48,6 +48,11 @@ rty_check "job $job1 ended with raythenad's exit 3 (got $state, $code)" [ "$stat
 rty_check "time-monitor file written where --validate put ray.workdir" [ -s "$SITE/workdir/jobtimeout.txt" ]
 rty_check "raythenad read it" grep -q "walltime: ranges stop being handed out in" "$log"
 rty_check "raythenad logged the signal" grep -q "received Terminated: draining, checkpoint saved" "$log"
+# Pilots get the kill file (the drain's "pilots get the kill file"), as cluster_walltime checks; the
+# second job's stubs remove it, so look now.
+for n in node2 node3; do
+  rty_check "$n: kill file written for pilot" [ -f "$SITE/workdir/6000000001/$n/pilot_kill_payload" ]
+done
 rty_check "raythenad said the checkpoint lets the next run resume" grep -q "lets the next run resume" "$log"
 rty_check "state.json written" [ -s "$state_json" ]
 first=$(recorded)

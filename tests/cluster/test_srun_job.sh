@@ -4,7 +4,8 @@
 # node) with the srun launcher, stubs and fake pilots on node2 and node3 (pilot's port 8080 on each
 # node's own 127.0.0.1, as on a real cluster). Expected: job COMPLETED with exit 0, every event in
 # exactly one merged output, the final report written, no stub on the batch node, and the
-# time-monitor file written from squeue's time limit under RAYTHENAD_TIMEMONITORFILE's name.
+# time-monitor file written from squeue's time limit under payload.timemonitorfile's name, which the
+# script reads from `raythenad --validate --json` (test_sbatch_script.sh: the --validate step itself).
 #   test_srun_job.sh [netns]   nodes in network namespaces, payload.serverport 8080 on every node
 #   test_srun_job.sh shared    slurm-up.sh: all nodes on this host's 127.0.0.1, payload.serverport 0
 #                              (each stub a free port and a pilot config copy naming it)
@@ -21,15 +22,14 @@ case "$mode" in
   shared) port_set=(--set payload.serverport=0) ;;
   *) rty_fail "unknown mode '$mode' (netns or shared)" ;;
 esac
-# A monitor name other than the default, to show the script and payload.timemonitorfile must agree.
+# A monitor name other than the default: the script must take it from the config.
 rty_job_make_site --inputs 4 --events 40 --events-per-output 20 --set ray.launcher=auto \
   --set payload.pilotkilltime=60 --set payload.timemonitorfile=walltime.txt "${port_set[@]}"
 if [ "$mode" = netns ]; then rty_job_netns_slurm; else rty_job_shared_slurm; fi
 
 rty_note "sbatch -N3 slurm/raythenad.sbatch"
 job=$(HARVESTER_ACCESS_POINT=$SITE/workdir HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg \
-      RAYTHENAD_PREFIX=$PREFIX RAYTHENAD_TIMEMONITORFILE=walltime.txt \
-      rty_job_submit --no-requeue -- "$SITE/raythenad.yaml")
+      RAYTHENAD_PREFIX=$PREFIX rty_job_submit --no-requeue -- "$SITE/raythenad.yaml")
 state=$(rty_job_wait "$job" 120)
 code=$(rty_job_exit "$job")
 rty_check "job $job COMPLETED with exit 0 (got $state, $code)" [ "$state $code" = "COMPLETED 0:0" ]

@@ -39,8 +39,8 @@ make_site() {  # make_site [--no-job] EXTRASETUP
   rty_job_make_site "${nojob[@]}" --inputs 3 --events 40 --events-per-output 20 --port "$PORT" \
     --set payload.serverport="$PORT" --set ray.launcher=ssh --set ray.sshkey="$S1/id_ed25519" \
     --set ray.sshknownhosts="$WORK/known_hosts" \
-    --set payload.extrasetup="$1"
-}
+    --set payload.extrasetup="export FAKE_PILOT_REPORT_INTERVAL=1 FAKE_PILOT_COMM_SLEEP=0.2; $1"
+}  # the fake pilot at 5x pilot3's pace, as in the e2e tests (ssh stubs do not inherit our environment)
 log=$SITE/workdir/raythenad.log
 coord_pid=
 start_coordinator() {

@@ -12,11 +12,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 rty_job_require_slurm
 rty_job_init walltime
-rty_job_make_site --inputs 4 --events 40 --events-per-output 20 --set payload.pilotkilltime=45
+# Raythena's dispatch rule (ray.walltimeaware false): this test is about the kill file at the kill
+# time, which walltime-aware dispatch may make unnecessary by draining earlier.
+rty_job_make_site --inputs 4 --events 40 --events-per-output 20 --set payload.pilotkilltime=45 \
+  --set ray.walltimeaware=false
 rty_job_netns_slurm
 log=$SITE/workdir/raythenad.log
 
-job=$(FAKE_PILOT_DELAY=0.3 HARVESTER_ACCESS_POINT=$SITE/workdir HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg \
+job=$(FAKE_PILOT_DELAY=2 HARVESTER_ACCESS_POINT=$SITE/workdir HARVESTER_PILOT_CONFIG=$SITE/pilot/default.cfg \
       RAYTHENAD_PREFIX=$PREFIX rty_job_submit --no-requeue -t 1 --signal=B:TERM@5 -- "$SITE/raythenad.yaml")
 state=$(rty_job_wait "$job" 90)
 code=$(rty_job_exit "$job")

@@ -2,19 +2,26 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
-#include "common/admission.hpp"
+#include "common/dir_policy.hpp"
+#include "common/host_port.hpp"
+#include "net/admission.hpp"
 #include "common/event_range.hpp"
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
+#include "common/safe_name.hpp"
+#include "common/task_lock.hpp"
 
 namespace fs = std::filesystem;
 
@@ -232,4 +239,287 @@ BOOST_AUTO_TEST_CASE(raised_open_files_limit_is_not_inherited_by_children) {
   BOOST_TEST(now.rlim_cur == raised->after);  // the parent keeps the raised one
   BOOST_TEST(!rty::process::raise_open_files_limit(error));  // already at the top: nothing to do
   ::setrlimit(RLIMIT_NOFILE, &original);
+}
+
+// Issue 13 item 5: the one check for names that become path components.
+BOOST_AUTO_TEST_CASE(safe_name_refuses_what_could_leave_the_directory) {
+  using rty::names::is_safe;
+  for (std::string_view ok : {"HITS.pool.root.1", "EVNT.40000000._000001.pool.root.1", "a..b", "x..", "..y", "...",
+                              "5CB58585-2D19-4FB5-91BA-4BFF2E8F1000", "with blank", ".hidden"})
+    BOOST_TEST(is_safe(ok), ok);
+  for (std::string_view bad : {"", ".", "..", "a/b", "/abs", "HITS/../../x", "dir/"}) BOOST_TEST(!is_safe(bad), bad);
+  BOOST_TEST(!is_safe(std::string_view("a\0b", 3)));
+  BOOST_TEST(!is_safe("a\nb"));
+  BOOST_TEST(!is_safe("a\tb"));
+  BOOST_TEST(!is_safe("a\x7f"));
+  BOOST_TEST(is_safe(std::string(255, 'x')));
+  BOOST_TEST(!is_safe(std::string(256, 'x')));
+  BOOST_TEST(*rty::names::why_unsafe("a/b") == "contains '/'");
+}
+
+BOOST_AUTO_TEST_CASE(safe_name_messages_escape_the_value) {
+  BOOST_TEST(rty::names::escaped("a\nb'\\\x01") == "a\\nb\\'\\\\\\x01");
+  BOOST_TEST(rty::names::escaped(std::string(300, 'x')).size() == 203u);
+  auto m = rty::names::check("outFiles entry", "HITS/\n");
+  BOOST_REQUIRE(m);
+  BOOST_TEST(*m == "outFiles entry 'HITS/\\n' is not a usable file name (contains '/')");
+  BOOST_TEST(!rty::names::check("x", "fine"));
+}
+
+BOOST_AUTO_TEST_CASE(safe_path_refuses_dotdot_components_and_control_characters) {
+  using rty::names::why_unsafe_path;
+  BOOST_TEST(!why_unsafe_path("/tasks/1/HITS.pool.root.1"));
+  BOOST_TEST(!why_unsafe_path("rel/a..b"));
+  BOOST_TEST(why_unsafe_path("/tasks/1/../../etc/x").has_value());
+  BOOST_TEST(why_unsafe_path("..").has_value());
+  BOOST_TEST(why_unsafe_path("a/..").has_value());
+  BOOST_TEST(why_unsafe_path("/a\nb").has_value());
+  BOOST_TEST(why_unsafe_path("").has_value());
+}
+
+// ---- issue 13: temporaries, directory policy, the task lock, parent-death signal ---------------------
+
+BOOST_AUTO_TEST_CASE(atomic_write_never_writes_through_a_planted_tmp) {
+  // Another user of a group-writable directory plants "<path>.tmp": a symlink to a file of theirs (or
+  // ours, to clobber), and a hard link to a file they can read. Neither may receive the content.
+  temp_dir d;
+  const auto secret = (d.path / ".raythenad-secret").string();
+  const auto victim = (d.path / "victim").string();
+  BOOST_REQUIRE(!rty::file::write_atomic(victim, "attacker's file\n"));
+  fs::create_symlink(victim, secret + ".tmp");
+  BOOST_TEST(!rty::file::write_atomic(secret, "s3cret\n"));
+  BOOST_TEST(*rty::file::read_all(victim) == "attacker's file\n");
+  BOOST_TEST(!fs::is_symlink(secret));
+  BOOST_TEST(*rty::file::read_all(secret) == "s3cret\n");
+  BOOST_TEST(fs::is_symlink(secret + ".tmp"));  // not ours: left alone
+
+  const auto script = (d.path / "payload.sh").string();
+  fs::create_hard_link(victim, script + ".tmp");
+  BOOST_TEST(!rty::file::write_atomic(script, "#!/bin/sh\necho ours\n"));
+  BOOST_TEST(*rty::file::read_all(victim) == "attacker's file\n");
+  BOOST_TEST(fs::hard_link_count(script) == 1u);
+  for (auto& e : fs::directory_iterator(d.path))
+    BOOST_TEST(e.path().filename().string().find(".tmp.") == std::string::npos, "temporary left: " << e.path());
+}
+
+BOOST_AUTO_TEST_CASE(atomic_file_streams_and_discards_when_not_committed) {
+  temp_dir d;
+  const auto p = (d.path / "state.json").string();
+  {
+    rty::file::atomic_file f;
+    BOOST_REQUIRE(!f.open(p));
+    BOOST_TEST(f.temp_path().rfind(p + ".tmp.", 0) == 0u);
+    BOOST_TEST(f.temp_path().size() == p.size() + 5 + 16);
+    BOOST_TEST(!f.write("{\"a\":"));
+    BOOST_TEST(!f.write("1}"));
+    BOOST_TEST(!fs::exists(p));
+    BOOST_TEST(!f.commit());
+  }
+  BOOST_TEST(*rty::file::read_all(p) == "{\"a\":1}");
+  std::string temp;
+  {
+    rty::file::atomic_file f;
+    BOOST_REQUIRE(!f.open(p));
+    temp = f.temp_path();
+    BOOST_TEST(!f.write("half"));
+    BOOST_TEST(fs::exists(temp));
+  }  // never committed: the temporary goes, the previous file stays
+  BOOST_TEST(!fs::exists(temp));
+  BOOST_TEST(*rty::file::read_all(p) == "{\"a\":1}");
+  // Two temporaries for the same path do not collide.
+  rty::file::atomic_file a, b;
+  BOOST_REQUIRE(!a.open(p));
+  BOOST_REQUIRE(!b.open(p));
+  BOOST_TEST(a.temp_path() != b.temp_path());
+}
+
+BOOST_AUTO_TEST_CASE(stale_temporaries_of_a_killed_writer_are_removed_and_nothing_else) {
+  temp_dir d;
+  const auto p = (d.path / "state.json").string();
+  std::string left;
+  {
+    rty::file::atomic_file f;  // what a SIGKILL between open() and commit() leaves
+    BOOST_REQUIRE(!f.open(p));
+    left = f.temp_path();
+    BOOST_REQUIRE(!f.write("half"));
+    BOOST_REQUIRE(fs::copy_file(left, left + ".keep"));
+  }
+  fs::rename(left + ".keep", left);
+  const std::vector<std::string> kept = {
+      "state.json", "state.json.tmp", "state.json.tmp.0123456789abcde",   // not 16 hex
+      "state.json.tmp.0123456789ABCDEF", "EVNT.01-3.pool.root.1", ".tmp.0123456789abcdef",
+      "link.tmp.0123456789abcdef"};
+  for (const auto& k : kept)
+    if (k != "link.tmp.0123456789abcdef") BOOST_REQUIRE(!rty::file::write_atomic((d.path / k).string(), "x"));
+  fs::create_symlink(d.path / "state.json", d.path / "link.tmp.0123456789abcdef");
+  fs::create_directory(d.path / "dir.tmp.fedcba9876543210");
+  BOOST_TEST(rty::file::remove_stale_temporaries(d.path.string()) == 1u);
+  BOOST_TEST(!fs::exists(left));
+  for (const auto& k : kept) BOOST_TEST(fs::exists(fs::symlink_status(d.path / k)), "removed: " << k);
+  BOOST_TEST(fs::is_directory(d.path / "dir.tmp.fedcba9876543210"));
+  BOOST_TEST(rty::file::remove_stale_temporaries((d.path / "missing").string()) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(dir_policy_refuses_others_write_and_foreign_owners) {
+  using rty::file::unsafe_dir_reason;
+  const unsigned me = 1000, other = 1001;
+  BOOST_TEST(!unsafe_dir_reason("/w", me, S_IFDIR | 0755, me));
+  BOOST_TEST(!unsafe_dir_reason("/w", me, S_IFDIR | 0775, me));   // group write stays allowed
+  BOOST_TEST(!unsafe_dir_reason("/w", me, S_IFDIR | 02770, me));
+  BOOST_TEST(!unsafe_dir_reason("/w", 0, S_IFDIR | 0755, me));    // root's: only root could plant
+  auto ow = unsafe_dir_reason("/w", me, S_IFDIR | 0777, me, "alice");
+  BOOST_REQUIRE(ow);
+  BOOST_TEST(ow->find("writable by other users (owner alice (uid 1000), mode 0777)") != std::string::npos, *ow);
+  BOOST_TEST(ow->find("chmod o-w /w") != std::string::npos, *ow);
+  BOOST_TEST(unsafe_dir_reason("/w", me, S_IFDIR | 01777, me).has_value());  // sticky does not help
+  BOOST_TEST(unsafe_dir_reason("/w", me, S_IFDIR | 0757, me).has_value());
+  auto foreign = unsafe_dir_reason("/w", other, S_IFDIR | 0755, me);
+  BOOST_REQUIRE(foreign);
+  BOOST_TEST(foreign->find("owned by another user (owner uid 1001, mode 0755)") != std::string::npos, *foreign);
+  BOOST_TEST(unsafe_dir_reason("/w", me, S_IFREG | 0644, me)->find("not a directory") != std::string::npos);
+
+  temp_dir d;
+  BOOST_TEST(!rty::file::check_dir_is_private("ray.workdir", (d.path / "not-yet").string()));
+  fs::permissions(d.path, fs::perms::all);
+  auto line = rty::file::check_dir_is_private("ray.workdir", d.path.string());
+  BOOST_REQUIRE(line);
+  BOOST_TEST(line->rfind("ray.workdir " + d.path.string() + " is writable by other users (owner ", 0) == 0u, *line);
+  fs::permissions(d.path, fs::perms::owner_all | fs::perms::group_all);
+  BOOST_TEST(!rty::file::check_dir_is_private("ray.workdir", d.path.string()));
+}
+
+BOOST_AUTO_TEST_CASE(task_lock_refuses_a_second_holder_naming_the_pid) {
+  temp_dir d;
+  BOOST_TEST(rty::file::lock_holder_pid("1234\n").value() == 1234);
+  BOOST_TEST(!rty::file::lock_holder_pid(""));
+  BOOST_TEST(!rty::file::lock_holder_pid("12x"));
+  BOOST_TEST(rty::file::lock_holder_message("/o/raythenad.lock", "").find("pid unknown") != std::string::npos);
+  std::string what;
+  {
+    rty::file::task_lock first;
+    BOOST_REQUIRE((first.acquire(d.path.string(), what) == rty::file::task_lock::result::locked));
+    BOOST_TEST(*rty::file::read_all((d.path / "raythenad.lock").string()) == std::to_string(::getpid()) + "\n");
+    // flock belongs to the open file: a second open, even in this process, is refused like another process.
+    rty::file::task_lock second;
+    BOOST_TEST((second.acquire(d.path.string(), what) == rty::file::task_lock::result::held_elsewhere));
+    BOOST_TEST(what.find("another raythenad (pid " + std::to_string(::getpid()) + ")") != std::string::npos, what);
+    BOOST_TEST(what.find((d.path / "raythenad.lock").string()) != std::string::npos, what);
+  }
+  BOOST_TEST(!fs::exists(d.path / "raythenad.lock"));  // the holder removed it as it let go
+  rty::file::task_lock again;
+  BOOST_TEST((again.acquire(d.path.string(), what) == rty::file::task_lock::result::locked));
+  // A symlink in its place is not followed.
+  temp_dir e;
+  fs::create_symlink(d.path / "elsewhere", e.path / "raythenad.lock");
+  rty::file::task_lock planted;
+  BOOST_TEST((planted.acquire(e.path.string(), what) == rty::file::task_lock::result::error));
+  BOOST_TEST(!fs::exists(d.path / "elsewhere"));
+}
+
+BOOST_AUTO_TEST_CASE(spawn_with_parent_death_signal_dies_with_its_parent) {
+  // An intermediate process spawns `sleep` with a parent-death signal and exits: the sleep must die.
+  // This test process is a subreaper so that the orphan comes back to it to be reaped.
+  BOOST_REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  int fds[2];
+  BOOST_REQUIRE(::pipe(fds) == 0);
+  pid_t middle = ::fork();
+  BOOST_REQUIRE(middle >= 0);
+  if (middle == 0) {
+    ::close(fds[0]);
+    rty::process::spawn_options o;
+    o.argv = {"sleep", "60"};
+    o.parent_death_signal = SIGKILL;
+    std::string err;
+    auto pid = rty::process::spawn(o, err);
+    pid_t v = pid ? *pid : -1;
+    (void)!::write(fds[1], &v, sizeof v);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  pid_t sleeper = -1;
+  BOOST_REQUIRE(::read(fds[0], &sleeper, sizeof sleeper) == static_cast<ssize_t>(sizeof sleeper));
+  ::close(fds[0]);
+  BOOST_REQUIRE(sleeper > 0);
+  rty::process::wait(middle);
+  std::optional<rty::process::exit_status> st;
+  for (int i = 0; i < 200 && !st; ++i) {  // bounded: 10 s
+    st = rty::process::try_reap(sleeper);
+    if (!st) ::usleep(50000);
+  }
+  if (!st) {
+    ::kill(sleeper, SIGKILL);
+    rty::process::wait(sleeper);
+  }
+  BOOST_REQUIRE_MESSAGE(st, "the spawned process outlived its parent");
+  BOOST_TEST(st->signal == SIGKILL);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+BOOST_AUTO_TEST_CASE(spawn_with_parent_death_signal_redirects_and_reports_errors) {
+  temp_dir d;
+  std::string err;
+  rty::process::spawn_options o;
+  o.argv = {"sh", "-c", "echo \"$RTY_T_X\"; pwd; echo oops >&2; exit 3"};
+  o.env_set["RTY_T_X"] = "value";
+  o.cwd = d.path.string();
+  o.stdout_path = (d.path / "out").string();
+  o.stderr_path = "=stdout";
+  o.parent_death_signal = SIGKILL;
+  auto pid = rty::process::spawn(o, err);
+  BOOST_REQUIRE_MESSAGE(pid, err);
+  BOOST_TEST(::getpgid(*pid) == *pid);
+  BOOST_TEST(rty::process::wait(*pid).code == 3);
+  BOOST_TEST(*rty::file::read_all((d.path / "out").string()) == "value\n" + d.path.string() + "\noops\n");
+  o.argv = {"/nonexistent/program"};
+  BOOST_TEST(!rty::process::spawn(o, err));
+  BOOST_TEST(err.find("/nonexistent/program") != std::string::npos, err);
+  BOOST_TEST(err.find("No such file") != std::string::npos, err);
+  o.argv = {"true"};
+  o.cwd = (d.path / "missing").string();
+  BOOST_TEST(!rty::process::spawn(o, err));
+}
+
+BOOST_AUTO_TEST_CASE(planted_files_and_run_dirs) {
+  temp_dir d;
+  const auto p = (d.path / "state.json.tmp").string();
+  BOOST_TEST(!rty::file::planted_file(p));  // absent
+  BOOST_REQUIRE(!rty::file::write_atomic(p, "{}"));
+  BOOST_TEST(!rty::file::planted_file(p));  // a plain file of ours
+  fs::create_hard_link(p, d.path / "other-name");
+  BOOST_TEST(rty::file::planted_file(p)->find("2 link(s)") != std::string::npos);
+  fs::remove(d.path / "other-name");
+  fs::remove(p);
+  fs::create_symlink("/etc/passwd", p);
+  BOOST_TEST(rty::file::planted_file(p)->find("a symlink") != std::string::npos);
+
+  const auto task = d.path / "task", nodes = d.path / "nodes";
+  fs::create_directories(task / "final");
+  fs::create_directories(nodes / "local-0");
+  fs::permissions(task, fs::perms::owner_all | fs::perms::group_all);
+  fs::permissions(nodes, fs::perms::owner_all);
+  BOOST_TEST(!rty::file::check_run_dirs(task.string(), nodes.string()));
+  fs::permissions(nodes / "local-0", fs::perms::all);
+  auto problem = rty::file::check_run_dirs(task.string(), nodes.string());
+  BOOST_REQUIRE(problem);
+  BOOST_TEST(problem->rfind("node directory " + (nodes / "local-0").string() + " is writable by other users", 0) == 0u,
+             *problem);
+  fs::permissions(nodes / "local-0", fs::perms::owner_all);
+  fs::permissions(task / "final", fs::perms::all);
+  BOOST_TEST(rty::file::check_run_dirs(task.string(), nodes.string())->find("task directory") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(host_port_parses_numeric_addresses_only) {
+  auto v4 = rty::parse_host_port("10.0.0.1:4242");
+  BOOST_REQUIRE(v4);
+  BOOST_TEST(v4->host == "10.0.0.1");
+  BOOST_TEST(v4->port == 4242);
+  auto v6 = rty::parse_host_port("[::1]:9100");
+  BOOST_REQUIRE(v6);
+  BOOST_TEST(v6->host == "::1");
+  BOOST_TEST(v6->v6);
+  BOOST_TEST(rty::parse_host_port("127.0.0.1:0")->port == 0);
+  // The stub's old parser took atoi of whatever followed the last colon: "1x" was port 1, "99999" wrapped.
+  for (const char* bad : {"127.0.0.1:1x", "127.0.0.1:99999", "127.0.0.1:", "127.0.0.1", ":80", "host:80", "::1:80",
+                          "[::1:80", "127.0.0.1:-1"})
+    BOOST_TEST(!rty::parse_host_port(bad), bad);
 }

@@ -23,6 +23,15 @@ validate() {  # validate <name> <config> [env assignments...]
   local name=$1 conf=$2; shift 2
   env "$@" "$bin" --validate --config "$conf" >"$tree/$name.out" 2>"$tree/$name.err"
   local rc=$?
+  # A config that merges in a container needs ALRB from CVMFS: without it here, --validate must say so
+  # (FAIL merge, exit 1), and that is the only failure allowed.
+  if [ ! -e /cvmfs/atlas.cern.ch/repo/ATLASLocalRootBase/user/atlasLocalSetup.sh ] &&
+     grep -q '^FAIL merge: .*atlasLocalSetup.sh is not there: every merge would fail' "$tree/$name.out" &&
+     [ "$(grep -c '^FAIL' "$tree/$name.out")" -eq 1 ] && [ "$rc" -eq 1 ]; then
+    echo "  $name: FAIL merge as expected on a machine without CVMFS"
+    rc=0
+    sed -i '/^FAIL merge: /d' "$tree/$name.out"
+  fi
   if [ "$rc" -ne 0 ] || grep -q '^FAIL' "$tree/$name.out"; then
     fail "$name: --validate exited $rc"
     cat "$tree/$name.out" "$tree/$name.err" >&2

@@ -1,4 +1,4 @@
-// parse_invocation, help text, the key table in the README, JSON dump and logging set-up.
+// parse_invocation, help text, the key table in docs/configuration.md, JSON dump and logging set-up.
 #include <boost/test/unit_test.hpp>
 
 #include "common/log.hpp"
@@ -113,6 +113,26 @@ BOOST_AUTO_TEST_CASE(every_flag_has_its_raythena_variable_and_cli_wins) {
   BOOST_TEST(cli->config.ray.sshhosts == (std::vector<std::string>{"h3"}));
 }
 
+BOOST_AUTO_TEST_CASE(retry_failed_from_the_file_the_environment_or_the_flag) {
+  config_file f(rty_test::base_yaml());
+  auto off = parse({"--config", f.path});
+  BOOST_REQUIRE(off);
+  BOOST_TEST(!off->config.ray.retryfailedgroups);  // default: failed groups stay failed
+  auto flag = parse({"--config", f.path, "--retry-failed"});
+  BOOST_REQUIRE(flag);
+  BOOST_TEST(flag->config.ray.retryfailedgroups);
+  auto env = parse({"--config", f.path}, {{"RAYTHENA_RETRY_FAILED", "yes"}});
+  BOOST_REQUIRE(env);
+  BOOST_TEST(env->config.ray.retryfailedgroups);
+  auto bad = parse({"--config", f.path}, {{"RAYTHENA_RETRY_FAILED", "perhaps"}});
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(contains(bad.error(), "RAYTHENA_RETRY_FAILED: bad value 'perhaps' for ray.retryfailedgroups"));
+  config_file yes(rty_test::replace(rty_test::base_yaml(), "  headip:\n", "  headip:\n  retryfailedgroups: true\n"));
+  auto file = parse({"--config", yes.path});
+  BOOST_REQUIRE_MESSAGE(file, (file ? "" : file.error()));
+  BOOST_TEST(file->config.ray.retryfailedgroups);
+}
+
 BOOST_AUTO_TEST_CASE(load_errors_are_complete_messages) {
   config_file f(rty_test::replace(rty_test::base_yaml(), "corepernode: 128", "corepernode: lots"));
   auto inv = parse({"--config", f.path});
@@ -177,16 +197,16 @@ BOOST_AUTO_TEST_CASE(man_page_documents_every_key_flag_and_exit_code) {
   BOOST_TEST(contains(raw, "raythenad status [\\-\\-workdir DIR]"));
 }
 
-BOOST_AUTO_TEST_CASE(readme_key_table_is_generated_from_the_key_table) {
-  std::string readme = rty_test::read_file(std::string(RTY_SOURCE_DIR) + "/README.md");
+BOOST_AUTO_TEST_CASE(documented_key_table_is_generated_from_the_key_table) {
+  std::string readme = rty_test::read_file(std::string(RTY_SOURCE_DIR) + "/docs/configuration.md");
   const std::string begin = "<!-- config-keys:begin (generated: raythenad --help-keys) -->\n";
   const std::string end = "<!-- config-keys:end -->";
   auto b = readme.find(begin);
   auto e = readme.find(end);
-  BOOST_REQUIRE_MESSAGE(b != std::string::npos && e != std::string::npos, "README lacks the config-keys markers");
+  BOOST_REQUIRE_MESSAGE(b != std::string::npos && e != std::string::npos, "docs/configuration.md lacks the config-keys markers");
   std::string in_readme = readme.substr(b + begin.size(), e - b - begin.size());
   BOOST_TEST(in_readme == keys_markdown(false),
-             "README key table is stale: paste the output of `raythenad --help-keys` between the markers");
+             "docs/configuration.md key table is stale: paste the output of `raythenad --help-keys` between the markers");
 }
 
 BOOST_AUTO_TEST_CASE(key_table_defaults_match_the_settings_struct) {

@@ -6,6 +6,8 @@
 
 #include "config/keys.hpp"
 #include "config/loader.hpp"
+#include "config/validate.hpp"
+#include "pilot/pilot_tree.hpp"
 #include "test_support.hpp"
 
 using namespace rty::config;
@@ -55,6 +57,7 @@ BOOST_AUTO_TEST_CASE(complete_raythena_config_loads_with_types_and_defaults) {
   BOOST_TEST(!s.ray.redisport);
   // raythenad's keys take their defaults
   BOOST_TEST(s.payload.pilotwrapper == "/cvmfs/atlas.cern.ch/repo/sw/PandaPilotWrapper/latest/runpilot2-wrapper.sh");
+  BOOST_TEST(s.payload.pilotwrapper_from == "default");
   BOOST_TEST(s.payload.pilotdir == "/cvmfs/atlas.cern.ch/repo/sw/PandaPilot/pilot3/3.2.2.22");
   BOOST_TEST(s.payload.serverport == 8080);
   BOOST_TEST(s.ray.localnodes == 2);
@@ -405,4 +408,177 @@ BOOST_AUTO_TEST_CASE(stub_executable_default_is_beside_raythenad_or_in_the_build
   BOOST_TEST(default_stub_executable(dir / "src/coordinator/raythenad") == dir / "src/coordinator/raythena-stub");
   // neither: the installed location, so the validation message names where it is expected
   BOOST_TEST(default_stub_executable("/opt/x/bin/raythenad") == "/opt/x/bin/raythena-stub");
+}
+
+// ---- RAYTHENA_* variables that set nothing
+
+namespace {
+
+std::vector<std::string> env_notices(std::map<std::string, std::string> env) {
+  load_request r = request();
+  r.env = std::move(env);
+  auto loaded = load_config_text(base_yaml(), r);
+  BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error()));
+  std::vector<std::string> out;
+  for (const auto& n : loaded->notices)
+    if (contains(n, "environment variable")) out.push_back(n);
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_misspelt_variable_warns_with_the_nearest_known_name) {
+  auto notices = env_notices({{"RAYTHENA_CORE_PER_NOD", "5"}, {"PATH", "/bin"}, {"RAYTHENAX", "1"}});
+  BOOST_REQUIRE_EQUAL(notices.size(), 1u);
+  BOOST_TEST(notices[0] ==
+             "warning: RAYTHENA_CORE_PER_NOD: unknown environment variable (did you mean RAYTHENA_CORE_PER_NODE?); "
+             "it is ignored");
+  // The value is never shown: a misspelt secret must not reach a log.
+  auto secret = env_notices({{"RAYTHENA_STUB_SECRT", "hunter2-very-secret"}});
+  BOOST_REQUIRE_EQUAL(secret.size(), 1u);
+  BOOST_TEST(contains(secret[0], "did you mean RAYTHENA_STUB_SECRET?"));
+  BOOST_TEST(!contains(secret[0], "hunter2"));
+}
+
+BOOST_AUTO_TEST_CASE(known_variables_draw_no_warning) {
+  std::map<std::string, std::string> env;
+  for (const auto& key : key_table())
+    if (!key.flag.empty()) env[key.env_name()] = "";  // empty: overrides nothing, still known
+  for (auto n : other_environment_names()) env[std::string(n)] = "";
+  BOOST_TEST(env.count("RAYTHENA_PAYLOAD_BINDIR") == 1u);
+  BOOST_TEST(env.count("RAYTHENA_VALIDATE") == 1u);
+  BOOST_TEST(env_notices(env).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_variable_for_a_key_without_a_flag_says_to_use_the_file) {
+  auto notices = env_notices({{"RAYTHENA_PAYLOAD_CONTAINERENGINE", "none"}});
+  BOOST_REQUIRE_EQUAL(notices.size(), 1u);
+  BOOST_TEST(contains(notices[0], "warning: RAYTHENA_PAYLOAD_CONTAINERENGINE: unknown environment variable; "
+                                  "payload.containerengine has no variable"));
+  BOOST_TEST(contains(notices[0], "set it in the configuration file"));
+}
+
+// ---- payload.bindir: the wrapper and pilot3 wherever the tarball put them
+
+namespace {
+
+void make_pilot_tree(const std::string& dir) { rty_test::write_file(dir + "/pilot.py", "# pilot\n"); }
+void make_wrapper(const std::string& path) { rty_test::write_file(path, "#!/bin/sh\n", std::filesystem::perms(0755)); }
+
+std::string bindir_yaml(const std::string& bindir, const std::string& extra = "") {
+  return replace(base_yaml(), "timemonitorfile: jobtimeout.txt",
+                 "timemonitorfile: jobtimeout.txt\n  bindir: " + bindir + extra);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(bindir_finds_wrapper_and_pilot_in_a_nested_tarball_layout) {
+  rty_test::temp_dir tmp;
+  make_wrapper(tmp / "bin/wrapper/runpilot2-wrapper.sh");
+  make_wrapper(tmp / "bin/PandaPilotWrapper/latest/runpilot3-wrapper.sh");  // deeper: loses
+  make_pilot_tree(tmp / "bin/pilot3-3.10.1.5");
+  make_pilot_tree(tmp / "bin/pilot3");  // same depth: the one named pilot3 wins
+  settings s = load_ok(bindir_yaml(tmp / "bin"));
+  BOOST_TEST(s.payload.pilotwrapper == tmp / "bin/wrapper/runpilot2-wrapper.sh");
+  BOOST_TEST(s.payload.pilotdir == tmp / "bin/pilot3");
+  BOOST_TEST(s.payload.pilotwrapper_from == "payload.bindir");
+  BOOST_TEST(s.payload.pilotdir_from == "payload.bindir");
+}
+
+BOOST_AUTO_TEST_CASE(bindir_prefers_the_shallowest_and_runpilot3_and_skips_hidden_and_linked_dirs) {
+  rty_test::temp_dir tmp;
+  make_wrapper(tmp / "bin/runpilot2-wrapper.sh");
+  make_wrapper(tmp / "bin/runpilot3-wrapper.sh");
+  rty_test::write_file(tmp / "bin/x/runpilot3-wrapper.sh", "not executable\n");
+  make_pilot_tree(tmp / "bin");  // the tarball unpacked in place
+  make_pilot_tree(tmp / "bin/.old/pilot3");
+  make_pilot_tree(tmp / "elsewhere/pilot3");
+  std::filesystem::create_directory_symlink(tmp / "elsewhere", tmp / "bin/link");
+  auto found = rty::pilot::find_in_bindir(tmp / "bin");
+  BOOST_TEST(found.error.empty());
+  BOOST_TEST(*found.wrapper == tmp / "bin/runpilot3-wrapper.sh");
+  BOOST_TEST(found.other_wrappers == std::vector<std::string>{tmp / "bin/runpilot2-wrapper.sh"});
+  BOOST_TEST(*found.pilot_dir == tmp / "bin");
+  BOOST_TEST(found.other_pilot_dirs.empty());  // neither .old nor the symlinked tree
+  // Three levels down is not searched.
+  rty_test::temp_dir deep;
+  make_pilot_tree(deep / "a/b/c");
+  BOOST_TEST(!rty::pilot::find_in_bindir(deep.path()).pilot_dir);
+}
+
+BOOST_AUTO_TEST_CASE(pilotwrapper_and_pilotdir_win_over_bindir) {
+  rty_test::temp_dir tmp;
+  make_wrapper(tmp / "bin/runpilot3-wrapper.sh");
+  make_pilot_tree(tmp / "bin/pilot3");
+  settings s = load_ok(bindir_yaml(tmp / "bin", "\n  pilotwrapper: /site/w.sh"));
+  BOOST_TEST(s.payload.pilotwrapper == "/site/w.sh");
+  BOOST_TEST(s.payload.pilotwrapper_from == "payload.pilotwrapper");
+  BOOST_TEST(s.payload.pilotdir == tmp / "bin/pilot3");
+  // Through RAYTHENA_PAYLOAD_BINDIR (the flag's twin), with the pilot dir set.
+  load_request r = request();
+  r.env_overrides = {flag_override("payload-bindir", tmp / "bin", "RAYTHENA_PAYLOAD_BINDIR")};
+  std::string yaml = replace(base_yaml(), "timemonitorfile: jobtimeout.txt", "timemonitorfile: jobtimeout.txt\n  pilotdir: /p3");
+  settings e = load_ok(yaml, r);
+  BOOST_TEST(e.payload.pilotwrapper == tmp / "bin/runpilot3-wrapper.sh");
+  BOOST_TEST(e.payload.pilotdir == "/p3");
+  BOOST_TEST(e.payload.pilotdir_from == "payload.pilotdir");
+  // Without bindir: the CVMFS defaults, recorded as such.
+  settings d = load_ok(base_yaml());
+  BOOST_TEST(d.payload.pilotwrapper_from == "default");
+}
+
+BOOST_AUTO_TEST_CASE(bindir_without_a_wrapper_or_pilot_is_an_error_naming_the_key_and_value) {
+  rty_test::temp_dir tmp;
+  std::filesystem::create_directories(tmp / "bin/empty");
+  std::string error = load_error(bindir_yaml(tmp / "bin"));
+  BOOST_TEST(contains(error, "payload.bindir=" + (tmp / "bin") + ": no executable runpilot3-wrapper.sh or "
+                                                                 "runpilot2-wrapper.sh"));
+  BOOST_TEST(contains(error, "set payload.pilotwrapper"));
+  BOOST_TEST(contains(error, "no directory with pilot.py"));
+  std::string missing = load_error(bindir_yaml(tmp / "nope"));
+  BOOST_TEST(contains(missing, "payload.bindir=" + (tmp / "nope") + ": does not exist"));
+}
+
+BOOST_AUTO_TEST_CASE(validate_says_where_the_wrapper_and_pilot_came_from_and_warns_about_variables) {
+  rty_test::temp_dir tmp;
+  make_wrapper(tmp / "bin/runpilot3-wrapper.sh");
+  make_pilot_tree(tmp / "bin/pilot3");
+  load_request r = request();
+  r.env = {{"RAYTHENA_CORE_PER_NOD", "5"}};
+  auto loaded = load_config_text(bindir_yaml(tmp / "bin", "\n  pilotdir: " + (tmp / "bin/pilot3")), r);
+  BOOST_REQUIRE(loaded);
+  auto checks = run_checks(loaded->config, "site.yaml", loaded->notices);
+  auto detail = [&](const std::string& name, check_status status) {
+    for (const auto& c : checks)
+      if (c.name == name && c.status == status && (name != "config" || contains(c.detail, "RAYTHENA_"))) return c.detail;
+    return std::string("(no such check)");
+  };
+  BOOST_TEST(detail("pilotwrapper", check_status::ok) ==
+             "payload.pilotwrapper=" + (tmp / "bin/runpilot3-wrapper.sh") +
+                 " \u2014 executable; found in payload.bindir=" + (tmp / "bin"));
+  BOOST_TEST(contains(detail("pilotdir", check_status::ok),
+                      "directory with pilot.py; set by payload.pilotdir, which wins over payload.bindir"));
+  BOOST_TEST(detail("config", check_status::warn) ==
+             "RAYTHENA_CORE_PER_NOD \u2014 unknown environment variable (did you mean RAYTHENA_CORE_PER_NODE?); "
+             "it is ignored");
+}
+
+BOOST_AUTO_TEST_CASE(validate_reports_the_queue_configs_messenger_overrides) {
+  rty_test::temp_dir tmp;
+  const std::string cfg = tmp / "panda_harvester.cfg";
+  const std::string qconf = tmp / "panda_queueconfig.json";
+  rty_test::write_file(qconf, R"({"TEST_QUEUE": {"messenger": {"jobSpecFileName": "my_job.cgi", "jobSpecFileFormat": "cgi"}},)"
+                              R"( "BAD_QUEUE": {"messenger": {"stripJobParams": "maybe"}}})");
+  rty_test::write_file(cfg, rty_test::harvester_cfg("TEST_QUEUE|q|http://x|/nowhere") + "\n[qconf]\nconfigFile = " + qconf + "\n");
+  auto yaml = replace(base_yaml(), "harvesterconf: /data/panda_harvester.cfg", "harvesterconf: " + cfg);
+  auto line = [&](const std::string& y) {
+    for (const auto& c : run_checks(load_ok(y)))
+      if (c.name == "queueconfig") return std::string(to_string(c.status)) + " " + c.detail;
+    return std::string("(no queueconfig check)");
+  };
+  BOOST_TEST(line(yaml) == "OK " + qconf + " \u2014 queue TEST_QUEUE in " + qconf +
+                               ": jobSpecFile=my_job.cgi, jobSpecFileFormat=cgi");
+  BOOST_TEST(contains(line(replace(yaml, "pandaqueue: TEST_QUEUE", "pandaqueue: BAD_QUEUE")),
+                      "FAIL [qconf] configFile \u2014 " + qconf +
+                          ": queue BAD_QUEUE: messenger.stripJobParams: expected true or false, found \"maybe\""));
 }

@@ -9,6 +9,7 @@
 
 #include <sstream>
 
+#include "common/atlas_paths.hpp"
 #include "config/keys.hpp"
 #include "config/loader.hpp"
 #include "config/validate.hpp"
@@ -29,6 +30,7 @@ struct demo_site {
   rty_test::scoped_env demo{"RTY_DEMO_DIR", dir.path()};
   rty_test::scoped_env pilot{"HARVESTER_PILOT_CONFIG", tree.pilot_config};
   rty_test::scoped_env slurm{"SLURM_JOB_ID", std::nullopt};
+  rty_test::scoped_env access_point{"HARVESTER_ACCESS_POINT", std::nullopt};
   std::string yaml = rty_test::read_file(std::string(RTY_SOURCE_DIR) + "/conf/demo.yaml");
 
   settings load(const std::string& text, std::vector<override_value> cli = {}) const {
@@ -86,7 +88,7 @@ BOOST_AUTO_TEST_CASE(demo_config_validates_clean_on_a_complete_site_tree) {
   BOOST_TEST(code == 0, out.str());
   BOOST_TEST(!contains(out.str(), "WARN"), out.str());
   BOOST_TEST(!contains(out.str(), "FAIL"), out.str());
-  for (auto name : {"config", "workdir", "taskprogressbasedir", "endpoint", "harvesterconf", "queuedata",
+  for (auto name : {"config", "workdir", "taskprogressbasedir", "endpoint", "headip", "harvesterconf", "queuedata",
                     "pilotconfig", "timemonitor", "pilotwrapper", "pilotdir", "launcher", "stub"})
     BOOST_TEST(contains(out.str(), std::string("OK ") + name + ": "), name);
   BOOST_TEST(contains(out.str(), "OK workdir: ray.workdir=" + site.tree.workdir + " \u2014 writable directory"));
@@ -157,6 +159,21 @@ BOOST_AUTO_TEST_CASE(directories_missing_or_not_directories_fail) {
     expect(site.checks_of(replace(site.yaml, "taskprogressbasedir: ${RTY_DEMO_DIR}/taskprogress", "taskprogressbasedir:")),
            "taskprogressbasedir", check_status::fail, "not set");
   }
+  {
+    // A variable the login node lacks (the batch job's $SCRATCH): the path keeps it as written, and
+    // the check says which variable is missing rather than only "does not exist".
+    demo_site site;
+    rty_test::scoped_env unset{"RTY_TEST_UNSET_SCRATCH", std::nullopt};
+    auto checks = site.checks_of(replace(site.yaml, "taskprogressbasedir: ${RTY_DEMO_DIR}/taskprogress",
+                                         "taskprogressbasedir: ${RTY_TEST_UNSET_SCRATCH}/taskprogress"));
+    expect(checks, "taskprogressbasedir", check_status::fail,
+           "does not exist ($RTY_TEST_UNSET_SCRATCH is not set in this environment)");
+    // A set variable whose directory is missing gets no such note.
+    fs::remove_all(site.tree.workdir);
+    auto [worst, details] = status_of(site.checks(), "workdir");
+    BOOST_TEST((worst == check_status::fail));
+    BOOST_TEST(!contains(details, "is not set"), details);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(harvester_config_problems) {
@@ -209,7 +226,8 @@ BOOST_AUTO_TEST_CASE(queuedata_problems) {
     demo_site site;
     rty_test::write_file(site.tree.queuedata, R"({"container_type": "singularity:pilot", "container_options": ""})");
     expect(site.checks(), "queuedata", check_status::warn,
-           "container_type 'singularity' differs from payload.containerengine 'none'");
+           "container_type 'singularity' differs from payload.containerengine 'none' (payload.containerengine none "
+           "wins");
   }
 }
 
@@ -353,6 +371,67 @@ BOOST_AUTO_TEST_CASE(status_address_is_tried_before_the_run) {
          "Cannot assign requested address");
 }
 
+BOOST_AUTO_TEST_CASE(head_ip_must_be_one_address_of_this_host) {
+  demo_site site;
+  expect(site.checks(), "headip", check_status::ok, "not set: raythenad listens for stubs on 127.0.0.1");
+  expect(site.checks({flag("ray-head-ip", "127.0.0.1")}), "headip", check_status::ok,
+         "ray.headip=127.0.0.1 \u2014 an address of this host");
+  auto name = site.checks({flag("ray-head-ip", "localhost")});  // 127.0.0.1 or ::1, as this host's resolver says
+  expect(name, "headip", check_status::ok, "a name that resolves to ");
+  expect(name, "headip", check_status::ok, ", an address of this host");
+  // Cori's `hostname -i`: one address per interface.
+  auto two = site.checks({flag("ray-head-ip", "10.128.0.7 192.168.1.7")});
+  expect(two, "headip", check_status::fail, "ray.headip=10.128.0.7 192.168.1.7 \u2014 is several space-separated");
+  expect(two, "headip", check_status::fail, "--ray-head-ip 10.128.0.7");
+  expect(site.checks({flag("ray-head-ip", "no-such-host.invalid")}), "headip", check_status::fail,
+         "is neither an address nor a name that resolves");
+  // 192.0.2.1 (TEST-NET-1): an address, but not one of this host.
+  expect(site.checks({flag("ray-head-ip", "192.0.2.1")}), "headip", check_status::fail,
+         "cannot listen on it here: Cannot assign requested address");
+  // Loopback with stubs on other nodes: they could not connect.
+  auto ssh = site.checks({flag("ray-head-ip", "127.0.0.1"), flag("launcher", "ssh")});
+  expect(ssh, "headip", check_status::warn, "stubs on other nodes cannot reach it");
+  std::ostringstream out;
+  BOOST_TEST(run_validation(site.load(site.yaml, {flag("ray-head-ip", "10.0.0.1 10.0.0.2")}), false, out) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(endpoint_is_checked_as_the_run_will_use_it) {
+  {
+    demo_site site;
+    auto [status, details] = status_of(site.checks(), "endpoint");
+    BOOST_TEST((status == check_status::ok), details);
+    BOOST_TEST(contains(details, "writable directory (mode 0"), details);
+    BOOST_TEST(contains(details, "not writable by others"), details);
+  }
+  {
+    demo_site site;
+    const std::string ep = site.load(site.yaml).harvester.endpoint.value();
+    fs::permissions(ep, fs::perms::others_write, fs::perm_options::add);
+    auto checks = site.checks();
+    expect(checks, "endpoint", check_status::fail, "harvester.endpoint=" + ep + " \u2014 is writable by other users");
+    expect(checks, "endpoint", check_status::fail, "chmod o-w " + ep);
+  }
+  {
+    demo_site site;
+    const std::string ep = site.load(site.yaml).harvester.endpoint.value();
+    fs::permissions(ep, fs::perms::owner_write, fs::perm_options::remove);
+    if (::access(ep.c_str(), W_OK) != 0)  // root writes anyway
+      expect(site.checks(), "endpoint", check_status::fail, "is not writable");
+  }
+  {
+    demo_site site;
+    const std::string ep = site.load(site.yaml).harvester.endpoint.value();
+    rty_test::scoped_env same{"HARVESTER_ACCESS_POINT", ep};
+    expect(site.checks(), "endpoint", check_status::ok, "harvester.endpoint=" + ep + " (HARVESTER_ACCESS_POINT)");
+    rty_test::scoped_env other{"HARVESTER_ACCESS_POINT", site.dir / "elsewhere"};
+    expect(site.checks(), "endpoint", check_status::warn,
+           "differs from HARVESTER_ACCESS_POINT=" + (site.dir / "elsewhere"));
+    rty_test::scoped_env missing{"HARVESTER_ACCESS_POINT", site.dir / "access"};
+    expect(site.checks_of(replace(site.yaml, "endpoint: ${RTY_DEMO_DIR}/workdir", "endpoint:")), "endpoint",
+           check_status::fail, "HARVESTER_ACCESS_POINT=" + (site.dir / "access") + " is read only by raythenad.sbatch");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(unset_queue_fails_the_config_check) {
   demo_site site;
   expect(site.checks_of(replace(site.yaml, "pandaqueue: DEMO_QUEUE", "pandaqueue:")), "config", check_status::fail,
@@ -368,5 +447,36 @@ BOOST_AUTO_TEST_CASE(shipped_examples_load) {
     auto loaded = load_config(r);
     BOOST_TEST(loaded.has_value(), name << ": " << (loaded ? std::string() : loaded.error()));
     if (loaded) BOOST_TEST(loaded->notices.empty(), name << " has notices");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(merge_prerequisites_are_checked) {
+  // The operator's trial: --validate passed, then every merge failed on ALRB's missing setup script.
+  {
+    demo_site site;  // the demo runs merges without a container
+    expect(site.checks(), "merge", check_status::ok, "payload.containerengine=none");
+  }
+  {
+    demo_site site;  // a container engine from the YAML, none from the queue: ALRB must be there
+    rty_test::write_file(site.tree.queuedata, R"({"container_type": "", "container_options": ""})");
+    auto checks = site.checks_of(replace(site.yaml, "containerengine: none", "containerengine: singularity"));
+    if (fs::exists(std::string(rty::default_alrb_root) + "/user/atlasLocalSetup.sh"))
+      expect(checks, "merge", check_status::ok, "atlasLocalSetup.sh is there");
+    else
+      expect(checks, "merge", check_status::fail, "atlasLocalSetup.sh is not there: every merge would fail");
+  }
+  {
+    demo_site site;  // the queue's container_type decides when the YAML names an engine
+    rty_test::write_file(site.tree.queuedata, R"({"container_type": "singularity:pilot", "container_options": ""})");
+    auto checks = site.checks_of(replace(site.yaml, "containerengine: none", "containerengine: apptainer"));
+    auto [worst, details] = status_of(checks, "merge");
+    BOOST_TEST(contains(details, "queuedata container_type=singularity"), details);
+  }
+  {
+    demo_site site;  // ... but payload.containerengine none wins, and the queuedata line says so
+    rty_test::write_file(site.tree.queuedata, R"({"container_type": "singularity", "container_options": ""})");
+    auto checks = site.checks();
+    expect(checks, "merge", check_status::ok, "payload.containerengine=none");
+    expect(checks, "queuedata", check_status::warn, "payload.containerengine none wins");
   }
 }

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "tools/status_client.hpp"
 #include "coordinator/status_report.hpp"
 
 namespace rty::coordinator {
@@ -43,10 +44,10 @@ status_input sample_input() {
   in.walltime_deadline = in.now + 3600s;
   in.nodes.push_back(node_report{.node_id = "nid001", .host = "nid001.cluster", .state = "running",
                                  .pilot_state = "running", .heartbeat_age_s = 1.5, .ranges_held = 4,
-                                 .ranges_served = 80, .ranges_finished = 76});
+                                 .ranges_served = 80, .ranges_finished = 76, .last_error = {}});
   in.nodes.push_back(node_report{.node_id = "nid\"002\\x\ny", .host = "h2", .state = "pilot ended",
                                  .pilot_state = "ended", .heartbeat_age_s = std::nullopt, .ranges_held = 0,
-                                 .ranges_served = 66, .ranges_finished = 66});
+                                 .ranges_served = 66, .ranges_finished = 66, .last_error = {}});
   return in;
 }
 
@@ -211,6 +212,30 @@ BOOST_AUTO_TEST_CASE(optional_metrics_are_left_out_when_unknown) {
   BOOST_TEST(find(e, "raythenad_draining")->value == 1);
 }
 
+BOOST_AUTO_TEST_CASE(walltime_aware_dispatch_is_shown_in_status_and_metrics) {
+  auto in = sample_input();
+  auto o = status_json(in);
+  auto& d0 = o.at("dispatch").as_object();
+  BOOST_TEST(d0.at("range_estimate_s").is_null());  // nothing finished yet: no estimate, no projected end
+  BOOST_TEST(d0.at("projected_end").is_null());
+  BOOST_TEST(!parse_exposition(metrics_text(in)).type.count("raythenad_range_duration_estimate_seconds"));
+  in.engine.range_estimate_s = 310.5;
+  in.engine.projected_end_in_s = 600;
+  in.engine.ranges_held_back = 50;
+  in.engine.requests_held_back = 7;
+  o = status_json(in);
+  auto& d = o.at("dispatch").as_object();
+  BOOST_TEST(d.at("range_estimate_s").as_double() == 310.5);
+  BOOST_TEST(d.at("projected_end").as_double() == 1'700'000'000.0 + 725 + 600);
+  BOOST_TEST(d.at("ranges_held_back").as_uint64() == 50u);
+  BOOST_TEST(d.at("requests_held_back").as_uint64() == 7u);
+  auto e = parse_exposition(metrics_text(in));
+  BOOST_TEST(find(e, "raythenad_range_duration_estimate_seconds")->value == 310.5);
+  BOOST_TEST(find(e, "raythenad_projected_end_time_seconds")->value == 1'700'000'000.0 + 725 + 600);
+  BOOST_TEST(find(e, "raythenad_event_ranges_held_back")->value == 50);
+  BOOST_TEST(find(e, "raythenad_range_requests_held_back_total")->value == 7);
+}
+
 BOOST_AUTO_TEST_CASE(status_json_fields) {
   auto o = status_json(sample_input());
   // What `raythenad status` and the README rely on.
@@ -250,6 +275,20 @@ BOOST_AUTO_TEST_CASE(status_json_fields) {
   BOOST_TEST(nodes[0].at("ranges_served").to_number<int>() == 80);
   BOOST_TEST(nodes[0].at("ranges_finished").to_number<int>() == 76);
   BOOST_TEST(nodes[1].at("heartbeat_age_s").is_null());
+  BOOST_TEST(nodes[0].at("last_error").is_null());
+  BOOST_TEST(o.at("merges").at("errors").as_array().empty());
+}
+
+BOOST_AUTO_TEST_CASE(status_json_carries_the_last_error_per_node_and_merge) {
+  auto in = sample_input();
+  in.nodes[1].last_error = "pilot ended abnormally (exit code 7)";
+  in.merge_errors["HITS.2"] = "exit code 65: ERROR no space left";
+  auto o = status_json(in);
+  BOOST_TEST(o.at("nodes").as_array()[1].at("last_error").as_string() == "pilot ended abnormally (exit code 7)");
+  const auto& errors = o.at("merges").at("errors").as_array();
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0].at("output").as_string() == "HITS.2");
+  BOOST_TEST(errors[0].at("last_error").as_string() == "exit code 65: ERROR no space left");
 }
 
 BOOST_AUTO_TEST_CASE(status_json_unknowns_are_null) {
@@ -410,6 +449,29 @@ BOOST_AUTO_TEST_CASE(request_head_completion) {
   BOOST_TEST(!request_head_complete("GET /status HTTP/1.1\r\nHost: x\r\n"));
   BOOST_TEST(request_head_complete("GET /status HTTP/1.1\r\nHost: x\r\n\r\n"));
   BOOST_TEST(request_head_complete("GET /status HTTP/1.0\n\n"));
+}
+
+BOOST_AUTO_TEST_CASE(status_url_names_a_host_the_login_node_can_reach) {
+  // A specific listen address is what the login node connects to.
+  BOOST_TEST(status_url_for("127.0.0.1", 8090, "nid001") == "http://127.0.0.1:8090");
+  BOOST_TEST(status_url_for("10.1.2.3", 8090, "nid001") == "http://10.1.2.3:8090");
+  BOOST_TEST(status_url_for("fd00::7", 8090, "nid001") == "http://[fd00::7]:8090");
+  // A wildcard is not an address anyone can connect to from elsewhere: this host's name is.
+  BOOST_TEST(status_url_for("0.0.0.0", 8090, "nid001.cluster.example") == "http://nid001.cluster.example:8090");
+  BOOST_TEST(status_url_for("::", 8090, "nid001") == "http://nid001:8090");
+  // A name that does not belong in a URL (or none) falls back to loopback, which works on this host.
+  BOOST_TEST(status_url_for("0.0.0.0", 8090, "") == "http://127.0.0.1:8090");
+  BOOST_TEST(status_url_for("0.0.0.0", 8090, "evil/host:1@x") == "http://127.0.0.1:8090");
+  BOOST_TEST(status_url_for("::", 8090, "-rf") == "http://[::1]:8090");
+  BOOST_TEST(status_url_for("0.0.0.0", 8090, std::string(300, 'a')) == "http://127.0.0.1:8090");
+  // What is written is what `raythenad status` reads back.
+  for (auto url : {status_url_for("0.0.0.0", 8090, "nid001"), status_url_for("fd00::7", 1, "x")}) {
+    std::string error;
+    auto parsed = tools::parse_http_url(url, &error);
+    BOOST_TEST_REQUIRE(parsed.has_value(), error);
+  }
+  BOOST_TEST(tools::parse_http_url(status_url_for("0.0.0.0", 8090, "nid001"), nullptr)->host == "nid001");
+  BOOST_TEST(tools::parse_http_url(status_url_for("fd00::7", 1, "x"), nullptr)->host == "fd00::7");
 }
 
 }  // namespace rty::coordinator

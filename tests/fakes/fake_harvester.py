@@ -13,7 +13,7 @@ jobSpecFile=pandaJobData.out) and acts on one access point (harvester-messenger 
                 status dumps: claim event_status dump (.read; an unacknowledged .read is processed first and a
                   new dump ignored), derive updateEventsFile via .new + rename, claim it, and acknowledge both
                   by renaming to .read.<%Y-%m-%d_%H_%M_%S.%f UTC>; bad JSON is deleted (lost), as Harvester does.
-              Everything received is appended to --record as JSON lines ({"kind": ..., ...}).
+              Everything received is appended to --record as JSON lines ({"kind": ..., "time": <epoch s>, ...}).
   make-job    only write a job (spec, PFC, dummy EVNT inputs, pandaIDs) into --endpoint, optionally a cfg.
   post-process  read task_workdir_path.txt, the task state file and report; print outputs and skippedInputs.
 
@@ -23,9 +23,19 @@ answer and an event_status dump .tmp from an "earlier run" at start), --delete-r
 event request is deleted without an answer: Harvester's deletion race), --prefetch (first ranges answer
 without a request), --cgi (job spec URL-encoded: jobSpecFileFormat=cgi).
 
+Pacing of the event ranges (run):
+  --delays LIST  comma-separated seconds to wait before each ranges answer, by answer index (0 = the first
+                 answer, also a malformed or --prefetch one; the last value repeats), counted from when the
+                 request is seen. Overrides --delay for ranges answers only (job answers still use --delay).
+                 Unlike --delay the wait does not stop the poll loop: status dumps are claimed meanwhile, as
+                 Harvester's other agents do while the event request waits.
+  --batch N      serve at most N ranges per answer whatever nRanges the request asks for, so that the job
+                 needs several answers (the request is answered and deleted; raythenad asks again).
+
 Examples:
   fake_harvester.py make-job --endpoint /tmp/ap --inputs 4 --events 50 --events-per-output 25 --write-cfg /tmp/ap.cfg
   fake_harvester.py run --cfg /tmp/ap.cfg --endpoint /tmp/ap --mode late --inputs 2 --events 4 --record /tmp/rec.jsonl
+  fake_harvester.py run --cfg /tmp/ap.cfg --endpoint /tmp/ap --mode early --inputs 3 --events 8 --batch 6 --delays 0,3,15
 """
 import argparse
 import configparser
@@ -157,15 +167,24 @@ class Harvester:
         self.job_answers = 0
         self.ranges_answers = 0
         self.requests_deleted = 0
+        self.pending = None  # (due time, nRanges) of a request answered later (--delays)
         self.record_file = open(a.record, "a") if a.record else None
 
     def record(self, kind, **kw):
         kw["kind"] = kind
+        kw.setdefault("time", time.time())
         if self.record_file:
             self.record_file.write(json.dumps(kw) + "\n")
             self.record_file.flush()
 
+    def ranges_delay(self):
+        """--delays: the wait before the next ranges answer (by its index; the last value repeats)."""
+        d = self.a.delays
+        return d[min(self.ranges_answers, len(d) - 1)]
+
     def take_ranges(self, n):
+        if self.a.batch is not None:
+            n = min(n, self.a.batch)
         out = []
         for _ in range(min(n, len(self.todo))):
             i, evt = self.todo.pop(0)
@@ -222,7 +241,12 @@ class Harvester:
                 except FileNotFoundError:
                     pass
         # Event ranges.
-        if os.path.exists(p["eventRequestFile"]):
+        if self.pending is not None:
+            due, n = self.pending
+            if time.monotonic() >= due:
+                self.pending = None
+                self.answer_request(n)
+        elif os.path.exists(p["eventRequestFile"]):
             try:
                 with open(p["eventRequestFile"]) as f:
                     req = json.load(f)
@@ -235,16 +259,22 @@ class Harvester:
                     os.unlink(p["eventRequestFile"])
                     self.record("request_deleted_without_answer")
                 else:
-                    time.sleep(a.delay)
                     n = 0
                     for v in req.values():
                         n += int(v.get("nRanges", 0))
-                    self.write_ranges(n)
-                    try:
-                        os.unlink(p["eventRequestFile"])
-                    except FileNotFoundError:
-                        pass
+                    if a.delays:
+                        self.pending = (time.monotonic() + self.ranges_delay(), n)
+                    else:
+                        time.sleep(a.delay)
+                        self.answer_request(n)
         self.check_dump()
+
+    def answer_request(self, n):
+        self.write_ranges(n)
+        try:
+            os.unlink(self.p["eventRequestFile"])
+        except FileNotFoundError:
+            pass
 
     def check_dump(self):
         dump = self.p["eventStatusDumpJsonFile"]
@@ -311,6 +341,26 @@ def post_process(a):
                       "has_report": report is not None}))
 
 
+def seconds_list(text):
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected comma-separated seconds, got %r" % text)
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError("expected comma-separated seconds >= 0, got %r" % text)
+    return values
+
+
+def positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError("expected a whole number >= 1, got %r" % text)
+    return v
+
+
 def add_job_args(p):
     p.add_argument("--endpoint", required=True, help="Harvester access point (directory)")
     p.add_argument("--cfg", help="panda_harvester.cfg to take the file names from")
@@ -339,6 +389,11 @@ def main(argv=None):
     run.add_argument("--max-runtime", type=float, default=60.0, help="exit after this many seconds")
     run.add_argument("--record", metavar="FILE", help="append what was received as JSON lines")
     run.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    run.add_argument("--delays", type=seconds_list, default=None, metavar="LIST",
+                     help="comma-separated seconds before each ranges answer, by answer index (the last value "
+                          "repeats); overrides --delay for ranges answers; dumps are still claimed meanwhile")
+    run.add_argument("--batch", type=positive_int, default=None, metavar="N",
+                     help="serve at most N ranges per answer, whatever the request's nRanges")
     run.add_argument("--half-write", action="store_true", help="write half of each answer, pause, then the rest")
     run.add_argument("--pause", type=float, default=1.0, help="pause of --half-write, seconds")
     run.add_argument("--malformed", action="store_true", help="first job and first ranges answers are broken JSON")

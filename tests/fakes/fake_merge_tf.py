@@ -16,10 +16,21 @@ write one event per per-range file).
 Fault knobs (environment):
   FAKE_MERGE_FAIL_ONCE_DIR=<dir>     first attempt for each output fails; remembered as <dir>/<output>.failed
   FAKE_MERGE_FAIL_ALWAYS=<substring> every attempt fails for outputs whose name contains it
+  FAKE_MERGE_SLOW=<seconds>          a slow merge: waits that long before writing its output (after
+                                     printing "fake_merge_tf: pid <pid> merging slowly")
+  FAKE_MERGE_DURATION=<base>:<per_input>  a merge-duration model: the merge takes base + per_input x
+                                     (number of inputs) seconds (HITSMerge_tf: a fixed set-up cost, then
+                                     reading and writing every event), times FAKE_MERGE_TIME_SCALE (default
+                                     1); added to FAKE_MERGE_SLOW
+  FAKE_MERGE_DETACH=1                the work is done by a forked child, the started process only waits
+                                     for it and passes its exit status on, as a container runtime
+                                     does: a parent-death signal reaches the waiting process, not the
+                                     worker (printed as "fake_merge_tf: worker pid <pid>")
 """
 import json
 import os
 import sys
+import time
 import uuid
 
 INPUT_OPTS = ("--inputHitsFile", "--inputHITSFile")
@@ -86,8 +97,20 @@ def parse(argv):
     return inputs, output, options
 
 
+def detach():
+    """FAKE_MERGE_DETACH: returns in the worker child; the parent waits for it and exits with its status."""
+    pid = os.fork()
+    if pid == 0:
+        return
+    print("fake_merge_tf: worker pid %d" % pid, flush=True)
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
 def main():
     print("fake_merge_tf: started with " + " ".join(sys.argv[1:]), flush=True)
+    if os.environ.get("FAKE_MERGE_DETACH") == "1":
+        detach()
     inputs, output, options = parse(sys.argv[1:])
     if not output:
         fail("no --outputHitsFile given")
@@ -118,6 +141,22 @@ def main():
             fail("input file %s does not exist" % path)
         if os.path.getsize(path) == 0:
             fail("input file %s is empty" % path)
+
+    slow = float(os.environ.get("FAKE_MERGE_SLOW") or 0)
+    duration = os.environ.get("FAKE_MERGE_DURATION", "")
+    if duration:
+        try:
+            base, per_input = (float(x) for x in duration.split(":"))
+            scale = float(os.environ.get("FAKE_MERGE_TIME_SCALE") or 1)
+            if min(base, per_input, scale) < 0:
+                raise ValueError
+        except ValueError:
+            fail("FAKE_MERGE_DURATION=%s: expected <base seconds>:<seconds per input>, not negative "
+                 "(FAKE_MERGE_TIME_SCALE a non-negative number)" % duration)
+        slow += (base + per_input * len(inputs)) * scale
+    if slow > 0:
+        print("fake_merge_tf: pid %d merging slowly (%g s)" % (os.getpid(), slow), flush=True)
+        time.sleep(slow)
 
     tmp = output + ".fake-merge-tmp"
     with open(tmp, "wb") as out:

@@ -10,8 +10,9 @@ Builds, under one root directory, the layout conf/demo.yaml names through ${RTY_
   bin/           HITSMerge_tf.py = fake_merge_tf.py (the job's esmergeSpec.transPath)
   raythenad.yaml a full config for tests (same layout, short timers, overridable with --set)
 
-and checks a finished run: every input event in exactly one merged output, outputs and report
-consistent with state.json.
+and checks a finished run (verify, shared by the e2e, fault and cluster tests): every file in the task's
+final/ is read, and the merged events are exactly the job's events (less those of failed groups), each in
+one output; outputs, state.json and the report agree.
 
 Command line (used by tests/fakes/run_demo.sh and the integration tests):
   rtysite.py make ROOT [--inputs N] [--events E] [--events-per-output H] [--nodes K] [--set sec.key=value ...]
@@ -20,6 +21,7 @@ Command line (used by tests/fakes/run_demo.sh and the integration tests):
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -80,7 +82,9 @@ PILOT_CFG = """\
 pandaserver = http://127.0.0.1:{port}
 http_connect_timeout = 100
 http_maxtime = 120
-kill_instruction_time = 60
+# pilot's default is 60 (seconds before the first look at pilot_kill_payload); 1 so that tests
+# do not wait a minute for the fake pilot to honour a kill file
+kill_instruction_time = 1
 checksum_type = adler32
 
 [Information]
@@ -195,8 +199,28 @@ def merged_events(path):
     return out
 
 
-def verify(root, expect_failed_inputs=0, allow_incomplete=False):
-    """Every event of every input that is not failed appears in exactly one merged output."""
+def all_events(job):
+    """Every (input LFN, event number) of the job."""
+    return {(lfn, n) for lfn in job["inFiles"].split(",") for n in range(1, int(job["nEventsPerInputFile"]) + 1)}
+
+
+def failed_group_events(state):
+    """(LFN, event number) of the ranges state.json lists under `failed` (ids <LFN>-<n>)."""
+    out = set()
+    for lfn, ids in state.get("failed", {}).items():
+        for rid in ids:
+            head, _, n = rid.rpartition("-")
+            if n.isdigit() and head:
+                out.add((head, int(n)))
+    return out
+
+
+def verify(root, expect_failed_inputs=0, allow_incomplete=False, failed_events=None):
+    """The exactly-once check, strict: every file in O/final/ is read (not only those state.json names),
+    so a stray or duplicate output fails. The merged events must be exactly every event of the job
+    except those of failed groups (`failed_events`, default: the ranges state.json lists as failed),
+    each in one output; with allow_incomplete (a drained run), a subset of them, each at most once.
+    Every file in final/ is an output state.json names, and the final report lists exactly final/."""
     p = paths(root)
     job = job_of(p)
     inputs = job["inFiles"].split(",")
@@ -204,34 +228,48 @@ def verify(root, expect_failed_inputs=0, allow_incomplete=False):
     with open(os.path.join(p["task"], "state.json")) as f:
         state = json.load(f)
     problems = []
-    outputs_by_path = {}
+    named = {}  # output name -> its path as state.json records it
     for lfn, outputs in state.get("merged", {}).items():
         for name, rec in outputs.items():
             if not rec.get("guid"):
                 problems.append("merged output %s has no GUID" % name)
-            outputs_by_path[rec["path"]] = name
+            named[name] = rec["path"]
     for outputs in state.get("merging", {}).values():
         for name in outputs:
-            outputs_by_path[os.path.join(p["task"], "final", name)] = name
+            named[name] = os.path.join(p["task"], "final", name)
+    final_dir = os.path.join(p["task"], "final")
+    final = sorted(os.listdir(final_dir)) if os.path.isdir(final_dir) else []
     seen = {}
-    for path, name in outputs_by_path.items():
+    for name in final:
+        path = os.path.join(final_dir, name)
+        if name not in named:
+            problems.append("stray file in final/: %s (no output of state.json)" % name)
+        try:
+            events = merged_events(path)
+        except (OSError, ValueError, KeyError, AssertionError) as e:
+            problems.append("final/%s is not a merged output: %r" % (name, e))
+            continue
+        for ev in events:
+            seen.setdefault(ev, []).append(name)
+    for name, path in sorted(named.items()):
         if not os.path.exists(path):
             problems.append("merged output %s missing" % path)
-            continue
-        for ev in merged_events(path):
-            seen.setdefault(ev, []).append(name)
     for ev, names in sorted(seen.items()):
         if len(names) > 1:
             problems.append("event %s-%d in %d outputs: %s" % (ev[0], ev[1], len(names), names))
+    every = all_events(job)
+    failed = failed_group_events(state) if failed_events is None else set(failed_events)
+    expected = every - failed
+    unexpected = sorted(set(seen) - expected)
+    if unexpected:
+        problems.append("merged events that should not be there (unknown or of a failed group): %s" % unexpected[:5])
     failed_inputs = set(state.get("failed", {}).keys())
     complete_inputs = 0
     for lfn in inputs:
-        missing = [n for n in range(1, n_events + 1) if (lfn, n) not in seen]
-        if not missing:
+        missing = [n for n in range(1, n_events + 1) if (lfn, n) not in seen and (lfn, n) in expected]
+        if not any((lfn, n) not in seen for n in range(1, n_events + 1)):
             complete_inputs += 1
-        elif lfn in failed_inputs:
-            continue
-        elif not allow_incomplete:
+        if missing and not allow_incomplete:
             problems.append("input %s: %d events not merged (e.g. %s)" % (lfn, len(missing), missing[:5]))
     if len(failed_inputs) != expect_failed_inputs:
         problems.append("expected %d failed inputs, state.json has %d: %s" % (
@@ -246,16 +284,65 @@ def verify(root, expect_failed_inputs=0, allow_incomplete=False):
             subfiles = report["files"]["output"][0]["subFiles"]
             names = sorted(s["name"] for s in subfiles)
             # An input with a failed group keeps its merged outputs under `merging`.
-            merged_names = sorted({n for outs in state["merged"].values() for n in outs} |
-                                  {n for outs in state.get("merging", {}).values() for n in outs})
-            if names != merged_names:
-                problems.append("report outputs %s != merged outputs %s" % (names, merged_names))
+            if names != sorted(named) or names != final:
+                problems.append("report outputs %s, state.json outputs %s, final/ holds %s" % (
+                    names, sorted(named), final))
     with open(os.path.join(p["access"], "task_workdir_path.txt")) as f:
         if f.read() != p["task"]:
             problems.append("task_workdir_path.txt does not name %s" % p["task"])
     return {"problems": problems, "events_merged": len(seen), "inputs_complete": complete_inputs,
-            "inputs": len(inputs), "failed_inputs": sorted(failed_inputs)}
+            "inputs": len(inputs), "failed_inputs": sorted(failed_inputs), "outputs": final, "seen": seen}
 
+
+# ---- processes (for the tests that start runs: they clean up by PID) -----------------------------
+
+def poll_until(pred, timeout, step=0.05):
+    """pred()'s first true value within `timeout` seconds, else its last (false) value."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def processes_under(root):
+    """Live PIDs whose cwd or command line lies in root: everything a test started, at any depth."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        pid = int(name)
+        try:
+            cwd = os.readlink("/proc/%d/cwd" % pid)
+        except OSError:
+            cwd = ""
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except OSError:
+            cmdline = ""
+        if (cwd == root or cwd.startswith(root + "/") or root + "/" in cmdline) and alive(pid):
+            found.append(pid)
+    return found
+
+
+def kill_pid(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -279,6 +366,7 @@ def main():
         print(p["yaml"])
         return 0
     result = verify(a.root, a.expect_failed_inputs, a.allow_incomplete)
+    result.pop("seen")
     print(json.dumps(result, indent=1))
     return 1 if result["problems"] else 0
 

@@ -10,6 +10,9 @@ export RTY_DEMO_DIR=${RTY_DEMO_DIR:-$build/demo-run}
 rm -rf "$RTY_DEMO_DIR"
 python3 "$src/tests/fakes/rtysite.py" make "$RTY_DEMO_DIR" --inputs 4 --events 50 --events-per-output 25 >/dev/null
 export HARVESTER_PILOT_CONFIG=$RTY_DEMO_DIR/pilot/default.cfg
+# The fake pilot runs pilot3's threads at 5x pilot3's pace (report timer 1 s, communicator loop 0.2 s):
+# the same order of calls, a demo of seconds rather than a minute. Unset both for pilot3's own pace.
+export FAKE_PILOT_REPORT_INTERVAL=${FAKE_PILOT_REPORT_INTERVAL:-1} FAKE_PILOT_COMM_SLEEP=${FAKE_PILOT_COMM_SLEEP:-0.2}
 raythenad=$build/src/coordinator/raythenad
 
 echo "== checking the demo site with: raythenad --validate --config conf/demo.yaml"

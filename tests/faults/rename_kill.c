@@ -9,9 +9,10 @@
 //   RTY_RENAME_KILL_WHEN=after  (default) the rename is done, then the process dies
 //
 // A second fault, for scenario final_checkpoint_fails:
-//   RTY_RENAME_FAIL_STATE=1     once a rename onto ".../jobReport.json" has succeeded, every rename onto
-//                               ".../state.json" fails with ENOSPC (the disk fills between the final
-//                               report and the final checkpoint)
+//   RTY_RENAME_FAIL_STATE=<n>   once n renames into a final/ directory have succeeded (the job's n merged
+//                               outputs published), every rename onto ".../state.json" fails with ENOSPC:
+//                               the disk fills at the end of a complete run, so its final checkpoint (and
+//                               a merge result's, if one comes after the last output) cannot be written
 //
 // LD_PRELOAD is taken out of the environment at load time, so that the processes raythenad starts
 // (stubs, pilots, merge transforms) run without the shim.
@@ -27,15 +28,16 @@
 static long kill_at;
 static int kill_before;
 static long seen;
-static int fail_state;     // RTY_RENAME_FAIL_STATE set
-static int report_renamed;  // a rename onto jobReport.json has succeeded
+static long fail_state_after;  // RTY_RENAME_FAIL_STATE: published outputs before state.json renames fail
+static long published;         // renames into a final/ directory that succeeded
 
 __attribute__((constructor)) static void rename_kill_init(void) {
   const char* n = getenv("RTY_RENAME_KILL_AT");
   const char* when = getenv("RTY_RENAME_KILL_WHEN");
   kill_at = n ? strtol(n, NULL, 10) : 0;
   kill_before = when && strcmp(when, "before") == 0;
-  fail_state = getenv("RTY_RENAME_FAIL_STATE") != NULL;
+  const char* f = getenv("RTY_RENAME_FAIL_STATE");
+  fail_state_after = f ? strtol(f, NULL, 10) : 0;
   unsetenv("LD_PRELOAD");
 }
 
@@ -59,7 +61,8 @@ static int ends_with(const char* s, const char* suffix) {
 
 #define WRAP(call, to)                                                  \
   do {                                                                  \
-    if (fail_state && report_renamed && ends_with(to, "/state.json")) { \
+    if (fail_state_after > 0 && published >= fail_state_after &&       \
+        ends_with(to, "/state.json")) {                                 \
       errno = ENOSPC;                                                   \
       return -1;                                                        \
     }                                                                   \
@@ -67,7 +70,7 @@ static int ends_with(const char* s, const char* suffix) {
     if (target && kill_before) die(to, "before");                       \
     int rc = (call);                                                    \
     if (target) die(to, "after");                                       \
-    if (rc == 0 && ends_with(to, "/jobReport.json")) report_renamed = 1; \
+    if (rc == 0 && to && strstr(to, "/final/")) ++published;           \
     return rc;                                                          \
   } while (0)
 

@@ -2,11 +2,12 @@
 // it yields. Layout: byte 0 picks the chunk size the bytes arrive in (1..256) and a small or the default
 // frame limit; the rest is the byte stream.
 // Properties: a failed decoder stays failed and buffers nothing; a message that parses re-encodes to a
-// frame that decodes and parses to the same JSON (what the peer sends is what we understood); a hello's
-// proof passes verify_proof exactly when it is the HMAC for its node.
+// frame that decodes and parses to the same JSON (what the peer sends is what we understood); the
+// coordinator's handshake accepts a hello exactly when its proof is the HMAC for its nonces and node.
 #include "fuzz_support.hpp"
 #include "protocol/auth.hpp"
 #include "protocol/frame.hpp"
+#include "protocol/handshake.hpp"
 #include "protocol/messages.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -38,15 +39,19 @@ void round_trip(const boost::json::object& o) {
                  "round trip changed the message: " + boost::json::serialize(first));
 }
 
-// The coordinator checks a hello's proof against the nonce it sent: only the exact HMAC passes,
-// whatever length or bytes the peer put there.
+// The coordinator checks a hello's proof against the nonce it sent and the stub's: only the exact HMAC
+// passes, whatever length or bytes the peer put there.
 void check_proof(const boost::json::object& o) {
+  const std::string nonce_c = "0123456789abcdef0123456789abcdef";
+  auto verdict = p::coordinator_handshake("fuzz-secret", nonce_c).on_hello(o);
   auto h = p::hello::from_json(o);
-  if (!h) return;
-  const std::string expected = p::auth_proof("fuzz-secret", "0123456789abcdef", h->node_id);
-  RTY_FUZZ_CHECK(p::verify_proof("fuzz-secret", "0123456789abcdef", h->node_id, h->proof) == (h->proof == expected),
-                 "verify_proof disagrees with the proof it computes");
-  RTY_FUZZ_CHECK(p::verify_proof("fuzz-secret", "0123456789abcdef", h->node_id, expected), "own proof refused");
+  if (!h) {
+    RTY_FUZZ_CHECK(!verdict, "a hello that does not parse was accepted");
+    return;
+  }
+  const bool right = p::well_formed_nonce(h->nonce) && h->nonce != nonce_c &&
+                     h->proof == p::stub_proof("fuzz-secret", nonce_c, h->nonce, h->node_id);
+  RTY_FUZZ_CHECK(bool(verdict) == right, "the handshake disagrees with the proof it computes");
 }
 
 void typed(const boost::json::object& o) {
@@ -55,6 +60,7 @@ void typed(const boost::json::object& o) {
   // Every parser sees every message: a mismatched type must be refused, not misread.
   round_trip<p::challenge>(o);
   round_trip<p::hello>(o);
+  round_trip<p::accepted>(o);
   round_trip<p::welcome>(o);
   round_trip<p::heartbeat>(o);
   round_trip<p::ranges_request>(o);

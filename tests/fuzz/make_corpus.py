@@ -72,8 +72,10 @@ rng = {"eventRangeID": "EVNT.40000000._000001.pool.root.1-1", "PFN": "/ap/EVNT.4
 upd = {"id": "EVNT.40000000._000001.pool.root.1-1", "status": "finished", "path": "/o/HITS.1.pool.root",
        "chksum": "8a788590", "fsize": 2112, "type": "es_output", "error_code": 0}
 messages = [
-    {"type": "challenge", "version": 1, "nonce": "8f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"},
-    {"type": "hello", "version": 1, "node_id": "nid001", "host": "nid001", "pid": 4242, "proof": "ab" * 32},
+    {"type": "challenge", "version": 2, "nonce": "8f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"},
+    {"type": "hello", "version": 2, "node_id": "nid001", "host": "nid001", "pid": 4242,
+     "nonce": "ffeeddccbbaa99887766554433221100", "proof": "ab" * 32},
+    {"type": "accepted", "proof": "cd" * 32},
     {"type": "welcome", "node_index": 0, "job": job_dict,
      "settings": {"actor_dir": "/w/nid001", "server_port": 0, "heartbeat_interval": 30, "grace": 60}},
     {"type": "heartbeat"},
@@ -93,16 +95,31 @@ for m in messages:
     t.add(m["type"], b"\x00" + frame(m))
 t.add("stream-all-chunk15", b"\x07" + b"".join(frame(m) for m in messages))
 t.add("stream-all-chunk255", b"\x7f" + b"".join(frame(m) for m in messages))
-t.add("limit64-big", b"\x80" + frame(messages[2]))
+t.add("limit64-big", b"\x80" + frame(messages[3]))
 t.add("huge-length", b"\x00" + b"\xff\xff\xff\xff{}")
 t.add("not-object", b"\x00" + frame(b"[1,2]"))
 t.add("no-type", b"\x00" + frame({"version": 1}))
 t.add("bad-json", b"\x00" + frame(b'{"type":'))
 t.add("truncated", b"\x00" + frame(messages[1])[:-3])
-t.add("hello-v2", b"\x00" + frame(dict(messages[1], version=2)))
+t.add("hello-v1", b"\x00" + frame(dict(messages[1], version=1)))
 # fuzz_frame checks proofs with this secret and nonce: one valid proof lets it mutate around it.
-proof = hmac.new(b"fuzz-secret", b"raythenad-auth-v1\n0123456789abcdef\nnid001", hashlib.sha256).hexdigest()
+FUZZ_NONCE_C = "0123456789abcdef0123456789abcdef"
+proof = hmac.new(b"fuzz-secret", ("raythenad-auth-v2\nstub\n%s\n%s\nnid001" % (FUZZ_NONCE_C, messages[1]["nonce"])).encode(),
+                 hashlib.sha256).hexdigest()
 t.add("hello-valid-proof", b"\x00" + frame(dict(messages[1], proof=proof)))
+
+# --- handshake: byte 0 = mode (see fuzz_handshake.cpp), then a JSON object or message pieces --------
+t = target("handshake")
+FUZZ_NONCE_S = "ffeeddccbbaa99887766554433221100"
+t.add("hello-valid", b"\x00" + compact(dict(messages[1], proof=proof)).encode())
+t.add("hello-wrong", b"\x00" + compact(messages[1]).encode())
+cproof = hmac.new(b"fuzz-secret", ("raythenad-auth-v2\ncoordinator\n%s\n%s\nnid001" % (FUZZ_NONCE_C, FUZZ_NONCE_S)).encode(),
+                  hashlib.sha256).hexdigest()
+t.add("accepted-valid", b"\x01" + compact({"type": "accepted", "proof": cproof}).encode())
+t.add("accepted-wrong", b"\x01" + compact(messages[2]).encode())
+t.add("refused", b"\x01" + compact({"type": "error", "message": "authentication failed"}).encode())
+t.add("stream-intact", b"\x02\x00\x00" + b"\n".join(compact(m).encode() for m in messages[3:8]))
+t.add("stream-flipped", b"\x03\x00\x2a" + b"\n".join(compact(m).encode() for m in messages[3:8]))
 
 # --- pilot_request: flags byte, "<target>\n<content-type>\n<body>" ----------------------------------
 t = target("pilot_request")
@@ -145,7 +162,7 @@ t.add("ranges-relative-and-absolute", compact({"6000000001": [
 
 # --- checkpoint: state.json ---------------------------------------------------------------------------
 t = target("checkpoint")
-p = os.path.join(late, "task-dir-state.json")
+p = os.path.join(root, "tests", "fixtures", "emulated", "raythena-late-binding-merged", "task-dir-state.json")  # emulated
 if os.path.exists(p):
     t.add("task-dir-state", read(p, "rb"))
 lfn1, lfn2 = "EVNT.40000000._000001.pool.root.1", "EVNT.40000000._000002.pool.root.1"

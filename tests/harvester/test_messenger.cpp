@@ -108,6 +108,20 @@ BOOST_AUTO_TEST_CASE(prestaged_spec_used_without_request) {
   BOOST_TEST(holds<hv::failed>(m.poll_job(now)));
 }
 
+BOOST_AUTO_TEST_CASE(a_fresh_parsable_spec_is_confirmed_after_the_short_interval) {
+  put("HPCJobs.json", spec_text());
+  put("worker_pandaids.json", "[6000000001]");
+  auto o = opts();
+  o.poll_interval = 500ms;
+  o.confirm_interval = 50ms;
+  hv::messenger m(files, o);
+  auto r = m.poll_job(now);
+  BOOST_REQUIRE(holds<hv::waiting>(r));
+  BOOST_TEST(std::get<hv::waiting>(r).delay.count() == 50);  // not a whole poll interval of start-up
+  advance(50ms);
+  BOOST_TEST(holds<hv::job_ready>(m.poll_job(now)));
+}
+
 BOOST_AUTO_TEST_CASE(settled_prestaged_spec_used_at_first_sight) {
   put("HPCJobs.json", spec_text());
   put("worker_pandaids.json", "[6000000001]");
@@ -127,6 +141,32 @@ BOOST_AUTO_TEST_CASE(only_read_copy_resumes_without_request) {
   BOOST_REQUIRE(holds<hv::job_ready>(r));
   BOOST_TEST(std::get<hv::job_ready>(r).job.task_id == "40000001");
   BOOST_TEST(!has("worker_requestjob.json"));  // refill trap avoided
+}
+
+// The queue config set jobSpecFileFormat "cgi" and its own jobSpecFileName: Harvester's urlencoded
+// spec is read under that name, claimed as <name>.read, and read the same way on a resumed run.
+BOOST_AUTO_TEST_CASE(cgi_spec_under_the_queues_file_name) {
+  auto cgi = rty::file::read_all(std::string(RTY_SOURCE_DIR) + "/tests/harvester/fixtures/HPCJobs.cgi");
+  BOOST_REQUIRE(cgi);
+  files.job_spec = path("my_job.cgi");
+  files.spec_format = hv::job_spec_format::cgi;
+  put("my_job.cgi", *cgi);
+  put("worker_pandaids.json", "[6000000001]");
+  {
+    hv::messenger m(files, opts());
+    auto r = poll_until_done(m, *this);
+    BOOST_REQUIRE(holds<hv::job_ready>(r));
+    BOOST_TEST(std::get<hv::job_ready>(r).job.panda_id == "6000000001");
+    BOOST_TEST(std::get<hv::job_ready>(r).job.events_per_output > 0);
+    BOOST_TEST(has("my_job.cgi.read"));
+  }
+  hv::messenger resumed(files, opts());
+  auto again = resumed.poll_job(now);
+  BOOST_REQUIRE(holds<hv::job_ready>(again));
+  // The same text taken as JSON does not parse: the format matters.
+  files.spec_format = hv::job_spec_format::json;
+  hv::messenger wrong(files, opts());
+  BOOST_TEST(holds<hv::failed>(wrong.poll_job(now)));
 }
 
 BOOST_AUTO_TEST_CASE(broken_read_copy_fails_cleanly) {
@@ -541,6 +581,22 @@ BOOST_AUTO_TEST_CASE(stale_tmp_alone_is_published) {
   BOOST_TEST(m.flush_updates(now, true).published == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(planted_dump_tmp_is_never_written_through_nor_merged) {
+  // Another user of the endpoint plants the dump's fixed temporary name: a symlink to a file of ours
+  // (to clobber it) — issue 13. It is not merged as leftover updates, and not written through.
+  const auto victim = dir / "victim";
+  put("victim", "precious\n");
+  fs::create_symlink(victim, dir / "event_status.dump.json.tmp");
+  hv::messenger m(files, opts());
+  m.queue_update("7", {finished("r1")});
+  auto res = m.flush_updates(now, false);
+  BOOST_TEST(res.published == 1u);
+  BOOST_TEST(*rty::file::read_all(victim.string()) == "precious\n");
+  auto d = read_json(path("event_status.dump.json"));
+  BOOST_TEST(d.at("7").as_array().size() == 1u);
+  BOOST_TEST(!fs::is_symlink(dir / "event_status.dump.json"));
+}
+
 BOOST_AUTO_TEST_CASE(bad_stale_tmp_quarantined) {
   put("event_status.dump.json.tmp", "{broken");
   hv::messenger m(files, opts());
@@ -559,13 +615,14 @@ BOOST_FIXTURE_TEST_SUITE(outputs, endpoint_fixture)
 BOOST_AUTO_TEST_CASE(task_workdir_path_without_newline) {
   BOOST_TEST(!hv::write_task_workdir_path(dir.string(), "/scratch/tp/41000001"));
   BOOST_TEST(*rty::file::read_all(path("task_workdir_path.txt")) == "/scratch/tp/41000001");
-  // Same shape as the fixture Harvester's post-processing read.
-  auto fx = fixture("harvester-late-binding-merged/task_workdir_path.txt");
+  // Same shape as the file Harvester's post-processing read (written by an emulation of Raythena's driver).
+  auto fx = *rty::file::read_all(std::string(RTY_TEST_FIXTURES_DIR) + "/emulated/raythena-late-binding-merged/task_workdir_path.txt");
   BOOST_TEST(fx.back() != '\n');
 }
 
 BOOST_AUTO_TEST_CASE(job_report_to_endpoint_file) {
-  auto report = boost::json::parse(fixture("harvester-late-binding-merged/jobReport.json"));
+  auto report = boost::json::parse(
+      *rty::file::read_all(std::string(RTY_TEST_FIXTURES_DIR) + "/emulated/raythena-late-binding-merged/jobReport.json"));
   auto other = dir / "elsewhere";
   fs::create_directories(other);
   files.job_report = (other / "jobReport.json").string();  // endpoint differs from the workdir
@@ -642,6 +699,103 @@ BOOST_AUTO_TEST_CASE(status_dump_shape) {
   BOOST_TEST(hv::is_status_dump(boost::json::parse("{}")));
   BOOST_TEST(!hv::is_status_dump(boost::json::parse(R"({"1": {}})")));
   BOOST_TEST(!hv::is_status_dump(boost::json::parse("[]")));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Issue 13 item 8: size caps on what Harvester writes; issue 13 item 5: names in its ranges.
+BOOST_FIXTURE_TEST_SUITE(limits, endpoint_fixture)
+
+BOOST_AUTO_TEST_CASE(oversized_job_spec_is_refused_and_left_in_place) {
+  auto o = opts();
+  auto text = spec_text();
+  o.max_job_spec_bytes = text.size() - 1;
+  hv::messenger m(files, o);
+  put("HPCJobs.json", text);
+  auto r = poll_until_done(m, *this);
+  BOOST_REQUIRE(holds<hv::failed>(r));
+  const auto& msg = std::get<hv::failed>(r).message;
+  BOOST_TEST(msg.find(path("HPCJobs.json")) != std::string::npos, msg);
+  BOOST_TEST(msg.find(std::to_string(text.size()) + " bytes") != std::string::npos, msg);
+  BOOST_TEST(msg.find("left in place") != std::string::npos, msg);
+  BOOST_TEST(has("HPCJobs.json"));  // not claimed, not quarantined
+  BOOST_TEST(!has("HPCJobs.json.read"));
+}
+
+BOOST_AUTO_TEST_CASE(oversized_read_copy_is_refused_too) {
+  auto o = opts();
+  auto text = spec_text();
+  o.max_job_spec_bytes = 100;
+  put("HPCJobs.json.read", text);
+  hv::messenger m(files, o);
+  auto r = m.poll_job(now);
+  BOOST_REQUIRE(holds<hv::failed>(r));
+  BOOST_TEST(std::get<hv::failed>(r).message.find("more than the limit") != std::string::npos);
+  BOOST_TEST(has("HPCJobs.json.read"));
+}
+
+BOOST_AUTO_TEST_CASE(job_spec_cap_holds_for_a_sparse_file) {
+  // The size is taken before reading: a sparse 1 GB file costs nothing to refuse.
+  hv::messenger m(files, opts());
+  { std::ofstream(path("HPCJobs.json")); }
+  fs::resize_file(path("HPCJobs.json"), std::uintmax_t(1) << 30);
+  auto r = m.poll_job(now);
+  BOOST_REQUIRE(holds<hv::failed>(r));
+  BOOST_TEST(std::get<hv::failed>(r).message.find("1073741824 bytes") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(fifo_in_place_of_a_file_is_refused_without_blocking) {
+  BOOST_REQUIRE(::mkfifo(path("q.json").c_str(), 0600) == 0);
+  auto r = hv::read_capped(path("q.json"), 100, "queuedata file");
+  BOOST_TEST(!r.text);
+  BOOST_TEST(r.what.find("not a regular file") != std::string::npos, r.what);
+}
+
+BOOST_AUTO_TEST_CASE(oversized_event_ranges_are_refused_and_left_in_place) {
+  auto o = opts();
+  o.max_event_ranges_bytes = 10;
+  hv::messenger m(files, o);
+  m.request_ranges("7", 1, "1", "2", now);
+  put("JobsEventRanges.json",
+      R"({"7": [{"eventRangeID": "a", "LFN": "x", "GUID": "g", "startEvent": 1, "lastEvent": 2}]})");
+  auto r = m.poll_ranges(now);
+  BOOST_REQUIRE(holds<hv::failed>(r));
+  BOOST_TEST(std::get<hv::failed>(r).message.find(path("JobsEventRanges.json")) != std::string::npos);
+  BOOST_TEST(has("JobsEventRanges.json"));
+  BOOST_TEST(!has("JobsEventRanges.json-0"));
+}
+
+BOOST_AUTO_TEST_CASE(oversized_leftover_dump_is_kept_not_merged) {
+  auto o = opts();
+  o.max_status_dump_bytes = 10;
+  hv::messenger m(files, o);
+  put("event_status.dump.json.tmp", R"({"7": [{"eventRangeID": "a", "eventStatus": "finished"}]})");
+  m.queue_update("7", {});
+  m.flush_updates(now, true);
+  bool kept = false;
+  for (auto& e : fs::directory_iterator(dir))
+    kept = kept || e.path().filename().string().rfind("event_status.dump.json.tmp.corrupt.", 0) == 0;
+  BOOST_TEST(kept);
+}
+
+BOOST_AUTO_TEST_CASE(range_names_that_become_paths_are_checked) {
+  auto bad = [](const char* range) {
+    auto a = hv::parse_ranges_answer(boost::json::parse(std::string(R"({"1": [)") + range + "]}"), "1", "f.json", "/ap");
+    BOOST_REQUIRE(!a);
+    return a.error();
+  };
+  BOOST_TEST(bad(R"({"eventRangeID": "../x", "LFN": "a", "startEvent": 1, "lastEvent": 1})").find("eventRangeID '../x'") !=
+             std::string::npos);
+  BOOST_TEST(bad(R"({"eventRangeID": "r", "LFN": "../../etc/x", "startEvent": 1, "lastEvent": 1})").find("LFN") !=
+             std::string::npos);
+  BOOST_TEST(bad(R"({"eventRangeID": "r", "LFN": "a", "GUID": "g/h", "startEvent": 1, "lastEvent": 1})").find("GUID") !=
+             std::string::npos);
+  BOOST_TEST(bad(R"({"eventRangeID": "r", "PFN": "/ap/../../x", "startEvent": 1, "lastEvent": 1})").find("PFN") !=
+             std::string::npos);
+  auto ok = hv::parse_ranges_answer(
+      boost::json::parse(R"({"1": [{"eventRangeID": "r", "LFN": "a", "PFN": "/abs/a", "startEvent": 1, "lastEvent": 1}]})"),
+      "1", "f.json", "/ap");
+  BOOST_TEST(ok.has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

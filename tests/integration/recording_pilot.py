@@ -5,7 +5,8 @@
   O_APPEND write per line, so lines from concurrent pilots never interleave); the end-to-end tests
   use it to prove that no recorded event is simulated again after a resume;
 - $E2E_NODE_ENV_<node> ("KEY=VALUE;KEY=VALUE", node id with '-' as '_') sets fake-pilot knobs on one
-  node only (the node is the name of pilot's working directory, the stub's actor dir).
+  node only (the node is the name of pilot's working directory, the stub's actor dir, or of its parent
+  for a restarted pilot's attempt-<k> directory).
 """
 import os
 import sys
@@ -13,7 +14,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
 
-NODE = os.path.basename(os.getcwd())
+# A restarted pilot runs in <node dir>/attempt-<k> (payload.pilotrestarts).
+_cwd = os.getcwd()
+NODE = os.path.basename(os.path.dirname(_cwd) if os.path.basename(_cwd).startswith("attempt-") else _cwd)
 for item in filter(None, os.environ.get("E2E_NODE_ENV_" + NODE.replace("-", "_"), "").split(";")):
     key, _, value = item.partition("=")
     os.environ[key] = value

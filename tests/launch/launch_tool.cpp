@@ -134,13 +134,12 @@ int main(int argc, char** argv) {
     std::cerr << "rty_launch_tool: " << error << "\n";
     return 2;
   }
-  std::unique_ptr<launch::launcher> l;
-  try {
-    l = launch::make_launcher(launch::resolve_launcher_name(launcher_name));
-  } catch (const std::exception& e) {
-    std::cerr << "rty_launch_tool: " << e.what() << "\n";
+  auto kind = launch::parse_launcher_kind(launcher_name.empty() ? "auto" : launcher_name);
+  if (!kind) {
+    std::cerr << "rty_launch_tool: unknown launcher '" << launcher_name << "' (expected auto, local, srun or ssh)\n";
     return 2;
   }
+  auto l = launch::make_launcher(*kind);
 
   auto result = l->launch(*request);
   auto launched = result_json(result);

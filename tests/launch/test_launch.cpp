@@ -12,30 +12,17 @@
 
 #include "common/process.hpp"
 #include "launch/launcher.hpp"
+#include "rty_test/support.hpp"
 
 namespace fs = std::filesystem;
 using namespace rty::launch;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "rty-launch-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+using rty::test::read_file;
+struct temp_dir : rty::test::temp_dir {
+  temp_dir() : rty::test::temp_dir("rty-launch-test") {}
 };
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Restores an environment variable when the test ends.
 struct env_guard {
@@ -95,19 +82,20 @@ BOOST_AUTO_TEST_CASE(stub_argv_never_carries_the_secret) {
   for (const auto& w : stub_argv(r, "n1")) BOOST_TEST(w.find(r.secret) == std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(resolve_launcher_name_auto_follows_slurm_job_id) {
+BOOST_AUTO_TEST_CASE(resolve_auto_follows_slurm_job_id) {
+  using rty::config::launcher_kind;
   env_guard g("SLURM_JOB_ID");
   ::unsetenv("SLURM_JOB_ID");
-  BOOST_TEST(resolve_launcher_name("auto") == "local");
-  BOOST_TEST(resolve_launcher_name("") == "local");
+  BOOST_TEST((resolve(launcher_kind::automatic) == kind::local));
   ::setenv("SLURM_JOB_ID", "1234", 1);
-  BOOST_TEST(resolve_launcher_name("auto") == "srun");
+  BOOST_TEST((resolve(launcher_kind::automatic) == kind::srun));
   ::setenv("SLURM_JOB_ID", "", 1);
-  BOOST_TEST(resolve_launcher_name("auto") == "local");
+  BOOST_TEST((resolve(launcher_kind::automatic) == kind::local));
   // An explicit choice wins over the environment.
   ::setenv("SLURM_JOB_ID", "1234", 1);
-  BOOST_TEST(resolve_launcher_name("ssh") == "ssh");
-  BOOST_TEST(resolve_launcher_name("local") == "local");
+  BOOST_TEST((resolve(launcher_kind::ssh) == kind::ssh));
+  BOOST_TEST((resolve(launcher_kind::local) == kind::local));
+  BOOST_TEST((resolve(launcher_kind::srun) == kind::srun));
 }
 
 BOOST_AUTO_TEST_CASE(srun_node_count_leaves_the_batch_node_out_unless_alone) {
@@ -129,12 +117,20 @@ BOOST_AUTO_TEST_CASE(srun_node_count_leaves_the_batch_node_out_unless_alone) {
   BOOST_TEST(srun_node_count(r) == 5);
 }
 
-BOOST_AUTO_TEST_CASE(make_launcher_names_and_unknown) {
-  BOOST_TEST(make_launcher("local")->name() == "local");
-  BOOST_TEST(make_launcher("srun")->name() == "srun");
-  BOOST_TEST(make_launcher("ssh")->name() == "ssh");
-  BOOST_CHECK_THROW(make_launcher("pbs"), std::invalid_argument);
-  BOOST_TEST(make_launcher("local")->remote_alive() == 0);
+BOOST_AUTO_TEST_CASE(make_launcher_one_per_kind) {
+  for (auto k : {kind::local, kind::srun, kind::ssh}) BOOST_TEST(make_launcher(k)->name() == to_string(k));
+  BOOST_TEST(make_launcher(rty::config::launcher_kind::local)->name() == "local");
+  BOOST_TEST(make_launcher(kind::local)->remote_alive() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(parse_launcher_kind_knows_the_four_names_only) {
+  using rty::config::launcher_kind;
+  BOOST_TEST((parse_launcher_kind("auto") == launcher_kind::automatic));
+  BOOST_TEST((parse_launcher_kind("local") == launcher_kind::local));
+  BOOST_TEST((parse_launcher_kind("srun") == launcher_kind::srun));
+  BOOST_TEST((parse_launcher_kind("ssh") == launcher_kind::ssh));
+  BOOST_TEST(!parse_launcher_kind("pbs"));
+  BOOST_TEST(!parse_launcher_kind("Local"));
 }
 
 BOOST_AUTO_TEST_CASE(local_launcher_starts_n_stubs_with_secret_in_env_only) {

@@ -210,3 +210,47 @@ BOOST_AUTO_TEST_CASE(complete_logged_renames_finishes_what_a_crash_left_undone) 
   rty::merge::complete_logged_renames(*log, final_dir.string(), &done, &what);
   BOOST_TEST(done.empty());
 }
+
+// Issue 13 item 5: names in the commit log are file names in final/, never paths.
+BOOST_AUTO_TEST_CASE(commit_log_refuses_names_that_leave_final) {
+  temp_dir t;
+  auto path = (t.path / "commit_log").string();
+  for (const char* line : {"rename_output ../../x y\n", "rename_output x ../y\n", "rename_output a/b c\n",
+                           "rename_output .. c\n", "rename_output a\tb c\n"}) {
+    write_file(path, std::string("rename_output A B\n") + line);
+    auto log = commit_log::load(path);
+    BOOST_REQUIRE(!log);
+    BOOST_TEST(log.error().find(path) != std::string::npos, log.error());
+    BOOST_TEST(log.error().find("line 2") != std::string::npos, log.error());
+    BOOST_TEST(log.error().find("not a usable file name") != std::string::npos, log.error());
+  }
+  write_file(path, "rename_output HITS..1 HITS..2\n");  // '..' inside a name is fine
+  BOOST_TEST(commit_log::load(path).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(commit_log_append_refuses_paths) {
+  temp_dir t;
+  auto log = commit_log::load((t.path / "commit_log").string());
+  BOOST_REQUIRE(log);
+  std::string what;
+  BOOST_TEST(log->append("../../x", "y", &what) == std::make_error_code(std::errc::invalid_argument));
+  BOOST_TEST(what.find("'../../x'") != std::string::npos, what);
+  BOOST_TEST(!fs::exists(t.path / "commit_log"));
+}
+
+BOOST_AUTO_TEST_CASE(renames_never_leave_final_dir) {
+  temp_dir t;
+  auto final_dir = t.path / "final";
+  write_file(t.path / "outside", "victim");
+  write_file(final_dir / "A.1", "a");
+  auto log = commit_log::load((t.path / "commit_log").string());
+  std::string what;
+  auto ec = rty::merge::apply_renames(*log, {{"../outside", "stolen"}, {"A.1", "../A.escaped"}, {"A.1", "A.2"}},
+                                      final_dir.string(), &what);
+  BOOST_TEST(ec == std::make_error_code(std::errc::invalid_argument));
+  BOOST_TEST(what.find("'../outside'") != std::string::npos, what);
+  BOOST_TEST(read_file(t.path / "outside") == "victim");
+  BOOST_TEST(!fs::exists(final_dir / "stolen"));
+  BOOST_TEST(!fs::exists(t.path / "A.escaped"));
+  BOOST_TEST(read_file(final_dir / "A.2") == "a");  // the good pair still proceeds
+}

@@ -81,12 +81,14 @@ BOOST_AUTO_TEST_CASE(none_mode_n_to_1_argv_and_input_list_file) {
   auto c = build_merge_command(task, job, none_settings("/o"), 1);
   BOOST_TEST(c.work_dir == "/o/merge-tmp/HITS.40000001._000001.pool.root.1.1");
   BOOST_TEST(c.output_path == "/o/final/HITS.40000001._000001.pool.root.1");
+  BOOST_TEST(c.work_output_path == c.work_dir + "/HITS.40000001._000001.pool.root.1");
   BOOST_TEST(c.report_path == c.work_dir + "/jobReport.json");
   BOOST_TEST(c.kept_report_path == "/o/job-reports/HITS.40000001._000001.pool.root.1.json");
   BOOST_TEST(c.log_path == c.work_dir + "/merge.log");
-  // DBRelease / autoConfiguration dropped; the input option split so argparse expands the @file.
+  // DBRelease / autoConfiguration dropped; the input option split so argparse expands the @file; the
+  // output named relative to the cwd (the work dir), never in final/.
   BOOST_TEST(c.argv == (strings{"HITSMerge_tf.py", "--AMITag", "s4006", "--inputHitsFile",
-                                "@" + c.work_dir + "/file_list.txt", "--outputHitsFile=" + c.output_path,
+                                "@" + c.work_dir + "/file_list.txt", "--outputHitsFile=HITS.40000001._000001.pool.root.1",
                                 "--maxEvents=-1", "--skipEvents=0"}),
              boost::test_tools::per_element());
   BOOST_REQUIRE_EQUAL(c.files.size(), 1u);
@@ -105,7 +107,7 @@ BOOST_AUTO_TEST_CASE(none_mode_1_to_n_long_list_never_on_the_command_line) {
   BOOST_TEST(c.work_dir == "/o/merge-tmp/HITS.40000001._000003.pool.root.1.3");
   // Only the first ${OUTPUT0} (after the input placeholder) becomes the output path.
   BOOST_TEST(c.argv == (strings{"HITSMerge_tf.py", "--inputHITSFile", "@" + c.work_dir + "/file_list.txt",
-                                "--outputHITSFile=" + c.output_path, "--x=${OUTPUT0}"}),
+                                "--outputHITSFile=" + c.output_name, "--x=${OUTPUT0}"}),
              boost::test_tools::per_element());
   BOOST_TEST(std::count(c.files[0].second.begin(), c.files[0].second.end(), '\n') == 2000);
 }
@@ -135,7 +137,7 @@ BOOST_AUTO_TEST_CASE(container_mode_builds_alrb_command_and_scripts) {
   BOOST_TEST(file_named(c, "file_list.txt"));
   BOOST_TEST(*transform ==
              "#!/bin/bash\nsource /site/setup.sh;HITSMerge_tf.py --AMITag s4006 --inputHitsFile "
-             "@/srv/file_list.txt --outputHitsFile=/o/final/HITS.40000001._000002.pool.root.1 --maxEvents=-1 "
+             "@/srv/file_list.txt --outputHitsFile=/srv/HITS.40000001._000002.pool.root.1 --maxEvents=-1 "
              "--skipEvents=0\n");
   BOOST_TEST(*setup ==
              "#!/bin/bash\nasetup Athena,23.0.1,notest --platform x86_64-el9-gcc13-opt --makeflags='$MAKEFLAGS'\n");
@@ -168,7 +170,7 @@ BOOST_AUTO_TEST_CASE(container_mode_hostile_job_text_stays_data) {
   BOOST_TEST(run({"/bin/bash", "merge_transform.sh"}, c.work_dir, c.work_dir + "/transform-out") == 0);
   BOOST_TEST(lines_of(read_file(fs::path(c.work_dir) / "transform-out")) ==
                  (strings{"a b", "$(touch PWNED)", "`touch PWNED`", ";", "x; touch PWNED", "--inputHitsFile",
-                          "@/srv/file_list.txt", "--outputHitsFile=" + c.output_path}),
+                          "@/srv/file_list.txt", "--outputHitsFile=/srv/" + c.output_name}),
              boost::test_tools::per_element());
 
   BOOST_TEST(run(c.argv, c.work_dir, c.log_path) == 0);
@@ -195,7 +197,7 @@ BOOST_AUTO_TEST_CASE(none_mode_hostile_job_text_is_argv_words) {
   job.merge_job_parameters = "--a=\"$(id)\" ';' 'b c' --inputHitsFile=@inputFor_${OUTPUT0} --outputHitsFile=${OUTPUT0}";
   auto c = build_merge_command(make_task("O.1", {"F"}, "/o", 1), job, none_settings("/o"), 1);
   BOOST_TEST(c.argv == (strings{"/opt/my tf.py", "--a=$(id)", ";", "b c", "--inputHitsFile",
-                                "@/o/merge-tmp/O.1.1/file_list.txt", "--outputHitsFile=/o/final/O.1"}),
+                                "@/o/merge-tmp/O.1.1/file_list.txt", "--outputHitsFile=O.1"}),
              boost::test_tools::per_element());
 }
 

@@ -59,6 +59,14 @@ BOOST_AUTO_TEST_CASE(fake_merge_transform_runs_from_a_built_command) {
   auto c = rty::merge::build_merge_command(m.task, m.job, m.settings, 1);
   auto status = m.run(c);
   BOOST_REQUIRE_MESSAGE(status.shell_code() == 0, rty::merge::log_tail(c.log_path));
+  // The transform wrote in its work dir; final/ gets the output only from publish_output (issue 13: an
+  // orphaned merge must not write into final/ while a resumed run redoes it).
+  BOOST_TEST(!fs::exists(c.output_path));
+  BOOST_TEST(fs::is_empty(m.t.path / "final"));
+  BOOST_TEST(read_file(c.work_output_path) == m.expected_output);
+  std::string published;
+  BOOST_REQUIRE_MESSAGE(!rty::merge::publish_output(c, &published), published);
+  BOOST_TEST(!fs::exists(c.work_output_path));
   BOOST_TEST(read_file(c.output_path) == m.expected_output);
   auto guid = rty::merge::read_merge_guid(c.report_path);
   BOOST_REQUIRE_MESSAGE(guid, guid.error());
@@ -112,6 +120,7 @@ BOOST_AUTO_TEST_CASE(fake_merge_fails_once_then_the_scheduler_retry_succeeds) {
     bool ok = m.run(c, env).shell_code() == 0;
     if (!ok) BOOST_TEST(rty::merge::log_tail(c.log_path).find("first attempt") != std::string::npos);
     outcomes.push_back(scheduler.finished(next->first.output_name, ok));
+    if (ok) BOOST_TEST(!rty::merge::publish_output(c));
     if (ok) BOOST_TEST(read_file(c.output_path) == m.expected_output);
   }
   BOOST_TEST((outcomes == std::vector{rty::merge::merge_scheduler::outcome::retry,
@@ -132,6 +141,12 @@ BOOST_AUTO_TEST_CASE(fake_merge_fails_always_until_the_scheduler_gives_up) {
     scheduler.finished(next->first.output_name, ok);
   }
   BOOST_TEST(attempts == 2);
+  // A transform that exits 0 without its output is no success either.
+  auto c = rty::merge::build_merge_command(m.task, m.job, m.settings, 3);
+  std::string what;
+  BOOST_REQUIRE(!rty::merge::prepare_work_dir(c, &what));
+  BOOST_TEST((rty::merge::publish_output(c, &what) == std::errc::no_such_file_or_directory));
+  BOOST_TEST(what.find("wrote no " + c.work_output_path) != std::string::npos, what);
   BOOST_TEST(scheduler.failed() == 1u);
   BOOST_TEST(!fs::exists(m.t.path / "final" / m.task.output_name));
 }

@@ -91,3 +91,58 @@ BOOST_AUTO_TEST_CASE(a_finished_task_is_handed_back_on_success_only) {
   BOOST_TEST(untouched.inputs.empty());  // kept for the retry, not handed out
   BOOST_TEST((s.next_to_start()->first == b->first));
 }
+
+BOOST_AUTO_TEST_CASE(retries_back_off_seconds_then_a_minute) {
+  using namespace std::chrono_literals;
+  const merge_scheduler::clock::time_point t0 = merge_scheduler::clock::time_point{} + 1000s;
+  merge_scheduler s(4, 2, 10s);
+  BOOST_TEST((s.backoff(1) == 10s));
+  BOOST_TEST((s.backoff(2) == 60s));  // 6 x 10 s, at most a minute
+  BOOST_TEST((merge_scheduler(1, 2, 1s).backoff(2) == 6s));
+  s.add(task("A"));
+  s.add(task("B"));
+  BOOST_TEST(s.next_to_start(t0)->first.output_name == "A");
+  BOOST_TEST((s.finished("A", false, nullptr, t0) == outcome::retry));
+  // A waits 10 s; B, never tried, goes first.
+  BOOST_TEST((*s.next_due() == t0 + 10s));
+  BOOST_TEST(s.next_to_start(t0)->first.output_name == "B");
+  BOOST_TEST(!s.next_to_start(t0 + 9s));
+  auto again = s.next_to_start(t0 + 10s);
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->first.output_name == "A");
+  BOOST_TEST(again->second == 2);
+  BOOST_TEST((s.finished("A", false, nullptr, t0 + 20s) == outcome::retry));
+  BOOST_TEST(!s.next_to_start(t0 + 79s));
+  BOOST_TEST(s.next_to_start(t0 + 80s)->second == 3);
+  BOOST_TEST((s.finished("A", false, nullptr, t0 + 90s) == outcome::failed));
+}
+
+BOOST_AUTO_TEST_CASE(a_merge_given_back_is_not_an_attempt) {
+  merge_scheduler s(1, 0);  // no retries at all: one counted failure would fail the group
+  s.add(task("A"));
+  BOOST_TEST(s.next_to_start()->second == 1);
+  s.give_back("A");
+  BOOST_TEST(s.running() == 0u);
+  auto again = s.next_to_start();
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->second == 1);  // the same first attempt
+  BOOST_TEST(s.failed() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(site_faults_are_told_from_data_faults) {
+  using rty::merge::site_fault;
+  // The operator's report: ALRB's setup script is missing.
+  auto f = site_fault(1, "some output\n/bin/bash: line 1: /cvmfs/atlas.cern.ch/repo/ATLASLocalRootBase/user/"
+                         "atlasLocalSetup.sh: No such file or directory\n");
+  BOOST_REQUIRE(f);
+  BOOST_TEST(f->find("atlasLocalSetup.sh: No such file or directory") != std::string::npos);
+  BOOST_TEST(site_fault(127, "bash: HITSMerge_tf.py: command not found\n")->find("command not found") !=
+             std::string::npos);
+  BOOST_TEST(site_fault(2, "sh: 1: asetup: not found\n").has_value());
+  BOOST_TEST(*site_fault(127, "") == "exit 127: a command was not found");
+  BOOST_TEST(site_fault(126, "").has_value());
+  // The data's (or unknown): a transform error, a missing input file named by the transform itself.
+  BOOST_TEST(!site_fault(1, "fake_merge_tf: failing on purpose for X\n"));
+  BOOST_TEST(!site_fault(65, "RuntimeError: input file /o/EVNT.1-3.HITS: No such file or directory\n"));
+  BOOST_TEST(!site_fault(-1, ""));  // killed by a signal
+}

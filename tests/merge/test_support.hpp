@@ -9,32 +9,15 @@
 
 #include "common/job_spec.hpp"
 #include "common/merge_task.hpp"
+#include "rty_test/support.hpp"
 
 namespace merge_test {
 
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "rty-merge-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-  std::string str() const { return path.string(); }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+using rty::test::read_file;
+using rty::test::write_file;
+struct temp_dir : rty::test::temp_dir {
+  temp_dir() : rty::test::temp_dir("rty-merge-test") {}
 };
-
-inline void write_file(const std::filesystem::path& p, const std::string& content) {
-  std::filesystem::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
-
-inline std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The job of the harvester-late-binding-merged fixture (HPCJobs.json.read), as src/harvester parses it.
 inline rty::job_spec fixture_job() {

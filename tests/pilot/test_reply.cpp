@@ -32,3 +32,47 @@ BOOST_AUTO_TEST_CASE(job_reply_is_the_job) {
   BOOST_TEST(reply_job(job) == R"({"PandaID":"6000000001","coreCount":2,"StatusCode":0})");
   BOOST_TEST(reply_job({}) == "{}");
 }
+
+BOOST_AUTO_TEST_CASE(api_success_reply) {
+  BOOST_TEST(reply_api_success() == R"({"success":true,"message":"","data":null})");
+}
+
+// getResourceTypes in the form pilot3's get_memory_limits reads: ResourceTypes.ResourceTypes is the list.
+BOOST_AUTO_TEST_CASE(resource_types_reply_from_the_site_file) {
+  const std::string list =
+      R"([{"resource_name":"MCORE","mincore":2,"maxcore":null,"minrampercore":0,"maxrampercore":2000,"extra":1},)"
+      R"({"resource_name":"MCORE_HIMEM","mincore":2,"maxcore":null,"minrampercore":2001,"maxrampercore":null}])";
+  const std::string expected =
+      R"({"StatusCode":0,"ResourceTypes":{"ResourceTypes":[)"
+      R"({"resource_name":"MCORE","mincore":2,"maxcore":null,"minrampercore":0,"maxrampercore":2000},)"
+      R"({"resource_name":"MCORE_HIMEM","mincore":2,"maxcore":null,"minrampercore":2001,"maxrampercore":null}]}})";
+  auto plain = reply_resource_types(list, "rt.json");
+  BOOST_REQUIRE(plain);
+  BOOST_TEST(*plain == expected);
+  // The same list inside PanDA's answer, either shape, gives the same reply.
+  auto wrapped = reply_resource_types(R"({"StatusCode":0,"ResourceTypes":)" + list + "}", "rt.json");
+  BOOST_REQUIRE(wrapped);
+  BOOST_TEST(*wrapped == expected);
+  auto nested = reply_resource_types(R"({"ResourceTypes":{"ResourceTypes":)" + list + "}}", "rt.json");
+  BOOST_REQUIRE(nested);
+  BOOST_TEST(*nested == expected);
+  // The reply parses back to what pilot takes (maxrampercore per resource name).
+  auto back = boost::json::parse(*plain).at("ResourceTypes").at("ResourceTypes").as_array();
+  BOOST_TEST(back.at(0).at("maxrampercore").as_int64() == 2000);
+}
+
+BOOST_AUTO_TEST_CASE(resource_types_file_errors_name_the_file_entry_and_key) {
+  auto err = [](std::string_view text) {
+    auto r = reply_resource_types(text, "/site/rt.json");
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(r.error().find("/site/rt.json") == 0u);
+    return r.error();
+  };
+  BOOST_TEST(err("[{").find("not JSON") != std::string::npos);
+  BOOST_TEST(err(R"({"x":[]})").find("no \"ResourceTypes\" list") != std::string::npos);
+  BOOST_TEST(err(R"([{"mincore":1}])").find("ResourceTypes[0]: resource_name must be a non-empty string") != std::string::npos);
+  BOOST_TEST(err(R"([{"resource_name":"SCORE","maxrampercore":"2000"}])")
+                 .find("ResourceTypes[0] (SCORE): maxrampercore must be a whole number >= 0 or null, found \"2000\"") !=
+             std::string::npos);
+  BOOST_TEST(err(R"([{"resource_name":"SCORE","mincore":-1}])").find("mincore") != std::string::npos);
+}

@@ -124,7 +124,10 @@ BOOST_AUTO_TEST_CASE(routes_every_path) {
   BOOST_TEST((route("http://127.0.0.1:8080/server/panda/updateEventRanges") == endpoint::update_event_ranges));
   for (const char* p : {"/server/panda/updateJobsInBulk", "/server/panda/getStatus", "/server/panda/getKeyPair"})
     BOOST_TEST((route(p) == endpoint::not_implemented), p);
-  for (const char* p : {"/api/v1/pilot/update_worker_node", "/server/panda/getResourceTypes", "/server/panda/setDebugMode",
+  BOOST_TEST((route("/api/v1/pilot/update_worker_node") == endpoint::update_worker_node));
+  BOOST_TEST((route("/api/v1/pilot/update_worker_node_gpu") == endpoint::update_worker_node_gpu));
+  BOOST_TEST((route("/server/panda/getResourceTypes") == endpoint::get_resource_types));
+  for (const char* p : {"/api/v1/pilot/update_worker_node/", "/api/v1/pilot/other", "/server/panda/setDebugMode",
                         "/server/panda/getJob/", "/server/panda/", "/getJob", "", "/SERVER/panda/getJob"})
     BOOST_TEST((route(p) == endpoint::unknown), p);
 }
@@ -139,7 +142,8 @@ BOOST_AUTO_TEST_CASE(pilot_3_11_capture_decodes_byte_for_byte) {
   }
   BOOST_TEST(gzip_bodies == 8);
   // Routing of the capture, in order.
-  const endpoint order[] = {endpoint::update_worker_pilot_status, endpoint::unknown, endpoint::unknown,
+  const endpoint order[] = {endpoint::update_worker_pilot_status, endpoint::update_worker_node,
+                            endpoint::get_resource_types,
                             endpoint::get_job, endpoint::update_job, endpoint::update_job};
   for (int i = 0; i < 6; ++i) BOOST_TEST((all[i].ep == order[i]), all[i].path);
   BOOST_TEST((all.back().ep == endpoint::update_worker_pilot_status));
@@ -412,4 +416,62 @@ BOOST_AUTO_TEST_CASE(malformed_bodies_are_errors) {
   BOOST_TEST(error_of("", "state=%E2%82").find("UTF-8") != std::string::npos);
   BOOST_TEST(!decode_body("/", "application/json", "{\"a\": \"\xff\"}").has_value());
   BOOST_TEST(!decode_body("/?a=%ff", "", "").has_value());
+}
+
+// Issue 13, item 2: a 9 MiB updateJob once made a frame past the channel's 16 MiB limit, and the
+// coordinator declared the node lost. What is forwarded is capped per field and in total.
+BOOST_AUTO_TEST_CASE(forwarded_fields_are_capped_with_the_cut_noted) {
+  fields f;
+  f["state"] = "running";
+  f["pilotErrorDiag"] = std::string(9 * 1024 * 1024, '\n');  // escapes to 18 MiB of JSON
+  std::string utf8;
+  for (int i = 0; i < 40000; ++i) utf8 += "\xc3\xa9";  // 80,000 bytes of 2-byte characters
+  f["exeErrorDiag"] = utf8;
+  f[std::string(300, 'k')] = "v";
+  auto c = cap_fields(f);
+  BOOST_TEST(c.kept.at("state") == "running");
+  BOOST_TEST(c.cut == 2u);
+  BOOST_TEST(c.dropped == 1u);  // the 300-byte name
+  const auto& diag = c.kept.at("pilotErrorDiag");
+  BOOST_TEST(diag.size() < default_field_cap + 64);
+  BOOST_TEST(diag.find("...[cut: 9437184 bytes]") != std::string::npos);
+  const auto& exe = c.kept.at("exeErrorDiag");
+  const auto body = exe.substr(0, exe.find("...[cut"));
+  BOOST_TEST(body.size() % 2 == 0u);  // cut between characters, never inside one
+  BOOST_TEST(body.size() <= default_field_cap);
+  // the total: many fields under the per-field cap still stop at `total`
+  fields many;
+  for (int i = 0; i < 100; ++i) many["f" + std::to_string(1000 + i)] = std::string(60 * 1024, 'x');
+  auto m = cap_fields(many);
+  std::size_t bytes = 0;
+  for (auto& [k, v] : m.kept) bytes += k.size() + v.size();
+  BOOST_TEST(bytes <= default_fields_total);
+  BOOST_TEST(m.dropped > 0u);
+  BOOST_TEST(m.kept.size() + m.dropped == 100u);
+}
+
+// pilot 3.11's update_worker_node as captured on the wire (gzip JSON): what the node reports is kept.
+BOOST_AUTO_TEST_CASE(update_worker_node_from_the_capture) {
+  const auto all = decode_all("pilot3-3.11.5.1-wire.json");
+  int seen = 0;
+  for (const auto& d : all) {
+    if (d.ep != endpoint::update_worker_node) continue;
+    ++seen;
+    auto node = parse_worker_node(d.f);
+    BOOST_TEST(node.host_name == "vm");
+    BOOST_TEST(node.cpu_model == "AMD EPYC 512 KB");
+    BOOST_TEST(*node.logical_cpus == 2);
+    BOOST_TEST(*node.total_memory_mb == 24105);
+    BOOST_TEST(*node.local_disk_gb == 238);
+  }
+  BOOST_TEST(seen == 1);
+  int resource_type_requests = 0;
+  for (const auto& d : all) resource_type_requests += d.ep == endpoint::get_resource_types;
+  BOOST_TEST(resource_type_requests == 1);
+  // Lenient: a number that is not one, or a missing field, stays unset.
+  auto odd = parse_worker_node({{"n_logical_cpus", "many"}, {"total_memory", "2048.5"}, {"host_name", std::string(300, 'h')}});
+  BOOST_TEST(!odd.logical_cpus);
+  BOOST_TEST(*odd.total_memory_mb == 2048);
+  BOOST_TEST(odd.host_name.size() == 256u);
+  BOOST_TEST(!odd.local_disk_gb);
 }

@@ -2,6 +2,7 @@
 
 #include "protocol/auth.hpp"
 
+#include <algorithm>
 #include <set>
 
 using namespace rty::protocol;
@@ -61,23 +62,45 @@ BOOST_AUTO_TEST_CASE(random_material_is_hex_and_fresh) {
   BOOST_TEST(seen.size() == 100u);
 }
 
-BOOST_AUTO_TEST_CASE(proof_verifies_and_rejects) {
-  const auto secret = make_secret();
-  const auto nonce = make_nonce();
-  const auto proof = auth_proof(secret, nonce, "node-3");
-  BOOST_TEST(proof.size() == 64u);
-  BOOST_TEST(proof.find(secret) == std::string::npos);
-  BOOST_TEST(verify_proof(secret, nonce, "node-3", proof));
-  BOOST_TEST(!verify_proof(make_secret(), nonce, "node-3", proof));   // wrong secret
-  BOOST_TEST(!verify_proof(secret, make_nonce(), "node-3", proof));   // replay under a new nonce
-  BOOST_TEST(!verify_proof(secret, nonce, "node-4", proof));          // proof bound to the node id
-  BOOST_TEST(!verify_proof(secret, nonce, "node-3", proof.substr(1)));
-  BOOST_TEST(!verify_proof(secret, nonce, "node-3", ""));
-  std::string flipped = proof;
-  flipped[10] = flipped[10] == '0' ? '1' : '0';
-  BOOST_TEST(!verify_proof(secret, nonce, "node-3", flipped));
-  // Separator keeps (nonce, node) pairs distinct.
-  BOOST_TEST(auth_proof(secret, "ab", "c") != auth_proof(secret, "a", "bc"));
-  // Empty secret is never accepted, even with a matching proof.
-  BOOST_TEST(!verify_proof("", nonce, "n", auth_proof("", nonce, "n")));
+BOOST_AUTO_TEST_CASE(sha256_in_pieces_equals_in_one) {
+  // update() takes whole blocks straight from its input and tops up partial ones: every split of a
+  // message across calls gives the same digest.
+  std::string m;
+  for (int i = 0; i < 300; ++i) m.push_back(static_cast<char>(i * 7));
+  const auto whole = sha256(m);
+  for (std::size_t a = 0; a <= m.size(); a += 13)
+    for (std::size_t b = a; b <= m.size(); b += 29) {
+      sha256_hasher h;
+      h.update(std::string_view(m).substr(0, a)).update(std::string_view(m).substr(a, b - a)).update(std::string_view(m).substr(b));
+      BOOST_TEST_REQUIRE((h.finish() == whole), "split at " << a << ", " << b);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(hmac_key_reuse) {
+  // A precomputed key gives the same MAC for every message, any number of times.
+  const hmac_sha256_key key("Jefe");
+  for (int i = 0; i < 3; ++i)
+    BOOST_TEST(to_hex(as_bytes(key("what do ya want for nothing?"))) ==
+               "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  BOOST_TEST(equal_constant_time("abc", "abc"));
+  BOOST_TEST(!equal_constant_time("abc", "abd"));
+  BOOST_TEST(!equal_constant_time("abc", "ab"));
+}
+
+BOOST_AUTO_TEST_CASE(sha_extensions_agree_with_the_portable_code) {
+  // Whichever compression function the CPU gets, both must agree on every input; on a CPU without
+  // the SHA extensions compress_shani is the portable code and this checks nothing more.
+  BOOST_TEST_MESSAGE("x86 SHA extensions: " << (rty::protocol::detail::have_shani() ? "yes" : "no"));
+  std::uint32_t seed = 12345;
+  for (int round = 0; round < 200; ++round) {
+    std::uint8_t blocks[64 * 5];
+    for (auto& b : blocks) b = static_cast<std::uint8_t>((seed = seed * 1103515245u + 12345u) >> 16);
+    std::uint32_t a[8], b[8];
+    for (int i = 0; i < 8; ++i) a[i] = b[i] = (seed = seed * 1103515245u + 12345u);
+    const std::size_t n = 1 + round % 5;
+    rty::protocol::detail::compress_portable(a, blocks, n);
+    if (rty::protocol::detail::have_shani()) rty::protocol::detail::compress_shani(b, blocks, n);
+    else rty::protocol::detail::compress_portable(b, blocks, n);
+    BOOST_TEST_REQUIRE(std::equal(a, a + 8, b), "round " << round);
+  }
 }

@@ -152,3 +152,43 @@ BOOST_AUTO_TEST_CASE(long_stream_does_not_accumulate) {
   }
   BOOST_TEST(d.buffered() == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(strings_that_are_not_utf8_still_make_a_decodable_frame) {
+  // A pilot's field with a stray byte (latin-1, a cut multi-byte character) used to make a frame the
+  // peer's parser refused, and the node was declared lost. Each bad byte now goes out as U+FFFD.
+  const boost::json::object m{{"type", "job_update"},
+                              {"state", std::string("run\x80ning")},
+                              {"fields", boost::json::object{{std::string("k\xff"), std::string("caf\xc3")}}},
+                              {"ok", "d\xc3\xa9j\xc3\xa0 vu"}};
+  rty::protocol::frame_decoder d;
+  d.feed(rty::protocol::encode_frame(m));
+  auto got = d.next();
+  BOOST_TEST_REQUIRE(got.has_value(), (got ? "" : got.error()));
+  BOOST_TEST_REQUIRE(got->has_value());
+  const auto& o = **got;
+  BOOST_TEST(o.at("state").as_string() == "run\xEF\xBF\xBDning");
+  BOOST_TEST(o.at("fields").as_object().at("k\xEF\xBF\xBD").as_string() == "caf\xEF\xBF\xBD");
+  BOOST_TEST(o.at("ok").as_string() == "d\xc3\xa9j\xc3\xa0 vu");  // valid UTF-8 is left alone
+  // Overlong forms and surrogates are not UTF-8 either.
+  d.feed(rty::protocol::encode_frame(boost::json::object{{"type", "x"}, {"a", "\xc0\xaf"}, {"b", "\xed\xa0\x80"}}));
+  auto bad = d.next();
+  BOOST_TEST_REQUIRE(bad.has_value());
+  BOOST_TEST((**bad).at("a").as_string() == "\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_byte_among_long_ascii_runs_is_found) {
+  // The UTF-8 check skips ASCII 8 bytes at a time: a bad byte at any offset, after any run, is still seen.
+  for (std::size_t at = 0; at < 24; ++at) {
+    std::string s(40, 'a');
+    s[at] = '\x80';
+    rty::protocol::frame_decoder d;
+    d.feed(rty::protocol::encode_frame(boost::json::object{{"type", "x"}, {"s", s}, {"ok", std::string(30, 'b') + "\xc3\xa9"}}));
+    auto got = d.next();
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST_REQUIRE(got->has_value());
+    std::string want = s;
+    want.replace(at, 1, "\xEF\xBF\xBD");
+    BOOST_TEST((**got).at("s").as_string() == want);
+    BOOST_TEST((**got).at("ok").as_string() == std::string(30, 'b') + "\xc3\xa9");
+  }
+}

@@ -36,11 +36,15 @@ BOOST_AUTO_TEST_CASE(every_message_round_trips) {
   auto c = round_trip(challenge{version, "00ff"});
   BOOST_TEST(c.nonce == "00ff");
 
-  auto h = round_trip(hello{version, "nid-1", "host1", 4242, "abcd"});
+  auto h = round_trip(hello{version, "nid-1", "host1", 4242, "0123", "abcd"});
   BOOST_TEST(h.node_id == "nid-1");
   BOOST_TEST(h.host == "host1");
   BOOST_TEST(h.pid == 4242);
+  BOOST_TEST(h.nonce == "0123");
   BOOST_TEST(h.proof == "abcd");
+
+  auto a = round_trip(accepted{"beef"});
+  BOOST_TEST(a.proof == "beef");
 
   welcome w;
   w.node_index = 3;
@@ -85,9 +89,16 @@ BOOST_AUTO_TEST_CASE(every_message_round_trips) {
   BOOST_TEST(pe.signal == 9);
   BOOST_TEST(pe.reason == "killed");
 
-  auto st = round_trip(stop{"walltime", true});
+  auto sp = round_trip(start_pilot{3, "2 ranges ready"});
+  BOOST_TEST(sp.attempt == 3);
+  BOOST_TEST(sp.reason == "2 ranges ready");
+  auto first = start_pilot{1, "x"}.to_json();  // the first pilot is started by the stub itself
+  BOOST_TEST(!start_pilot::from_json(first).has_value());
+
+  auto st = round_trip(stop{"walltime", true, 0});
   BOOST_TEST(st.reason == "walltime");
   BOOST_TEST(st.drain);
+  BOOST_TEST(round_trip(stop{"the run is over", false, 20}).grace_s == 20);
 
   BOOST_TEST(round_trip(error{"bad proof"}).message == "bad proof");
 }
@@ -100,11 +111,11 @@ BOOST_AUTO_TEST_CASE(ranges_use_pilot_keys_on_the_wire) {
 
 BOOST_AUTO_TEST_CASE(version_mismatch_names_both_versions) {
   auto o = challenge{version, "n"}.to_json();
-  o["version"] = 2;
+  o["version"] = version + 5;
   auto c = challenge::from_json(o);
   BOOST_TEST_REQUIRE(!c.has_value());
-  BOOST_TEST(c.error().find("version 2") != std::string::npos, c.error());
-  BOOST_TEST(c.error().find("version 1") != std::string::npos, c.error());
+  BOOST_TEST(c.error().find("version " + std::to_string(version + 5)) != std::string::npos, c.error());
+  BOOST_TEST(c.error().find("version " + std::to_string(version)) != std::string::npos, c.error());
 
   // A future hello may lack our keys; the version is still what gets reported.
   json::object future{{"type", "hello"}, {"version", 7}, {"credentials", "x"}};
@@ -154,19 +165,23 @@ BOOST_AUTO_TEST_CASE(wrong_or_missing_fields_are_named) {
   BOOST_TEST(!message_type(json::object{{"x", 1}}).has_value());
 }
 
-BOOST_AUTO_TEST_CASE(handshake_end_to_end) {
-  const auto secret = make_secret();
-  // coordinator → stub
-  frame_decoder stub_in;
-  stub_in.feed(encode(challenge{version, make_nonce()}));
-  auto ch = challenge::from_json(**stub_in.next());
-  BOOST_TEST_REQUIRE(ch.has_value());
-  // stub → coordinator
-  frame_decoder coord_in;
-  const auto frame = encode(hello{version, "node-0", "h", 1, auth_proof(secret, ch->nonce, "node-0")});
-  BOOST_TEST(frame.find(secret) == std::string::npos);
-  coord_in.feed(frame);
-  auto he = hello::from_json(**coord_in.next());
-  BOOST_TEST_REQUIRE(he.has_value());
-  BOOST_TEST(verify_proof(secret, ch->nonce, he->node_id, he->proof));
+
+BOOST_AUTO_TEST_CASE(messages_decode_into_the_receivers_variant) {
+  // Each side accepts exactly the messages the other may send, as typed values.
+  auto r = decode_stub_message(ranges_request{7, 3}.to_json());
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(std::get<ranges_request>(*r).request_id == 7u);
+  BOOST_TEST(std::holds_alternative<heartbeat>(*decode_stub_message(heartbeat{}.to_json())));
+  auto s = decode_coordinator_message(stop{"walltime", true, 0}.to_json());
+  BOOST_TEST_REQUIRE(s.has_value());
+  BOOST_TEST(std::get<stop>(*s).drain);
+  // A message of the other direction, or of the handshake, is not one the receiver handles.
+  BOOST_TEST(decode_stub_message(stop{"x", false, 0}.to_json()).error() == "unexpected message 'stop'");
+  BOOST_TEST(decode_coordinator_message(ranges_request{1, 1}.to_json()).error() ==
+             "unexpected message 'ranges_request'");
+  BOOST_TEST(!decode_coordinator_message(welcome{}.to_json()).has_value());
+  // A known type with bad fields gives that type's own error; no type at all is named too.
+  auto bad = decode_stub_message(json::object{{"type", "ranges_request"}, {"request_id", "x"}});
+  BOOST_TEST(bad.error().find("ranges_request message: key \"request_id\"") == 0u);
+  BOOST_TEST(!decode_stub_message(json::object{{"x", 1}}).has_value());
 }

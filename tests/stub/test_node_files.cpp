@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
@@ -58,24 +59,27 @@ BOOST_AUTO_TEST_CASE(a_name_taken_by_another_node_is_never_overwritten) {
   BOOST_TEST(read(*second) == "from node2");
 }
 
-BOOST_AUTO_TEST_CASE(a_repeated_update_finds_the_file_already_moved) {
+// Issue 13: a forged update naming a pilot file that does not exist must not be matched with a file of
+// the same name already in the task directory (another range's output): the probe had event 5 merged
+// nine times that way.
+BOOST_AUTO_TEST_CASE(a_missing_output_is_never_replaced_by_a_task_directory_file) {
   dirs d;
   std::string why;
+  int error = 0;
   auto src = d.out("F-2.HITS.pool.root", "x");
   auto first = move_output(src, d.task.string(), "n", why);
-  auto again = move_output(src, d.task.string(), "n", why);
-  BOOST_REQUIRE(first && again);
-  BOOST_TEST(*again == *first);
-  // After a name clash the file is ours under the suffix: a repeated update must find that one, not
-  // the other node's file under the plain name.
+  BOOST_REQUIRE(first);
+  BOOST_TEST(!move_output(src, d.task.string(), "n", why, &error));
+  BOOST_TEST(error == ENOENT);
+  BOOST_TEST(why.find("does not exist") != std::string::npos);
+  // Nor the node-suffixed name of an earlier clash.
   std::ofstream(d.task / "F-3.HITS.pool.root") << "other node";
   auto clash = d.out("F-3.HITS.pool.root", "ours");
   auto stored = move_output(clash, d.task.string(), "n", why);
   BOOST_REQUIRE(stored);
   BOOST_TEST(*stored == (d.task / "F-3.HITS.pool.root.n").string());
-  auto repeated = move_output(clash, d.task.string(), "n", why);
-  BOOST_REQUIRE(repeated);
-  BOOST_TEST(*repeated == *stored);
+  BOOST_TEST(!move_output(clash, d.task.string(), "n", why));
+  BOOST_TEST(read(*stored) == "ours");
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_output_is_an_error_naming_it) {
@@ -159,4 +163,32 @@ BOOST_AUTO_TEST_CASE(symlinks_that_stay_inside_are_fine_by_either_path) {
   rty::stub::pilot_dir_guard gone((d.root / "nowhere").string());
   BOOST_TEST(!gone.check(good, why));
   BOOST_TEST(why.find("pilot directory") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_opens_each_directory_once_and_still_checks_every_file) {
+  dirs d;
+  const std::string node = (d.root / "PanDA_Pilot-1").string();
+  rty::stub::pilot_dir_guard guard(node);
+  std::string why;
+  auto a = d.out("F-6.root", "x");
+  auto b = d.out("F-7.root", "y");
+  fs::create_symlink("/etc/passwd", d.pilot / "link.root");
+  fs::create_directory_symlink("/etc", d.pilot / "etc");
+  rty::stub::pilot_dir_guard::batch batch(guard);
+  auto ok_a = batch.check(a, why);
+  BOOST_REQUIRE_MESSAGE(ok_a, why);
+  BOOST_TEST(*ok_a == fs::canonical(a).string());
+  auto ok_b = batch.check(b, why);
+  BOOST_REQUIRE_MESSAGE(ok_b, why);
+  BOOST_TEST(*ok_b == fs::canonical(b).string());
+  BOOST_TEST(batch.opened() == 1u);  // one directory, one open
+  // Each file on its own: a symlink next to the good outputs is refused, with the directory reused.
+  BOOST_TEST(!batch.check((d.pilot / "link.root").string(), why));
+  BOOST_TEST(why.find("not a regular file") != std::string::npos);
+  BOOST_TEST(batch.opened() == 1u);
+  // Another directory (out of the pilot directory through a symlink) is refused.
+  BOOST_TEST(!batch.check((d.pilot / "etc" / "passwd").string(), why));
+  BOOST_TEST(why.find("outside") != std::string::npos);
+  BOOST_TEST(*batch.check(a, why) == *ok_a);  // and back: the refused directory took no good one's place
+  BOOST_TEST(batch.opened() == 1u);
 }

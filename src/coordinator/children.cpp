@@ -1,0 +1,90 @@
+// Merge and stub child processes (children.hpp).
+#include "coordinator/children.hpp"
+
+#include <signal.h>
+
+#include "common/log.hpp"
+
+namespace rty::coordinator {
+namespace {
+constexpr const char* log_name = "Driver";
+}
+
+bool child_processes::start_merge(const merge::merge_command& command) {
+  std::string what;
+  if (auto ec = merge::prepare_work_dir(command, &what)) {
+    RTY_LOG(error, log_name) << "merge " << command.output_name << ": cannot prepare " << command.work_dir << ": "
+                             << what;
+    return false;
+  }
+  process::spawn_options o;
+  o.argv = command.argv;
+  o.cwd = command.work_dir;
+  o.stdout_path = command.log_path;
+  o.stderr_path = "=stdout";
+  o.new_process_group = true;
+  o.parent_death_signal = SIGKILL;  // no merge outlives raythenad to race the run that resumes it
+  std::string err;
+  auto pid = process::spawn(o, err);
+  if (!pid) {
+    RTY_LOG(error, log_name) << "merge " << command.output_name << ": " << err;
+    return false;
+  }
+  merges_[*pid] = command.output_name;
+  return true;
+}
+
+void child_processes::add_stub(const launch::started& stub) {
+  if (stub.pid > 0) stubs_[stub.pid] = stub;
+}
+
+std::vector<merge_exit> child_processes::reap() {
+  std::vector<merge_exit> exits;
+  for (auto it = merges_.begin(); it != merges_.end();) {
+    auto status = process::try_reap(it->first);
+    if (!status) {
+      ++it;
+      continue;
+    }
+    exits.push_back({it->second, *status});
+    it = merges_.erase(it);
+  }
+  for (auto it = stubs_.begin(); it != stubs_.end();) {
+    auto status = process::try_reap(it->first);
+    if (!status) {
+      ++it;
+      continue;
+    }
+    if (status->exited_normally() && status->code == 0)
+      RTY_LOG(info, log_name) << it->second.what << " exited";
+    else
+      RTY_LOG(error, log_name) << it->second.what << " ended: " << process::describe(*status) << " (log "
+                               << it->second.log_path << ")";
+    it = stubs_.erase(it);
+  }
+  return exits;
+}
+
+void child_processes::reap_quietly() {
+  for (auto it = stubs_.begin(); it != stubs_.end();) it = process::try_reap(it->first) ? stubs_.erase(it) : std::next(it);
+  for (auto it = merges_.begin(); it != merges_.end();)
+    it = process::try_reap(it->first) ? merges_.erase(it) : std::next(it);
+}
+
+void child_processes::signal_merges(int sig) {
+  for (auto& [pid, output] : merges_) process::signal_group(pid, sig);
+}
+
+void child_processes::signal_all(int sig) {
+  for (auto& [pid, stub] : stubs_) process::signal_group(pid, sig);
+  signal_merges(sig);
+}
+
+wind_down_action wind_down_round(int round, bool children_left, std::chrono::seconds pilot_wind_down) {
+  const int extra = 10 * static_cast<int>(pilot_wind_down.count());
+  if (!children_left || round >= 100 + extra) return wind_down_action::kill_and_finish;
+  if (round == 50 + extra) return wind_down_action::terminate;  // 5 s after the pilots' wind-down
+  return wind_down_action::wait;
+}
+
+}  // namespace rty::coordinator

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""bench_efficiency: allocation efficiency of raythenad against a Raythena-policy emulation, same workload.
+
+  python3 tests/bench/bench_efficiency.py --build BUILD [--nodes 4] [--cores 4] [--inputs 8] [--events 24]
+        [--mean 300] [--sigma 0.5] [--scale 0.01] [--cut 0.6] [--smoke]
+
+raythenad runs with N local stubs and the fake pilot (tests/fakes/fake_pilot.py) whose per-event times
+are drawn from a seeded log-normal distribution (FAKE_PILOT_EVENT_TIMES, mean and sigma in simulated
+seconds, times --scale): a range takes the same time under both policies, so they are compared on one
+workload. Merges follow a duration model (FAKE_MERGE_DURATION). Two policies, in the same run:
+
+  raythenad  the defaults: walltime-aware dispatch (ray.walltimeaware), range retries, pilot restarts
+  raythena   Raythena's behaviour through configuration values only: ray.walltimeaware false (ranges are
+             handed out until the kill file at walltime - pilotkilltime; whatever is in flight then is
+             lost), ray.maxrangeattempts 1 (no range retries), payload.pilotrestarts 0, merges local
+             with ray.mergemaxprocesses, at most resources.corepernode ranges a request (as always)
+
+and two scenarios each:
+
+  complete   no walltime limit: the job runs to its end
+  cut        a walltime whose kill time falls at --cut of the complete run's compute time; a second
+             run (no limit) resumes the job to its end
+
+Figures (BENCH <name> <value> <unit>, per policy and scenario, and the difference raythenad - raythena):
+
+  efficiency      core-seconds of the events in merged outputs / (cores x wall time of the runs)
+  lost_core_s     core-seconds spent on ranges that were in flight at the cut and never recorded
+  tail_s          first idle core (the cores-th last range finish) -> raythenad's exit (final report)
+  startup_s       raythenad start -> every pilot had its first range (first run)
+
+Event start times come from a wrapper around the fake pilot that this script writes into its work
+directory (one line per range a worker starts); finish times from FAKE_PILOT_TIMES.
+"""
+import json
+import os
+import shutil
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
+import benchlib as bl  # noqa: E402
+import fake_pilot  # noqa: E402  (event_seconds: the same draw as the pilots make)
+import rtysite  # noqa: E402
+
+WRAPPER = '''#!/usr/bin/env python3
+# bench_efficiency: the fake pilot, recording "<eventRangeID> <node> <epoch>" when a worker starts a range.
+import os, sys, time
+sys.path.insert(0, {fakes!r})
+import fake_pilot
+NODE = os.path.basename(os.getcwd())
+_process = fake_pilot.FakePilot.process
+def process(self, r):
+    if isinstance(r, dict) and "eventRangeID" in r:
+        fd = os.open(os.environ["BENCH_STARTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, ("%s %s %.6f\\n" % (r["eventRangeID"], NODE, time.time())).encode())
+        finally:
+            os.close(fd)
+    return _process(self, r)
+fake_pilot.FakePilot.process = process
+sys.exit(fake_pilot.main())
+'''
+
+POLICIES = {
+    "raythenad": [],
+    "raythena": ["ray.walltimeaware=false", "ray.maxrangeattempts=1", "payload.pilotrestarts=0"],
+}
+
+
+def write_time_monitor(path, seconds_to_kill, killtime):
+    """The time-monitor file (start HH:MM:SS a minute ago, then the limit) for a kill time that far away."""
+    start = time.time() - 60
+    limit = int(60 + seconds_to_kill + killtime)
+    lt = time.localtime(start)
+    with open(path, "w") as f:
+        f.write("%02d:%02d:%02d\n%02d:%02d:%02d\n" % (lt.tm_hour, lt.tm_min, lt.tm_sec, limit // 3600,
+                                                      limit // 60 % 60, limit % 60))
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return [line.split() for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+class Workload:
+    def __init__(self, args):
+        self.args = args
+        self.event_times = (args.mean, args.sigma, "15")
+        self.cores = args.nodes * args.cores
+
+    def seconds(self, range_id):
+        return fake_pilot.event_seconds(self.event_times, range_id, 1) * self.args.scale
+
+    def compute_s(self, lfns):
+        return sum(self.seconds("%s-%d" % (lfn, n)) for lfn in lfns for n in range(1, self.args.events + 1))
+
+
+def run_once(args, wl, root, name, timeout, cut_in=None):
+    """One raythenad process on the site in `root` to its end. -> dict of what happened."""
+    p = rtysite.paths(root)
+    tm = p["timemonitor"]
+    if cut_in is not None:
+        write_time_monitor(tm, cut_in, args.killtime)
+    elif os.path.exists(tm):
+        os.unlink(tm)
+    starts, times = os.path.join(root, name + ".starts"), os.path.join(root, name + ".times")
+    env = {
+        "BENCH_STARTS": starts,
+        # pilot's workers (AthenaMP processes): one a core, as a pilot started with the node's cores
+        "ATHENA_PROC_NUMBER": str(args.cores),
+        "FAKE_PILOT_TIMES": times,
+        "FAKE_PILOT_EVENT_TIMES": "lognormal:%g:%g:%s" % wl.event_times,
+        "FAKE_PILOT_TIME_SCALE": "%g" % args.scale,
+        # pilot3's pipeline at 5x its pace (report timer 5 s, communicator loop 1 s), as the e2e tests
+        "FAKE_PILOT_REPORT_INTERVAL": "1",
+        "FAKE_PILOT_COMM_SLEEP": "0.2",
+        "FAKE_MERGE_DURATION": "%g:%g" % (args.merge_base, args.merge_per_input),
+        "FAKE_MERGE_TIME_SCALE": "%g" % args.scale,
+    }
+    log = os.path.join(root, name + ".log")
+    proc, t0 = bl.start_raythenad(args.build, root, env, log)
+    try:
+        rc = proc.wait(timeout)
+    except Exception:
+        bl.stop_raythenad(proc, grace=5)
+        raise SystemExit("bench_efficiency: %s/%s still running after %d s (log %s)" % (root, name, timeout, log))
+    t_end = time.time()
+    bl.stop_raythenad(proc, grace=1)  # whatever is left of its session
+    out = {"rc": rc, "t0": t0, "t_end": t_end, "wall": t_end - t0, "log": log}
+    out["starts"] = {}
+    first_per_node = {}
+    for rid, node, t in read_lines(starts):
+        out["starts"].setdefault(rid, float(t))
+        first_per_node[node] = min(first_per_node.get(node, float(t)), float(t))
+    out["startup"] = (max(first_per_node.values()) - t0) if len(first_per_node) == args.nodes else None
+    finishes = sorted(float(t) for _, t in read_lines(times))
+    out["first_idle"] = finishes[-wl.cores] if len(finishes) >= wl.cores else (finishes[0] if finishes else None)
+    try:
+        with open(os.path.join(p["task"], "state.json")) as f:
+            st = json.load(f)
+    except (OSError, ValueError):
+        st = {}
+    recorded = set()
+    for section in ("simulated", "failed"):
+        for ids in st.get(section, {}).values():
+            recorded.update(ids)
+    for outputs in st.get("merging", {}).values():
+        for ids in outputs.values():
+            recorded.update(ids)
+    for lfn in st.get("merged", {}):
+        recorded.update("%s-%d" % (lfn, n) for n in range(1, args.events + 1))
+    out["recorded"] = recorded
+    # In flight at the cut and never recorded: the time spent on them until the run ended (at most the range).
+    lost = 0.0
+    for rid, t in out["starts"].items():
+        if rid not in recorded:
+            lost += max(0.0, min(wl.seconds(rid), t_end - t))
+    out["lost_core_s"] = lost
+    with open(log, errors="replace") as f:
+        out["held_back"] = "holding ranges back" in f.read()
+    return out
+
+
+def merged_core_s(wl, root):
+    final = os.path.join(rtysite.paths(root)["task"], "final")
+    total = 0.0
+    if os.path.isdir(final):
+        for name in os.listdir(final):
+            for lfn, n in rtysite.merged_events(os.path.join(final, name)):
+                total += wl.seconds("%s-%d" % (lfn, n))
+    return total
+
+
+def scenario(args, wl, work, policy, kind):
+    root = bl.fresh_dir(os.path.join(work, "%s-%s" % (policy, kind)))
+    wrapper = os.path.join(root, "timing_pilot.py")
+    with open(wrapper, "w") as f:
+        f.write(WRAPPER.format(fakes=os.path.join(bl.SRC, "tests", "fakes")))
+    os.chmod(wrapper, 0o755)
+    sets = ["payload.pilotwrapper=" + wrapper, "resources.corepernode=%d" % args.cores,
+            "ray.localnodes=%d" % args.nodes, "ray.checkpointinterval=1", "ray.statusinterval=5",
+            "ray.heartbeattimeout=20", "ray.stubgrace=2", "ray.mergeretrydelay=0",
+            "payload.pilotkilltime=%d" % args.killtime, "ray.mergemaxprocesses=%d" % args.mergemax,
+            "ray.walltimemargin=%d" % args.margin] + POLICIES[policy]
+    bl.make_site(root, args.inputs, args.events, args.events, args.nodes, sets)
+    compute_s = wl.compute_s(rtysite.job_of(rtysite.paths(root))["inFiles"].split(","))
+    per_run_timeout = int(30 + 4 * compute_s / wl.cores)
+    runs = []
+    if kind == "complete":
+        runs.append(run_once(args, wl, root, "run1", per_run_timeout))
+    else:
+        # + 1 s: raythenad's start-up, and the time-monitor file's whole seconds (it may cut up to 1 s early)
+        cut_in = max(2.0, args.cut * compute_s / wl.cores) + 1.0
+        runs.append(run_once(args, wl, root, "run1", per_run_timeout, cut_in=cut_in))
+        runs.append(run_once(args, wl, root, "run2", per_run_timeout))
+    ok = runs[-1]["rc"] == 0
+    if not ok:
+        print("bench_efficiency: %s %s: last run exited %s (log %s)" % (policy, kind, runs[-1]["rc"], runs[-1]["log"]))
+    verdict = rtysite.verify(root)
+    if verdict["problems"]:
+        ok = False
+        print("bench_efficiency: %s %s: %s" % (policy, kind, verdict["problems"][:3]))
+    merged = merged_core_s(wl, root)
+    wall = sum(r["wall"] for r in runs)
+    res = {
+        "efficiency": merged / (wl.cores * wall) if wall > 0 else 0.0,
+        "wall_s": wall,
+        "lost_core_s": runs[0]["lost_core_s"] if kind == "cut" else 0.0,
+        "tail_s": (runs[-1]["t_end"] - runs[-1]["first_idle"]) if runs[-1]["first_idle"] else 0.0,
+        "startup_s": runs[0]["startup"],
+        "held_back": runs[0]["held_back"],
+        "ok": ok,
+        "compute_s": compute_s,
+    }
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return res
+
+
+def main():
+    ap = bl.argument_parser(__doc__, "default: BUILD/bench-efficiency (removed first)",
+                            "a seconds-long run that checks the benchmark works (figures not judged)")
+    ap.add_argument("--nodes", type=int, default=4)
+    ap.add_argument("--cores", type=int, default=4, help="resources.corepernode (pilot workers per node)")
+    ap.add_argument("--inputs", type=int, default=8)
+    ap.add_argument("--events", type=int, default=24, help="events per input (one range each, one output per input)")
+    ap.add_argument("--mean", type=float, default=300.0, help="mean seconds per event (simulated)")
+    ap.add_argument("--sigma", type=float, default=0.5, help="sigma of the log-normal's normal")
+    ap.add_argument("--scale", type=float, default=0.01, help="wall seconds per simulated second")
+    ap.add_argument("--merge-base", type=float, default=60.0, help="merge set-up seconds (simulated)")
+    ap.add_argument("--merge-per-input", type=float, default=0.5, help="merge seconds per input file (simulated)")
+    ap.add_argument("--mergemax", type=int, default=2, help="ray.mergemaxprocesses")
+    ap.add_argument("--killtime", type=int, default=6, help="payload.pilotkilltime (wall seconds)")
+    ap.add_argument("--margin", type=int, default=2, help="ray.walltimemargin (wall seconds)")
+    ap.add_argument("--cut", type=float, default=0.6, help="kill time as a fraction of the compute time")
+    ap.add_argument("--scenarios", default="complete,cut", help="which scenarios to run (comma list)")
+    args = bl.parse_args(ap)
+    if args.smoke:
+        args.nodes, args.cores, args.inputs, args.events, args.scale = 2, 2, 2, 12, 0.004
+    work = bl.fresh_dir(args.workdir or os.path.join(args.build, "bench-efficiency"))
+    wl = Workload(args)
+    ok = True
+    results = {}
+    kinds = [k for k in args.scenarios.split(",") if k]
+    if not kinds or set(kinds) - {"complete", "cut"}:
+        raise SystemExit("bench_efficiency: --scenarios %s: expected a comma list of complete, cut" % args.scenarios)
+    for kind in kinds:
+        for policy in ("raythenad", "raythena"):
+            r = scenario(args, wl, work, policy, kind)
+            if not results:
+                bl.bench("efficiency_workload_core_s", r["compute_s"], "core-s")
+            results[(policy, kind)] = r
+            ok = ok and r["ok"]
+            for key, unit in (("efficiency", "ratio"), ("wall_s", "s"), ("lost_core_s", "core-s"),
+                              ("tail_s", "s"), ("startup_s", "s")):
+                if r[key] is not None:
+                    bl.bench("efficiency_%s_%s_%s" % (kind, policy, key), float(r[key]), unit)
+        a, b = results[("raythenad", kind)], results[("raythena", kind)]
+        for key, unit in (("efficiency", "ratio"), ("lost_core_s", "core-s"), ("tail_s", "s")):
+            bl.bench("efficiency_%s_difference_%s" % (kind, key), float(a[key] - b[key]), unit)
+    if "cut" in kinds and not results[("raythenad", "cut")]["held_back"]:
+        print("bench_efficiency: note: the cut run of raythenad never held ranges back")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
