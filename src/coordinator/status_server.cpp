@@ -7,6 +7,8 @@
 
 #include "common/file_util.hpp"
 #include "common/log.hpp"
+#include "common/run_registry.hpp"
+#include "config/command_line.hpp"
 #include "config/address.hpp"
 #include "net/channel.hpp"
 #include "net/spawn.hpp"
@@ -51,6 +53,7 @@ void status_server::start(const std::string& statusaddress, const std::string& w
     RTY_LOG(warning, log_name) << "status endpoint " << url << ": " << what;
     url_file_.clear();
   }
+  record_job(workdir);
   RTY_LOG(info, log_name) << "status at " << url << "/status and /metrics (listening on " << bound.address().to_string()
                           << ", port " << bound.port() << "; raythenad status --workdir " << workdir << ")";
   asio::co_spawn(io_, accept_loop(), net::log_exceptions(log_name, "status listener"));
@@ -61,6 +64,31 @@ void status_server::stop() {
   if (acceptor_) acceptor_->close(ec);
   if (!url_file_.empty()) ::unlink(url_file_.c_str());
   url_file_.clear();
+  if (!job_id_.empty()) registry::forget_run(registry_dir_, job_id_, workdir_);
+  job_id_.clear();
+}
+
+// Inside a Slurm job, `raythenad status --jobid N` must find this run even when ray.workdir is neither the
+// job's WorkDir nor its StdOut's directory (common/run_registry.hpp).
+void status_server::record_job(const std::string& workdir) {
+  auto env = config::current_environment();
+  auto id = env.find("SLURM_JOB_ID");
+  if (id == env.end() || id->second.empty()) return;
+  auto dir = registry::registry_dir(env);
+  if (!dir) return;
+  std::string absolute = workdir;
+  if (absolute.empty() || absolute.front() != '/') {
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof cwd)) return;
+    absolute = file::join(cwd, workdir);
+  }
+  if (auto error = registry::record_run(*dir, id->second, absolute)) {
+    RTY_LOG(info, log_name) << "status --jobid " << id->second << " will not find this run: " << *error;
+    return;
+  }
+  job_id_ = id->second;
+  registry_dir_ = *dir;
+  workdir_ = absolute;
 }
 
 asio::awaitable<void> status_server::accept_loop() {

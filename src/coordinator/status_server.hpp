@@ -18,13 +18,15 @@ namespace rty::coordinator {
 class status_server : public std::enable_shared_from_this<status_server> {
  public:
   status_server(boost::asio::io_context& io, std::function<status_input()> snapshot);
-  // Listens on `statusaddress` (the loader checked its form) and writes <workdir>/status.url. A
-  // failure is logged and the run goes on without the endpoint.
+  // Listens on `statusaddress` (the loader checked its form) and writes <workdir>/status.url (inside a
+  // Slurm job also the run registry's entry, common/run_registry.hpp). A failure is logged and the run
+  // goes on without the endpoint.
   void start(const std::string& statusaddress, const std::string& workdir);
   // Stops listening and removes status.url.
   void stop();
 
  private:
+  void record_job(const std::string& workdir);
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
 
@@ -34,6 +36,7 @@ class status_server : public std::enable_shared_from_this<status_server> {
   admission_queue clients_{32};
   std::uint64_t sessions_ = 0;
   std::string url_file_;
+  std::string job_id_, registry_dir_, workdir_;  // the run registry's entry, when one was written
 };
 
 }  // namespace rty::coordinator

@@ -28,6 +28,8 @@
 
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
+#include "common/run_registry.hpp"
+#include "config/command_line.hpp"
 #include "tools/task_report.hpp"
 
 namespace rty::tools {
@@ -321,15 +323,6 @@ std::optional<std::string> scontrol_show_job(const std::string& id, double timeo
 
 }  // namespace
 
-bool valid_slurm_job_id(std::string_view id) {
-  auto digits = [](std::string_view d) {
-    return !d.empty() && d.size() <= 20 && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
-  };
-  auto us = id.find('_');
-  if (us == std::string_view::npos) return digits(id);
-  return digits(id.substr(0, us)) && digits(id.substr(us + 1));
-}
-
 std::vector<std::string> slurm_job_dirs(std::string_view text) {
   std::vector<std::string> dirs;
   auto value_of = [&](std::string_view key) -> std::string {
@@ -357,7 +350,10 @@ std::vector<std::string> slurm_job_dirs(std::string_view text) {
 run_row row_from_status(const std::string& dir, const boost::json::object& st) {
   run_row r;
   r.dir = dir;
-  if (const auto* job = object_at(st, "job")) r.job = text_of(*job, "id");
+  if (const auto* job = object_at(st, "job")) {
+    r.job = text_of(*job, "id");
+    r.task = text_of(*job, "task_id");
+  }
   r.state = text_of(st, "state");
   const auto* ranges = object_at(st, "ranges");
   auto total = number_at(ranges, "total");
@@ -371,19 +367,21 @@ run_row row_from_status(const std::string& dir, const boost::json::object& st) {
 }
 
 std::string format_run_rows(const std::vector<run_row>& rows) {
-  std::size_t wj = 3, ws = 5, wd = 3;
+  std::size_t wj = 3, wt = 4, ws = 5, wd = 3;
   for (const auto& r : rows) {
     wj = std::max(wj, r.job.size());
+    wt = std::max(wt, r.task.size());
     ws = std::max(ws, r.state.size());
     wd = std::max(wd, r.dir.size());
   }
   std::ostringstream o;
-  auto line = [&](const std::string& j, const std::string& st, const std::string& pr, const std::string& d) {
-    o << j << std::string(wj - j.size() + 2, ' ') << st << std::string(ws - st.size() + 2, ' ') << d
-      << std::string(wd - d.size() + 2, ' ') << pr << "\n";
+  auto line = [&](const std::string& j, const std::string& t, const std::string& st, const std::string& pr,
+                  const std::string& d) {
+    o << j << std::string(wj - j.size() + 2, ' ') << t << std::string(wt - t.size() + 2, ' ') << st
+      << std::string(ws - st.size() + 2, ' ') << d << std::string(wd - d.size() + 2, ' ') << pr << "\n";
   };
-  line("JOB", "STATE", "PROGRESS", "DIR");
-  for (const auto& r : rows) line(r.job, r.state, r.progress, r.dir);
+  line("JOB", "TASK", "STATE", "PROGRESS", "DIR");
+  for (const auto& r : rows) line(r.job, r.task, r.state, r.progress, r.dir);
   return o.str();
 }
 
@@ -658,7 +656,7 @@ std::vector<run_row> list_runs(const std::string& base, double timeout_s, std::s
       if (f.status) {
         rows.push_back(row_from_status(dir, *f.status));
       } else {
-        rows.push_back(run_row{dir, "-", "unreachable", f.error});
+        rows.push_back(run_row{dir, "-", "-", "unreachable", f.error});
       }
       return true;
     }
@@ -667,7 +665,7 @@ std::vector<run_row> list_runs(const std::string& base, double timeout_s, std::s
     if (!pointer && !task) return false;
     auto facts = read_task_dir(dir);
     if (!facts) {
-      rows.push_back(run_row{dir, "-", "unreadable", facts.error()});
+      rows.push_back(run_row{dir, "-", "-", "unreadable", facts.error()});
       return true;
     }
     if (!tasks_seen.insert(facts->task_dir).second) return true;
@@ -677,7 +675,7 @@ std::vector<run_row> list_runs(const std::string& base, double timeout_s, std::s
     std::ostringstream p;
     p << outputs << " output(s) final, " << facts->cp.merging.size() << " input(s) partly merged, " << failed
       << " range(s) failed";
-    rows.push_back(run_row{dir, fs::path(facts->task_dir).filename().string(), to_string(state_of(*facts)), p.str()});
+    rows.push_back(run_row{dir, "-", fs::path(facts->task_dir).filename().string(), to_string(state_of(*facts)), p.str()});
     return true;
   };
   if (visit(base)) return rows;
@@ -703,10 +701,10 @@ std::string status_command_help() {
          "DIR/status.url, which it writes at start and removes at exit.\n"
          "\n"
          "  --workdir DIR   the run's ray.workdir (default: $RAYTHENA_RAY_WORKDIR, else the current directory)\n"
-         "  --jobid N       the run of Slurm job N: its workdir is the job's WorkDir, or the directory of its\n"
-         "                  StdOut, whichever holds status.url (from scontrol show job N; the sbatch script\n"
-         "                  and Harvester start raythenad there)\n"
-         "  --all BASEDIR   one line per run under BASEDIR (3 levels deep): job, state, progress; running\n"
+         "  --jobid N       the run of Slurm job N: the first of the job's WorkDir, the directory of its\n"
+         "                  StdOut (from scontrol show job N) and the workdir the coordinator recorded in\n"
+         "                  ${XDG_STATE_HOME:-~/.local/state}/raythenad/jobs/N that holds status.url\n"
+         "  --all BASEDIR   one line per run under BASEDIR (3 levels deep): PandaID, task, state, progress; running\n"
          "                  runs through status.url, ended ones from their task directory\n"
          "  --json          print the raw GET /status JSON\n"
          "  --watch         refresh every --interval seconds (default 2) until Ctrl-C or --count refreshes\n"
@@ -747,13 +745,18 @@ int run_status_command(int argc, const char* const* argv, std::ostream& out, std
       return 1;
     }
     auto dirs = slurm_job_dirs(*text);
+    // A hand-written batch script's ray.workdir may be neither: the coordinator also recorded it by job id.
+    if (auto reg = registry::registry_dir(config::current_environment()))
+      if (auto recorded = registry::find_run(*reg, opt.jobid);
+          recorded && std::find(dirs.begin(), dirs.end(), *recorded) == dirs.end())
+        dirs.push_back(*recorded);
     for (const auto& d : dirs)
       if (::access(file::join(d, std::string(status_url_file)).c_str(), F_OK) == 0) {
         opt.workdir = d;
         break;
       }
     if (opt.workdir.empty()) {
-      err << "raythenad status: --jobid " << opt.jobid << ": no " << status_url_file << " in the job's WorkDir or its StdOut's directory";
+      err << "raythenad status: --jobid " << opt.jobid << ": no " << status_url_file << " in the job's WorkDir, its StdOut's directory or its recorded workdir";
       for (const auto& d : dirs) err << " " << d;
       err << " (a run whose ray.workdir is elsewhere: use --workdir)\n";
       return 1;

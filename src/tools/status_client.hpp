@@ -4,6 +4,7 @@
 // a summary for shifters, or the raw JSON.
 #include <boost/json/object.hpp>
 
+#include "common/run_registry.hpp"
 #include "coordinator/status_report.hpp"
 
 #include <chrono>
@@ -45,7 +46,7 @@ std::string format_status_summary(const boost::json::object& status);
 std::string format_duration(double seconds);
 
 // --jobid: a Slurm job id as squeue shows it: digits, or ARRAYJOB_TASK (it goes on scontrol's command line).
-bool valid_slurm_job_id(std::string_view id);
+using registry::valid_slurm_job_id;
 
 // Where a batch job's run may have its workdir, from `scontrol show job N` output: WorkDir=, then the
 // directory of StdOut= (each value runs to the end of its line: paths may hold blanks). Absolute
@@ -56,7 +57,8 @@ std::vector<std::string> slurm_job_dirs(std::string_view scontrol_output);
 // an ended one from its task directory (tools/task_report.hpp), or why it could not be read.
 struct run_row {
   std::string dir;       // the workdir (or task directory) found
-  std::string job = "-";  // PandaID (running), else the task directory's name
+  std::string job = "-";   // PandaID (a running run's /status), else "-"
+  std::string task = "-";  // the task id: from /status, or the task directory's name
   std::string state;     // running / draining / ... / finished / interrupted / unreadable
   std::string progress;  // "450/1000 ranges (45%), ETA 12m05s" or "200 events merged, 0 failed"
 };

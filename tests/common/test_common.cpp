@@ -20,6 +20,7 @@
 #include "common/json_util.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
+#include "common/run_registry.hpp"
 #include "common/safe_name.hpp"
 #include "common/task_lock.hpp"
 
@@ -522,4 +523,36 @@ BOOST_AUTO_TEST_CASE(host_port_parses_numeric_addresses_only) {
   for (const char* bad : {"127.0.0.1:1x", "127.0.0.1:99999", "127.0.0.1:", "127.0.0.1", ":80", "host:80", "::1:80",
                           "[::1:80", "127.0.0.1:-1"})
     BOOST_TEST(!rty::parse_host_port(bad), bad);
+}
+
+BOOST_AUTO_TEST_CASE(run_registry_records_finds_and_forgets_by_job_id) {
+  namespace reg = rty::registry;
+  BOOST_TEST(reg::valid_slurm_job_id("123456"));
+  BOOST_TEST(reg::valid_slurm_job_id("123456_7"));
+  for (std::string bad : {"", "12a", "../1", "1/2", "1_", "_1", "1_2_3"}) BOOST_TEST(!reg::valid_slurm_job_id(bad), bad);
+
+  BOOST_TEST(*reg::registry_dir({{"XDG_STATE_HOME", "/s"}, {"HOME", "/h"}}) == "/s/raythenad/jobs");
+  BOOST_TEST(*reg::registry_dir({{"HOME", "/h"}}) == "/h/.local/state/raythenad/jobs");
+  BOOST_TEST(*reg::registry_dir({{"XDG_STATE_HOME", "rel"}, {"HOME", "/h"}}) == "/h/.local/state/raythenad/jobs");
+  BOOST_TEST(!reg::registry_dir({{"HOME", "relative"}}));
+  BOOST_TEST(!reg::registry_dir({}));
+
+  char tmpl[] = "/tmp/rty-registry-XXXXXX";
+  BOOST_REQUIRE(::mkdtemp(tmpl));
+  std::string root = tmpl, dir = root + "/state/raythenad/jobs";
+  BOOST_TEST(!reg::record_run(dir, "77", "/runs/a"));
+  struct stat st{};
+  BOOST_REQUIRE(::stat(dir.c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0700u);  // other users cannot plant or read entries
+  BOOST_TEST(*reg::find_run(dir, "77") == "/runs/a");
+  BOOST_TEST(!reg::find_run(dir, "78"));
+  BOOST_TEST(reg::record_run(dir, "../77", "/runs/a").has_value());  // never a path outside the registry
+  BOOST_TEST(reg::record_run(dir, "79", "relative").has_value());
+  rty::file::write_atomic(dir + "/80", "not/absolute\n");
+  BOOST_TEST(!reg::find_run(dir, "80"));  // a reader trusts only an absolute path
+  reg::forget_run(dir, "77", "/runs/other");  // a later run of the same id keeps its entry
+  BOOST_TEST(reg::find_run(dir, "77").has_value());
+  reg::forget_run(dir, "77", "/runs/a");
+  BOOST_TEST(!reg::find_run(dir, "77"));
+  std::filesystem::remove_all(root);
 }

@@ -401,9 +401,10 @@ BOOST_AUTO_TEST_CASE(all_lists_running_ended_and_unreachable_runs) {
   auto line_with = [&](const std::string& part) {
     return std::count_if(lines.begin(), lines.end(), [&](auto& l) { return l.find(part) != std::string::npos; });
   };
-  BOOST_TEST(line_with("6000000001  running") == 1);
+  BOOST_TEST(lines[0].starts_with("JOB         TASK      STATE"), lines[0]);
+  BOOST_TEST(line_with("6000000001  40000001  running") == 1);  // PandaID and task id from /status
   BOOST_TEST(line_with("142/200 ranges (71%), ETA 5s") == 1);
-  BOOST_TEST(line_with("40000002") == 1);
+  BOOST_TEST(line_with("-           40000002  finished") == 1);  // an ended run: no PandaID, the task dir's name
   BOOST_TEST(line_with("finished") == 1);
   BOOST_TEST(line_with("1 output(s) final") == 1);
   BOOST_TEST(line_with("unreachable") == 1);
@@ -413,6 +414,30 @@ BOOST_AUTO_TEST_CASE(all_lists_running_ended_and_unreachable_runs) {
   BOOST_TEST(none.rc == 1);
   BOOST_TEST(none.err.find("no run under " + empty.path.string()) != std::string::npos);
   BOOST_TEST(run({"--all", (empty.path / "missing").string()}).rc == 1);
+}
+
+BOOST_AUTO_TEST_CASE(jobid_finds_a_run_recorded_in_the_registry) {
+  // A hand-submitted job: scontrol's WorkDir and StdOut say /nonexistent, the registry knows the workdir.
+  test_server server(canned_response());
+  temp_workdir state, run_dir, bin;
+  std::ofstream(run_dir.path / "status.url") << server.url() << "\n";
+  BOOST_REQUIRE(!rty::registry::record_run((state.path / "raythenad/jobs").string(), "4242", run_dir.path.string()));
+  auto scontrol = bin.path / "scontrol";
+  std::ofstream(scontrol) << "#!/bin/sh\nprintf '   WorkDir=/nonexistent\\n   StdOut=/nonexistent/slurm.out\\n'\n";
+  fs::permissions(scontrol, fs::perms::owner_all);
+  std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+  const char* old_state = std::getenv("XDG_STATE_HOME");
+  std::string saved_state = old_state ? old_state : "";
+  ::setenv("PATH", (bin.path.string() + ":" + old_path).c_str(), 1);
+  ::setenv("XDG_STATE_HOME", state.path.c_str(), 1);
+  auto found = run({"--jobid", "4242"});
+  auto missing = run({"--jobid", "4243"});
+  ::setenv("PATH", old_path.c_str(), 1);
+  if (old_state) ::setenv("XDG_STATE_HOME", saved_state.c_str(), 1); else ::unsetenv("XDG_STATE_HOME");
+  BOOST_TEST(found.rc == 0, found.err);
+  BOOST_TEST(found.out.find("6000000001") != std::string::npos, found.out);
+  BOOST_TEST(missing.rc == 1);
+  BOOST_TEST(missing.err.find("its recorded workdir") != std::string::npos, missing.err);
 }
 
 BOOST_AUTO_TEST_CASE(this_hosts_name_falls_back_to_loopback) {

@@ -1,0 +1,82 @@
+// The per-user job-id -> workdir registry (run_registry.hpp).
+#include "common/run_registry.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/file_util.hpp"
+
+namespace rty::registry {
+namespace {
+
+std::optional<std::string> entry_path(const std::string& dir, std::string_view job_id) {
+  if (!valid_slurm_job_id(job_id) || dir.empty()) return std::nullopt;
+  return file::join(dir, std::string(job_id));
+}
+
+// mkdir -p: the parents with the usual mode (umask applies), the last one 0700; existing ones are left.
+bool make_private_dirs(const std::string& dir) {
+  for (std::size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/') continue;
+    std::string part = dir.substr(0, pos);
+    if (::mkdir(part.c_str(), pos == dir.size() ? 0700 : 0755) != 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool valid_slurm_job_id(std::string_view id) {
+  auto digits = [](std::string_view d) {
+    return !d.empty() && d.size() <= 20 && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  auto us = id.find('_');
+  if (us == std::string_view::npos) return digits(id);
+  return digits(id.substr(0, us)) && digits(id.substr(us + 1));
+}
+
+std::optional<std::string> registry_dir(const std::map<std::string, std::string>& env) {
+  auto absolute = [&](const char* name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end() || it->second.empty() || it->second.front() != '/') return std::nullopt;
+    return it->second;
+  };
+  if (auto state = absolute("XDG_STATE_HOME")) return file::join(*state, "raythenad/jobs");
+  if (auto home = absolute("HOME")) return file::join(*home, ".local/state/raythenad/jobs");
+  return std::nullopt;
+}
+
+std::optional<std::string> record_run(const std::string& dir, std::string_view job_id, const std::string& workdir) {
+  auto path = entry_path(dir, job_id);
+  if (!path) return "not a Slurm job id: '" + std::string(job_id) + "'";
+  if (workdir.empty() || workdir.front() != '/' || workdir.find('\n') != std::string::npos)
+    return "the workdir is not an absolute path: '" + workdir + "'";
+  if (!make_private_dirs(dir)) return dir + ": " + std::strerror(errno);
+  std::string what;
+  if (file::write_atomic(*path, workdir + "\n", &what)) return what;
+  return std::nullopt;
+}
+
+std::optional<std::string> find_run(const std::string& dir, std::string_view job_id) {
+  auto path = entry_path(dir, job_id);
+  if (!path) return std::nullopt;
+  auto text = file::read_all(*path);
+  if (!text || text->size() > 4096) return std::nullopt;
+  std::string line = *text;
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  if (line.empty() || line.front() != '/' || line.find('\n') != std::string::npos || line.find('\0') != std::string::npos)
+    return std::nullopt;
+  return line;
+}
+
+void forget_run(const std::string& dir, std::string_view job_id, const std::string& workdir) {
+  auto path = entry_path(dir, job_id);
+  if (!path) return;
+  if (find_run(dir, job_id) == workdir) ::unlink(path->c_str());
+}
+
+}  // namespace rty::registry
