@@ -104,14 +104,17 @@ std::string roff(std::string_view text) {
 }  // namespace
 
 std::span<const exit_code_doc> run_exit_codes() {
+  // The README's exit-code table has these same words (test_command_line checks it).
   static constexpr exit_code_doc codes[] = {
-      {0, "every event was merged and the final report written"},
-      {1, "runtime error: could not listen, create directories or start a stub"},
-      {2, "the configuration could not be loaded or is invalid"},
-      {3, "stopped early (walltime, SIGTERM, no stub left); the checkpoint lets the next run resume"},
-      {4, "completed, but some events failed for good; the report lists what succeeded (a resumed run with "
-          "ray.retryfailedgroups simulates them again)"},
-      {5, "Harvester gave no usable job"},
+      {0, "every event merged, final report written"},
+      {1, "runtime error: could not listen, create directories, or launch"},
+      {2, "configuration could not be loaded or is invalid"},
+      {3, "incomplete: stopped early (walltime, SIGTERM, no stubs left, ranges ready but no node may start a "
+          "pilot for them: `payload.pilotrestarts` used up or 0, the merge transform cannot run on this site); "
+          "checkpoint written"},
+      {4, "completed, but some events failed for good"},
+      {5, "no usable job from Harvester (timeout, invalid job spec), or a job too big for this host "
+          "(`ray.bookkeepingmemorymb`)"},
   };
   return codes;
 }
@@ -158,7 +161,7 @@ std::string help_text() {
     std::string help = key.full_name() + ": " + std::string(key.help);
     line(left, help, key.env_name());
   }
-  o << "\nValidation prints one line per check, OK|WARN|FAIL <name>: <path or key> \u2014 <reason>,\n"
+  o << "\nValidation prints one line per check, OK|NOTE|WARN|FAIL <name>: <path or key> \u2014 <reason>,\n"
        "and exits 0 when nothing failed, 1 when a check failed, 2 when the configuration cannot be loaded.\n"
        "\nExit status of a run:\n";
   for (const auto& e : run_exit_codes()) o << "  " << e.code << "  " << e.meaning << "\n";
@@ -253,14 +256,37 @@ std::string man_page(std::string_view version, std::string_view status_help) {
   return o.str();
 }
 
-boost::system::result<invocation, std::string> parse_invocation(int argc, const char* const* argv,
-                                                                const std::map<std::string, std::string>& env) {
+namespace {
+
+boost::system::result<po::variables_map, std::string> parse_flags(int argc, const char* const* argv) {
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(make_options()).run(), vm);
   } catch (const po::error& e) {
     return std::string("raythenad: ") + e.what() + "\nTry 'raythenad --help'.";
   }
+  return vm;
+}
+
+}  // namespace
+
+bool wants_validation_json(int argc, const char* const* argv, const std::map<std::string, std::string>& env) {
+  auto vm = parse_flags(argc, argv);
+  // When the flags themselves do not parse (an unknown one), the two switches spelled out still count.
+  auto given = [&](const char* name) {
+    if (vm) return (*vm)[name].as<bool>();
+    for (int i = 1; i < argc; ++i)
+      if (argv[i] && std::string_view(argv[i]) == std::string("--") + name) return true;
+    return false;
+  };
+  return (truthy(env, "RAYTHENA_VALIDATE") || given("validate")) && (truthy(env, "RAYTHENA_JSON") || given("json"));
+}
+
+boost::system::result<invocation, std::string> parse_invocation(int argc, const char* const* argv,
+                                                                const std::map<std::string, std::string>& env) {
+  auto flags = parse_flags(argc, argv);
+  if (!flags) return flags.error();
+  po::variables_map& vm = *flags;
 
   invocation inv;
   if (vm["help"].as<bool>() || vm["help-keys"].as<bool>() || vm["help-man"].as<bool>()) {

@@ -30,6 +30,11 @@ struct invocation {
 boost::system::result<invocation, std::string> parse_invocation(int argc, const char* const* argv,
                                                                 const std::map<std::string, std::string>& env);
 
+// True when the invocation asks for `--validate --json` (flags, or RAYTHENA_VALIDATE and RAYTHENA_JSON),
+// even when parse_invocation fails: that failure is then also printed as one JSON object on stdout
+// (report_load_failure_json), so a script reading the JSON sees why instead of nothing.
+bool wants_validation_json(int argc, const char* const* argv, const std::map<std::string, std::string>& env);
+
 std::string help_text();
 
 // The manual page, roff (-man macros), generated from the same tables as --help and --help-keys;

@@ -195,7 +195,7 @@ const key_spec table[] = {
      .flag = "ray-redis-port", .help = "ignored: meant something to Ray only", .min = 0, .max = 65535,
      RTY_FIELD(ray, redisport)},
     {.section = "ray", .name = "redispassword", .kind = k::text, .required = true, .raythena = true,
-     .ignored = true, .flag = "ray-redis-password", .help = "ignored: meant something to Ray only",
+     .ignored = true, .secret = true, .flag = "ray-redis-password", .help = "ignored: meant something to Ray only",
      RTY_FIELD(ray, redispassword)},
     {.section = "ray", .name = "timeoutinterval", .kind = k::seconds, .required = true, .raythena = true,
      .help = "inactivity watchdog: once a range has finished, none finishing or failing for this long while "

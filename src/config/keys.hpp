@@ -34,6 +34,7 @@ struct key_spec {
   bool required = false;  // Raythena's rule: must be present in the file (a null value is fine)
   bool raythena = false;  // key known to Raythena (false: added by raythenad)
   bool ignored = false;   // accepted for compatibility only; a non-null value gets a notice
+  bool secret = false;    // a password: --validate --json shows "(set)" instead of the value
   std::string_view flag{};          // long option without "--"; empty when the key has none
   char short_flag = 0;              // 0 when none
   std::string_view switch_value{};  // non-empty: the flag takes no argument and sets this value

@@ -74,6 +74,8 @@ class loader {
   boost::system::result<loaded_config, std::string> failure() const {
     std::string message = "raythenad: cannot load configuration " + file_ + ":";
     for (const auto& e : errors_) message += "\n  " + e;
+    // The warnings found on the way (unknown keys with their nearest name) often explain the error.
+    for (const auto& n : notices_) message += "\n  " + n;
     return message;
   }
 

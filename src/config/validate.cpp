@@ -34,6 +34,7 @@ namespace fs = std::filesystem;
 std::string_view to_string(check_status s) {
   switch (s) {
     case check_status::ok: return "OK";
+    case check_status::note: return "NOTE";
     case check_status::warn: return "WARN";
     case check_status::fail: return "FAIL";
   }
@@ -93,14 +94,16 @@ class checker {
   void check_config(const std::string& source_file, const std::vector<std::string>& notices) {
     add("config", check_status::ok, source_file.empty() ? std::string("settings") : source_file, "loaded");
     for (const auto& n : notices) {
-      // Loader notices read "warning: <where>: <what>" / "notice: <where>: <what>".
+      // Loader notices read "warning: <where>: <what>" (unknown names: WARN) / "notice: <where>: <what>"
+      // (a key raythenad accepts and ignores: NOTE).
       auto colon = n.find(": ");
       std::string body = colon == std::string::npos ? n : n.substr(colon + 2);
+      auto level = n.starts_with("notice: ") ? check_status::note : check_status::warn;
       auto split = body.find(": ");
       if (split == std::string::npos)
-        add("config", check_status::warn, "config", body);
+        add("config", level, "config", body);
       else
-        add("config", check_status::warn, body.substr(0, split), body.substr(split + 2));
+        add("config", level, body.substr(0, split), body.substr(split + 2));
     }
     if (!s_.payload.pandaqueue || s_.payload.pandaqueue->empty())
       add("config", check_status::fail, "payload.pandaqueue", "not set (pilot and the queuedata lookup need it)");
@@ -154,14 +157,30 @@ class checker {
     }
     const std::string& path = *s_.harvester.endpoint;
     std::string subject = "harvester.endpoint=" + path;
+    bool check_access_point_too = false;
     if (!access_point.empty()) {
-      if (access_point == path)
+      if (access_point == path) {
         subject += " (HARVESTER_ACCESS_POINT)";
-      else
+      } else if (env_or_empty("RAYTHENA_HARVESTER_ENDPOINT").empty()) {
+        // Checked by hand (a login node): raythenad.sbatch exports HARVESTER_ACCESS_POINT as
+        // RAYTHENA_HARVESTER_ENDPOINT, which wins over the YAML value, so the job uses the access point.
+        add("endpoint", check_status::warn, subject,
+            "differs from HARVESTER_ACCESS_POINT=" + access_point + ": raythenad.sbatch makes that one the "
+            "endpoint (RAYTHENA_HARVESTER_ENDPOINT wins over the YAML value); raythenad run directly reads " +
+            path + "; both are checked");
+        check_access_point_too = true;
+      } else {
         add("endpoint", check_status::warn, subject,
             "differs from HARVESTER_ACCESS_POINT=" + access_point + ": Harvester writes this worker's files there, "
-            "the run reads " + path + " (a RAYTHENA_HARVESTER_ENDPOINT, --harvester-endpoint or YAML value wins)");
+            "the run reads " + path + " (RAYTHENA_HARVESTER_ENDPOINT or --harvester-endpoint wins)");
+      }
     }
+    check_messenger_directory(subject, path);
+    if (check_access_point_too) check_messenger_directory("HARVESTER_ACCESS_POINT=" + access_point, access_point);
+  }
+
+  // A writable directory that other users cannot write (they could hand the run a job or ranges).
+  void check_messenger_directory(const std::string& subject, const std::string& path) {
     const std::size_t before = results_.size();
     writable_directory("endpoint", subject, path, false, false);
     if (results_.size() != before + 1 || results_.back().status != check_status::ok) return;
@@ -390,7 +409,12 @@ class checker {
     std::string path = rty::file::join(s_.ray.workdir, s_.payload.timemonitorfile);
     std::error_code ec;
     if (!fs::exists(path, ec)) {
-      add("timemonitor", check_status::warn, path, "absent: no walltime kill timer will run");
+      // Outside a Slurm job (a login node) the batch job has not written it yet: nothing to fix there.
+      if (env_or_empty("SLURM_JOB_ID").empty())
+        add("timemonitor", check_status::note, path,
+            "absent (not in a Slurm job: the batch job writes it; raythenad.sbatch checks it there)");
+      else
+        add("timemonitor", check_status::warn, path, "absent: no walltime kill timer will run");
       return;
     }
     std::string what;
@@ -609,6 +633,12 @@ std::vector<check_result> run_checks(const settings& s, const std::string& sourc
 
 int run_validation(const settings& s, bool json, std::ostream& out) { return report(run_checks(s), s, json, out); }
 
+void report_load_failure_json(std::string_view message, std::ostream& out) {
+  boost::json::array checks{boost::json::object{{"name", "config"}, {"status", "FAIL"}, {"detail", message}}};
+  boost::json::object doc{{"checks", std::move(checks)}, {"config", nullptr}};
+  out << boost::json::serialize(doc) << "\n";
+}
+
 int run_validation(const invocation& inv, std::ostream& out) {
   return report(run_checks(inv.config, inv.source_file, inv.notices), inv.config, inv.json, out);
 }
@@ -616,8 +646,13 @@ int run_validation(const invocation& inv, std::ostream& out) {
 boost::json::object to_json(const settings& s) {
   boost::json::object root;
   for (auto section : section_names()) root[section] = boost::json::object{};
-  for (const auto& key : key_table()) root[key.section].as_object()[key.name] = to_json_value(key.get(s));
-  // Not a YAML key: the node count given by --nodes / RAYTHENA_NODES, if any.
+  for (const auto& key : key_table()) {
+    key_value v = key.get(s);
+    auto* text = std::get_if<std::string>(&v);
+    bool hidden = key.secret && text && !text->empty();
+    root[key.section].as_object()[key.name] = hidden ? boost::json::value("(set)") : to_json_value(v);
+  }
+  // Not a YAML key: the node count given by --nodes / RAYTHENA_NODES, if any (docs/configuration.md).
   root["ray"].as_object()["nodes"] = s.ray.nodes ? boost::json::value(*s.ray.nodes) : boost::json::value(nullptr);
   return root;
 }

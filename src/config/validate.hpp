@@ -1,6 +1,6 @@
 #pragma once
 // Validation mode (`raythenad --validate`): checks a whole site set-up without starting anything.
-// One line per check, `OK|WARN|FAIL <name>: <path or key> — <reason>`, or with --json one object
+// One line per check, `OK|NOTE|WARN|FAIL <name>: <path or key> — <reason>`, or with --json one object
 // {"checks":[{name,status,detail}], "config":{...resolved settings...}}.
 // Exit status: 0 nothing failed, 1 something failed (2, config not loadable, is decided before: see main).
 #include <boost/json.hpp>
@@ -14,7 +14,9 @@
 
 namespace rty::config {
 
-enum class check_status { ok, warn, fail };
+// note: worth knowing, nothing to fix (a Raythena key raythenad ignores; no time-monitor file outside a
+// Slurm job, where the batch job writes it). warn: may go wrong at run time. fail: will go wrong.
+enum class check_status { ok, note, warn, fail };
 
 struct check_result {
   std::string name;    // config, workdir, taskprogressbasedir, endpoint, headip, harvesterconf, queuedata, pilotconfig,
@@ -34,6 +36,10 @@ std::vector<check_result> run_checks(const settings& s, const std::string& sourc
 int run_validation(const settings& s, bool json, std::ostream& out);
 // As above, and the loader's notices and the file name appear in the config check.
 int run_validation(const invocation& inv, std::ostream& out);
+
+// `--validate --json` when the configuration cannot be loaded: the same object shape, one FAIL check named
+// "config" whose detail is `message` (what stderr also gets), and "config": null. The exit status stays 2.
+void report_load_failure_json(std::string_view message, std::ostream& out);
 
 // The fully resolved settings, keyed like the YAML file (seconds as integers, null for unset).
 boost::json::object to_json(const settings& s);

@@ -20,9 +20,11 @@ int main(int argc, char** argv) {
   // `raythenad report DIR` summarises a task directory (finished, running or interrupted).
   if (argc > 1 && std::string_view(argv[1]) == "report")
     return rty::tools::run_report_command(argc - 1, argv + 1, std::cout, std::cerr);
-  auto inv = rty::config::parse_invocation(argc, argv, rty::config::current_environment());
+  const auto env = rty::config::current_environment();
+  auto inv = rty::config::parse_invocation(argc, argv, env);
   if (!inv) {
     std::cerr << inv.error() << "\n";
+    if (rty::config::wants_validation_json(argc, argv, env)) rty::config::report_load_failure_json(inv.error(), std::cout);
     return 2;
   }
   switch (inv->what) {

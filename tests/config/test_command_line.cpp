@@ -1,6 +1,8 @@
 // parse_invocation, help text, the key table in docs/configuration.md, JSON dump and logging set-up.
 #include <boost/test/unit_test.hpp>
 
+#include <sstream>
+
 #include "common/log.hpp"
 #include "config/command_line.hpp"
 #include "config/keys.hpp"
@@ -141,6 +143,42 @@ BOOST_AUTO_TEST_CASE(load_errors_are_complete_messages) {
   BOOST_TEST(contains(inv.error(), f.path + ":30:16: resources.corepernode: bad value 'lots'"));
 }
 
+BOOST_AUTO_TEST_CASE(load_errors_keep_the_did_you_mean_warnings) {
+  // A misspelt required key is both an unknown key (with its nearest name) and a missing one: the hint
+  // that explains the error must not be lost with the error.
+  config_file f(rty_test::replace(rty_test::base_yaml(), "corepernode: 128", "corepernodes: 128"));
+  auto inv = parse({"--config", f.path});
+  BOOST_REQUIRE(!inv);
+  BOOST_TEST(contains(inv.error(), "resources.corepernode not found"), inv.error());
+  BOOST_TEST(contains(inv.error(), "unknown key 'resources.corepernodes' (did you mean 'resources.corepernode'?)"),
+             inv.error());
+}
+
+namespace {
+bool wants_json(std::vector<std::string> args, const env_map& env = {}) {
+  args.insert(args.begin(), "raythenad");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return wants_validation_json(static_cast<int>(argv.size()), argv.data(), env);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(validate_json_is_recognised_even_when_the_command_line_fails) {
+  BOOST_TEST(wants_json({"--validate", "--json", "--config", "/nonexistent.yaml"}));
+  BOOST_TEST(wants_json({"--validate", "--json", "--no-such-flag"}));  // does not parse: spelled-out switches count
+  BOOST_TEST(wants_json({"--config", "x"}, {{"RAYTHENA_VALIDATE", "1"}, {"RAYTHENA_JSON", "true"}}));
+  BOOST_TEST(!wants_json({"--validate", "--config", "x"}));
+  BOOST_TEST(!wants_json({"--json", "--config", "x"}));
+  std::ostringstream out;
+  report_load_failure_json("raythenad: Could not find config file /nonexistent.yaml", out);
+  auto doc = boost::json::parse(out.str()).as_object();
+  BOOST_TEST(doc.at("config").is_null());
+  const auto& check = doc.at("checks").as_array().at(0).as_object();
+  BOOST_TEST(check.at("name").as_string() == "config");
+  BOOST_TEST(check.at("status").as_string() == "FAIL");
+  BOOST_TEST(check.at("detail").as_string() == "raythenad: Could not find config file /nonexistent.yaml");
+}
+
 BOOST_AUTO_TEST_CASE(help_lists_every_flag_with_its_variable) {
   std::string help = help_text();
   for (const auto& key : key_table()) {
@@ -154,6 +192,10 @@ BOOST_AUTO_TEST_CASE(help_lists_every_flag_with_its_variable) {
   BOOST_TEST(contains(help, "raythenad status"));
   for (const auto& e : run_exit_codes())
     BOOST_TEST(contains(help, "  " + std::to_string(e.code) + "  " + std::string(e.meaning)), e.code);
+  // The README's exit-code table says the same (an operator reads either).
+  std::string readme = rty_test::read_file(std::string(RTY_SOURCE_DIR) + "/README.md");
+  for (const auto& e : run_exit_codes())
+    BOOST_TEST(contains(readme, "| " + std::to_string(e.code) + " | " + std::string(e.meaning) + " |"), e.code);
   BOOST_TEST(find_flag("ray-workdir")->env_name() == "RAYTHENA_RAY_WORKDIR");
   BOOST_TEST(find_flag("core-per-node")->env_name() == "RAYTHENA_CORE_PER_NODE");
 }
@@ -236,6 +278,18 @@ BOOST_AUTO_TEST_CASE(json_dump_holds_every_key) {
   BOOST_TEST(doc.at("ray").at("sshhosts").as_array().size() == 2u);
   BOOST_TEST(doc.at("ray").at("stubgrace").as_int64() == 30);
   BOOST_TEST(doc.at("logging").at("copyraylogs").as_bool() == false);
+  BOOST_TEST(doc.at("ray").at("nodes").is_null());  // documented in docs/configuration.md
+  BOOST_TEST(doc.at("ray").at("redispassword").is_null());
+}
+
+BOOST_AUTO_TEST_CASE(json_dump_never_shows_a_password) {
+  settings s;
+  s.ray.redispassword = "hunter2";
+  s.ray.nodes = 3;
+  auto doc = to_json(s);
+  BOOST_TEST(doc.at("ray").at("redispassword").as_string() == "(set)");
+  BOOST_TEST(boost::json::serialize(doc).find("hunter2") == std::string::npos);
+  BOOST_TEST(doc.at("ray").at("nodes").as_int64() == 3);
 }
 
 BOOST_AUTO_TEST_CASE(logging_setup_appends_to_the_driver_log_file) {
