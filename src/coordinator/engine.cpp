@@ -113,6 +113,18 @@ void engine::on(node_info& node, const protocol::job_update& u) {
   node.pilot_state = u.state;
 }
 
+void engine::on(node_info& node, const protocol::worker_node& w) {
+  // From pilot: the numbers were range-checked by from_json; the text is made safe to show here.
+  protocol::worker_node kept = w;
+  kept.host_name = status_text(w.host_name, worker_node_text_max);
+  kept.cpu_model = status_text(w.cpu_model, worker_node_text_max);
+  auto n = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string("?"); };
+  RTY_LOG(debug, log_name) << "node " << node.node_id << ": pilot reports host " << kept.host_name << ", "
+                           << n(kept.logical_cpus) << " logical CPUs, " << n(kept.memory_mb) << " MB memory, "
+                           << n(kept.local_disk_gb) << " GB local disk, CPU " << kept.cpu_model;
+  node.worker_node = std::move(kept);
+}
+
 void engine::on(node_info& node, const protocol::pilot_exit& e) {
   node.pilot_ended = true;
   node.pilot_starting = false;
@@ -141,6 +153,14 @@ std::string status_error_text(std::string_view text) {
   std::string line = log::escape(text);
   if (line.size() > 200) line = line.substr(0, 197) + "...";
   return line;
+}
+
+std::string status_text(std::string_view text, std::size_t max_bytes) {
+  std::string line = log::escape(text, text.size());
+  if (line.size() <= max_bytes) return line;
+  std::size_t cut = max_bytes < 3 ? 0 : max_bytes - 3;
+  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+  return line.substr(0, cut) + "...";
 }
 
 void engine::node_lost(conn_id conn, const std::string& why) {

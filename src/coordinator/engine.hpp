@@ -94,10 +94,17 @@ struct node_info {
   std::chrono::steady_clock::time_point last_lease_at{};
   bool held_back = false;  // its last request was answered [] because no range could finish in time
   std::string last_error;  // the node's last problem (a pilot that ended abnormally, an error it reported)
+  // What pilot's update_worker_node said about the node (text already made safe by status_text);
+  // nullopt until pilot (>= 3.10) reports it.
+  std::optional<protocol::worker_node> worker_node;
 };
 
 // A one-line cause for /status: control characters escaped, at most 200 bytes.
 std::string status_error_text(std::string_view text);
+// Text from pilot for /status: control characters escaped (log::escape), at most max_bytes, cut on a
+// UTF-8 character boundary with "..." marking the cut.
+std::string status_text(std::string_view text, std::size_t max_bytes);
+inline constexpr std::size_t worker_node_text_max = 256;
 
 struct engine_status {
   bookkeeping::counts ranges;
@@ -164,6 +171,7 @@ class engine {
   void on(node_info& node, const protocol::ranges_cancel& cancel);
   void on(node_info& node, const protocol::ranges_return& back);
   void on(node_info& node, const protocol::job_update& update);
+  void on(node_info& node, const protocol::worker_node& report);
   void on(node_info& node, const protocol::pilot_exit& exit);
   void on(node_info& node, const protocol::error& error);
   void pump();

@@ -125,6 +125,7 @@ node_report make_node_report(const node_info& node, std::uint64_t ranges_held, s
   r.ranges_served = node.ranges_served;
   r.ranges_finished = node.ranges_finished;
   r.last_error = node.last_error;
+  r.worker_node = node.worker_node;
   return r;
 }
 
@@ -228,6 +229,18 @@ boost::json::object status_json(const status_input& in) {
       j["last_error"] = nullptr;
     else
       j["last_error"] = n.last_error;
+    if (n.worker_node) {
+      // pilot's update_worker_node; the engine already bounded and escaped the text (status_text).
+      auto count = [](const std::optional<std::int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); };
+      const auto& w = *n.worker_node;
+      j["worker_node"] = json::object{{"host_name", w.host_name},
+                                      {"logical_cpus", count(w.logical_cpus)},
+                                      {"memory_mb", count(w.memory_mb)},
+                                      {"local_disk_gb", count(w.local_disk_gb)},
+                                      {"cpu_model", w.cpu_model}};
+    } else {
+      j["worker_node"] = nullptr;
+    }
     nodes.emplace_back(std::move(j));
   }
   o["nodes"] = std::move(nodes);

@@ -32,6 +32,7 @@ struct node_report {
   std::uint64_t ranges_served = 0;
   std::uint64_t ranges_finished = 0;
   std::string last_error;  // node_info::last_error; empty: none
+  std::optional<protocol::worker_node> worker_node;  // node_info::worker_node: what pilot reported
 };
 
 // Fills a node_report from the engine's view of a node. `ranges_held` comes from

@@ -53,6 +53,16 @@ class reader {
     return false;
   }
 
+  // An integer in [0, hi], or null: nullopt.
+  std::optional<std::int64_t> optional_count(std::string_view key, std::int64_t hi) {
+    const auto* v = o_.if_contains(key);
+    if (v && v->is_null()) return std::nullopt;
+    if (v && v->is_int64() && v->get_int64() >= 0 && v->get_int64() <= hi) return v->get_int64();
+    if (v && v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(hi)) return static_cast<std::int64_t>(v->get_uint64());
+    expected(key, "null or an integer in [0, " + std::to_string(hi) + "]");
+    return std::nullopt;
+  }
+
   json::object object(std::string_view key) {
     const auto* v = o_.if_contains(key);
     if (v && v->is_object()) return v->get_object();
@@ -350,6 +360,33 @@ parse_result<job_update> job_update::from_json(const json::object& o) {
   return decode<job_update>(o, [](reader& r, job_update& m) {
     m.state = r.str("state");
     m.fields = r.object("fields");
+  });
+}
+
+namespace {
+json::value count_or_null(const std::optional<std::int64_t>& v, std::int64_t hi) {
+  if (v && *v >= 0 && *v <= hi) return *v;
+  return nullptr;
+}
+}  // namespace
+
+json::object worker_node::to_json() const {
+  auto o = start<worker_node>();
+  o["host_name"] = host_name;
+  o["cpu_model"] = cpu_model;
+  o["logical_cpus"] = count_or_null(logical_cpus, max_logical_cpus);
+  o["memory_mb"] = count_or_null(memory_mb, max_memory_mb);
+  o["local_disk_gb"] = count_or_null(local_disk_gb, max_local_disk_gb);
+  return o;
+}
+
+parse_result<worker_node> worker_node::from_json(const json::object& o) {
+  return decode<worker_node>(o, [](reader& r, worker_node& m) {
+    m.host_name = r.str("host_name");
+    m.cpu_model = r.str("cpu_model");
+    m.logical_cpus = r.optional_count("logical_cpus", max_logical_cpus);
+    m.memory_mb = r.optional_count("memory_mb", max_memory_mb);
+    m.local_disk_gb = r.optional_count("local_disk_gb", max_local_disk_gb);
   });
 }
 

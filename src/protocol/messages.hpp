@@ -10,6 +10,7 @@
 #include <boost/system/result.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -126,6 +127,24 @@ struct job_update {
   static parse_result<job_update> from_json(const boost::json::object&);
 };
 
+// Stub → coordinator: what pilot (>= 3.10) reported about the node in update_worker_node, once at start
+// (pilot/util/workernode.py get_workernode_map), for /status. It comes from pilot, so nothing in it is
+// trusted: a number is null when pilot did not send one or it is out of range (to_json writes null
+// then, from_json refuses it), text is free-form and is bounded and escaped where it is shown.
+struct worker_node {
+  static constexpr std::string_view type = "worker_node";
+  static constexpr std::int64_t max_logical_cpus = std::int64_t{1} << 20;
+  static constexpr std::int64_t max_memory_mb = std::int64_t{1} << 40;   // 1 EiB
+  static constexpr std::int64_t max_local_disk_gb = std::int64_t{1} << 40;
+  std::string host_name;
+  std::string cpu_model;
+  std::optional<std::int64_t> logical_cpus;
+  std::optional<std::int64_t> memory_mb;
+  std::optional<std::int64_t> local_disk_gb;
+  boost::json::object to_json() const;
+  static parse_result<worker_node> from_json(const boost::json::object&);
+};
+
 // Stub → coordinator: the payload ended (or could not start: code != 0, reason says why).
 struct pilot_exit {
   static constexpr std::string_view type = "pilot_exit";
@@ -170,7 +189,8 @@ struct error {
 // typed messages (the receiver dispatches with std::visit). An error names an unknown type, or the
 // type's own from_json error.
 using stub_message =
-    std::variant<heartbeat, ranges_request, ranges_update, ranges_cancel, ranges_return, job_update, pilot_exit, error>;
+    std::variant<heartbeat, ranges_request, ranges_update, ranges_cancel, ranges_return, job_update, worker_node,
+                 pilot_exit, error>;
 using coordinator_message = std::variant<heartbeat, ranges_reply, stop, start_pilot, error>;
 parse_result<stub_message> decode_stub_message(const boost::json::object& message);
 parse_result<coordinator_message> decode_coordinator_message(const boost::json::object& message);

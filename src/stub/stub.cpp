@@ -756,6 +756,11 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
                                      << n(worker_node_->total_memory_mb) << " MB memory, "
                                      << n(worker_node_->local_disk_gb) << " GB local disk, CPU "
                                      << log::escape(worker_node_->cpu_model, 128);
+          // For the coordinator's /status (issue 16). Pilot only logs our answer, so a channel that is
+          // gone does not change it.
+          protocol::worker_node report{worker_node_->host_name, worker_node_->cpu_model, worker_node_->logical_cpus,
+                                       worker_node_->total_memory_mb, worker_node_->local_disk_gb};
+          send(report.to_json());
         }
         co_return pilot::reply_api_success();
       }

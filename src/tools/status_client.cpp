@@ -606,30 +606,35 @@ std::string format_status_summary(const boost::json::object& st) {
   auto nodes_it = st.find("nodes");
   if (nodes_it == st.end() || !nodes_it->value().is_array() || nodes_it->value().as_array().empty()) return o.str();
 
+  // CPUS and MEMORY: what pilot (>= 3.10) reported in update_worker_node; "-" until it did.
+  constexpr int columns = 10;
+  constexpr bool numeric[columns] = {false, false, true, true, false, false, true, true, true, false};
   struct row {
-    std::string cells[8];
+    std::string cells[columns];
   };
   std::vector<row> rows;
-  rows.push_back({{"NODE", "HOST", "STATE", "PILOT", "HELD", "SERVED", "FINISHED", "HEARTBEAT"}});
+  rows.push_back({{"NODE", "HOST", "CPUS", "MEMORY", "STATE", "PILOT", "HELD", "SERVED", "FINISHED", "HEARTBEAT"}});
   for (const auto& v : nodes_it->value().as_array()) {
     if (!v.is_object()) continue;
     const auto& n = v.as_object();
     auto age = number_at(&n, "heartbeat_age_s");
-    rows.push_back({{text_of(n, "node_id"), text_of(n, "host"), text_of(n, "state"), text_of(n, "pilot_state"),
+    const auto* wn = object_at(n, "worker_node");
+    auto memory = count_text(wn, "memory_mb");
+    rows.push_back({{text_of(n, "node_id"), text_of(n, "host"), count_text(wn, "logical_cpus"),
+                     memory == "-" ? memory : memory + " MB", text_of(n, "state"), text_of(n, "pilot_state"),
                      count_text(&n, "ranges_held"), count_text(&n, "ranges_served"), count_text(&n, "ranges_finished"),
                      age ? format_duration(*age) + " ago" : "-"}});
   }
-  std::size_t width[8] = {};
+  std::size_t width[columns] = {};
   for (const auto& r : rows)
-    for (int c = 0; c < 8; ++c) width[c] = std::max(width[c], r.cells[c].size());
+    for (int c = 0; c < columns; ++c) width[c] = std::max(width[c], r.cells[c].size());
   o << "\n";
   for (const auto& r : rows) {
     std::string line;
-    for (int c = 0; c < 8; ++c) {
-      bool numeric = c >= 4 && c <= 6;  // counts right-aligned, text left-aligned
-      std::string pad(width[c] - r.cells[c].size(), ' ');
+    for (int c = 0; c < columns; ++c) {
+      std::string pad(width[c] - r.cells[c].size(), ' ');  // counts right-aligned, text left-aligned
       if (c) line += "  ";
-      line += numeric ? pad + r.cells[c] : (c == 7 ? r.cells[c] : r.cells[c] + pad);
+      line += numeric[c] ? pad + r.cells[c] : (c == columns - 1 ? r.cells[c] : r.cells[c] + pad);
     }
     o << line << "\n";
   }

@@ -487,6 +487,41 @@ BOOST_AUTO_TEST_CASE(the_last_error_of_each_node_and_merge_is_kept_for_the_statu
   BOOST_TEST(last_errors_text(f.eng->nodes(), f.eng->merge_errors(), 1).ends_with("; and 2 more"));
 }
 
+// pilot's update_worker_node, forwarded by the stub (issue 16): kept per node for /status, its text made
+// safe (it comes from pilot), a report the coordinator cannot show ignored.
+BOOST_AUTO_TEST_CASE(what_pilot_reports_about_its_node_is_kept_for_the_status) {
+  fixture f;
+  f.join(1, "a");
+  f.join(2, "b");
+  BOOST_TEST(!f.eng->nodes().at(1).worker_node.has_value());
+  protocol::worker_node w{"wn1\x1b[31m\nforged", std::string(300, 'c') + "\xc3\xa9", 2, 24105, 238};
+  f.eng->message(1, w.to_json());
+  const auto& kept = f.eng->nodes().at(1).worker_node;
+  BOOST_REQUIRE(kept.has_value());
+  BOOST_TEST(kept->host_name == "wn1\\x1b[31m\\nforged");  // control characters escaped
+  BOOST_TEST(kept->cpu_model.size() <= worker_node_text_max);
+  BOOST_TEST(kept->cpu_model.ends_with("..."));
+  BOOST_TEST((kept->logical_cpus == std::optional<std::int64_t>(2)));
+  BOOST_TEST((kept->memory_mb == std::optional<std::int64_t>(24105)));
+  BOOST_TEST((kept->local_disk_gb == std::optional<std::int64_t>(238)));
+  BOOST_TEST(!f.eng->nodes().at(2).worker_node.has_value());  // per node
+  BOOST_TEST(make_node_report(f.eng->nodes().at(1), 0, std::nullopt, false).worker_node->host_name == kept->host_name);
+
+  auto bad = w.to_json();
+  bad["logical_cpus"] = -3;  // not what a stub of this build sends: refused whole, the node keeps its report
+  f.eng->message(1, bad);
+  BOOST_TEST((f.eng->nodes().at(1).worker_node->logical_cpus == std::optional<std::int64_t>(2)));
+}
+
+BOOST_AUTO_TEST_CASE(text_for_the_status_is_escaped_and_cut_on_a_character_boundary) {
+  BOOST_TEST(status_text("plain", 10) == "plain");
+  BOOST_TEST(status_text("a\tb", 10) == "a\\tb");
+  BOOST_TEST(status_text("abcdefghijk", 10) == "abcdefg...");
+  // "é" is two bytes: a cut never leaves half of it.
+  BOOST_TEST(status_text("abcdef\xc3\xa9xyz", 10) == "abcdef...");
+  BOOST_TEST(status_text("abcde\xc3\xa9xyzw", 10) == "abcde\xc3\xa9...");
+}
+
 BOOST_AUTO_TEST_CASE(merges_on_hold_start_no_more_and_a_failure_does_not_fail_the_group) {
   fixture f(2, 4, 4, /*merge_retries=*/0);
   f.join(1, "a");

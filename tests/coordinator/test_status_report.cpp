@@ -44,10 +44,13 @@ status_input sample_input() {
   in.walltime_deadline = in.now + 3600s;
   in.nodes.push_back(node_report{.node_id = "nid001", .host = "nid001.cluster", .state = "running",
                                  .pilot_state = "running", .heartbeat_age_s = 1.5, .ranges_held = 4,
-                                 .ranges_served = 80, .ranges_finished = 76, .last_error = {}});
+                                 .ranges_served = 80, .ranges_finished = 76, .last_error = {},
+                                 .worker_node = rty::protocol::worker_node{"nid001.cluster", "AMD EPYC 512 KB", 2,
+                                                                           24105, std::nullopt}});
   in.nodes.push_back(node_report{.node_id = "nid\"002\\x\ny", .host = "h2", .state = "pilot ended",
                                  .pilot_state = "ended", .heartbeat_age_s = std::nullopt, .ranges_held = 0,
-                                 .ranges_served = 66, .ranges_finished = 66, .last_error = {}});
+                                 .ranges_served = 66, .ranges_finished = 66, .last_error = {},
+                                 .worker_node = std::nullopt});
   return in;
 }
 
@@ -277,6 +280,16 @@ BOOST_AUTO_TEST_CASE(status_json_fields) {
   BOOST_TEST(nodes[1].at("heartbeat_age_s").is_null());
   BOOST_TEST(nodes[0].at("last_error").is_null());
   BOOST_TEST(o.at("merges").at("errors").as_array().empty());
+  // What pilot's update_worker_node reported (issue 16); a number pilot did not send is null, and so
+  // is the whole report of a node whose pilot never sent one.
+  const auto& w = nodes[0].at("worker_node").as_object();
+  BOOST_TEST(w.at("host_name").as_string() == "nid001.cluster");
+  BOOST_TEST(w.at("logical_cpus").to_number<int>() == 2);
+  BOOST_TEST(w.at("memory_mb").to_number<int>() == 24105);
+  BOOST_TEST(w.at("local_disk_gb").is_null());
+  BOOST_TEST(w.at("cpu_model").as_string() == "AMD EPYC 512 KB");
+  BOOST_TEST(w.size() == 5u);
+  BOOST_TEST(nodes[1].at("worker_node").is_null());
 }
 
 BOOST_AUTO_TEST_CASE(status_json_carries_the_last_error_per_node_and_merge) {
@@ -337,6 +350,9 @@ BOOST_AUTO_TEST_CASE(node_report_from_engine_node) {
   BOOST_TEST(r.ranges_served == 9u);
   BOOST_TEST(r.ranges_finished == 7u);
   BOOST_TEST(r.heartbeat_age_s.value() == 4.0);
+  BOOST_TEST(!r.worker_node.has_value());
+  n.worker_node = rty::protocol::worker_node{"wn3.site", "cpu", 64, 256000, 900};
+  BOOST_TEST(make_node_report(n, 2, 4.0, false).worker_node->memory_mb.value() == 256000);
   BOOST_TEST(make_node_report(n, 0, std::nullopt, true).state == "draining");
   n.pilot_ended = true;
   BOOST_TEST(make_node_report(n, 0, std::nullopt, true).state == "pilot ended");

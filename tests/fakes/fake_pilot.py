@@ -61,7 +61,11 @@ upstream code named here (facts taken from it; the time scale is a knob):
   SIGTERM          finished ranges not yet reported (queued, or whose message is still waiting for ESProcess)
                    are sent at once by the main thread (not through the communicator, which may be blocked),
                    then exit 143.
-  not modelled     updateJob running heartbeats (every 1800 s), api/v1 and getResourceTypes calls, yampl.
+  worker node      pilot >= 3.10's update_worker_node at start (pilot.py send_workernode_map): this host's name,
+                   CPUs, memory and disk as gzip JSON to /api/v1/pilot/update_worker_node, between
+                   updateWorkerPilotStatus and getJob; the answer is only logged.
+  not modelled     updateJob running heartbeats (every 1800 s), update_worker_node_gpu and getResourceTypes
+                   calls, yampl.
 
 FAKE_PILOT_MODE=lockstep keeps the old strictly-in-turn loop: getEventRanges(nRanges) -> process the batch
 in this one thread -> one version=1 update for the batch (failures: one version=0 update each, at once)
@@ -128,8 +132,10 @@ import itertools
 import json
 import math
 import os
+import platform
 import queue
 import random
+import shutil
 import signal
 import socket
 import sys
@@ -252,14 +258,39 @@ def env_float(name, default):
         sys.exit(f"fake_pilot.py: {name}={os.environ.get(name)!r} is not a number")
 
 
+def cpu_model():
+    """/proc/cpuinfo's first "model name", as pilot's get_cpu_model reads it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def total_memory_mb():
+    """MemTotal in MB, an int as pilot's get_workernode_map sends it."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 class Server:
     def __init__(self, url, use_gzip, timeout):
         self.url = url
         self.use_gzip = use_gzip
         self.timeout = timeout
 
-    def post(self, name, data, as_gzip_json=False):
-        """One request on a new connection (one curl run); returns the decoded JSON reply or raises HttpError."""
+    def post(self, name, data, as_gzip_json=False, path=None, headers=None):
+        """One request on a new connection (one curl run); returns the decoded JSON reply or raises HttpError.
+        `path` replaces /server/panda/<name> (pilot's API v1 calls); `headers` are added."""
         if as_gzip_json:
             body = gzip.compress(json.dumps(data).encode())
             content_type = "application/json"
@@ -267,8 +298,8 @@ class Server:
             body = urllib.parse.urlencode({k: str(v) for k, v in data.items()}).encode()  # quote_plus
             content_type = "application/x-www-form-urlencoded"
         request = urllib.request.Request(
-            f"{self.url}/server/panda/{name}", data=body, method="POST",
-            headers={"Content-Type": content_type, "Accept": "application/json"})
+            self.url + (path or f"/server/panda/{name}"), data=body, method="POST",
+            headers={"Content-Type": content_type, "Accept": "application/json", **(headers or {})})
         while True:
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as reply:
@@ -533,6 +564,24 @@ class FakePilot:
                 "site": self.args.queue, "node_id": socket.gethostname()})
         except HttpError as e:
             log(f"updateWorkerPilotStatus failed: {e}")
+
+    def worker_node(self):
+        """pilot >= 3.10 at start (pilot.py send_workernode_map, util/workernode.py get_workernode_map): the
+        node's hardware as gzip JSON to /api/v1/pilot/update_worker_node, the keys and kinds of pilot
+        3.11.5.1's call (tests/fixtures/upstream/pilot3-3.11.5.1-wire.json); pilot only logs the answer."""
+        data = {
+            "site": self.args.queue, "panda_queue": self.args.queue, "host_name": socket.gethostname(),
+            "cpu_model": cpu_model(), "n_logical_cpus": os.cpu_count() or 1, "n_sockets": 1,
+            "cores_per_socket": os.cpu_count() or 1, "threads_per_core": 1, "cpu_architecture": platform.machine(),
+            "cpu_architecture_level": "", "total_memory": total_memory_mb(),
+            "total_local_disk": shutil.disk_usage(os.getcwd()).total // 1000 ** 3, "clock_speed": 2445.406,
+        }
+        try:
+            reply = self.server.post("update_worker_node", data, as_gzip_json=True,
+                                     path="/api/v1/pilot/update_worker_node", headers={"Content-Encoding": "gzip"})
+            log(f"update_worker_node -> {reply}")
+        except HttpError as e:
+            log(f"update_worker_node failed: {e}")
 
     # ---- event-range calls ----
 
@@ -937,6 +986,7 @@ class FakePilot:
 
     def run(self):
         self.worker_status("started")
+        self.worker_node()
         try:
             job = self.server.job_call("getJob", {
                 "siteName": self.args.queue, "computingElement": self.args.queue,

@@ -291,6 +291,14 @@ def status_of(site):
         return None
 
 
+def worker_node_of(site, node):
+    """What /status shows of pilot's update_worker_node for `node` (None: not reported, or no such node)."""
+    for n in (status_of(site) or {}).get("nodes", []):
+        if n.get("node_id") == node:
+            return n.get("worker_node")
+    return None
+
+
 def ranges_held(site, node):
     st = status_of(site)
     for n in (st or {}).get("nodes", []):
@@ -1054,7 +1062,9 @@ def pilot_port(site, node="local-0"):
 
 def s_pilot_newer_calls(root):
     """pilot >= 3.10's update_worker_node and getResourceTypes, sent byte for byte as 3.11 sent them:
-    success, the node's report in the stub's log, and the site's resource types in the form pilot reads;
+    success, the node's report in the stub's log and in /status and `raythenad status` (first the fake
+    pilot's own, sent at start as pilot 3.11 does, then the capture's), and the site's resource types in
+    the form pilot reads;
     500 for getResourceTypes on a site without payload.resourcetypesfile."""
     types = os.path.join(root, "resource_types.json")
     os.makedirs(root, exist_ok=True)
@@ -1065,11 +1075,27 @@ def s_pilot_newer_calls(root):
                 overrides=["payload.resourcetypesfile=" + types])
     run = site.start({"FAKE_PILOT_DELAY": "0.05", "FAKE_PILOT_GATE": gate(site)})
     run.wait_log(r"node local-0: pilot job state running")
+    # The fake pilot reported this host at start, as pilot 3.11 does: /status shows it for the node.
+    own = worker_node_of(site, "local-0")
+    check(own is not None and own.get("host_name") == socket.gethostname()
+          and own.get("logical_cpus") == os.cpu_count() and isinstance(own.get("memory_mb"), int)
+          and own["memory_mb"] > 0 and isinstance(own.get("local_disk_gb"), int)
+          and isinstance(own.get("cpu_model"), str), "/status worker_node of the fake's report: %r" % own)
     port = pilot_port(site)
     r = post_capture(port, "/api/v1/pilot/update_worker_node")
     check(r == {"success": True, "message": "", "data": None}, "update_worker_node answer %r" % r)
     wait_until(lambda: "pilot reports node vm: 2 logical CPUs, 24105 MB memory" in open(site.stub_log("local-0")).read(),
                10, "the node's report in the stub log")
+    # The capture's report replaces it, every field as pilot 3.11 sent it.
+    captured = {"host_name": "vm", "logical_cpus": 2, "memory_mb": 24105, "local_disk_gb": 238,
+                "cpu_model": "AMD EPYC 512 KB"}
+    wait_until(lambda: worker_node_of(site, "local-0") == captured, 10, "the captured report in /status")
+    import subprocess
+    shown = subprocess.run([RAYTHENAD, "status", "--workdir", site.p["access"]], capture_output=True, text=True,
+                           timeout=20)
+    row = [l for l in shown.stdout.splitlines() if l.startswith("local-0 ")]
+    check(shown.returncode == 0 and len(row) == 1 and re.search(r"\s2\s+24105 MB\s", row[0]),
+          "raythenad status shows the node's CPUs and memory: %r" % shown.stdout)
     r = post_capture(port, "/server/panda/getResourceTypes")
     check(r.get("StatusCode") == 0, "getResourceTypes answer %r" % r)
     rt = r["ResourceTypes"]["ResourceTypes"]  # where pilot's get_memory_limits looks

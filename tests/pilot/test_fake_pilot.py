@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,8 +23,8 @@ import urllib.parse
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAKE = os.path.join(os.environ.get("RTY_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
-                    "tests", "fakes", "fake_pilot.py")
+SOURCE = os.environ.get("RTY_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+FAKE = os.path.join(SOURCE, "tests", "fakes", "fake_pilot.py")
 PRODUCTION_ARGV = ["--localpy", "--piloturl", "local", "-q", "Q X", "-r", "Q X", "-s", "Q X", "--pilotversion", "3",
                    "--pythonversion", "3", "-i", "PR", "-j", "managed", "--container", "--mute", "--pilot-user=atlas",
                    "-t", "-u", "--es-executor-type=raythena", "-v", "1", "-d", "--cleanup=False", "-w", "generic",
@@ -250,11 +251,20 @@ def test_production_argv_happy_path():
     try:
         check(r.run() == 0, "exit 0", r)
         p = r.paths()
-        check(p[:3] == ["getJob", "updateJob", "updateJob"], f"start sequence {p[:3]}", r)
+        check(p[:4] == ["update_worker_node", "getJob", "updateJob", "updateJob"], f"start sequence {p[:4]}", r)
+        # update_worker_node as pilot 3.11.5.1 sent it: the same path, keys and kinds of value, gzip JSON
+        path, kind, node = r.state.requests[0]
+        with open(os.path.join(SOURCE, "tests", "fixtures", "upstream", "pilot3-3.11.5.1-wire.json")) as f:
+            captured = next(e for e in json.load(f)["exchanges"] if e["path"] == path)["body_decoded"]
+        check(path == "/api/v1/pilot/update_worker_node" and kind == "gzip", f"update_worker_node {path} {kind}", r)
+        check({k: type(v) for k, v in node.items()} == {k: type(v) for k, v in captured.items()},
+              f"update_worker_node body {node}", r)
+        check(node["host_name"] == socket.gethostname() and node["n_logical_cpus"] == os.cpu_count(),
+              f"this host in update_worker_node {node}", r)
         states = r.job_states()
         check(states == ["starting", "running", "finished"], f"updateJob states {states}", r)
-        kinds = {k for _, k, _ in r.state.requests}
-        check(kinds == {"form"}, "form posts by default", r)
+        kinds = {k for p, k, _ in r.state.requests if not p.startswith("/api/v1/")}
+        check(kinds == {"form"}, "form posts by default (API v1 calls are always gzip JSON)", r)
         gets = [f for path, _, f in r.state.requests if path.endswith("getEventRanges")]
         check(gets[0] == {"pandaID": "6000000001", "jobsetID": "6000000000", "taskID": "40000001", "nRanges": "2"},
               f"getEventRanges fields {gets[0]}", r)
@@ -264,7 +274,7 @@ def test_production_argv_happy_path():
         check(sorted(e["eventRangeID"] for e in done) == sorted(F(n) for n in range(1, 9)), "8 finished ranges", r)
         check(all(u[0]["esOutput"]["numEvents"] == len(u[0]["eventRanges"]) and len(u) == 1
                   for u in r.finished_updates()), "one esOutput block per update, numEvents = its ranges", r)
-        check(p[-1] == "updateJob" and "updateEventRanges" not in p[p.index("updateJob", 3):],
+        check(p[-1] == "updateJob" and "updateEventRanges" not in p[p.index("updateJob", 4):],
               "every update before the final updateJob", r)
         jdir = os.path.join(r.dir, "PanDA_Pilot-6000000001")
         for e in done:
@@ -285,11 +295,12 @@ def test_gzip_mode_and_proc_number():
         check(r.run() == 0, "exit 0", r)
         for path, kind, f in r.state.requests:
             name = path.rsplit("/", 1)[-1]
-            if name in ("getJob", "updateJob", "updateWorkerPilotStatus"):
+            if name in ("getJob", "updateJob", "updateWorkerPilotStatus", "update_worker_node"):
                 check(kind == "gzip", f"{name} is gzip-JSON", r)
             else:
                 check(kind == "form", f"{name} is a form", r)
-        check(r.paths()[0] == "updateWorkerPilotStatus" and r.paths()[-1] == "updateWorkerPilotStatus",
+        check(r.paths()[:2] == ["updateWorkerPilotStatus", "update_worker_node"]
+              and r.paths()[-1] == "updateWorkerPilotStatus",
               "worker status around the job", r)
         n = [f["nRanges"] for p, _, f in r.state.requests if p.endswith("getEventRanges")]
         check(set(n) == {"3"}, f"nRanges from ATHENA_PROC_NUMBER {n}", r)
@@ -351,7 +362,7 @@ def test_exit_after_and_ignore_end():
     try:
         check(r.run() == 7, "exit code 7", r)
         check(len(r.finished_updates()) == 2, "two reports", r)
-        check("updateJob" not in r.paths()[3:], "no final updateJob", r)
+        check("updateJob" not in r.paths()[4:], "no final updateJob", r)
         reported = {e["eventRangeID"] for e in r.finished_entries()}
         unreported = set(r.state.served) - reported
         check(reported and unreported, f"died holding leased ranges: served {r.state.served}, reported {reported}", r)
@@ -425,7 +436,7 @@ def test_bad_argv_and_no_job():
     r = Run()
     try:
         check(r.run() == 1, "no job: exit 1", r)
-        check(r.paths() == ["getJob"], "nothing after getJob", r)
+        check(r.paths() == ["update_worker_node", "getJob"], "nothing after getJob", r)
     finally:
         JOB = saved
         r.close()
@@ -575,7 +586,7 @@ def test_lockstep_mode():
         p = r.paths()
         body = ["getEventRanges", "updateEventRanges", "updateEventRanges"] + \
             ["getEventRanges", "updateEventRanges"] * 3 + ["getEventRanges"]
-        check(p == ["getJob", "updateJob", "updateJob"] + body + ["updateJob"], f"strictly in turn: {p}", r)
+        check(p == ["update_worker_node", "getJob", "updateJob", "updateJob"] + body + ["updateJob"], f"strictly in turn: {p}", r)
         ups = r.updates()
         check(ups[0][0] == "0" and ups[0][1][0]["eventRangeID"] == F(2), "failure at once", r)
         check([len(u[0]["eventRanges"]) for v, u in ups if v == "1"] == [1, 2, 2, 2], "one update per batch", r)
@@ -586,7 +597,7 @@ def test_lockstep_mode():
     try:
         check(r.run() == 7, "exit code 7", r)
         check(len(r.finished_entries()) == 4, "two batches reported", r)
-        check("updateJob" not in r.paths()[3:], "no final updateJob", r)
+        check("updateJob" not in r.paths()[4:], "no final updateJob", r)
     finally:
         r.close()
 

@@ -185,3 +185,53 @@ BOOST_AUTO_TEST_CASE(messages_decode_into_the_receivers_variant) {
   BOOST_TEST(bad.error().find("ranges_request message: key \"request_id\"") == 0u);
   BOOST_TEST(!decode_stub_message(json::object{{"x", 1}}).has_value());
 }
+
+// pilot's update_worker_node, as the stub forwards it (issue 16): what pilot left out, or sent out of
+// range, is null on the wire; the coordinator refuses a number it could not show.
+BOOST_AUTO_TEST_CASE(worker_node_carries_what_pilot_reported) {
+  auto w = round_trip(worker_node{"vm", "AMD EPYC 512 KB", 2, 24105, 238});
+  BOOST_TEST(w.host_name == "vm");
+  BOOST_TEST(w.cpu_model == "AMD EPYC 512 KB");
+  BOOST_TEST((w.logical_cpus == std::optional<std::int64_t>(2)));
+  BOOST_TEST((w.memory_mb == std::optional<std::int64_t>(24105)));
+  BOOST_TEST((w.local_disk_gb == std::optional<std::int64_t>(238)));
+  BOOST_TEST(json::serialize(worker_node{"vm", "c", 2, 24105, 238}.to_json()) ==
+             R"({"type":"worker_node","host_name":"vm","cpu_model":"c","logical_cpus":2,"memory_mb":24105,"local_disk_gb":238})");
+
+  auto unknown = round_trip(worker_node{"", "", std::nullopt, std::nullopt, std::nullopt});
+  BOOST_TEST(!unknown.logical_cpus.has_value());
+  BOOST_TEST(!unknown.memory_mb.has_value());
+  BOOST_TEST(!unknown.local_disk_gb.has_value());
+
+  // Out of range on the sending side: sent as null, so that what the stub sends always decodes.
+  auto huge = worker_node{"h", "c", worker_node::max_logical_cpus + 1, -5, worker_node::max_local_disk_gb + 1}.to_json();
+  BOOST_TEST(huge.at("logical_cpus").is_null());
+  BOOST_TEST(huge.at("memory_mb").is_null());
+  BOOST_TEST(huge.at("local_disk_gb").is_null());
+  BOOST_TEST(worker_node::from_json(huge).has_value());
+
+  // Received out of range, or of another kind: refused, naming the key.
+  auto o = worker_node{"h", "c", 1, 1, 1}.to_json();
+  o["memory_mb"] = -1;
+  auto neg = worker_node::from_json(o);
+  BOOST_TEST_REQUIRE(!neg.has_value());
+  BOOST_TEST(neg.error().find("\"memory_mb\"") != std::string::npos, neg.error());
+  o["memory_mb"] = 1;
+  o["logical_cpus"] = "2";
+  auto text = worker_node::from_json(o);
+  BOOST_TEST_REQUIRE(!text.has_value());
+  BOOST_TEST(text.error().find("\"logical_cpus\"") != std::string::npos, text.error());
+  o["logical_cpus"] = worker_node::max_logical_cpus + 1;
+  BOOST_TEST(!worker_node::from_json(o).has_value());
+  o["logical_cpus"] = 1;
+  o.erase("host_name");
+  auto missing = worker_node::from_json(o);
+  BOOST_TEST_REQUIRE(!missing.has_value());
+  BOOST_TEST(missing.error().find("\"host_name\" is missing") != std::string::npos, missing.error());
+
+  // It is the stub's to send, not the coordinator's.
+  auto d = decode_stub_message(worker_node{"vm", "c", 2, 3, 4}.to_json());
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST(std::get<worker_node>(*d).host_name == "vm");
+  BOOST_TEST(decode_coordinator_message(worker_node{}.to_json()).error() == "unexpected message 'worker_node'");
+}

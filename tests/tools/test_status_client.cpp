@@ -125,11 +125,12 @@ status_input canned_input() {
   in.walltime_deadline = in.now + 6600s;
   in.nodes.push_back(node_report{.node_id = "nid001", .host = "nid001.cluster", .state = "running",
                                  .pilot_state = "running", .heartbeat_age_s = 2.2, .ranges_held = 4,
-                                 .ranges_served = 100, .ranges_finished = 96, .last_error = {}});
+                                 .ranges_served = 100, .ranges_finished = 96, .last_error = {},
+                                 .worker_node = rty::protocol::worker_node{"nid001", "AMD EPYC", 128, 257000, 900}});
   in.nodes.push_back(node_report{.node_id = "nid002", .host = "nid002.cluster", .state = "pilot ended",
                                  .pilot_state = "ended", .heartbeat_age_s = 15, .ranges_held = 0,
                                  .ranges_served = 1046, .ranges_finished = 1044,
-                                 .last_error = "pilot ended abnormally (exit code 7)"});
+                                 .last_error = "pilot ended abnormally (exit code 7)", .worker_node = std::nullopt});
   return in;
 }
 
@@ -173,9 +174,10 @@ BOOST_AUTO_TEST_CASE(summary_of_a_running_coordinator) {
   BOOST_TEST(lines[4] == "nodes   2 connected, 0 range request(s) waiting");
   BOOST_TEST(lines[5] == "error   node nid002: pilot ended abnormally (exit code 7)");
   BOOST_TEST(lines[6] == "");
-  BOOST_TEST(lines[7] == "NODE    HOST            STATE        PILOT    HELD  SERVED  FINISHED  HEARTBEAT");
-  BOOST_TEST(lines[8] == "nid001  nid001.cluster  running      running     4     100        96  2s ago");
-  BOOST_TEST(lines[9] == "nid002  nid002.cluster  pilot ended  ended       0    1046      1044  15s ago");
+  // CPUS and MEMORY as pilot's update_worker_node reported them; "-" for a pilot that did not.
+  BOOST_TEST(lines[7] == "NODE    HOST            CPUS     MEMORY  STATE        PILOT    HELD  SERVED  FINISHED  HEARTBEAT");
+  BOOST_TEST(lines[8] == "nid001  nid001.cluster   128  257000 MB  running      running     4     100        96  2s ago");
+  BOOST_TEST(lines[9] == "nid002  nid002.cluster     -          -  pilot ended  ended       0    1046      1044  15s ago");
   auto requests = server.requests();
   BOOST_REQUIRE(requests.size() == 1u);
   BOOST_TEST(requests[0].rfind("GET /status HTTP/1.0\r\n", 0) == 0);
