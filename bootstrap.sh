@@ -26,7 +26,8 @@ jobs=${JOBS:-$(nproc)}
 # munge or sshd. test adds what the test suite drives: procps and iproute2 (process and network
 # namespace helpers), openssh-client/-server, slurm* and munge for tests/cluster, groff-base (the
 # man page is rendered), systemd (systemd-analyze for ops_systemd_unit), dpkg-dev (dpkg-shlibdeps for
-# packaging_deb_install), prometheus (promtool checks a live /metrics in e2e_metrics_dashboard), and
+# packaging_deb_install), lintian (packaging_deb_install checks the .deb has no lintian error),
+# prometheus (promtool checks a live /metrics in e2e_metrics_dashboard), and
 # for the sanitizer and fuzz builds clang's runtimes. With CI set, as root, a test that skips because
 # something is missing fails (tests/cluster/lib.sh, run_e2e.py, verify_unit.sh, seclib.py,
 # packaging/tests). `./bootstrap.sh packages MODE` prints a mode's list.
@@ -42,7 +43,7 @@ case $list_mode in
   demo) packages+=(python3 bc) ;;
   test)
     packages+=(python3 bc procps iproute2 openssh-client openssh-server slurmctld slurmd slurm-client munge
-      groff-base systemd dpkg-dev prometheus)
+      groff-base systemd dpkg-dev lintian prometheus)
     if [ "${RTY_CI_SANITIZE:-1}" != 0 ]; then
       packages+=(clang libclang-rt-14-dev)  # libFuzzer and the clang sanitizer runtimes (gcc's come with g++)
     fi ;;

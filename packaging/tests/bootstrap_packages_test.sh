@@ -2,7 +2,7 @@
 # bootstrap.sh's package step, with stand-ins for dpkg-query, id, sudo, apt-get and cmake first on PATH
 # (each logs its call; cmake does nothing, so no build runs):
 #   - `packages demo` has what the demo needs and no Slurm, munge or sshd; `packages test` has them
-#     and dpkg-dev;
+#     and dpkg-dev and lintian;
 #   - every package present, not root: no apt-get and no sudo at all;
 #   - a package missing, not root, no sudo: exit 1 naming it, no apt-get;
 #   - a package missing, not root, sudo there: sudo apt-get install of just that package;
@@ -20,7 +20,7 @@ testp=$("$src/bootstrap.sh" packages test) || fail "bootstrap.sh packages test"
 for p in g++ cmake libboost-json1.81-dev libyaml-cpp-dev libssh2-1-dev zlib1g-dev python3 bc; do
   grep -qx "$p" <<<"$demo" || fail "demo needs $p"
 done
-for p in slurmctld slurmd slurm-client munge openssh-server dpkg-dev; do
+for p in slurmctld slurmd slurm-client munge openssh-server dpkg-dev lintian; do
   if grep -qx "$p" <<<"$demo"; then fail "demo installs $p (test needs it, the demo does not)"; fi
   grep -qx "$p" <<<"$testp" || fail "test does not install $p"
 done
