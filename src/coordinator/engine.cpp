@@ -271,7 +271,7 @@ void engine::reply(conn_id conn, std::uint64_t request_id, std::vector<rty::even
   r.request_id = request_id;
   r.ranges = std::move(ranges);
   r.no_more = no_more;
-  io_.send(conn, r.to_json());
+  io_.send(conn, r.to_json(protocol::message_arena()));
 }
 
 // Held requests in arrival order: each is answered as a new one would be, or keeps waiting.

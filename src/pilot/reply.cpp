@@ -9,15 +9,21 @@ namespace rty::pilot {
 std::string reply_status(int code) { return "{\"StatusCode\":" + std::to_string(code) + "}"; }
 
 std::string reply_event_ranges(int code, const std::vector<rty::event_range>& ranges) {
-  boost::json::array list;
+  // Built in a stack arena and thrown away once serialised: no malloc per key and string (once per
+  // getEventRanges on the stub's hot path).
+  alignas(std::max_align_t) unsigned char arena[8192];
+  boost::json::monotonic_resource mr(arena, sizeof arena);
+  boost::json::storage_ptr sp(&mr);
+  boost::json::array list(sp);
   list.reserve(ranges.size());
   for (const auto& r : ranges)
-    list.emplace_back(boost::json::object{{"PFN", r.pfn},
-                                          {"lastEvent", r.last_event},
-                                          {"eventRangeID", r.id},
-                                          {"startEvent", r.start_event},
-                                          {"GUID", r.guid}});
-  return boost::json::serialize(boost::json::object{{"StatusCode", code}, {"eventRanges", std::move(list)}});
+    list.emplace_back(boost::json::object({{"PFN", r.pfn},
+                                           {"lastEvent", r.last_event},
+                                           {"eventRangeID", r.id},
+                                           {"startEvent", r.start_event},
+                                           {"GUID", r.guid}},
+                                          0, sp));
+  return boost::json::serialize(boost::json::object({{"StatusCode", code}, {"eventRanges", std::move(list)}}, 0, sp));
 }
 
 std::string reply_api_success() { return R"({"success":true,"message":"","data":null})"; }

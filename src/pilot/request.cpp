@@ -2,6 +2,7 @@
 
 #include "common/failure.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <zlib.h>
@@ -362,7 +363,11 @@ boost::system::result<std::vector<rty::range_update>, std::string> parse_update_
   const auto* text = find(f, "eventRanges");
   if (!text) return failure{"updateEventRanges: no eventRanges field"};
   boost::system::error_code ec;
-  const json::value v = json::parse(*text, ec);
+  // Parsed into an arena (on the stack for pilot's usual few ranges) and read into range_updates: one
+  // malloc per string and object less, once per updateEventRanges on the stub's hot path.
+  alignas(std::max_align_t) unsigned char arena[8192];
+  json::monotonic_resource mr(arena, sizeof arena);
+  const json::value v = json::parse(*text, ec, json::storage_ptr(&mr));
   if (ec) return failure{"updateEventRanges: eventRanges is not valid JSON: " + ec.message()};
   if (!v.is_array()) return failure{"updateEventRanges: eventRanges is not a JSON list"};
 

@@ -79,7 +79,8 @@ class frame_decoder {
 
   // nullopt: need more bytes. Error: oversized frame (checked as soon as the length prefix is in, so
   // a hostile peer cannot make us buffer it), a missing or wrong MAC, invalid JSON, not an object, no
-  // string "type".
+  // string "type". A message's memory is one arena of its own (a shared monotonic_resource): copy
+  // what is kept beyond the message with a storage_ptr() of its own, or it holds the whole arena.
   boost::system::result<std::optional<boost::json::object>, std::string> next();
 
   bool failed() const { return !error_.empty(); }

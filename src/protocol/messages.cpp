@@ -65,7 +65,9 @@ class reader {
 
   json::object object(std::string_view key) {
     const auto* v = o_.if_contains(key);
-    if (v && v->is_object()) return v->get_object();
+    // A copy on the default heap: a received message lives in its frame's arena (frame.hpp), which a
+    // kept object (welcome.job, job_update.fields) would otherwise hold on to as a whole.
+    if (v && v->is_object()) return json::object(v->get_object(), json::storage_ptr());
     expected(key, "an object");
     return {};
   }
@@ -98,8 +100,8 @@ class reader {
 };
 
 template <class Message>
-json::object start() {
-  return json::object{{"type", json::string_view(Message::type.data(), Message::type.size())}};
+json::object start(json::storage_ptr sp = {}) {
+  return json::object({{"type", json::string_view(Message::type.data(), Message::type.size())}}, 0, std::move(sp));
 }
 
 // Checks "type" and opens a reader; returns nullopt-equivalent by leaving an error in the reader.
@@ -153,9 +155,10 @@ boost::system::result<std::string, std::string> message_type(const json::object&
 
 // ---- shared vocabulary ----
 
-json::object to_json(const rty::event_range& r) {
-  return {{"PFN", r.pfn}, {"lastEvent", r.last_event}, {"eventRangeID", r.id}, {"startEvent", r.start_event},
-          {"GUID", r.guid}};
+json::object to_json(const rty::event_range& r, json::storage_ptr sp) {
+  return json::object({{"PFN", r.pfn}, {"lastEvent", r.last_event}, {"eventRangeID", r.id},
+                       {"startEvent", r.start_event}, {"GUID", r.guid}},
+                      0, std::move(sp));
 }
 
 parse_result<rty::event_range> event_range_from_json(const json::value& v) {
@@ -171,9 +174,10 @@ parse_result<rty::event_range> event_range_from_json(const json::value& v) {
   return out;
 }
 
-json::object to_json(const rty::range_update& u) {
-  return {{"id", u.range_id}, {"status", rty::to_string(u.status)}, {"path", u.path}, {"chksum", u.chksum},
-          {"fsize", u.fsize}, {"type", u.type}, {"error_code", u.error_code}};
+json::object to_json(const rty::range_update& u, json::storage_ptr sp) {
+  return json::object({{"id", u.range_id}, {"status", rty::to_string(u.status)}, {"path", u.path},
+                       {"chksum", u.chksum}, {"fsize", u.fsize}, {"type", u.type}, {"error_code", u.error_code}},
+                      0, std::move(sp));
 }
 
 parse_result<rty::range_update> range_update_from_json(const json::value& v) {
@@ -281,12 +285,12 @@ parse_result<ranges_request> ranges_request::from_json(const json::object& o) {
   });
 }
 
-json::object ranges_reply::to_json() const {
-  auto o = start<ranges_reply>();
+json::object ranges_reply::to_json(json::storage_ptr sp) const {
+  auto o = start<ranges_reply>(sp);
   o["request_id"] = request_id;
-  json::array a;
+  json::array a(sp);
   a.reserve(ranges.size());
-  for (const auto& x : ranges) a.emplace_back(protocol::to_json(x));
+  for (const auto& x : ranges) a.emplace_back(protocol::to_json(x, sp));
   o["ranges"] = std::move(a);
   o["no_more"] = no_more;
   return o;
@@ -334,11 +338,11 @@ parse_result<ranges_return> ranges_return::from_json(const json::object& o) {
   });
 }
 
-json::object ranges_update::to_json() const {
-  auto o = start<ranges_update>();
-  json::array a;
+json::object ranges_update::to_json(json::storage_ptr sp) const {
+  auto o = start<ranges_update>(sp);
+  json::array a(sp);
   a.reserve(updates.size());
-  for (const auto& u : updates) a.emplace_back(protocol::to_json(u));
+  for (const auto& u : updates) a.emplace_back(protocol::to_json(u, sp));
   o["updates"] = std::move(a);
   return o;
 }

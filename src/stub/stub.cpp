@@ -890,7 +890,9 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
       auto checked = outputs_.check(path, why);
       return checked ? move_output(*checked, s_.task_dir_, s_.opts_.node_id, why, &error) : std::nullopt;
     }
-    bool forward(const protocol::ranges_update& update) override { return s_.send(update.to_json()); }
+    bool forward(const protocol::ranges_update& update) override {
+      return s_.send(update.to_json(protocol::message_arena()));
+    }
     void unreachable() override {
       RTY_LOG(error, s_.component()) << "updateEventRanges while the coordinator is unreachable: refused";
     }
