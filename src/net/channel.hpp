@@ -6,12 +6,14 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/admission.hpp"
 #include "protocol/frame.hpp"
@@ -69,7 +71,12 @@ class channel : public std::enable_shared_from_this<channel> {
     if (closed_) return;
     queued_bytes_ += frame.size();
     queue_.push_back(std::move(frame));
-    if (!writing_) write_next();
+    if (writing_) return;  // goes with the next gathered write
+    writing_ = true;
+    // The write starts once the handlers already due on this loop have run: what they send too (the
+    // stub: one frame per pilot request, several requests per wake-up) goes out in one system call
+    // and wakes the peer once, instead of once a frame.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_next(); });
   }
 
 
@@ -121,8 +128,13 @@ class channel : public std::enable_shared_from_this<channel> {
       return;
     }
     writing_ = true;
-    asio::async_write(socket_, asio::buffer(queue_.front()),
-                      [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+    // Every frame queued so far in one gathered write (the deque keeps them in place meanwhile).
+    const std::size_t frames = std::min(queue_.size(), max_gather);
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(frames);
+    for (std::size_t i = 0; i < frames; ++i) buffers.push_back(asio::buffer(queue_[i]));
+    asio::async_write(socket_, std::move(buffers),
+                      [self = shared_from_this(), frames](boost::system::error_code ec, std::size_t n) {
                         self->queued_bytes_ -= n <= self->queued_bytes_ ? n : self->queued_bytes_;
                         if (ec) {
                           self->writing_ = false;
@@ -130,10 +142,12 @@ class channel : public std::enable_shared_from_this<channel> {
                           self->close();
                           return;
                         }
-                        self->queue_.pop_front();
+                        self->queue_.erase(self->queue_.begin(), self->queue_.begin() + static_cast<std::ptrdiff_t>(frames));
                         self->write_next();
                       });
   }
+
+  static constexpr std::size_t max_gather = 64;  // frames per write (asio's own writev limit)
 
   static std::array<char, 64 * 1024>& read_buffer() {
     static thread_local std::array<char, 64 * 1024> buffer;
