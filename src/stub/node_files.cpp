@@ -66,6 +66,7 @@ std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::
 }
 
 std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::string& why, batch* cache) const {
+  if (cache) cache->last_ = {};
   if (path.empty()) {
     why = "no output path";
     return std::nullopt;
@@ -101,6 +102,7 @@ std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::
         why = "'" + path + "' is not a regular file (a symlink or special file): refused";
         return std::nullopt;
       }
+      if (cache) cache->last_ = {fd, name};
       return (rel == "." ? root_ : root_ + "/" + rel) + "/" + name;  // may not exist: a repeated update
     }
     if (errno != EXDEV && errno != ELOOP && errno != EAGAIN && errno != ENOSYS && errno != EPERM) {
@@ -143,23 +145,34 @@ bool storage_refused(int error) { return error == ENOSPC || error == EDQUOT || e
 
 std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
                                        std::string& why, int* error) {
+  return move_output(src, checked_at{}, task_dir, -1, node_id, why, error);
+}
+
+std::optional<std::string> move_output(const std::string& src, const checked_at& from, const std::string& task_dir,
+                                       int task_fd, const std::string& node_id, std::string& why, int* error) {
   if (error) *error = 0;
   // Plain system calls, checked by their result rather than stat'ed first: this runs once per range.
   const auto slash = src.rfind('/');
-  const std::string target = task_dir + "/" + (slash == std::string::npos ? src : src.substr(slash + 1));
-  auto try_rename = [&](const std::string& to) {
-    return ::renameat2(AT_FDCWD, src.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
+  const std::string base = slash == std::string::npos ? src : src.substr(slash + 1);
+  const std::string target = task_dir + "/" + base;
+  const bool at_source = from.dir_fd >= 0 && !from.name.empty();
+  auto try_rename = [&](const std::string& to, const std::string& to_name) {
+    const int r = ::renameat2(at_source ? from.dir_fd : AT_FDCWD, at_source ? from.name.c_str() : src.c_str(),
+                              task_fd >= 0 ? task_fd : AT_FDCWD, task_fd >= 0 ? to_name.c_str() : to.c_str(),
+                              RENAME_NOREPLACE);
+    return r == 0 ? 0 : errno;
   };
-  int err = try_rename(target);
+  int err = try_rename(target, base);
   if (err == 0) return target;
   std::string dest = target;
   if (err == EEXIST) {  // another node produced the same name: never overwrite, namespace it
     dest = target + "." + node_id;
-    err = try_rename(dest);
+    err = try_rename(dest, base + "." + node_id);
     if (err == 0) return dest;
   }
   struct stat src_st {};
-  if (err == ENOENT && ::stat(src.c_str(), &src_st) != 0) {
+  if (err == ENOENT && (at_source ? ::fstatat(from.dir_fd, from.name.c_str(), &src_st, AT_SYMLINK_NOFOLLOW)
+                                  : ::stat(src.c_str(), &src_st)) != 0) {
     // The pilot's file is not there. A file of that name already in the task directory is never taken
     // in its place: anyone who can guess a name (another node's output, a forged update, issue 13) would
     // get it counted for a range nobody simulated. A repeated update is stopped earlier, by the ranges

@@ -15,6 +15,20 @@ namespace rty::stub {
 std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
                                        std::string& why, int* error = nullptr);
 
+// An output as pilot_dir_guard::batch checked it: the directory it opened beneath the pilot directory
+// and the file's name in it. dir_fd -1: the check took the long way (realpath), only the path is known.
+struct checked_at {
+  int dir_fd = -1;
+  std::string name;
+};
+
+// move_output with its renames relative to directories already open: `from` (the checked source, or
+// dir_fd -1 for `src`) and `task_fd` (an O_PATH descriptor of `task_dir`, or -1). Once per range, this
+// spares the kernel a walk of each long path, and the file moved is the one in the directory checked,
+// even if the path was re-pointed in between. Same results and errors as above.
+std::optional<std::string> move_output(const std::string& src, const checked_at& from, const std::string& task_dir,
+                                       int task_fd, const std::string& node_id, std::string& why, int* error = nullptr);
+
 // True for errors that say the task directory's filesystem takes no more data (full, over quota,
 // read-only): the range's output is fine, storing it failed.
 bool storage_refused(int error);
@@ -45,6 +59,8 @@ class pilot_dir_guard {
     batch& operator=(const batch&) = delete;
     std::optional<std::string> check(const std::string& path, std::string& why) { return guard_.check(path, why, this); }
     std::size_t opened() const { return opened_; }  // directories opened so far (for the tests)
+    // Where the last check that passed found its file (valid until the next check or the batch's end).
+    const checked_at& last() const { return last_; }
 
    private:
     friend class pilot_dir_guard;
@@ -53,6 +69,7 @@ class pilot_dir_guard {
     std::string rel_;  // the directory of fd_, relative to the resolved pilot directory
     int fd_ = -1;
     std::size_t opened_ = 0;
+    checked_at last_;
   };
 
  private:

@@ -295,6 +295,9 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     if (ec) return launch_failed("cannot create the node directory '" + actor_dir_ + "': " + ec.message());
     fs::create_directories(task_dir_, ec);
     if (ec) return launch_failed("cannot create the task directory '" + task_dir_ + "': " + ec.message());
+    // Outputs are renamed into it relative to this descriptor (no walk of its path per range); should
+    // it fail to open, move_output uses the path.
+    task_fd_ = ::open(task_dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     // logging.workerlogfile: from here on this node's log goes to a file in its own directory, next to
     // pilot's (Raythena's worker log); what came before is in the launcher's capture.
     if (auto name = settings_string("worker_log"); !name.empty()) {
@@ -888,7 +891,8 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     explicit update_io(stub& s) : s_(s), outputs_(*s.output_guard_) {}
     std::optional<std::string> store_output(const std::string& path, std::string& why, int& error) override {
       auto checked = outputs_.check(path, why);
-      return checked ? move_output(*checked, s_.task_dir_, s_.opts_.node_id, why, &error) : std::nullopt;
+      return checked ? move_output(*checked, outputs_.last(), s_.task_dir_, s_.task_fd_, s_.opts_.node_id, why, &error)
+                     : std::nullopt;
     }
     bool forward(const protocol::ranges_update& update) override {
       return s_.send(update.to_json(protocol::message_arena()));
@@ -940,6 +944,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
   std::map<std::uint64_t, std::shared_ptr<pending_ranges>> pending_;
   ranges_broker broker_{hold_limit(std::nullopt)};
   std::string actor_dir_, task_dir_;
+  int task_fd_ = -1;  // task_dir_ opened O_PATH once (kept for the stub's life, like the pilot directory's)
   std::string pilot_home_;  // the running (or last) pilot's directory: actor_dir_ or an attempt-<k> under it
   unsigned short server_port_ = 0;
   pid_t pilot_pid_ = -1;

@@ -1,7 +1,9 @@
 #define BOOST_TEST_MODULE stub_node_files
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -191,4 +193,52 @@ BOOST_AUTO_TEST_CASE(a_batch_opens_each_directory_once_and_still_checks_every_fi
   BOOST_TEST(why.find("outside") != std::string::npos);
   BOOST_TEST(*batch.check(a, why) == *ok_a);  // and back: the refused directory took no good one's place
   BOOST_TEST(batch.opened() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_checked_output_is_moved_from_the_directory_that_was_checked) {
+  dirs d;
+  const std::string node = (d.root / "PanDA_Pilot-1").string();
+  rty::stub::pilot_dir_guard guard(node);
+  rty::stub::pilot_dir_guard::batch batch(guard);
+  std::string why;
+  auto src = d.out("F-8.root", "checked");
+  auto checked = batch.check(src, why);
+  BOOST_REQUIRE_MESSAGE(checked, why);
+  BOOST_TEST(batch.last().dir_fd >= 0);
+  BOOST_TEST(batch.last().name == "F-8.root");
+  // The path is re-pointed after the check: the move still takes the file it checked.
+  fs::rename(d.pilot, d.pilot.string() + ".checked");
+  fs::create_directories(d.pilot);
+  d.out("F-8.root", "swapped in");
+  const int task_fd = ::open(d.task.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  BOOST_REQUIRE(task_fd >= 0);
+  auto moved = move_output(*checked, batch.last(), d.task.string(), task_fd, "n", why);
+  BOOST_REQUIRE_MESSAGE(moved, why);
+  BOOST_TEST(*moved == (d.task / "F-8.root").string());
+  BOOST_TEST(read(*moved) == "checked");
+  BOOST_TEST(read((d.pilot / "F-8.root").string()) == "swapped in");
+  // A name taken in the task directory gets the node's suffix, through the descriptor too.
+  rty::stub::pilot_dir_guard::batch next(guard);
+  auto second = d.out("F-9.root", "second");
+  fs::copy_file(second, d.task / "F-9.root");
+  auto checked2 = next.check(second, why);
+  BOOST_REQUIRE_MESSAGE(checked2, why);
+  auto moved2 = move_output(*checked2, next.last(), d.task.string(), task_fd, "n", why);
+  BOOST_REQUIRE_MESSAGE(moved2, why);
+  BOOST_TEST(*moved2 == (d.task / "F-9.root").string() + ".n");
+  BOOST_TEST(read(*moved2) == "second");
+  // A file gone since the check: ENOENT, and the task directory's file of that name is not taken.
+  auto third = d.out("F-10.root", "third");
+  auto checked3 = next.check(third, why);
+  BOOST_REQUIRE_MESSAGE(checked3, why);
+  fs::remove(third);
+  std::ofstream(d.task / "F-10.root") << "not yours";
+  int error = 0;
+  BOOST_TEST(!move_output(*checked3, next.last(), d.task.string(), task_fd, "n", why, &error));
+  BOOST_TEST(error == ENOENT);
+  BOOST_TEST(read((d.task / "F-10.root").string()) == "not yours");
+  // A refused check leaves no directory to move from.
+  BOOST_TEST(!next.check((d.pilot / "missing").string() + "/x", why));
+  BOOST_TEST(next.last().dir_fd == -1);
+  ::close(task_fd);
 }
