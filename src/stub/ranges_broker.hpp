@@ -99,7 +99,7 @@ class ranges_broker {
   // The terminal reports of the current pilot, newest last, at most reported_memory: pilot3 sends an
   // update again when it did not hear the answer, and that retry must succeed, not count as forged.
   static constexpr std::size_t reported_memory = 4096;
-  std::set<std::string> reported_;
+  std::unordered_set<std::string> reported_;  // hashed: ids share a long LFN prefix, a tree compares it over and over
   std::deque<std::string> reported_order_;
   std::chrono::milliseconds max_wait_;
   std::map<std::uint64_t, std::optional<protocol::ranges_reply>> waiting_;
