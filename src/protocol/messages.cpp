@@ -66,7 +66,8 @@ class reader {
   json::object object(std::string_view key) {
     const auto* v = o_.if_contains(key);
     // A copy on the default heap: a received message lives in its frame's arena (frame.hpp), which a
-    // kept object (welcome.job, job_update.fields) would otherwise hold on to as a whole.
+    // kept object (welcome.job, job_update.fields) must not hold on to as a whole. (Assigning the
+    // result to a default-heap member copies too; this does not depend on that.)
     if (v && v->is_object()) return json::object(v->get_object(), json::storage_ptr());
     expected(key, "an object");
     return {};

@@ -235,3 +235,54 @@ BOOST_AUTO_TEST_CASE(worker_node_carries_what_pilot_reported) {
   BOOST_TEST(std::get<worker_node>(*d).host_name == "vm");
   BOOST_TEST(decode_coordinator_message(worker_node{}.to_json()).error() == "unexpected message 'worker_node'");
 }
+
+// A received message lives in its frame's arena; what a message keeps (welcome's job and settings,
+// job_update's fields) is copied out of it, so a kept object never holds the whole frame's memory.
+BOOST_AUTO_TEST_CASE(kept_objects_do_not_share_the_frames_arena) {
+  welcome w;
+  w.node_index = 3;
+  w.job = json::object{{"PandaID", "1"}, {"jobPars", std::string(5000, 'x')}};
+  w.settings = json::object{{"actor_dir", "/somewhere/long/enough/to/allocate"}};
+  frame_decoder d;
+  d.feed(encode(w));
+  auto frame = d.next();
+  BOOST_TEST_REQUIRE(frame.has_value(), frame.error());
+  BOOST_TEST_REQUIRE(frame->has_value());
+  const auto& message = **frame;
+  BOOST_TEST(message.storage().get() != json::storage_ptr().get());  // the frame's own arena
+  auto back = welcome::from_json(message);
+  BOOST_TEST_REQUIRE(back.has_value(), back.error());
+  BOOST_TEST(back->job == w.job);
+  BOOST_TEST(back->job.storage().get() == json::storage_ptr().get());
+  BOOST_TEST(back->settings.storage().get() == json::storage_ptr().get());
+
+  job_update u;
+  u.state = "running";
+  u.fields = json::object{{"pilotID", "a long enough pilot id to be allocated"}};
+  frame_decoder d2;
+  d2.feed(encode(u));
+  auto f2 = d2.next();
+  BOOST_TEST_REQUIRE(f2.has_value(), f2.error());
+  BOOST_TEST_REQUIRE(f2->has_value());
+  auto ub = job_update::from_json(**f2);
+  BOOST_TEST_REQUIRE(ub.has_value(), ub.error());
+  BOOST_TEST(ub->fields == u.fields);
+  BOOST_TEST(ub->fields.storage().get() == json::storage_ptr().get());
+}
+
+// Built in an arena or not, a message is the same bytes on the wire.
+BOOST_AUTO_TEST_CASE(messages_built_in_an_arena_encode_the_same) {
+  ranges_reply r;
+  r.request_id = 9;
+  r.ranges.push_back({"EVNT.01-5", "root://x/EVNT.01", "guid-1", 5, 5});
+  r.no_more = true;
+  BOOST_TEST(encode_frame(r.to_json(message_arena())) == encode_frame(r.to_json()));
+  ranges_update u;
+  rty::range_update x;
+  x.range_id = "EVNT.01-5";
+  x.status = rty::range_status::finished;
+  x.path = "/task/EVNT.01-5.HITS";
+  x.fsize = 12;
+  u.updates.push_back(x);
+  BOOST_TEST(encode_frame(u.to_json(message_arena())) == encode_frame(u.to_json()));
+}
