@@ -202,7 +202,8 @@ const key_spec table[] = {
              "some are still to do drains the run (exit 3, resumable); 0: off",
      .min = 0, .max = int_max, RTY_FIELD(ray, timeoutinterval)},
     {.section = "ray", .name = "mergemaxprocesses", .kind = k::integer, .required = true, .raythena = true,
-     .help = "maximum concurrent merge transforms", .min = 1, .max = int_max, RTY_FIELD(ray, mergemaxprocesses)},
+     .help = "maximum concurrent merge transforms on the coordinator's node, and on each idle node when "
+             "ray.remotemerges is on", .min = 1, .max = int_max, RTY_FIELD(ray, mergemaxprocesses)},
     {.section = "ray", .name = "cachesizefactor", .kind = k::integer, .required = true, .raythena = true,
      .help = "Harvester range-request multiplier", .min = 1, .max = int_max, RTY_FIELD(ray, cachesizefactor)},
     {.section = "ray", .name = "launcher", .kind = k::choice, .required = false, .raythena = false,
@@ -258,13 +259,22 @@ const key_spec table[] = {
      .min = 0, .max = int_max, RTY_FIELD(ray, bookkeepingmemorymb)},
     {.section = "ray", .name = "walltimeaware", .kind = k::boolean, .required = false, .raythena = false,
      .help = "hand a range to a pilot only when it can finish before the kill time (walltime - "
-             "payload.pilotkilltime): the p90 of recent range durations plus ray.walltimemargin; otherwise "
+             "payload.pilotkilltime): the ray.walltimepercentile (p90) of recent range durations plus ray.walltimemargin; otherwise "
              "pilot gets [] and the range stays ready for the next batch job. false: Raythena's rule, ranges "
              "are handed out until the kill time and those in flight then are lost",
      RTY_FIELD(ray, walltimeaware)},
     {.section = "ray", .name = "walltimemargin", .kind = k::seconds, .required = false, .raythena = false,
      .help = "seconds added to the range-duration estimate by ray.walltimeaware", .min = 0, .max = int_max,
      RTY_FIELD(ray, walltimemargin)},
+    {.section = "ray", .name = "walltimepercentile", .kind = k::integer, .required = false, .raythena = false,
+     .help = "percentile (1-100) of recent range durations that ray.walltimeaware takes as a range's duration: "
+             "higher holds ranges back earlier (fewer lost at the cut), lower hands out more",
+     .min = 1, .max = 100, RTY_FIELD(ray, walltimepercentile)},
+    {.section = "ray", .name = "remotemerges", .kind = k::boolean, .required = false, .raythena = false,
+     .help = "run merges also on nodes whose pilot has ended and that have no more work (through their stub, "
+             "output on the shared filesystem, up to ray.mergemaxprocesses each); the coordinator's node merges "
+             "too. false: Raythena's rule, merges only on the coordinator's node",
+     RTY_FIELD(ray, remotemerges)},
     // ---------------- resources
     {.section = "resources", .name = "corepernode", .kind = k::integer, .required = true, .raythena = true,
      .flag = "core-per-node", .help = "event ranges per node request", .default_doc = "number of CPUs",

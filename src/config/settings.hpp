@@ -95,6 +95,9 @@ struct ray_section {
   // (p90 of recent range durations + walltimemargin); false: Raythena's rule, until the kill time.
   bool walltimeaware = true;
   std::chrono::seconds walltimemargin{60};
+  int walltimepercentile = 90;  // the estimate is this percentile of recent range durations
+  // Merges also on idle nodes (their pilot ended, no work left), through their stub; false: only local.
+  bool remotemerges = true;
 };
 
 struct resources_section {

@@ -231,6 +231,7 @@ engine_settings make_engine_settings(const config::settings& cfg, const rty::job
   s.restarts.max_without_progress = cfg.payload.pilotrestarts;
   s.walltime.aware = cfg.ray.walltimeaware;
   s.walltime.margin = cfg.ray.walltimemargin;
+  s.walltime.quantile = cfg.ray.walltimepercentile / 100.0;
   if (kill_at_epoch > 0)  // the kill time on the engine's (steady) clock
     s.kill_at = std::chrono::steady_clock::now() +
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -238,6 +239,7 @@ engine_settings make_engine_settings(const config::settings& cfg, const rty::job
                     std::chrono::system_clock::now());
   s.expected_nodes = std::max(1, node_count(cfg));
   s.merge_max_processes = cfg.ray.mergemaxprocesses;
+  s.remote_merges = cfg.ray.remotemerges;
   s.merge_retries = cfg.ray.mergeretries;
   s.merge_retry_delay = cfg.ray.mergeretrydelay;
   s.merge = make_merge_settings(cfg, queuedata, task_dir);

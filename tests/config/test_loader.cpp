@@ -140,6 +140,23 @@ BOOST_AUTO_TEST_CASE(range_and_choice_errors) {
   BOOST_TEST(contains(e, "logging.level: bad value 'loud'"));
 }
 
+BOOST_AUTO_TEST_CASE(walltime_percentile_and_remote_merges) {
+  settings d = load_ok(base_yaml());
+  BOOST_TEST(d.ray.walltimepercentile == 90);
+  BOOST_TEST(d.ray.remotemerges);
+  settings s = load_ok(replace(base_yaml(), "mergemaxprocesses: 64",
+                               "mergemaxprocesses: 64\n  walltimepercentile: 100\n  remotemerges: false"));
+  BOOST_TEST(s.ray.walltimepercentile == 100);
+  BOOST_TEST(!s.ray.remotemerges);
+  for (const char* bad : {"0", "101", "0.9"}) {
+    std::string e = load_error(
+        replace(base_yaml(), "mergemaxprocesses: 64", std::string("mergemaxprocesses: 64\n  walltimepercentile: ") + bad));
+    BOOST_TEST(contains(e, std::string("ray.walltimepercentile: bad value '") + bad +
+                               "'; expected an integer between 1 and 100"),
+               e);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(all_missing_required_keys_are_reported_at_once) {
   std::string yaml = replace(base_yaml(), "  hpcresource: test\n", "");
   yaml = replace(yaml, "  pilotversion: 3.2.2.22\n", "");
