@@ -86,6 +86,23 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
   void send(conn_id to, const boost::json::object& message) override { stubs_->send(to, message); }
   void close(conn_id node, const std::string& reason) override { stubs_->close_after_flush(node, reason); }
   bool start_merge(const merge::merge_command& command) override { return children_.start_merge(command); }
+  bool start_remote_merge(conn_id node, const merge::merge_command& command) override {
+    // The node sees the same shared filesystem: the work dir is prepared here, as for a local merge.
+    std::string what;
+    if (auto ec = merge::prepare_work_dir(command, &what)) {
+      RTY_LOG(error, log_name) << "merge " << command.output_name << ": cannot prepare " << command.work_dir << ": "
+                               << what;
+      return false;
+    }
+    protocol::merge_run run;
+    run.output_name = command.output_name;
+    run.attempt = command.attempt;
+    run.argv = command.argv;
+    run.work_dir = command.work_dir;
+    run.log_path = command.log_path;
+    stubs_->send(node, run.to_json());
+    return true;
+  }
 
   void ranges_reported(const std::vector<rty::range_update>& updates) override {
     if (harvester_source()) messenger_->queue_update(job_->panda_id, status_only(updates));

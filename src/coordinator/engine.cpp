@@ -1,6 +1,8 @@
 #include "coordinator/engine.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <limits>
 
 #include "common/file_util.hpp"
 #include "common/log.hpp"
@@ -19,8 +21,10 @@ engine::engine(engine_settings settings, const rty::job_spec& job, bookkeeping::
       job_(job),
       book_(book),
       io_(io),
-      merges_(std::max(1, settings_.merge_max_processes), std::max(0, settings_.merge_retries),
-              settings_.merge_retry_delay),
+      // The placement keeps each place (this node, every idle node) at ray.mergemaxprocesses; the
+      // scheduler only orders and retries.
+      merges_(std::numeric_limits<int>::max(), std::max(0, settings_.merge_retries), settings_.merge_retry_delay),
+      placement_(std::max(1, settings_.merge_max_processes), settings_.remote_merges),
       estimate_(settings_.walltime) {
   // Merges whose inputs were all recorded before a restart can start at once.
   pump();
@@ -78,6 +82,7 @@ void engine::node_joined(conn_id conn, const protocol::hello& hello, const std::
     protocol::stop stop;
     stop.reason = "the run is draining";
     stop.drain = true;
+    nodes_.at(conn).drain_sent = true;
     io_.send(conn, stop.to_json());
   }
 }
@@ -174,6 +179,14 @@ void engine::node_lost(conn_id conn, const std::string& why) {
     RTY_LOG(error, log_name) << "node " << it->second.node_id << " lost (" << why << "); " << released
                              << " range(s) it held go back to other nodes";
   std::erase_if(pending_, [&](const pending_request& p) { return p.conn == conn; });
+  // Its merges run again elsewhere, in a fresh work directory: whatever the lost one wrote is never
+  // renamed into final/ (only a merge_result from the node a merge was sent to, for that attempt, is).
+  for (auto& output : placement_.node_lost(conn)) {
+    RTY_LOG(warning, log_name) << "merge " << output << " was running on node " << it->second.node_id
+                               << ", which is lost: it runs again elsewhere";
+    running_merges_.erase(output);
+    merges_.requeue_lost(output);
+  }
   nodes_.erase(it);
   pump();
 }
@@ -306,6 +319,7 @@ void engine::restart_idle_pilots() {
     if (!node.pilot_ended || !settings_.restarts.may_restart(node.restarts_without_progress, node.pilot_ended_at, now))
       continue;
     if (!fits_walltime(node)) continue;  // a new pilot would get no range either
+    if (placement_.running_on(conn) > 0) continue;  // merging: its cores are taken
     node.pilot_ended = false;
     node.pilot_starting = true;
     node.pilot_state = "starting";
@@ -329,7 +343,7 @@ void engine::settle_idle_nodes() {
   if (nodes_.empty()) return;
   if (book_.exhausted()) {
     for (auto& [conn, node] : nodes_) {
-      if (!node.pilot_ended || node.let_go) continue;
+      if (!node.pilot_ended || node.let_go || kept_for_merges(node)) continue;
       node.let_go = true;
       protocol::stop stop;
       stop.reason = "the job has no event range left";
@@ -338,7 +352,19 @@ void engine::settle_idle_nodes() {
     }
     return;
   }
-  if (draining_ || book_.leasable() == 0) return;
+  if (draining_) {
+    // Nodes kept from the drain for their merges go once those are done.
+    for (auto& [conn, node] : nodes_) {
+      if (node.drain_sent || placement_.running_on(conn) > 0) continue;
+      node.drain_sent = true;
+      protocol::stop stop;
+      stop.reason = drain_reason_;
+      stop.drain = true;
+      io_.send(conn, stop.to_json());
+    }
+    return;
+  }
+  if (book_.leasable() == 0) return;
   bool walltime_bound = false;
   for (auto& [conn, node] : nodes_) {
     if (!node.pilot_ended) return;  // a pilot runs or starts: it may take the work
@@ -369,18 +395,41 @@ bool engine::fits_walltime(const node_info& node) const {
 
 void engine::forget_leases(node_info& node) { node.leased_at.clear(); }
 
+std::vector<std::uint64_t> engine::merge_nodes() const {
+  std::vector<std::uint64_t> idle;
+  if (!settings_.remote_merges || draining_ || book_.leasable() > 0) return idle;  // work left: pilots take it
+  for (auto& [conn, node] : nodes_)
+    if (node.pilot_ended && !node.pilot_starting && !node.let_go && !node.no_merges) idle.push_back(conn);
+  return idle;
+}
+
+bool engine::kept_for_merges(const node_info& node) const {
+  if (!settings_.remote_merges) return false;
+  if (placement_.running_on(node.conn) > 0) return true;
+  return !node.no_merges && merges_held_.empty() && !draining_ && merges_.pending() > 0;
+}
+
 void engine::start_merges() {
   if (!merges_held_.empty()) return;
   for (auto& task : book_.take_ready_merges()) merges_.add(std::move(task));
-  while (auto next = merges_.next_to_start(settings_.clock())) {
+  if (merges_.pending() == 0) return;
+  const auto idle = merge_nodes();
+  for (;;) {
+    auto where = placement_.place(idle);
+    if (!where) return;
+    auto next = merges_.next_to_start(settings_.clock());
+    if (!next) return;
     auto& [task, attempt] = *next;
     auto command = merge::build_merge_command(task, job_, settings_.merge, attempt);
+    const node_info* node = where->local() ? nullptr : &nodes_.at(*where->node);
     RTY_LOG(info, log_name) << "merge " << task.output_name << " (attempt " << attempt << ", " << task.inputs.size()
-                            << " range outputs) starting";
-    if (io_.start_merge(command)) {
+                            << " range outputs) starting"
+                            << (node ? " on node " + node->node_id : std::string());
+    if (node ? io_.start_remote_merge(node->conn, command) : io_.start_merge(command)) {
       // The files are written and the process started: their contents (the input list, one line per
       // range, hundreds of thousands for a big group) need not wait in memory for the merge to end.
       std::vector<std::pair<std::string, std::string>>().swap(command.files);
+      placement_.assign(task.output_name, *where);
       running_merges_.emplace(task.output_name, std::move(command));
     } else {
       // Could not even start (the transform is not there, its directory cannot be made): the site's
@@ -389,6 +438,41 @@ void engine::start_merges() {
       return;
     }
   }
+}
+
+void engine::on(node_info& node, const protocol::merge_result& r) {
+  auto where = placement_.where(r.output_name);
+  auto cmd = running_merges_.find(r.output_name);
+  if (!where || where->node != node.conn || cmd == running_merges_.end() || cmd->second.attempt != r.attempt) {
+    RTY_LOG(warning, log_name) << "node " << node.node_id << ": result for merge "
+                               << log::escape(r.output_name, 300) << " attempt " << r.attempt
+                               << ", which it was not running: ignored";
+    return;
+  }
+  placement_.release(r.output_name);
+  process::exit_status status;
+  status.code = r.code;
+  status.signal = r.signal;
+  if (r.started)
+    RTY_LOG(info, log_name) << "merge " << r.output_name << " ended on node " << node.node_id << " ("
+                            << process::describe(status) << ")";
+  std::string why = r.started ? std::string() : log::escape(r.reason, 300);
+  if (r.started && status.exited_normally() && status.code != 0) {
+    if (auto fault = merge::site_fault(status.code, merge::log_tail(cmd->second.log_path))) why = log::escape(*fault);
+  }
+  if (!why.empty()) {
+    // The node cannot run merges (its stub refused, or the transform is not found there): this merge
+    // runs elsewhere, uncounted, and the node gets no more. A fault of the whole site shows on the
+    // coordinator's node too, and is handled there.
+    RTY_LOG(warning, log_name) << "node " << node.node_id << " could not run merge " << r.output_name << " (" << why
+                               << "): it runs elsewhere and this node gets no more merges";
+    node.no_merges = true;
+    running_merges_.erase(cmd);
+    merges_.requeue_lost(r.output_name);
+    pump();
+    return;
+  }
+  conclude_merge(r.output_name, status, true);
 }
 
 // The site's fault (the transform or its setup cannot be found or run) fails no group: every merge
@@ -409,6 +493,13 @@ void engine::merge_cannot_run(const std::string& output_name, const std::string&
 }
 
 void engine::merge_exited(const std::string& output_name, const process::exit_status& status) {
+  auto where = placement_.where(output_name);
+  if (!where || !where->local()) return;  // not a local merge of this run
+  placement_.release(output_name);
+  conclude_merge(output_name, status, false);
+}
+
+void engine::conclude_merge(const std::string& output_name, const process::exit_status& status, bool remote) {
   auto it = running_merges_.find(output_name);
   if (it == running_merges_.end()) return;
   merge::merge_command command = std::move(it->second);
@@ -420,6 +511,12 @@ void engine::merge_exited(const std::string& output_name, const process::exit_st
     if (!g) {
       ok = false;
       RTY_LOG(error, log_name) << "merge " << output_name << " exited 0 but " << g.error();
+    } else if (remote && (!merge::strictly_inside(command.work_dir, command.work_output_path) ||
+                          !std::filesystem::is_regular_file(command.work_output_path))) {
+      // The node said 0: the output must be in the work directory the coordinator made for it.
+      ok = false;
+      RTY_LOG(error, log_name) << "merge " << output_name << " exited 0 on its node but " << command.work_output_path
+                               << " is not a file in " << command.work_dir;
     } else {
       guid = *g;
       std::string what;
@@ -490,7 +587,13 @@ void engine::drain(const std::string& why) {
   protocol::stop stop;
   stop.reason = why;
   stop.drain = true;
-  for (auto& [conn, node] : nodes_) io_.send(conn, stop.to_json());
+  for (auto& [conn, node] : nodes_) {
+    // An idle node running merges finishes them first (its stub would end at once): it is let go
+    // when its last one reports (settle_idle_nodes).
+    if (node.pilot_ended && placement_.running_on(conn) > 0) continue;
+    node.drain_sent = true;
+    io_.send(conn, stop.to_json());
+  }
   serve_pending();
 }
 
@@ -523,6 +626,8 @@ engine_status engine::status() const {
   s.merges_pending = merges_.pending();
   s.merges_done = merges_.done();
   s.merges_failed = merges_.failed();
+  s.merges_remote_running = placement_.remote_running();
+  s.merges_remote_started = placement_.remote_started();
   s.requests_waiting = pending_.size();
   for (auto& [conn, node] : nodes_) s.pilots_idle += node.pilot_ended ? 1 : 0;
   s.pilot_restarts = pilot_restarts_;

@@ -24,6 +24,7 @@
 #include "coordinator/dispatch.hpp"
 #include "coordinator/walltime_policy.hpp"
 #include "merge/merge_command.hpp"
+#include "merge/merge_placement.hpp"
 #include "merge/merge_scheduler.hpp"
 #include "protocol/messages.hpp"
 
@@ -39,6 +40,13 @@ class engine_io {
   virtual void close(conn_id node, const std::string& reason) = 0;
   // Prepare the work dir and start the merge process; false (with the reason logged) when it could not start.
   virtual bool start_merge(const merge::merge_command& command) = 0;
+  // Prepare the work dir (on the shared filesystem) and send the node a merge_run for `command`
+  // (ray.remotemerges); false (with the reason logged) when the work dir could not be prepared.
+  virtual bool start_remote_merge(conn_id node, const merge::merge_command& command) {
+    (void)node;
+    (void)command;
+    return false;
+  }
   // A merge result (success or final failure) was recorded: persist the checkpoint soon (coalesced with
   // other results), so that a crash rarely repeats a finished merge; after a success the per-range
   // inputs may go once that checkpoint is written.
@@ -63,6 +71,7 @@ struct engine_settings {
   int merge_retries = 2;
   std::chrono::steady_clock::duration merge_retry_delay{};  // ray.mergeretrydelay (merge_scheduler.hpp)
   merge::merge_settings merge;
+  bool remote_merges = true;  // ray.remotemerges: merges also on idle nodes (merge_placement.hpp)
   boost::json::object node_settings;  // sent to every stub in welcome.settings (actor_dir/node specifics added)
   restart_policy restarts;            // payload.pilotrestarts
   walltime_settings walltime;         // ray.walltimeaware, ray.walltimemargin (walltime_policy.hpp)
@@ -82,6 +91,7 @@ struct node_info {
   bool pilot_ended = false;   // no pilot runs on the node now (the stub waits for work or the end)
   bool pilot_starting = false;  // a new pilot was asked for and has not asked for ranges yet
   bool let_go = false;          // told to end: the job has no range left for a new pilot
+  bool drain_sent = false;      // told to drain
   int pilot_attempt = 1;      // pilots started on this node
   int restarts_without_progress = 0;  // restarts since a range of this node last finished
   std::chrono::steady_clock::time_point pilot_ended_at{};
@@ -92,6 +102,7 @@ struct node_info {
   // When each range the node holds was leased (the duration samples of walltime_policy.hpp).
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> leased_at;
   std::chrono::steady_clock::time_point last_lease_at{};
+  bool no_merges = false;  // a merge could not run here (refused, not started, a site fault): none is sent again
   bool held_back = false;  // its last request was answered [] because no range could finish in time
   std::string last_error;  // the node's last problem (a pilot that ended abnormally, an error it reported)
   // What pilot's update_worker_node said about the node (text already made safe by status_text);
@@ -113,6 +124,8 @@ struct engine_status {
   std::size_t merges_pending = 0;
   std::size_t merges_done = 0;
   std::size_t merges_failed = 0;
+  std::size_t merges_remote_running = 0;  // of merges_running, on idle nodes
+  std::size_t merges_remote_started = 0;  // over the run
   std::size_t requests_waiting = 0;
   std::size_t pilots_idle = 0;  // nodes whose pilot ended, waiting for work or the end
   std::uint64_t pilot_restarts = 0;
@@ -174,10 +187,17 @@ class engine {
   void on(node_info& node, const protocol::worker_node& report);
   void on(node_info& node, const protocol::pilot_exit& exit);
   void on(node_info& node, const protocol::error& error);
+  void on(node_info& node, const protocol::merge_result& result);
   void pump();
   void serve_pending();
   void start_merges();
   void merge_cannot_run(const std::string& output_name, const std::string& why);  // a site fault
+  // A merge's process ended (locally or on a node): publish its output or count the failure.
+  void conclude_merge(const std::string& output_name, const process::exit_status& status, bool remote);
+  // Nodes that may run a merge now: pilot ended, no work left for them, not let go (ray.remotemerges).
+  std::vector<std::uint64_t> merge_nodes() const;
+  // A node whose pilot ended is kept while it runs merges or merges wait for a place.
+  bool kept_for_merges(const node_info& node) const;
   void reply(conn_id conn, std::uint64_t request_id, std::vector<rty::event_range> ranges, bool no_more);
   dispatch_view view() const;
   // Answers a request now unless the decision is to hold it; true when it was answered.
@@ -193,6 +213,7 @@ class engine {
   bookkeeping::bookkeeper& book_;
   engine_io& io_;
   merge::merge_scheduler merges_;
+  merge::merge_placement placement_;  // where each running merge runs (local or which node)
   // Running merges by output name: their commands (the task itself stays with merges_).
   std::map<std::string, merge::merge_command> running_merges_;
   std::string merges_held_;  // why merges are on hold; empty: they are not

@@ -196,14 +196,20 @@ std::error_code keep_report(const merge_command& command, std::string* what) {
   return file::write_atomic(command.kept_report_path, *content, what);
 }
 
+bool strictly_inside(const std::string& dir, const std::string& path) {
+  if (dir.empty() || path.empty()) return false;
+  fs::path base = fs::path(dir).lexically_normal();
+  fs::path p = fs::path(path).lexically_normal();
+  if (p.is_relative() != base.is_relative()) return false;
+  fs::path rel = p.lexically_relative(base);
+  return !(rel.empty() || rel == "." || rel.begin()->string() == "..");
+}
+
 std::error_code remove_work_dir(const merge_command& command) {
-  if (command.task_dir.empty() || command.work_dir.empty())
+  if (command.task_dir.empty() || command.work_dir.empty() ||
+      !strictly_inside((fs::path(command.task_dir) / "merge-tmp").string(), command.work_dir))
     return std::make_error_code(std::errc::operation_not_permitted);
-  fs::path base = (fs::path(command.task_dir) / "merge-tmp").lexically_normal();
   fs::path dir = fs::path(command.work_dir).lexically_normal();
-  fs::path rel = dir.lexically_relative(base);
-  if (rel.empty() || rel == "." || rel.begin()->string() == ".." || dir.is_relative() != base.is_relative())
-    return std::make_error_code(std::errc::operation_not_permitted);
   std::error_code ec;
   fs::remove_all(dir, ec);
   return ec;

@@ -75,6 +75,11 @@ std::error_code keep_report(const merge_command& command, std::string* what = nu
 // (anything else returns std::errc::operation_not_permitted and touches nothing).
 std::error_code remove_work_dir(const merge_command& command);
 
+// True when `path` lies strictly inside `dir` (both lexically normalised, both absolute or both relative,
+// no ".." escape). The stub checks a merge_run's work_dir against <task_dir>/merge-tmp and its log against
+// the work dir; the coordinator checks a remote merge's output against its work dir before the rename.
+bool strictly_inside(const std::string& dir, const std::string& path);
+
 // The last `max_lines` lines of a (log) file, for the coordinator log when a merge fails. Reads at most
 // the final 64 KiB. A missing file gives "<path>: <reason>".
 std::string log_tail(const std::string& path, std::size_t max_lines = 20);

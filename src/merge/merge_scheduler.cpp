@@ -40,7 +40,7 @@ merge_scheduler::clock::duration merge_scheduler::backoff(int failures) const {
 std::optional<merge_scheduler::clock::time_point> merge_scheduler::next_due() const {
   std::optional<clock::time_point> due;
   for (const auto& e : pending_)
-    if (e.attempts > 0 && (!due || e.not_before < *due)) due = e.not_before;
+    if (e.attempts > e.lost && (!due || e.not_before < *due)) due = e.not_before;
   return due;
 }
 
@@ -50,6 +50,16 @@ void merge_scheduler::give_back(const std::string& output_name) {
   entry e = std::move(it->second);
   running_.erase(it);
   --e.attempts;
+  e.not_before = {};
+  pending_.push_front(std::move(e));
+}
+
+void merge_scheduler::requeue_lost(const std::string& output_name) {
+  auto it = running_.find(output_name);
+  if (it == running_.end()) return;
+  entry e = std::move(it->second);
+  running_.erase(it);
+  ++e.lost;
   e.not_before = {};
   pending_.push_front(std::move(e));
 }
@@ -84,8 +94,9 @@ merge_scheduler::outcome merge_scheduler::finished(const std::string& output_nam
     if (task) *task = std::move(e.task);
     return outcome::succeeded;
   }
-  if (e.attempts <= max_retries_) {
-    e.not_before = now + backoff(e.attempts);
+  const int failures = e.attempts - e.lost;
+  if (failures <= max_retries_) {
+    e.not_before = now + backoff(failures);
     pending_.push_back(std::move(e));
     return outcome::retry;
   }

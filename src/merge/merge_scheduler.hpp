@@ -55,6 +55,10 @@ class merge_scheduler {
   // A running merge that failed through no fault of its own (site_fault): back to the front of the
   // queue, the attempt not counted.
   void give_back(const std::string& output_name);
+  // A running merge whose node was lost (a remote merge, merge_placement.hpp): back to the front of the
+  // queue, to start again elsewhere at once and not counted as a failure; its attempt number still
+  // advances, so the next attempt writes in a fresh work directory that the lost one cannot touch.
+  void requeue_lost(const std::string& output_name);
 
   std::size_t running() const { return running_.size(); }
   std::size_t pending() const { return pending_.size(); }
@@ -70,6 +74,7 @@ class merge_scheduler {
   struct entry {
     rty::merge_task task;
     int attempts = 0;  // started so far
+    int lost = 0;      // of which ended with their node, not counted as failures
     clock::time_point not_before{};
   };
   int max_processes_;

@@ -19,7 +19,7 @@
 
 namespace rty::protocol {
 
-inline constexpr std::uint32_t version = 2;  // 2: mutual authentication, MAC on every frame
+inline constexpr std::uint32_t version = 3;  // 2: mutual authentication, MAC on every frame; 3: merge_run/merge_result
 inline constexpr std::size_t default_max_frame = 16 * 1024 * 1024;
 // Until a peer has proven the secret it may send frames of this size at most: a handshake frame is a
 // few hundred bytes, and a flood of unauthenticated peers cannot make us buffer megabytes each.

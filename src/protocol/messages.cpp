@@ -453,6 +453,55 @@ parse_result<error> error::from_json(const json::object& o) {
   });
 }
 
+json::object merge_run::to_json() const {
+  auto o = start<merge_run>();
+  o["output_name"] = output_name;
+  o["attempt"] = attempt;
+  json::array a;
+  a.reserve(argv.size());
+  for (const auto& w : argv) a.emplace_back(w);
+  o["argv"] = std::move(a);
+  o["work_dir"] = work_dir;
+  o["log_path"] = log_path;
+  return o;
+}
+
+parse_result<merge_run> merge_run::from_json(const json::object& o) {
+  return decode<merge_run>(o, [](reader& r, merge_run& m) {
+    m.output_name = r.str("output_name");
+    m.attempt = static_cast<int>(r.integer("attempt", 1, int_max));
+    read_list(r, "argv", m.argv, [](const json::value& v) -> parse_result<std::string> {
+      if (!v.is_string()) return failure{"not a string"};
+      return parse_result<std::string>(boost::system::in_place_value, v.get_string());
+    });
+    m.work_dir = r.str("work_dir");
+    m.log_path = r.str("log_path");
+    if (r.ok() && m.argv.empty()) r.fail("key \"argv\" is empty");
+  });
+}
+
+json::object merge_result::to_json() const {
+  auto o = start<merge_result>();
+  o["output_name"] = output_name;
+  o["attempt"] = attempt;
+  o["started"] = started;
+  o["code"] = code;
+  o["signal"] = signal;
+  o["reason"] = reason;
+  return o;
+}
+
+parse_result<merge_result> merge_result::from_json(const json::object& o) {
+  return decode<merge_result>(o, [](reader& r, merge_result& m) {
+    m.output_name = r.str("output_name");
+    m.attempt = static_cast<int>(r.integer("attempt", 1, int_max));
+    m.started = r.boolean("started");
+    m.code = static_cast<int>(r.integer("code", int_min, int_max));
+    m.signal = static_cast<int>(r.integer("signal", 0, int_max));
+    m.reason = r.str("reason");
+  });
+}
+
 }  // namespace rty::protocol
 
 namespace rty::protocol {

@@ -187,13 +187,46 @@ struct error {
   static parse_result<error> from_json(const boost::json::object&);
 };
 
+// Coordinator → stub (version 3): run one merge transform on this node, whose pilot has ended
+// (ray.remotemerges). The coordinator has prepared work_dir on the shared filesystem (the input list and
+// scripts in it); the stub runs argv there with stdout and stderr to log_path, in a process group of
+// its own that dies with the stub (parent-death signal) or with the channel, and answers merge_result.
+// The stub runs only a work_dir that lies under <task_dir>/merge-tmp/ (task_dir from welcome) and a
+// log_path inside it; the transform writes its output in work_dir, and only the coordinator renames it
+// into final/, after a successful merge_result.
+struct merge_run {
+  static constexpr std::string_view type = "merge_run";
+  std::string output_name;
+  int attempt = 1;
+  std::vector<std::string> argv;
+  std::string work_dir;
+  std::string log_path;
+  boost::json::object to_json() const;
+  static parse_result<merge_run> from_json(const boost::json::object&);
+};
+
+// Stub → coordinator (version 3): how the merge_run for output_name/attempt ended. code/signal as
+// pilot_exit; started=false when it could not start at all (reason says why: a path refused, spawn
+// failed).
+struct merge_result {
+  static constexpr std::string_view type = "merge_result";
+  std::string output_name;
+  int attempt = 1;
+  bool started = true;
+  int code = 0;
+  int signal = 0;
+  std::string reason;
+  boost::json::object to_json() const;
+  static parse_result<merge_result> from_json(const boost::json::object&);
+};
+
 // What each side may receive once the handshake is done, decoded by the "type" key into one of the
 // typed messages (the receiver dispatches with std::visit). An error names an unknown type, or the
 // type's own from_json error.
 using stub_message =
     std::variant<heartbeat, ranges_request, ranges_update, ranges_cancel, ranges_return, job_update, worker_node,
-                 pilot_exit, error>;
-using coordinator_message = std::variant<heartbeat, ranges_reply, stop, start_pilot, error>;
+                 pilot_exit, error, merge_result>;
+using coordinator_message = std::variant<heartbeat, ranges_reply, stop, start_pilot, error, merge_run>;
 parse_result<stub_message> decode_stub_message(const boost::json::object& message);
 parse_result<coordinator_message> decode_coordinator_message(const boost::json::object& message);
 

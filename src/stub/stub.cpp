@@ -37,6 +37,7 @@
 #include "common/json_util.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
+#include "merge/merge_command.hpp"
 #include "net/channel.hpp"
 #include "net/spawn.hpp"
 #include "pilot/job_patch.hpp"
@@ -216,6 +217,69 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
   void on(protocol::start_pilot start) { restart_pilot(start); }
   void on(protocol::error err) { RTY_LOG(error, component()) << "coordinator error: " << log::escape(err.message); }
 
+  // A merge on this idle node (ray.remotemerges; docs/channel-protocol.md). Only what the coordinator
+  // sent over the authenticated channel runs, and only in a work directory under the task directory's
+  // merge-tmp/ (issue 13): the output stays there until the coordinator renames it into final/.
+  void on(protocol::merge_run run) {
+    protocol::merge_result result;
+    result.output_name = run.output_name;
+    result.attempt = run.attempt;
+    const std::string base = file::join(task_dir_, "merge-tmp");
+    std::string refused;
+    if (supervisor_.ended() || supervisor_.channel_gone())
+      refused = "the stub is ending";
+    else if (task_dir_.empty() || !merge::strictly_inside(base, run.work_dir))
+      refused = "work_dir '" + log::escape(run.work_dir, 300) + "' is not under " + base;
+    else if (!merge::strictly_inside(run.work_dir, run.log_path))
+      refused = "log_path '" + log::escape(run.log_path, 300) + "' is not in the work dir";
+    if (refused.empty()) {
+      process::spawn_options o;
+      o.argv = run.argv;
+      o.cwd = run.work_dir;
+      o.stdout_path = run.log_path;
+      o.stderr_path = "=stdout";
+      o.new_process_group = true;
+      o.parent_death_signal = SIGKILL;  // no merge outlives its stub to race the attempt that replaces it
+      if (auto pid = process::spawn(o, refused)) {
+        RTY_LOG(info, component()) << "merge " << log::escape(run.output_name, 300) << " (attempt " << run.attempt
+                                   << ") started, pid " << *pid;
+        merges_[*pid] = std::move(result);
+        return;
+      }
+    }
+    RTY_LOG(error, component()) << "merge " << log::escape(run.output_name, 300) << " not run: " << refused;
+    result.started = false;
+    result.code = -1;
+    result.reason = refused;
+    send(result.to_json());
+  }
+
+  void reap_merges() {
+    for (auto it = merges_.begin(); it != merges_.end();) {
+      auto status = process::try_reap(it->first);
+      if (!status) {
+        ++it;
+        continue;
+      }
+      process::signal_group(it->first, SIGKILL);  // what the transform left in its group goes too
+      auto result = std::move(it->second);
+      it = merges_.erase(it);
+      result.code = status->code;
+      result.signal = status->signal;
+      result.reason = process::describe(*status);
+      RTY_LOG(info, component()) << "merge " << log::escape(result.output_name, 300) << " ended: " << result.reason;
+      send(result.to_json());
+    }
+  }
+
+  // Without its channel no result can reach the coordinator, which runs the merge elsewhere.
+  void kill_merges(const std::string& why) {
+    for (auto& [pid, m] : merges_) {
+      RTY_LOG(warning, component()) << "killing merge " << log::escape(m.output_name, 300) << " (" << why << ")";
+      process::signal_group(pid, SIGKILL);
+    }
+  }
+
   void on(protocol::stop stop) {
     RTY_LOG(info, component()) << "coordinator asks to stop (" << log::escape(stop.reason) << ")"
                                << (stop.drain ? ", draining" : "");
@@ -242,6 +306,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
   }
 
   void channel_lost(const std::string& why) {
+    kill_merges("the channel to the coordinator is gone");
     if (supervisor_.channel_gone() || supervisor_.ended()) return;
     const auto grace = std::chrono::seconds(settings_int("grace", 30));
     if (supervisor_.released())
@@ -513,6 +578,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     signals_.async_wait([self = shared_from_this()](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGCHLD) {
+        self->reap_merges();
         self->reap_pilot();
       } else {
         RTY_LOG(warning, self->component()) << "signal " << sig << " received";
@@ -548,6 +614,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
 
   void finish(int code) override {
     exit_code_ = code;
+    kill_merges("the stub ends");
     boost::system::error_code ec;
     if (acceptor_) acceptor_->close(ec);
     heartbeat_timer_.cancel();
@@ -942,6 +1009,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
   std::chrono::steady_clock::time_point last_rx_{};
   std::map<std::string, std::string> pilot_env_;
   std::map<std::uint64_t, std::shared_ptr<pending_ranges>> pending_;
+  std::map<pid_t, protocol::merge_result> merges_;  // running merge_runs by pid (result filled on exit)
   ranges_broker broker_{hold_limit(std::nullopt)};
   std::string actor_dir_, task_dir_;
   int task_fd_ = -1;  // task_dir_ opened O_PATH once (kept for the stub's life, like the pilot directory's)

@@ -71,6 +71,11 @@ struct recording_io : engine_io {
     merges.push_back(command);
     return !merge::prepare_work_dir(command);
   }
+  std::vector<std::pair<conn_id, merge::merge_command>> remote;  // merges sent to nodes
+  bool start_remote_merge(conn_id node, const merge::merge_command& command) override {
+    remote.emplace_back(node, command);
+    return !merge::prepare_work_dir(command);
+  }
   void merge_recorded(const merge_task& task, bool succeeded) override {
     recorded.emplace_back(task.output_name, succeeded);
   }
@@ -121,6 +126,7 @@ struct fixture {
     s.merge.containerengine = "none";
     s.node_settings = {{"grace", 7}, {"kill_file", "pilot_kill_payload"}};
     s.restarts.max_without_progress = pilot_restarts;
+    s.remote_merges = false;  // the remote-merge tests turn it on
     s.clock = [this] { return now; };
     if (tweak) tweak(s);
     eng = std::make_unique<engine>(s, job, *book, io);
@@ -952,4 +958,119 @@ BOOST_AUTO_TEST_CASE(walltime_samples_only_the_nodes_own_finished_leases) {
   f.finish(2, r.ranges);  // another node reports them: not a duration sample
   f.fail(1, r.ranges[0].id);  // a failure is no sample either
   BOOST_TEST(!f.eng->status().range_estimate_s);
+}
+
+namespace {
+// Two outputs; node 1 (a) runs every range, node 2 (b) only asks; the coordinator's node merges one at a time.
+struct remote_fixture : fixture {
+  remote_fixture() : fixture(2, 4, 4, /*merge_retries=*/0, false, 3, [](engine_settings& s) {
+    s.remote_merges = true;
+    s.merge_max_processes = 1;
+  }) {
+    join(1, "a");
+    join(2, "b");
+  }
+  void result(conn_id c, const merge::merge_command& cmd, int code, bool started = true) {
+    protocol::merge_result r;
+    r.output_name = cmd.output_name;
+    r.attempt = cmd.attempt;
+    r.started = started;
+    r.code = code;
+    r.reason = started ? "exit code " + std::to_string(code) : "refused";
+    eng->message(c, r.to_json());
+  }
+  std::vector<protocol::stop> stops(conn_id c) const {
+    std::vector<protocol::stop> out;
+    for (auto& m : io.to(c, protocol::stop::type)) out.push_back(must(protocol::stop::from_json(m)));
+    return out;
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(merges_go_to_idle_nodes_and_the_output_is_published_after_their_result) {
+  remote_fixture f;
+  f.process_all(1);  // both outputs complete while every pilot still runs: one merge local, one waits
+  BOOST_REQUIRE_EQUAL(f.io.merges.size(), 1u);
+  BOOST_TEST(f.io.remote.empty());
+  BOOST_TEST(f.eng->status().merges_pending == 1u);
+  f.pilot_ends(2);  // node b has no work left: the waiting merge goes there
+  BOOST_REQUIRE_EQUAL(f.io.remote.size(), 1u);
+  auto [node, cmd] = f.io.remote[0];
+  BOOST_TEST(node == 2u);
+  BOOST_TEST(f.eng->status().merges_remote_running == 1u);
+  BOOST_TEST(f.stops(2).empty());  // kept while it merges
+  // A result from a node the merge was not sent to, or for another attempt, is ignored.
+  f.write_report(cmd, "GUID-R");
+  f.result(1, cmd, 0);
+  auto other = cmd;
+  other.attempt = 5;
+  f.result(2, other, 0);
+  BOOST_TEST(!fs::exists(cmd.output_path));
+  BOOST_TEST(f.eng->status().merges_remote_running == 1u);
+  f.result(2, cmd, 0);
+  BOOST_TEST(fs::exists(cmd.output_path));  // the coordinator renamed it into final/
+  BOOST_TEST(!fs::exists(cmd.work_dir));
+  BOOST_TEST(f.eng->status().merges_done == 1u);
+  BOOST_TEST(f.eng->status().merges_remote_started == 1u);
+  // Nothing left for node b: let go.
+  auto stops = f.stops(2);
+  BOOST_REQUIRE_EQUAL(stops.size(), 1u);
+  BOOST_TEST(!stops[0].drain);
+  // The local one finishes; the run is complete.
+  f.write_report(f.io.merges[0], "GUID-L");
+  f.eng->merge_exited(f.io.merges[0].output_name, exited(0));
+  BOOST_TEST((f.eng->outcome() == run_outcome::complete));
+}
+
+BOOST_AUTO_TEST_CASE(a_merge_lost_with_its_node_runs_again_elsewhere_and_its_partial_output_is_never_published) {
+  remote_fixture f;
+  f.process_all(1);
+  f.pilot_ends(2);
+  BOOST_REQUIRE_EQUAL(f.io.remote.size(), 1u);
+  auto lost = f.io.remote[0].second;
+  std::ofstream(lost.work_output_path) << "partial";  // the node died half-way
+  f.eng->node_lost(2, "EOF");
+  BOOST_TEST(f.eng->status().merges_pending == 1u);  // the local slot is taken: it waits
+  BOOST_TEST(f.eng->status().merges_failed == 0u);   // not the merge's fault
+  // Node a's pilot ends too: the retry goes there, as attempt 2 in a fresh directory.
+  f.pilot_ends(1);
+  BOOST_REQUIRE_EQUAL(f.io.remote.size(), 2u);
+  auto [node, retry] = f.io.remote[1];
+  BOOST_TEST(node == 1u);
+  BOOST_TEST(retry.output_name == lost.output_name);
+  BOOST_TEST(retry.attempt == 2);
+  BOOST_TEST(retry.work_dir != lost.work_dir);
+  BOOST_TEST(!fs::exists(lost.output_path));
+  f.write_report(retry, "GUID-2");
+  f.result(1, retry, 0);
+  std::ifstream in(retry.output_path);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(content == "merged");  // the retry's output, never the partial one
+  BOOST_TEST(f.book->outputs().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_that_cannot_run_a_merge_gets_no_more_and_the_merge_runs_locally) {
+  remote_fixture f;
+  f.process_all(1);
+  f.write_report(f.io.merges[0], "GUID-L");
+  f.pilot_ends(2);
+  BOOST_REQUIRE_EQUAL(f.io.remote.size(), 1u);
+  f.eng->merge_exited(f.io.merges[0].output_name, exited(0));  // the local slot frees
+  f.result(2, f.io.remote[0].second, -1, /*started=*/false);
+  BOOST_TEST(f.eng->nodes().at(2).no_merges);
+  BOOST_REQUIRE_EQUAL(f.io.merges.size(), 2u);  // run locally instead, attempt 2
+  BOOST_TEST(f.io.merges[1].attempt == 2);
+  BOOST_TEST(f.io.remote.size() == 1u);
+  BOOST_TEST(f.eng->status().merges_failed == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(remote_merges_off_keeps_every_merge_local) {
+  fixture f(2, 4, 4, 0, false, 3, [](engine_settings& s) { s.remote_merges = false; });
+  f.join(1, "a");
+  f.join(2, "b");
+  f.process_all(1);
+  f.pilot_ends(2);
+  BOOST_TEST(f.io.remote.empty());
+  BOOST_TEST(f.io.merges.size() == 1u);
+  BOOST_TEST(f.io.to(2, protocol::stop::type).size() == 1u);  // let go at once, as before
 }

@@ -146,3 +146,25 @@ BOOST_AUTO_TEST_CASE(site_faults_are_told_from_data_faults) {
   BOOST_TEST(!site_fault(65, "RuntimeError: input file /o/EVNT.1-3.HITS: No such file or directory\n"));
   BOOST_TEST(!site_fault(-1, ""));  // killed by a signal
 }
+
+BOOST_AUTO_TEST_CASE(a_merge_lost_with_its_node_runs_again_at_once_in_a_fresh_attempt_uncounted) {
+  using namespace std::chrono_literals;
+  merge_scheduler s(4, /*max_retries=*/0, 10s);
+  const merge_scheduler::clock::time_point t0{};
+  s.add(task("A"));
+  s.add(task("B"));
+  BOOST_TEST(s.next_to_start(t0)->first.output_name == "A");
+  s.requeue_lost("A");
+  BOOST_TEST(s.running() == 0u);
+  BOOST_TEST(!s.next_due());  // no backoff: the node's fault, not the merge's
+  auto again = s.next_to_start(t0);
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->first.output_name == "A");  // at the front, before B
+  BOOST_TEST(again->second == 2);               // a new work directory (A.2), not A.1's
+  // Lost twice, then a real failure: with no retries allowed it fails for good only now.
+  s.requeue_lost("A");
+  BOOST_TEST(s.next_to_start(t0)->second == 3);
+  BOOST_TEST((s.finished("A", false, nullptr, t0) == outcome::failed));
+  s.requeue_lost("B");  // not running: nothing happens
+  BOOST_TEST(s.pending() == 1u);
+}

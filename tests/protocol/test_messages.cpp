@@ -286,3 +286,30 @@ BOOST_AUTO_TEST_CASE(messages_built_in_an_arena_encode_the_same) {
   u.updates.push_back(x);
   BOOST_TEST(encode_frame(u.to_json(message_arena())) == encode_frame(u.to_json()));
 }
+
+BOOST_AUTO_TEST_CASE(merge_run_and_result_round_trip_and_decode_on_their_side) {
+  merge_run run{"HITS.pool.root.1", 2, {"/bin/bash", "-c", "x y"}, "/o/merge-tmp/HITS.pool.root.1.2",
+                "/o/merge-tmp/HITS.pool.root.1.2/merge.log"};
+  auto back = round_trip(run);
+  BOOST_TEST(back.output_name == run.output_name);
+  BOOST_TEST(back.attempt == 2);
+  BOOST_TEST((back.argv == run.argv));
+  BOOST_TEST(back.work_dir == run.work_dir);
+  BOOST_TEST(back.log_path == run.log_path);
+  auto empty = run.to_json();
+  empty["argv"] = json::array{};
+  BOOST_TEST(merge_run::from_json(empty).error() == "merge_run message: key \"argv\" is empty");
+  auto not_strings = run.to_json();
+  not_strings["argv"] = json::array{1};
+  BOOST_TEST(merge_run::from_json(not_strings).error().find("argv[0]") != std::string::npos);
+
+  auto res = round_trip(merge_result{"HITS.pool.root.1", 2, false, -1, 0, "refused"});
+  BOOST_TEST(!res.started);
+  BOOST_TEST(res.code == -1);
+  BOOST_TEST(res.reason == "refused");
+
+  BOOST_TEST(std::holds_alternative<merge_run>(*decode_coordinator_message(run.to_json())));
+  BOOST_TEST(std::holds_alternative<merge_result>(*decode_stub_message(merge_result{}.to_json())));
+  BOOST_TEST(!decode_stub_message(run.to_json()).has_value());
+  BOOST_TEST(!decode_coordinator_message(merge_result{}.to_json()).has_value());
+}
