@@ -619,6 +619,58 @@ def s_stub_killed(root):
     return site
 
 
+REMOTE_MERGE_START = r"merge (\S+) \(attempt (\d+), \d+ range outputs\) starting on node (\S+)"
+
+
+def s_remote_merges(root):
+    # Issue 15: once the pilots end, the merges left go to the idle nodes through their stubs (one each,
+    # ray.mergemaxprocesses=1) besides the coordinator's node; final/ holds every event exactly once.
+    site = Site(root, inputs=6, events=4, per_output=4, overrides=["ray.mergemaxprocesses=1"])
+    run = site.start({"FAKE_MERGE_SLOW": "0.5"})
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    site.check_report_lists_outputs(6)
+    remote = re.findall(REMOTE_MERGE_START, run.log())
+    check(remote, "no merge ran on an idle node")
+    for output, attempt, node in remote:
+        check(re.search(r"merge %s ended on node %s \(exit code 0\)" % (re.escape(output), re.escape(node)),
+                        run.log()), "no result from %s for merge %s" % (node, output))
+        with open(site.stub_log(node), errors="replace") as f:
+            check("merge %s (attempt %s) started" % (output, attempt) in f.read(),
+                  "stub %s did not log running merge %s" % (node, output))
+    print("%d of 6 merges ran on idle nodes: %s" % (len(remote), sorted({n for _, _, n in remote})))
+    return site
+
+
+def s_remote_merge_stub_killed(root):
+    # A stub SIGKILLed mid-merge: its transform dies with it (parent-death signal), the merge runs again
+    # elsewhere in a fresh attempt directory, and final/ has no partial file: every event exactly once.
+    site = Site(root, inputs=4, events=4, per_output=4, overrides=["ray.mergemaxprocesses=1"])
+    run = site.start({"FAKE_MERGE_DURATION": "4:0"})
+    m = run.wait_log(REMOTE_MERGE_START, timeout=40)
+    output, attempt, node = m.group(1), m.group(2), m.group(3)
+    stub = run.stub_pids()[node]
+
+    def merge_pid():
+        with open(site.stub_log(node), errors="replace") as f:
+            found = re.search(r"merge %s \(attempt %s\) started, pid (\d+)" % (re.escape(output), attempt), f.read())
+        return found and int(found.group(1))
+    transform = wait_until(merge_pid, 10, "the stub's line for merge %s" % output)
+    site.pids.add(transform)
+    os.kill(stub, signal.SIGKILL)
+    run.wait_log(r"merge %s was running on node %s, which is lost: it runs again elsewhere" % (
+        re.escape(output), re.escape(node)))
+    check_no_orphans(site, [transform], 10, "merge transform of the SIGKILLed stub %s" % node)
+    run.expect_rc(EXIT_SUCCESS, timeout=60)
+    site.verify()
+    site.check_report_lists_outputs(4)
+    retried = re.search(r"merge %s \(attempt (\d+), \d+ range outputs\) starting" % re.escape(output),
+                        run.log()[m.end():])
+    check(retried and int(retried.group(1)) > int(attempt), "merge %s was not started again" % output)
+    check(re.search(r"merge %s done" % re.escape(output), run.log()), "merge %s never succeeded" % output)
+    return site
+
+
 def s_stub_stopped(root):
     # SIGSTOP a stub that holds leased ranges past the heartbeat timeout, then SIGCONT it: the
     # coordinator declared it lost and re-dispatched its ranges (> 0 of them); whatever the woken stub and
