@@ -198,6 +198,8 @@ boost::json::object status_json(const status_input& in) {
                              {"pending", s.merges_pending},
                              {"done", s.merges_done},
                              {"failed", s.merges_failed},
+                             {"remote_running", s.merges_remote_running},
+                             {"remote_started", s.merges_remote_started},
                              {"errors", std::move(merge_errors)}};
   o["nodes_connected"] = s.nodes_connected;
   o["requests_waiting"] = s.requests_waiting;
@@ -280,6 +282,9 @@ std::string metrics_text(const status_input& in) {
   m.family("raythenad_merges_finished_total", "counter", "Merges finished, by result (failure: retries exhausted).");
   m.sample(number(std::uint64_t(s.merges_done)), {{"result", "success"}});
   m.sample(number(std::uint64_t(s.merges_failed)), {{"result", "failure"}});
+  m.family("raythenad_merges_remote_started_total", "counter",
+           "Merges started on idle nodes through their stubs (ray.remotemerges), retries included.");
+  m.sample(number(std::uint64_t(s.merges_remote_started)));
   m.family("raythenad_nodes_connected", "gauge", "Stubs connected to the coordinator.");
   m.sample(number(std::uint64_t(s.nodes_connected)));
   m.family("raythenad_range_requests_waiting", "gauge", "Pilot requests for event ranges held until ranges are free.");

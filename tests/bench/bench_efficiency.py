@@ -9,11 +9,15 @@ are drawn from a seeded log-normal distribution (FAKE_PILOT_EVENT_TIMES, mean an
 seconds, times --scale): a range takes the same time under both policies, so they are compared on one
 workload. Merges follow a duration model (FAKE_MERGE_DURATION). Two policies, in the same run:
 
-  raythenad  the defaults: walltime-aware dispatch (ray.walltimeaware), range retries, pilot restarts
+  raythenad  the defaults: walltime-aware dispatch (ray.walltimeaware), range retries, pilot restarts,
+             merges also on idle nodes (ray.remotemerges)
   raythena   Raythena's behaviour through configuration values only: ray.walltimeaware false (ranges are
              handed out until the kill file at walltime - pilotkilltime; whatever is in flight then is
-             lost), ray.maxrangeattempts 1 (no range retries), payload.pilotrestarts 0, merges local
-             with ray.mergemaxprocesses, at most resources.corepernode ranges a request (as always)
+             lost), ray.maxrangeattempts 1 (no range retries), payload.pilotrestarts 0, merges only
+             local (ray.remotemerges false) with ray.mergemaxprocesses, at most resources.corepernode
+             ranges a request (as always)
+  localmerges (only with --policies) raythenad's defaults but ray.remotemerges false: the difference
+             raythenad - localmerges is what merges on idle nodes buy
 
 and two scenarios each:
 
@@ -65,7 +69,10 @@ sys.exit(fake_pilot.main())
 
 POLICIES = {
     "raythenad": [],
-    "raythena": ["ray.walltimeaware=false", "ray.maxrangeattempts=1", "payload.pilotrestarts=0"],
+    "raythena": ["ray.walltimeaware=false", "ray.maxrangeattempts=1", "payload.pilotrestarts=0",
+                 "ray.remotemerges=false"],
+    # raythenad's defaults with merges on the coordinator's node only: what merges on idle nodes buy
+    "localmerges": ["ray.remotemerges=false"],
 }
 
 
@@ -239,6 +246,8 @@ def main():
     ap.add_argument("--margin", type=int, default=2, help="ray.walltimemargin (wall seconds)")
     ap.add_argument("--cut", type=float, default=0.6, help="kill time as a fraction of the compute time")
     ap.add_argument("--scenarios", default="complete,cut", help="which scenarios to run (comma list)")
+    ap.add_argument("--policies", default="raythenad,raythena",
+                    help="comma list of raythenad, raythena, localmerges (raythenad with ray.remotemerges false)")
     args = bl.parse_args(ap)
     if args.smoke:
         args.nodes, args.cores, args.inputs, args.events, args.scale = 2, 2, 2, 12, 0.004
@@ -249,8 +258,12 @@ def main():
     kinds = [k for k in args.scenarios.split(",") if k]
     if not kinds or set(kinds) - {"complete", "cut"}:
         raise SystemExit("bench_efficiency: --scenarios %s: expected a comma list of complete, cut" % args.scenarios)
+    policies = [p for p in args.policies.split(",") if p]
+    if not policies or set(policies) - set(POLICIES) or "raythenad" not in policies:
+        raise SystemExit("bench_efficiency: --policies %s: expected a comma list of %s, with raythenad"
+                         % (args.policies, ", ".join(POLICIES)))
     for kind in kinds:
-        for policy in ("raythenad", "raythena"):
+        for policy in policies:
             r = scenario(args, wl, work, policy, kind)
             if not results:
                 bl.bench("efficiency_workload_core_s", r["compute_s"], "core-s")
@@ -260,9 +273,13 @@ def main():
                               ("tail_s", "s"), ("startup_s", "s")):
                 if r[key] is not None:
                     bl.bench("efficiency_%s_%s_%s" % (kind, policy, key), float(r[key]), unit)
-        a, b = results[("raythenad", kind)], results[("raythena", kind)]
-        for key, unit in (("efficiency", "ratio"), ("lost_core_s", "core-s"), ("tail_s", "s")):
-            bl.bench("efficiency_%s_difference_%s" % (kind, key), float(a[key] - b[key]), unit)
+        a = results[("raythenad", kind)]
+        for other, label in (("raythena", "difference"), ("localmerges", "remote_merges_gain")):
+            if other not in policies:
+                continue
+            b = results[(other, kind)]
+            for key, unit in (("efficiency", "ratio"), ("lost_core_s", "core-s"), ("tail_s", "s")):
+                bl.bench("efficiency_%s_%s_%s" % (kind, label, key), float(a[key] - b[key]), unit)
     if "cut" in kinds and not results[("raythenad", "cut")]["held_back"]:
         print("bench_efficiency: note: the cut run of raythenad never held ranges back")
     if not args.keep:

@@ -34,6 +34,7 @@ status_input sample_input() {
   in.engine.nodes_connected = 2;
   in.engine.merges_running = 2;
   in.engine.merges_pending = 1;
+  in.engine.merges_remote_started = 3;
   in.engine.merges_done = 5;
   in.engine.merges_failed = 1;
   in.engine.requests_waiting = 3;
@@ -184,6 +185,7 @@ BOOST_AUTO_TEST_CASE(metrics_carry_the_numbers) {
   BOOST_TEST(value("raythenad_events_failed_total") == 2);
   BOOST_TEST(value("raythenad_merges", {{"state", "running"}}) == 2);
   BOOST_TEST(value("raythenad_merges", {{"state", "pending"}}) == 1);
+  BOOST_TEST(value("raythenad_merges_remote_started_total", {}) == 3);
   BOOST_TEST(value("raythenad_merges_finished_total", {{"result", "success"}}) == 5);
   BOOST_TEST(value("raythenad_merges_finished_total", {{"result", "failure"}}) == 1);
   BOOST_TEST(value("raythenad_nodes_connected") == 2);
