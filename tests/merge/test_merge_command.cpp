@@ -268,3 +268,20 @@ BOOST_AUTO_TEST_CASE(log_tail_returns_last_lines) {
   auto missing = rty::merge::log_tail((t.path / "nope").string());
   BOOST_TEST(missing.find((t.path / "nope").string()) == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(strictly_inside_is_lexical_and_refuses_escapes_and_the_dir_itself) {
+  using rty::merge::strictly_inside;
+  // What the stub checks of a merge_run, and the coordinator of a remote merge's output.
+  BOOST_TEST(strictly_inside("/o/merge-tmp", "/o/merge-tmp/H.1.2"));
+  BOOST_TEST(strictly_inside("/o/merge-tmp/", "/o/merge-tmp/H.1.2/merge.log"));
+  BOOST_TEST(strictly_inside("/o/merge-tmp", "/o/merge-tmp/./H.1.2"));
+  BOOST_TEST(!strictly_inside("/o/merge-tmp", "/o/merge-tmp"));
+  BOOST_TEST(!strictly_inside("/o/merge-tmp", "/o/merge-tmp/"));
+  BOOST_TEST(!strictly_inside("/o/merge-tmp", "/o/merge-tmp/../final"));
+  BOOST_TEST(!strictly_inside("/o/merge-tmp", "/o/merge-tmp/H/../../x"));
+  BOOST_TEST(!strictly_inside("/o/merge-tmp", "/o/merge-tmpx/H"));
+  BOOST_TEST(!strictly_inside("/o/merge-tmp", "/etc"));
+  BOOST_TEST(!strictly_inside("/o/merge-tmp", "o/merge-tmp/H"));  // relative against absolute
+  BOOST_TEST(!strictly_inside("", "/x"));
+  BOOST_TEST(!strictly_inside("/o", ""));
+}
