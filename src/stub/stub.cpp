@@ -5,6 +5,7 @@
 // One io_context, one thread: the channel reader, the HTTP sessions, the timers and SIGCHLD all run as
 // coroutines on it, so the state below needs no locks.
 #include "stub/stub.hpp"
+#include "stub/merge_guard.hpp"
 #include "stub/node_files.hpp"
 #include "stub/peer_uid.hpp"
 #include "stub/pilot_supervisor.hpp"
@@ -37,7 +38,6 @@
 #include "common/json_util.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
-#include "merge/merge_command.hpp"
 #include "net/channel.hpp"
 #include "net/spawn.hpp"
 #include "pilot/job_patch.hpp"
@@ -224,14 +224,11 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     protocol::merge_result result;
     result.output_name = run.output_name;
     result.attempt = run.attempt;
-    const std::string base = file::join(task_dir_, "merge-tmp");
     std::string refused;
     if (supervisor_.ended() || supervisor_.channel_gone())
       refused = "the stub is ending";
-    else if (task_dir_.empty() || !merge::strictly_inside(base, run.work_dir))
-      refused = "work_dir '" + log::escape(run.work_dir, 300) + "' is not under " + base;
-    else if (!merge::strictly_inside(run.work_dir, run.log_path))
-      refused = "log_path '" + log::escape(run.log_path, 300) + "' is not in the work dir";
+    else if (auto why = refuse_merge_run(task_dir_, run))
+      refused = *why;
     if (refused.empty()) {
       process::spawn_options o;
       o.argv = run.argv;
