@@ -1074,3 +1074,21 @@ BOOST_AUTO_TEST_CASE(remote_merges_off_keeps_every_merge_local) {
   BOOST_TEST(f.io.merges.size() == 1u);
   BOOST_TEST(f.io.to(2, protocol::stop::type).size() == 1u);  // let go at once, as before
 }
+
+BOOST_AUTO_TEST_CASE(a_drain_lets_an_idle_node_finish_its_merge_before_it_is_stopped) {
+  remote_fixture f;
+  f.process_all(1);
+  f.pilot_ends(2);
+  BOOST_REQUIRE_EQUAL(f.io.remote.size(), 1u);
+  f.eng->drain("walltime");
+  BOOST_TEST(f.stops(1).size() == 1u);  // node a's pilot still runs: the kill file
+  BOOST_TEST(f.stops(2).empty());       // node b would end at once, killing its merge
+  BOOST_TEST(f.eng->status().merges_pending == 0u);
+  f.pilot_ends(1);  // no merge goes to a node while the run drains
+  BOOST_TEST(f.io.remote.size() == 1u);
+  auto cmd = f.io.remote[0].second;
+  f.write_report(cmd, "GUID-D");
+  f.result(2, cmd, 0);
+  BOOST_TEST(fs::exists(cmd.output_path));
+  BOOST_TEST(f.stops(2).size() == 1u);  // now it goes
+}
