@@ -354,8 +354,14 @@ void engine::settle_idle_nodes() {
   }
   if (draining_) {
     // Nodes kept from the drain for their merges go once those are done.
+    if (!drain_deferred_) return;
+    drain_deferred_ = false;
     for (auto& [conn, node] : nodes_) {
-      if (node.drain_sent || placement_.running_on(conn) > 0) continue;
+      if (node.drain_sent) continue;
+      if (placement_.running_on(conn) > 0) {
+        drain_deferred_ = true;
+        continue;
+      }
       node.drain_sent = true;
       protocol::stop stop;
       stop.reason = drain_reason_;
@@ -590,7 +596,10 @@ void engine::drain(const std::string& why) {
   for (auto& [conn, node] : nodes_) {
     // An idle node running merges finishes them first (its stub would end at once): it is let go
     // when its last one reports (settle_idle_nodes).
-    if (node.pilot_ended && placement_.running_on(conn) > 0) continue;
+    if (node.pilot_ended && placement_.running_on(conn) > 0) {
+      drain_deferred_ = true;
+      continue;
+    }
     node.drain_sent = true;
     io_.send(conn, stop.to_json());
   }

@@ -227,6 +227,7 @@ class engine {
   std::uint32_t next_index_ = 0;
   std::uint64_t pilot_restarts_ = 0;
   bool draining_ = false;
+  bool drain_deferred_ = false;  // some node was not told to drain yet: it runs merges (drain())
   duration_estimate estimate_;
   std::uint64_t requests_held_back_ = 0;
   bool holding_back_ = false;  // some request was held back: logged once
