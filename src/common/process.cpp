@@ -115,14 +115,9 @@ pid_t vfork_child(child_plan* plan) {
   if (pid == 0) run_child(plan);
   return pid;
 }
-}  // namespace
 
-std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
-  if (options.argv.empty()) {
-    error = "empty command";
-    return std::nullopt;
-  }
-  // Environment: inherited, minus unset, plus set.
+// The child's environment: ours, minus env_unset, plus env_set, as "NAME=value" strings.
+std::vector<std::string> child_environment(const spawn_options& options) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string_view kv(*e);
@@ -135,58 +130,63 @@ std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
   std::vector<std::string> env_strings;
   env_strings.reserve(env.size());
   for (auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
+  return env_strings;
+}
 
-  std::vector<std::string> argv_copy = options.argv;
-  std::vector<char*> argv;
-  for (auto& a : argv_copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
+// A null-terminated char* array over `strings` (which must outlive it).
+std::vector<char*> c_string_array(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
 
-  if (options.parent_death_signal != 0) {
-    child_plan plan{};
-    plan.argv = argv.data();
-    plan.envp = envp.data();
-    plan.cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
-    plan.in_path = options.stdin_path.empty() ? nullptr : options.stdin_path.c_str();
-    plan.out_path = options.stdout_path.empty() ? nullptr : options.stdout_path.c_str();
-    plan.err_to_out = options.stderr_path == "=stdout";
-    plan.err_path = plan.err_to_out || options.stderr_path.empty() ? nullptr : options.stderr_path.c_str();
-    plan.out_flags = O_WRONLY | O_CREAT | (options.append_output ? O_APPEND : O_TRUNC);
-    plan.new_process_group = options.new_process_group;
-    plan.parent_death_signal = options.parent_death_signal;
-    plan.parent = ::getpid();
-    plan.path_lookup = options.argv[0].find('/') == std::string::npos;
-    plan.open_files = child_open_files;
-    plan.error = 0;
-    // No handler of ours may run in the child before it has reset them all.
-    sigset_t all, old;
-    sigfillset(&all);
-    ::pthread_sigmask(SIG_SETMASK, &all, &old);
-    const pid_t pid = vfork_child(&plan);
-    const int spawn_errno = errno;
-    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (pid < 0) {
-      error = "cannot start '" + options.argv[0] + "': " + std::strerror(spawn_errno);
-      return std::nullopt;
-    }
-    if (plan.error != 0) {
-      int status = 0;
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      error = "cannot start '" + options.argv[0] + "': " + std::strerror(plan.error);
-      return std::nullopt;
-    }
-    return pid;
+std::string cannot_start(const spawn_options& options, int err) {
+  return "cannot start '" + options.argv[0] + "': " + std::strerror(err);
+}
+
+// With a parent-death signal: vfork + exec, the child set up by run_child.
+std::optional<pid_t> spawn_with_parent_death(const spawn_options& options, char** argv, char** envp,
+                                             std::string& error) {
+  child_plan plan{};
+  plan.argv = argv;
+  plan.envp = envp;
+  plan.cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
+  plan.in_path = options.stdin_path.empty() ? nullptr : options.stdin_path.c_str();
+  plan.out_path = options.stdout_path.empty() ? nullptr : options.stdout_path.c_str();
+  plan.err_to_out = options.stderr_path == "=stdout";
+  plan.err_path = plan.err_to_out || options.stderr_path.empty() ? nullptr : options.stderr_path.c_str();
+  plan.out_flags = O_WRONLY | O_CREAT | (options.append_output ? O_APPEND : O_TRUNC);
+  plan.new_process_group = options.new_process_group;
+  plan.parent_death_signal = options.parent_death_signal;
+  plan.parent = ::getpid();
+  plan.path_lookup = options.argv[0].find('/') == std::string::npos;
+  plan.open_files = child_open_files;
+  plan.error = 0;
+  // No handler of ours may run in the child before it has reset them all.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = vfork_child(&plan);
+  const int spawn_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    error = cannot_start(options, spawn_errno);
+    return std::nullopt;
   }
+  if (plan.error != 0) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    error = cannot_start(options, plan.error);
+    return std::nullopt;
+  }
+  return pid;
+}
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  // Children get stdio only: the coordinator's listening and channel sockets must not live on in a
-  // stub, a pilot or a merge (a dead peer would then look alive until the heartbeat timeout).
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  posix_spawnattr_t attr;
+// The child's attributes: its own process group if asked, no signal blocked, every disposition default.
+void init_spawn_attributes(const spawn_options& options, posix_spawnattr_t& attr) {
   posix_spawnattr_init(&attr);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   if (options.new_process_group) {
@@ -201,7 +201,14 @@ std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, flags);
+}
 
+// The child's working directory and stdio redirections.
+void init_file_actions(const spawn_options& options, posix_spawn_file_actions_t& actions) {
+  posix_spawn_file_actions_init(&actions);
+  // Children get stdio only: the coordinator's listening and channel sockets must not live on in a
+  // stub, a pilot or a merge (a dead peer would then look alive until the heartbeat timeout).
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   int out_flags = O_WRONLY | O_CREAT | (options.append_output ? O_APPEND : O_TRUNC);
   if (!options.stdin_path.empty())
@@ -212,6 +219,14 @@ std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   else if (!options.stderr_path.empty())
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, options.stderr_path.c_str(), out_flags, 0644);
+}
+
+// Without a parent-death signal: posix_spawn, with the open-files limit lowered around it if set.
+std::optional<pid_t> spawn_posix(const spawn_options& options, char** argv, char** envp, std::string& error) {
+  posix_spawn_file_actions_t actions;
+  init_file_actions(options, actions);
+  posix_spawnattr_t attr;
+  init_spawn_attributes(options, attr);
 
   pid_t pid = -1;
   int rc;
@@ -222,17 +237,31 @@ std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
     lowered = ::setrlimit(RLIMIT_NOFILE, &for_child) == 0;
   }
   if (options.argv[0].find('/') == std::string::npos)
-    rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+    rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv, envp);
   else
-    rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+    rc = posix_spawn(&pid, argv[0], &actions, &attr, argv, envp);
   if (lowered) ::setrlimit(RLIMIT_NOFILE, &own);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
-    error = "cannot start '" + options.argv[0] + "': " + std::strerror(rc);
+    error = cannot_start(options, rc);
     return std::nullopt;
   }
   return pid;
+}
+}  // namespace
+
+std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
+  if (options.argv.empty()) {
+    error = "empty command";
+    return std::nullopt;
+  }
+  std::vector<std::string> env_strings = child_environment(options);
+  std::vector<char*> envp = c_string_array(env_strings);
+  std::vector<std::string> argv_copy = options.argv;
+  std::vector<char*> argv = c_string_array(argv_copy);
+  if (options.parent_death_signal != 0) return spawn_with_parent_death(options, argv.data(), envp.data(), error);
+  return spawn_posix(options, argv.data(), envp.data(), error);
 }
 
 namespace {

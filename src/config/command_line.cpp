@@ -169,8 +169,14 @@ std::string help_text() {
   return o.str();
 }
 
-std::string man_page(std::string_view version, std::string_view status_help) {
-  std::ostringstream o;
+namespace {
+// A tagged paragraph: `tag` is roff already (fonts), `text` is plain.
+void man_entry(std::ostream& o, std::string_view tag, std::string_view text) {
+  o << ".TP\n" << tag << "\n" << roff(text) << "\n";
+}
+
+// NAME, SYNOPSIS and DESCRIPTION.
+void man_header(std::ostream& o, std::string_view version) {
   o << ".TH RAYTHENAD 1 \"\" \"raythenad " << roff(version) << "\" \"User Commands\"\n"
     << ".SH NAME\nraythenad \\- run ATLAS Event Service jumbo jobs across an HPC allocation\n"
     << ".SH SYNOPSIS\n"
@@ -194,6 +200,10 @@ std::string man_page(std::string_view version, std::string_view status_help) {
             "file, in that order of precedence, before the configuration is checked. An empty value overrides "
             "nothing.")
     << "\n.SH OPTIONS\n";
+}
+
+// OPTIONS: the action flags, then the flag of every key that has one.
+void man_options(std::ostream& o) {
   for (const auto& f : action_flags) {
     o << ".TP\n";
     if (f.short_name) o << "\\fB\\-" << f.short_name << "\\fR, ";
@@ -210,7 +220,10 @@ std::string man_page(std::string_view version, std::string_view status_help) {
       << "Sets \\fB" << roff(key.full_name()) << "\\fR: " << roff(key.help) << " (environment: \\fB"
       << roff(key.env_name()) << "\\fR)\n";
   }
-  o << ".SH STATUS COMMAND\n.nf\n" << roff(status_help) << (status_help.ends_with('\n') ? "" : "\n") << ".fi\n";
+}
+
+// CONFIGURATION: every key with its type, default and meaning.
+void man_configuration(std::ostream& o) {
   o << ".SH CONFIGURATION\n"
     << roff("The YAML file has the sections payload, harvester, ray, resources and logging. Keys marked "
             "Raythena must be present, as Raythena required (a null value means the default); the others are "
@@ -225,8 +238,11 @@ std::string man_page(std::string_view version, std::string_view status_help) {
     if (!key.flag.empty()) o << " Flag \\fB\\-\\-" << roff(key.flag) << "\\fR, variable \\fB" << roff(key.env_name()) << "\\fR.";
     o << "\n";
   }
-  // A tagged paragraph: `tag` is roff already (fonts), `text` is plain.
-  auto entry = [&](std::string_view tag, std::string_view text) { o << ".TP\n" << tag << "\n" << roff(text) << "\n"; };
+}
+
+// ENVIRONMENT, FILES, SIGNALS, EXIT STATUS and SEE ALSO.
+void man_environment_and_files(std::ostream& o) {
+  auto entry = [&](std::string_view tag, std::string_view text) { man_entry(o, tag, text); };
   o << ".SH ENVIRONMENT\n";
   entry("\\fBRAYTHENA_\\fR\\fIOPTION\\fR", "Any option above except --help, --help-keys, --help-man and --version.");
   entry("\\fBHARVESTER_PILOT_CONFIG\\fR",
@@ -253,6 +269,16 @@ std::string man_page(std::string_view version, std::string_view status_help) {
     << roff("With --validate: 0 when no check failed, 1 when a check failed, 2 when the configuration cannot be loaded. A run:") << "\n";
   for (const auto& e : run_exit_codes()) entry(".B " + std::to_string(e.code), e.meaning);
   o << ".SH SEE ALSO\n" << roff("raythena-stub --help; the README shipped with raythenad (share/doc/raythenad).") << "\n";
+}
+}  // namespace
+
+std::string man_page(std::string_view version, std::string_view status_help) {
+  std::ostringstream o;
+  man_header(o, version);
+  man_options(o);
+  o << ".SH STATUS COMMAND\n.nf\n" << roff(status_help) << (status_help.ends_with('\n') ? "" : "\n") << ".fi\n";
+  man_configuration(o);
+  man_environment_and_files(o);
   return o.str();
 }
 
