@@ -67,17 +67,62 @@ const ini_file::entry* ini_file::find_entry(const section& s, std::string_view k
   return nullptr;
 }
 
-boost::system::result<ini_file, ini_error> ini_file::parse(std::string_view text, std::string origin) {
-  ini_file ini;
-  ini.origin_ = origin;
-  if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 BOM
+struct ini_file::interpolator {
+  const ini_file& ini;
+  const section* sec;  // nullptr: [DEFAULT] alone
+  std::string error;
+  const entry* lookup(const std::string& key_lower) const {
+    if (sec)
+      if (auto* e = find_entry(*sec, key_lower)) return e;
+    return find_entry(ini.defaults_, key_lower);
+  }
+  bool run(std::string_view rest, std::string& out, int depth) {
+    if (depth > max_interpolation_depth) {
+      error = "interpolation nested deeper than " + std::to_string(max_interpolation_depth) + " levels";
+      return false;
+    }
+    while (!rest.empty()) {
+      auto p = rest.find('%');
+      if (p == std::string_view::npos) {
+        out += rest;
+        return true;
+      }
+      out += rest.substr(0, p);
+      rest.remove_prefix(p);
+      char c = rest.size() > 1 ? rest[1] : '\0';
+      if (c == '%') {
+        out += '%';
+        rest.remove_prefix(2);
+      } else if (c == '(') {
+        auto close = rest.find(')', 2);
+        if (close == std::string_view::npos || close == 2 || close + 1 >= rest.size() || rest[close + 1] != 's') {
+          error = "bad interpolation variable reference '" + std::string(rest) + "' (expected %(name)s)";
+          return false;
+        }
+        std::string name = lower(rest.substr(2, close - 2));
+        rest.remove_prefix(close + 2);
+        const entry* ref = lookup(name);
+        if (!ref) {
+          error = "interpolation refers to missing key '" + name + "'";
+          return false;
+        }
+        if (!run(ref->raw, out, depth + 1)) return false;
+      } else {
+        error = "'%' must be followed by '%' or '(', found '" + std::string(rest) + "' (write %% for a literal %)";
+        return false;
+      }
+    }
+    return true;
+  }
+};
 
+boost::system::result<void, ini_error> ini_file::read_lines(std::string_view text) {
   section* current = nullptr;
   entry* current_entry = nullptr;  // the option that continuation lines extend
   std::vector<std::string> pending_blank;  // blank lines inside a value are kept only if text follows
   std::size_t indent_level = 0;
   int lineno = 0;
-  auto fail = [&](int line, std::string message) { return ini_error{origin, line, std::move(message)}; };
+  auto fail = [&](int line, std::string message) { return ini_error{origin_, line, std::move(message)}; };
 
   for (std::string_view line : split_lines(text)) {
     ++lineno;
@@ -101,12 +146,12 @@ boost::system::result<ini_file, ini_error> ini_file::parse(std::string_view text
       std::string name(value.substr(1, value.rfind(']') - 1));
       current_entry = nullptr;
       if (name == "DEFAULT") {
-        current = &ini.defaults_;
+        current = &defaults_;
         continue;
       }
-      if (ini.find_section(name)) return fail(lineno, "duplicate section [" + name + "]");
-      ini.sections_.push_back(section{name, {}});
-      current = &ini.sections_.back();
+      if (find_section(name)) return fail(lineno, "duplicate section [" + name + "]");
+      sections_.push_back(section{name, {}});
+      current = &sections_.back();
       // Pointers into sections_ stay valid only until the next push_back; re-acquire below.
       continue;
     }
@@ -122,86 +167,46 @@ boost::system::result<ini_file, ini_error> ini_file::parse(std::string_view text
     current->entries.push_back(entry{key, key_lower, std::string(strip(value.substr(delim + 1))), {}, lineno});
     current_entry = &current->entries.back();
   }
-  for (auto* s : {&ini.defaults_}) for (auto& e : s->entries) e.raw = rstrip(e.raw);
-  for (auto& s : ini.sections_) for (auto& e : s.entries) e.raw = rstrip(e.raw);
+  for (auto& e : defaults_.entries) e.raw = rstrip(e.raw);
+  for (auto& s : sections_) for (auto& e : s.entries) e.raw = rstrip(e.raw);
+  return {};
+}
 
-  // Interpolate every value in every section's context (configparser's BasicInterpolation.before_get).
-  struct interpolator {
-    const ini_file& ini;
-    const section* sec;  // nullptr: [DEFAULT] alone
-    std::string error;
-    const entry* lookup(const std::string& key_lower) const {
-      if (sec)
-        if (auto* e = find_entry(*sec, key_lower)) return e;
-      return find_entry(ini.defaults_, key_lower);
-    }
-    bool run(std::string_view rest, std::string& out, int depth) {
-      if (depth > max_interpolation_depth) {
-        error = "interpolation nested deeper than " + std::to_string(max_interpolation_depth) + " levels";
-        return false;
+boost::system::result<void, ini_error> ini_file::interpolate_section(const section* sec, std::vector<entry>& entries,
+                                                                    std::vector<std::string>* defaults_out) {
+  for (auto& e : entries) {
+    interpolator in{*this, sec, {}};
+    std::string out;
+    if (!in.run(e.raw, out, 1))
+      return ini_error{origin_, e.line, "[" + (sec ? sec->name : std::string("DEFAULT")) + "] " + e.key + ": " + in.error};
+    e.value = std::move(out);
+  }
+  if (defaults_out) {
+    for (auto& d : defaults_.entries) {
+      if (sec && find_entry(*sec, d.key_lower)) {
+        defaults_out->emplace_back();
+        continue;
       }
-      while (!rest.empty()) {
-        auto p = rest.find('%');
-        if (p == std::string_view::npos) {
-          out += rest;
-          return true;
-        }
-        out += rest.substr(0, p);
-        rest.remove_prefix(p);
-        char c = rest.size() > 1 ? rest[1] : '\0';
-        if (c == '%') {
-          out += '%';
-          rest.remove_prefix(2);
-        } else if (c == '(') {
-          auto close = rest.find(')', 2);
-          if (close == std::string_view::npos || close == 2 || close + 1 >= rest.size() || rest[close + 1] != 's') {
-            error = "bad interpolation variable reference '" + std::string(rest) + "' (expected %(name)s)";
-            return false;
-          }
-          std::string name = lower(rest.substr(2, close - 2));
-          rest.remove_prefix(close + 2);
-          const entry* ref = lookup(name);
-          if (!ref) {
-            error = "interpolation refers to missing key '" + name + "'";
-            return false;
-          }
-          if (!run(ref->raw, out, depth + 1)) return false;
-        } else {
-          error = "'%' must be followed by '%' or '(', found '" + std::string(rest) + "' (write %% for a literal %)";
-          return false;
-        }
-      }
-      return true;
-    }
-  };
-  auto interpolate_section = [&](const section* sec, std::vector<entry>& entries,
-                                 std::vector<std::string>* defaults_out) -> boost::system::result<void, ini_error> {
-    for (auto& e : entries) {
-      interpolator in{ini, sec, {}};
+      interpolator in{*this, sec, {}};
       std::string out;
-      if (!in.run(e.raw, out, 1))
-        return ini_error{origin, e.line, "[" + (sec ? sec->name : std::string("DEFAULT")) + "] " + e.key + ": " + in.error};
-      e.value = std::move(out);
+      if (!in.run(d.raw, out, 1))
+        return ini_error{origin_, d.line, "[" + sec->name + "] (from [DEFAULT]) " + d.key + ": " + in.error};
+      defaults_out->push_back(std::move(out));
     }
-    if (defaults_out) {
-      for (auto& d : ini.defaults_.entries) {
-        if (sec && find_entry(*sec, d.key_lower)) {
-          defaults_out->emplace_back();
-          continue;
-        }
-        interpolator in{ini, sec, {}};
-        std::string out;
-        if (!in.run(d.raw, out, 1))
-          return ini_error{origin, d.line, "[" + sec->name + "] (from [DEFAULT]) " + d.key + ": " + in.error};
-        defaults_out->push_back(std::move(out));
-      }
-    }
-    return {};
-  };
-  if (auto r = interpolate_section(nullptr, ini.defaults_.entries, nullptr); !r) return r.error();
+  }
+  return {};
+}
+
+boost::system::result<ini_file, ini_error> ini_file::parse(std::string_view text, std::string origin) {
+  ini_file ini;
+  ini.origin_ = origin;
+  if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 BOM
+  if (auto r = ini.read_lines(text); !r) return r.error();
+  // Interpolate every value in every section's context (configparser's BasicInterpolation.before_get).
+  if (auto r = ini.interpolate_section(nullptr, ini.defaults_.entries, nullptr); !r) return r.error();
   ini.default_values_.resize(ini.sections_.size());
   for (std::size_t i = 0; i < ini.sections_.size(); ++i)
-    if (auto r = interpolate_section(&ini.sections_[i], ini.sections_[i].entries, &ini.default_values_[i]); !r)
+    if (auto r = ini.interpolate_section(&ini.sections_[i], ini.sections_[i].entries, &ini.default_values_[i]); !r)
       return r.error();
   return ini;
 }

@@ -52,6 +52,13 @@ class ini_file {
   };
   const section* find_section(std::string_view name) const;
   static const entry* find_entry(const section& s, std::string_view key_lower);
+  struct interpolator;  // configparser's BasicInterpolation, in ini.cpp
+  // The sections and raw values of `text` (comments, continuation lines, duplicates refused).
+  boost::system::result<void, ini_error> read_lines(std::string_view text);
+  // Interpolates `entries` in the context of `sec` (nullptr: [DEFAULT] alone); with `defaults_out`, the
+  // [DEFAULT] values as seen from `sec` too.
+  boost::system::result<void, ini_error> interpolate_section(const section* sec, std::vector<entry>& entries,
+                                                             std::vector<std::string>* defaults_out);
 
   std::string origin_;
   section defaults_{"DEFAULT", {}};

@@ -277,6 +277,104 @@ boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::strin
   return parse_job_spec(*v, origin);
 }
 
+namespace {
+using job_result = boost::system::result<void, std::string>;
+
+// esmergeSpec: an object, or the same object serialised as a string (both occur).
+job_result read_merge_spec(rty::job_spec& job, const field_reader& r, const std::string& where) {
+  const auto& j = job.raw;
+  auto ms = j.find("esmergeSpec");
+  if (ms == j.end() || ms->value().is_null()) return fail(r.prefix + "required field 'esmergeSpec' is missing");
+  boost::json::value merge_value = ms->value();
+  if (merge_value.is_string()) {
+    std::string what;
+    auto parsed = rty::json::parse(merge_value.get_string(), where + ": esmergeSpec", &what);
+    if (!parsed) return fail(what);
+    merge_value = std::move(*parsed);
+  }
+  if (!merge_value.is_object()) return fail(r.prefix + "esmergeSpec must be an object");
+  field_reader m{merge_value.as_object(), r.prefix + "esmergeSpec: ", {}};
+  if (auto v = m.str("transPath")) job.merge_trans_path = *v;
+  if (auto v = m.str("jobParameters")) job.merge_job_parameters = *v;
+  if (auto v = m.integer("nEventsPerOutputFile")) job.events_per_output = *v;
+  if (!m.error.empty()) return fail(m.error);
+  return {};
+}
+
+// inFiles, GUID and outFiles: as many GUIDs as inputs, every name safe to become a path.
+job_result read_file_lists(rty::job_spec& job, const std::string& prefix, const std::string& in_files,
+                           const std::string& guids, const std::string& out_files) {
+  job.in_files = split_commas(in_files);
+  job.guids = split_commas(guids);
+  if (job.in_files.empty() || std::any_of(job.in_files.begin(), job.in_files.end(), [](auto& s) { return s.empty(); }))
+    return fail(prefix + "inFiles '" + rty::names::escaped(in_files) + "' must be a comma list of input LFNs");
+  if (job.guids.size() != job.in_files.size())
+    return fail(prefix + "GUID has " + std::to_string(job.guids.size()) + " entries but inFiles has " +
+           std::to_string(job.in_files.size()));
+  // Every name that becomes a path is checked before anything is joined to a directory (issue 13):
+  // input LFNs (node directories, merge inputs), GUIDs, and every outFiles entry (HITS ones are the
+  // merged outputs in final/). An empty outFiles entry (a trailing comma) names nothing and is skipped.
+  for (std::size_t i = 0; i < job.in_files.size(); ++i)
+    if (auto bad = rty::names::check("inFiles entry", job.in_files[i])) return fail(prefix + *bad);
+  for (auto& g : job.guids)
+    if (auto bad = rty::names::check("GUID entry", g)) return fail(prefix + *bad);
+  for (auto& name : split_commas(out_files)) {
+    if (name.empty()) continue;
+    if (auto bad = rty::names::check("outFiles entry", name)) return fail(prefix + *bad);
+    if (name.rfind("HITS", 0) == 0) job.output_files.push_back(name);
+  }
+  return {};
+}
+
+// The event counts: positive, dividing one another, and enough HITS outputs for the inputs.
+job_result check_event_counts(const rty::job_spec& job, const std::string& prefix) {
+  const auto e = job.events_per_input, h = job.events_per_output;
+  if (e <= 0) return fail(prefix + "nEventsPerInputFile must be positive, found " + std::to_string(e));
+  if (h <= 0) return fail(prefix + "esmergeSpec.nEventsPerOutputFile must be positive, found " + std::to_string(h));
+  if (e % h != 0 && h % e != 0)
+    return fail(prefix + "nEventsPerInputFile " + std::to_string(e) + " and nEventsPerOutputFile " + std::to_string(h) +
+           " must divide one another");
+  const auto n_in = static_cast<std::int64_t>(job.in_files.size());
+  std::int64_t needed = 0;
+  if (h >= e) {  // N→1: k = H/E inputs per output
+    const auto k = h / e;
+    needed = (n_in + k - 1) / k;
+  } else {  // 1→N: k = E/H outputs per input
+    needed = n_in * (e / h);
+  }
+  if (static_cast<std::int64_t>(job.output_files.size()) < needed)
+    return fail(prefix + "outFiles has " + std::to_string(job.output_files.size()) + " HITS outputs but " +
+           std::to_string(n_in) + " inputs with " + std::to_string(e) + " events each and " + std::to_string(h) +
+           " events per output need " + std::to_string(needed));
+  return {};
+}
+
+// The release from swRelease; the platform from container_name, else cmtConfig, else the default.
+void set_release_and_platform(rty::job_spec& job, field_reader& r) {
+  job.release = release_from_sw_release(job.sw_release);
+  auto container = r.str("container_name", false).value_or("");
+  auto cmt = r.str("cmtConfig", false).value_or("");
+  if (!container.empty()) {
+    job.platform = container;
+  } else if (!cmt.empty()) {
+    job.platform = cmt;
+  } else {
+    job.platform = std::string(default_platform);
+    job.raw["cmtConfig"] = job.platform;
+  }
+}
+
+void patch_event_service(rty::job_spec& job) {
+  // The event-service patch (docs/architecture.md); idempotent so a resumed .read spec is not
+  // prefixed twice.
+  job.raw["eventService"] = "true";
+  constexpr std::string_view es_flag = "--eventService=True";
+  if (job.job_pars.rfind(es_flag, 0) != 0) job.job_pars = std::string(es_flag) + " " + job.job_pars;
+  job.raw["jobPars"] = job.job_pars;
+}
+
+}  // namespace
+
 boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::json::value& content,
                                                                  std::string_view origin) {
   const std::string o(origin);
@@ -310,80 +408,11 @@ boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::js
   job.core_count = static_cast<int>(r.integer("coreCount", false).value_or(1));
   if (!r.error.empty()) return fail(r.error);
 
-  // esmergeSpec: an object, or the same object serialised as a string (both occur).
-  auto ms = j.find("esmergeSpec");
-  if (ms == j.end() || ms->value().is_null()) return fail(r.prefix + "required field 'esmergeSpec' is missing");
-  boost::json::value merge_value = ms->value();
-  if (merge_value.is_string()) {
-    std::string what;
-    auto parsed = rty::json::parse(merge_value.get_string(), o + ": job " + std::string(key) + ": esmergeSpec", &what);
-    if (!parsed) return fail(what);
-    merge_value = std::move(*parsed);
-  }
-  if (!merge_value.is_object()) return fail(r.prefix + "esmergeSpec must be an object");
-  field_reader m{merge_value.as_object(), r.prefix + "esmergeSpec: ", {}};
-  if (auto v = m.str("transPath")) job.merge_trans_path = *v;
-  if (auto v = m.str("jobParameters")) job.merge_job_parameters = *v;
-  if (auto v = m.integer("nEventsPerOutputFile")) job.events_per_output = *v;
-  if (!m.error.empty()) return fail(m.error);
-
-  job.in_files = split_commas(*in_files);
-  job.guids = split_commas(*guids);
-  if (job.in_files.empty() || std::any_of(job.in_files.begin(), job.in_files.end(), [](auto& s) { return s.empty(); }))
-    return fail(r.prefix + "inFiles '" + rty::names::escaped(*in_files) + "' must be a comma list of input LFNs");
-  if (job.guids.size() != job.in_files.size())
-    return fail(r.prefix + "GUID has " + std::to_string(job.guids.size()) + " entries but inFiles has " +
-           std::to_string(job.in_files.size()));
-  // Every name that becomes a path is checked before anything is joined to a directory (issue 13):
-  // input LFNs (node directories, merge inputs), GUIDs, and every outFiles entry (HITS ones are the
-  // merged outputs in final/). An empty outFiles entry (a trailing comma) names nothing and is skipped.
-  for (std::size_t i = 0; i < job.in_files.size(); ++i)
-    if (auto bad = rty::names::check("inFiles entry", job.in_files[i])) return fail(r.prefix + *bad);
-  for (auto& g : job.guids)
-    if (auto bad = rty::names::check("GUID entry", g)) return fail(r.prefix + *bad);
-  for (auto& name : split_commas(*out_files)) {
-    if (name.empty()) continue;
-    if (auto bad = rty::names::check("outFiles entry", name)) return fail(r.prefix + *bad);
-    if (name.rfind("HITS", 0) == 0) job.output_files.push_back(name);
-  }
-
-  const auto e = job.events_per_input, h = job.events_per_output;
-  if (e <= 0) return fail(r.prefix + "nEventsPerInputFile must be positive, found " + std::to_string(e));
-  if (h <= 0) return fail(r.prefix + "esmergeSpec.nEventsPerOutputFile must be positive, found " + std::to_string(h));
-  if (e % h != 0 && h % e != 0)
-    return fail(r.prefix + "nEventsPerInputFile " + std::to_string(e) + " and nEventsPerOutputFile " + std::to_string(h) +
-           " must divide one another");
-  const auto n_in = static_cast<std::int64_t>(job.in_files.size());
-  std::int64_t needed = 0;
-  if (h >= e) {  // N→1: k = H/E inputs per output
-    const auto k = h / e;
-    needed = (n_in + k - 1) / k;
-  } else {  // 1→N: k = E/H outputs per input
-    needed = n_in * (e / h);
-  }
-  if (static_cast<std::int64_t>(job.output_files.size()) < needed)
-    return fail(r.prefix + "outFiles has " + std::to_string(job.output_files.size()) + " HITS outputs but " +
-           std::to_string(n_in) + " inputs with " + std::to_string(e) + " events each and " + std::to_string(h) +
-           " events per output need " + std::to_string(needed));
-
-  job.release = release_from_sw_release(job.sw_release);
-  auto container = r.str("container_name", false).value_or("");
-  auto cmt = r.str("cmtConfig", false).value_or("");
-  if (!container.empty()) {
-    job.platform = container;
-  } else if (!cmt.empty()) {
-    job.platform = cmt;
-  } else {
-    job.platform = std::string(default_platform);
-    job.raw["cmtConfig"] = job.platform;
-  }
-
-  // Event-service patch (docs/architecture.md); idempotent so a resumed .read spec is not
-  // prefixed twice.
-  job.raw["eventService"] = "true";
-  constexpr std::string_view es_flag = "--eventService=True";
-  if (job.job_pars.rfind(es_flag, 0) != 0) job.job_pars = std::string(es_flag) + " " + job.job_pars;
-  job.raw["jobPars"] = job.job_pars;
+  if (auto m = read_merge_spec(job, r, o + ": job " + std::string(key)); !m) return fail(m.error());
+  if (auto f = read_file_lists(job, r.prefix, *in_files, *guids, *out_files); !f) return fail(f.error());
+  if (auto c = check_event_counts(job, r.prefix); !c) return fail(c.error());
+  set_release_and_platform(job, r);
+  patch_event_service(job);
   return job;
 }
 

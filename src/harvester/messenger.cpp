@@ -125,6 +125,24 @@ std::optional<rty::event_range> to_range(const boost::json::value& v, const std:
   return r;
 }
 
+// R5: ranges are claimed by renaming to -N, N = largest existing + 1 (archives survive restarts).
+long long next_archive_number(const std::string& path) {
+  long long next = 0;
+  const std::string dir = dir_of(path), prefix = base_of(path) + "-";
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (auto* ent = ::readdir(d)) {
+      std::string_view name = ent->d_name;
+      if (name.substr(0, prefix.size()) != prefix) continue;
+      auto digits = name.substr(prefix.size());
+      long long n = 0;
+      auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+      if (ec == std::errc() && p == digits.data() + digits.size() && !digits.empty()) next = std::max(next, n + 1);
+    }
+    ::closedir(d);
+  }
+  return next;
+}
+
 }  // namespace
 
 boost::json::object dump_entry(const rty::range_update& u) {
@@ -272,130 +290,152 @@ std::error_code messenger::write_job_request(std::string* what) {
   return rty::file::write_atomic(files_.job_request, request, what);
 }
 
+// The first poll: reads a pre-staged spec, resumes from a .read one (R6), or requests a job. A value
+// when the poll is decided here.
+std::optional<job_poll_result> messenger::start_job_wait(clock::time_point now, const std::string& read_path) {
+  job_phase_ = job_phase::waiting;
+  job_started_ = now;
+  job_requested_at_ = now;
+  if (exists(files_.job_spec)) {
+    RTY_LOG(info, component) << "job spec " << files_.job_spec << " is pre-staged; reading it";
+  } else if (exists(read_path)) {
+    // R6: a restart in the same worker. Requesting now would make Harvester feed a second job (refill trap).
+    auto read = read_capped(read_path, opts_.max_job_spec_bytes, "job spec");
+    if (!read.text) return failed{read.what + (read.too_big ? "; the file is left in place for an operator" : "")};
+    auto job = files_.spec_format == job_spec_format::cgi ? parse_job_spec_cgi_text(*read.text, read_path)
+                                                          : parse_job_spec_text(*read.text, read_path);
+    if (!job) return failed{job.error()};
+    RTY_LOG(warning, component) << "only " << read_path << " is present (earlier run in this worker): resuming job "
+                                << job->panda_id << " from it, no new job request";
+    job_phase_ = job_phase::delivered;
+    ranges_panda_id_ = job->panda_id;
+    return job_ready{std::move(*job), read_path};
+  } else if (exists(files_.job_request)) {
+    RTY_LOG(warning, component) << "job request " << files_.job_request
+                                << " from an earlier run is still pending; waiting for its answer " << files_.job_spec;
+    wrote_job_request_ = true;
+  } else {
+    std::string what;
+    if (auto ec = write_job_request(&what)) return failed{"cannot write job request: " + what};
+    wrote_job_request_ = true;
+    RTY_LOG(info, component) << "requested a job: wrote " << files_.job_request << ", waiting for " << files_.job_spec;
+  }
+  return std::nullopt;
+}
+
+std::string messenger::job_timeout_message(clock::time_point now) const {
+  return "no usable job from Harvester after " + std::to_string(secs(now - job_started_)) + " s: " +
+         files_.job_spec + (exists(files_.job_spec) ? " is present but never became complete valid JSON (" +
+                                                           spec_reader_.last_problem + ")"
+                                                     : " never appeared") +
+         "; job request " + files_.job_request + (exists(files_.job_request) ? " is still pending" : " is gone") +
+         " (harvester job timeout " + std::to_string(opts_.job_timeout.count()) + " s)";
+}
+
+// No job spec yet: the request is written again when Harvester took it without answering.
+job_poll_result messenger::job_spec_absent(clock::time_point now) {
+  bool request_present = exists(files_.job_request);
+  if (!request_present && job_requested_at_ && now - *job_requested_at_ >= opts_.rerequest_after) {
+    std::string what;
+    if (auto ec = write_job_request(&what)) {
+      RTY_LOG(error, component) << "cannot write job request again: " << what;
+    } else {
+      RTY_LOG(warning, component) << "no answer " << files_.job_spec << " " << secs(now - *job_requested_at_)
+                                  << " s after the request and the request is gone: wrote "
+                                  << files_.job_request << " again";
+      wrote_job_request_ = true;
+    }
+    job_requested_at_ = now;
+  }
+  std::string what = "waiting for job spec " + files_.job_spec + " (" +
+                     (request_present ? "request " + files_.job_request + " pending"
+                                      : std::string("no request file: Harvester took it or the job is pre-staged")) +
+                     ", " + std::to_string(secs(now - job_started_)) + " s so far)";
+  if (should_log(job_log_, 1, now)) {
+    RTY_LOG(info, component) << what;
+  }
+  return waiting{what, opts_.poll_interval};
+}
+
+// A job spec that does not parse: retried, and quarantined (and the job requested again) after corrupt_after.
+job_poll_result messenger::job_spec_bad(clock::time_point now, const std::string& problem) {
+  if (now - *spec_reader_.bad_since >= opts_.corrupt_after) {
+    auto moved = quarantine(files_.job_spec);
+    RTY_LOG(error, component) << files_.job_spec << " stayed unparsable for " << secs(now - *spec_reader_.bad_since)
+                              << " s (" << problem << "): moved to " << moved << ", requesting the job again";
+    spec_reader_.reset();
+    std::string what;
+    if (auto ec = write_job_request(&what)) return failed{"cannot write job request: " + what};
+    wrote_job_request_ = true;
+    job_requested_at_ = now;
+    return waiting{"job spec was corrupt; requested again", opts_.poll_interval};
+  }
+  if (should_log(job_log_, 2, now)) {
+    RTY_LOG(warning, component) << "job spec not readable yet (half-written?), retrying: " << problem;
+  }
+  return waiting{"job spec " + files_.job_spec + " does not parse yet: " + problem, bad_delay(spec_reader_)};
+}
+
+// R3: with late binding the feed is over when pandaIDsFile exists or the request is gone; the input
+// symlinks are written before pandaIDsFile. A value while we still wait for it.
+std::optional<waiting> messenger::wait_for_feed(clock::time_point now) {
+  if (!(wrote_job_request_ && !files_.pandaids.empty() && exists(files_.job_request) && !exists(files_.pandaids)))
+    return std::nullopt;
+  if (!feed_wait_since_) feed_wait_since_ = now;
+  if (now - *feed_wait_since_ < opts_.corrupt_after) {
+    std::string what = "job spec " + files_.job_spec + " is complete; waiting for Harvester to finish the feed (" +
+                       files_.pandaids + " absent, request still present)";
+    if (should_log(job_log_, 3, now)) {
+      RTY_LOG(info, component) << what;
+    }
+    return waiting{what, opts_.poll_interval};
+  }
+  RTY_LOG(warning, component) << "Harvester did not finish the feed within " << opts_.corrupt_after.count()
+                              << " s (" << files_.pandaids << " absent); using the job spec anyway";
+  return std::nullopt;
+}
+
+// Claims the job spec by renaming it to .read and removes the request.
+job_poll_result messenger::claim_job(rty::job_spec job, const std::string& read_path) {
+  if (::rename(files_.job_spec.c_str(), read_path.c_str()) != 0)
+    return failed{"cannot claim job spec: rename '" + files_.job_spec + "' to '" + read_path + "': " + std::strerror(errno)};
+  if (::unlink(files_.job_request.c_str()) != 0 && errno != ENOENT) {
+    RTY_LOG(warning, component) << "cannot remove " << files_.job_request << ": " << std::strerror(errno);
+  }
+  RTY_LOG(info, component) << "got job " << job.panda_id << " (task " << job.task_id << ", " << job.in_files.size()
+                           << " inputs) from " << files_.job_spec << ", claimed as " << read_path;
+  job_phase_ = job_phase::delivered;
+  ranges_panda_id_ = job.panda_id;
+  return job_ready{std::move(job), read_path};
+}
+
 job_poll_result messenger::poll_job(clock::time_point now) {
   if (job_phase_ == job_phase::delivered)
     return failed{"the job from " + files_.job_spec + " was already delivered; a job is queued only once"};
   const std::string read_path = files_.job_spec + ".read";
-
-  if (job_phase_ == job_phase::start) {
-    job_phase_ = job_phase::waiting;
-    job_started_ = now;
-    job_requested_at_ = now;
-    if (exists(files_.job_spec)) {
-      RTY_LOG(info, component) << "job spec " << files_.job_spec << " is pre-staged; reading it";
-    } else if (exists(read_path)) {
-      // R6: a restart in the same worker. Requesting now would make Harvester feed a second job (refill trap).
-      auto read = read_capped(read_path, opts_.max_job_spec_bytes, "job spec");
-      if (!read.text) return failed{read.what + (read.too_big ? "; the file is left in place for an operator" : "")};
-      auto job = files_.spec_format == job_spec_format::cgi ? parse_job_spec_cgi_text(*read.text, read_path)
-                                                            : parse_job_spec_text(*read.text, read_path);
-      if (!job) return failed{job.error()};
-      RTY_LOG(warning, component) << "only " << read_path << " is present (earlier run in this worker): resuming job "
-                                  << job->panda_id << " from it, no new job request";
-      job_phase_ = job_phase::delivered;
-      ranges_panda_id_ = job->panda_id;
-      return job_ready{std::move(*job), read_path};
-    } else if (exists(files_.job_request)) {
-      RTY_LOG(warning, component) << "job request " << files_.job_request
-                                  << " from an earlier run is still pending; waiting for its answer " << files_.job_spec;
-      wrote_job_request_ = true;
-    } else {
-      std::string what;
-      if (auto ec = write_job_request(&what)) return failed{"cannot write job request: " + what};
-      wrote_job_request_ = true;
-      RTY_LOG(info, component) << "requested a job: wrote " << files_.job_request << ", waiting for " << files_.job_spec;
-    }
-  }
-
-  if (opts_.job_timeout.count() > 0 && now - job_started_ >= opts_.job_timeout)
-    return failed{"no usable job from Harvester after " + std::to_string(secs(now - job_started_)) + " s: " +
-                  files_.job_spec + (exists(files_.job_spec) ? " is present but never became complete valid JSON (" +
-                                                                    spec_reader_.last_problem + ")"
-                                                              : " never appeared") +
-                  "; job request " + files_.job_request + (exists(files_.job_request) ? " is still pending" : " is gone") +
-                  " (harvester job timeout " + std::to_string(opts_.job_timeout.count()) + " s)"};
+  if (job_phase_ == job_phase::start)
+    if (auto decided = start_job_wait(now, read_path)) return std::move(*decided);
+  if (opts_.job_timeout.count() > 0 && now - job_started_ >= opts_.job_timeout) return failed{job_timeout_message(now)};
 
   auto out = read_stable(files_.job_spec, opts_.max_job_spec_bytes, "job spec", spec_reader_, now,
                          files_.spec_format == job_spec_format::cgi);
   switch (out.state) {
     case read_state::too_big:
       return failed{out.problem + "; the file is left in place for an operator"};
-    case read_state::absent: {
-      bool request_present = exists(files_.job_request);
-      if (!request_present && job_requested_at_ && now - *job_requested_at_ >= opts_.rerequest_after) {
-        std::string what;
-        if (auto ec = write_job_request(&what)) {
-          RTY_LOG(error, component) << "cannot write job request again: " << what;
-        } else {
-          RTY_LOG(warning, component) << "no answer " << files_.job_spec << " " << secs(now - *job_requested_at_)
-                                      << " s after the request and the request is gone: wrote "
-                                      << files_.job_request << " again";
-          wrote_job_request_ = true;
-        }
-        job_requested_at_ = now;
-      }
-      std::string what = "waiting for job spec " + files_.job_spec + " (" +
-                         (request_present ? "request " + files_.job_request + " pending"
-                                          : std::string("no request file: Harvester took it or the job is pre-staged")) +
-                         ", " + std::to_string(secs(now - job_started_)) + " s so far)";
-      if (should_log(job_log_, 1, now)) {
-        RTY_LOG(info, component) << what;
-      }
-      return waiting{what, opts_.poll_interval};
-    }
+    case read_state::absent:
+      return job_spec_absent(now);
     case read_state::unstable:
       return waiting{"job spec " + files_.job_spec + " is being written; reading it again to see it stable",
                      spec_reader_.last_good ? std::min(opts_.confirm_interval, opts_.poll_interval) : opts_.poll_interval};
-    case read_state::bad: {
-      if (now - *spec_reader_.bad_since >= opts_.corrupt_after) {
-        auto moved = quarantine(files_.job_spec);
-        RTY_LOG(error, component) << files_.job_spec << " stayed unparsable for " << secs(now - *spec_reader_.bad_since)
-                                  << " s (" << out.problem << "): moved to " << moved << ", requesting the job again";
-        spec_reader_.reset();
-        std::string what;
-        if (auto ec = write_job_request(&what)) return failed{"cannot write job request: " + what};
-        wrote_job_request_ = true;
-        job_requested_at_ = now;
-        return waiting{"job spec was corrupt; requested again", opts_.poll_interval};
-      }
-      if (should_log(job_log_, 2, now)) {
-        RTY_LOG(warning, component) << "job spec not readable yet (half-written?), retrying: " << out.problem;
-      }
-      return waiting{"job spec " + files_.job_spec + " does not parse yet: " + out.problem, bad_delay(spec_reader_)};
-    }
+    case read_state::bad:
+      return job_spec_bad(now, out.problem);
     case read_state::complete:
       break;
   }
-
   auto job = parse_job_spec(out.value, files_.job_spec);
   if (!job) return failed{job.error()};
-
-  // R3: with late binding the feed is over when pandaIDsFile exists or the request is gone; the input
-  // symlinks are written before pandaIDsFile.
-  if (wrote_job_request_ && !files_.pandaids.empty() && exists(files_.job_request) && !exists(files_.pandaids)) {
-    if (!feed_wait_since_) feed_wait_since_ = now;
-    if (now - *feed_wait_since_ < opts_.corrupt_after) {
-      std::string what = "job spec " + files_.job_spec + " is complete; waiting for Harvester to finish the feed (" +
-                         files_.pandaids + " absent, request still present)";
-      if (should_log(job_log_, 3, now)) {
-        RTY_LOG(info, component) << what;
-      }
-      return waiting{what, opts_.poll_interval};
-    }
-    RTY_LOG(warning, component) << "Harvester did not finish the feed within " << opts_.corrupt_after.count()
-                                << " s (" << files_.pandaids << " absent); using the job spec anyway";
-  }
-
-  if (::rename(files_.job_spec.c_str(), read_path.c_str()) != 0)
-    return failed{"cannot claim job spec: rename '" + files_.job_spec + "' to '" + read_path + "': " + std::strerror(errno)};
-  if (::unlink(files_.job_request.c_str()) != 0 && errno != ENOENT) {
-    RTY_LOG(warning, component) << "cannot remove " << files_.job_request << ": " << std::strerror(errno);
-  }
-  RTY_LOG(info, component) << "got job " << job->panda_id << " (task " << job->task_id << ", " << job->in_files.size()
-                           << " inputs) from " << files_.job_spec << ", claimed as " << read_path;
-  job_phase_ = job_phase::delivered;
-  ranges_panda_id_ = job->panda_id;
-  return job_ready{std::move(*job), read_path};
+  if (auto w = wait_for_feed(now)) return std::move(*w);
+  return claim_job(std::move(*job), read_path);
 }
 
 std::error_code messenger::write_ranges_request(std::string* what) {
@@ -432,86 +472,52 @@ boost::system::result<bool, std::string> messenger::request_ranges(const std::st
   return true;
 }
 
-ranges_poll_result messenger::poll_ranges(clock::time_point now) {
-  auto out = read_stable(files_.event_ranges, opts_.max_event_ranges_bytes, "event ranges file", ranges_reader_, now);
-  if (out.state == read_state::too_big) return failed{out.problem + "; the file is left in place for an operator"};
-  auto rerequest = [&](const char* why) {
-    if (ranges_request_.empty()) return;
-    std::string what;
-    if (auto ec = write_ranges_request(&what)) {
-      RTY_LOG(error, component) << "cannot write event request again: " << what;
-      return;
-    }
-    RTY_LOG(warning, component) << why << ": wrote " << files_.event_request << " again";
-    ranges_requested_at_ = now;
-  };
-  std::string problem;
-  switch (out.state) {
-    case read_state::absent: {
-      ranges_bad_since_.reset();
-      bool request_present = exists(files_.event_request);
-      if (!request_present && ranges_requested_at_ && now - *ranges_requested_at_ >= opts_.rerequest_after)
-        rerequest("no event ranges and the request is gone (Harvester deleted it without answering)");
-      std::string what = "waiting for event ranges " + files_.event_ranges +
-                         (request_present ? " (request " + files_.event_request + " pending)" : std::string(" (no request pending)"));
-      if (ranges_requested_at_ && should_log(ranges_log_, 4, now)) {
-        RTY_LOG(info, component) << what << ", " << secs(now - *ranges_requested_at_) << " s since the request";
-      }
-      return waiting{what, opts_.poll_interval};
-    }
-    case read_state::unstable:
-      return waiting{"event ranges " + files_.event_ranges + " are being written", opts_.poll_interval};
-    case read_state::bad:
-      problem = out.problem;
-      break;
-    case read_state::too_big:  // returned above
-    case read_state::complete:
-      break;
+// Writes the last event request again (the watchdog), unless none was made yet.
+void messenger::rerequest_ranges(const char* why, clock::time_point now) {
+  if (ranges_request_.empty()) return;
+  std::string what;
+  if (auto ec = write_ranges_request(&what)) {
+    RTY_LOG(error, component) << "cannot write event request again: " << what;
+    return;
   }
+  RTY_LOG(warning, component) << why << ": wrote " << files_.event_request << " again";
+  ranges_requested_at_ = now;
+}
 
-  ranges_answer answer;
-  if (problem.empty()) {
-    auto parsed = parse_ranges_answer(out.value, ranges_panda_id_, files_.event_ranges, files_.endpoint);
-    if (parsed)
-      answer = std::move(*parsed);
-    else
-      problem = parsed.error();
+ranges_poll_result messenger::ranges_absent(clock::time_point now) {
+  ranges_bad_since_.reset();
+  bool request_present = exists(files_.event_request);
+  if (!request_present && ranges_requested_at_ && now - *ranges_requested_at_ >= opts_.rerequest_after)
+    rerequest_ranges("no event ranges and the request is gone (Harvester deleted it without answering)", now);
+  std::string what = "waiting for event ranges " + files_.event_ranges +
+                     (request_present ? " (request " + files_.event_request + " pending)" : std::string(" (no request pending)"));
+  if (ranges_requested_at_ && should_log(ranges_log_, 4, now)) {
+    RTY_LOG(info, component) << what << ", " << secs(now - *ranges_requested_at_) << " s since the request";
   }
-  if (!problem.empty()) {
-    // Bad JSON and a wrong shape share one clock: both end in quarantine after corrupt_after.
-    if (!ranges_bad_since_) ranges_bad_since_ = now;
-    if (now - *ranges_bad_since_ >= opts_.corrupt_after) {
-      auto moved = quarantine(files_.event_ranges);
-      RTY_LOG(error, component) << "event ranges unusable for " << secs(now - *ranges_bad_since_) << " s ("
-                                << problem << "): moved to " << moved;
-      ranges_reader_.reset();
-      ranges_bad_since_.reset();
-      if (!exists(files_.event_request)) rerequest("after a corrupt answer");
-      return waiting{"event ranges were corrupt; requested again", opts_.poll_interval};
-    }
-    if (should_log(ranges_log_, 5, now)) {
-      RTY_LOG(warning, component) << "event ranges not usable yet, retrying: " << problem;
-    }
-    return waiting{problem, bad_delay(ranges_reader_)};
-  }
+  return waiting{what, opts_.poll_interval};
+}
 
-  // R5: claim by renaming to -N, N = largest existing + 1 (archives survive restarts).
-  long long next = 0;
-  {
-    const std::string dir = dir_of(files_.event_ranges), prefix = base_of(files_.event_ranges) + "-";
-    if (DIR* d = ::opendir(dir.c_str())) {
-      while (auto* ent = ::readdir(d)) {
-        std::string_view name = ent->d_name;
-        if (name.substr(0, prefix.size()) != prefix) continue;
-        auto digits = name.substr(prefix.size());
-        long long n = 0;
-        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-        if (ec == std::errc() && p == digits.data() + digits.size() && !digits.empty()) next = std::max(next, n + 1);
-      }
-      ::closedir(d);
-    }
+// Bad JSON and a wrong shape share one clock: both end in quarantine after corrupt_after.
+ranges_poll_result messenger::ranges_unusable(clock::time_point now, const std::string& problem) {
+  if (!ranges_bad_since_) ranges_bad_since_ = now;
+  if (now - *ranges_bad_since_ >= opts_.corrupt_after) {
+    auto moved = quarantine(files_.event_ranges);
+    RTY_LOG(error, component) << "event ranges unusable for " << secs(now - *ranges_bad_since_) << " s ("
+                              << problem << "): moved to " << moved;
+    ranges_reader_.reset();
+    ranges_bad_since_.reset();
+    if (!exists(files_.event_request)) rerequest_ranges("after a corrupt answer", now);
+    return waiting{"event ranges were corrupt; requested again", opts_.poll_interval};
   }
-  const std::string archived = files_.event_ranges + "-" + std::to_string(next);
+  if (should_log(ranges_log_, 5, now)) {
+    RTY_LOG(warning, component) << "event ranges not usable yet, retrying: " << problem;
+  }
+  return waiting{problem, bad_delay(ranges_reader_)};
+}
+
+// Claims a usable answer by renaming it to the next archive name and removes the request.
+ranges_poll_result messenger::claim_ranges(const boost::json::value& value, ranges_answer answer, clock::time_point now) {
+  const std::string archived = files_.event_ranges + "-" + std::to_string(next_archive_number(files_.event_ranges));
   if (::rename(files_.event_ranges.c_str(), archived.c_str()) != 0)
     return failed{"cannot claim event ranges: rename '" + files_.event_ranges + "' to '" + archived + "': " + std::strerror(errno)};
   if (::unlink(files_.event_request.c_str()) != 0 && errno != ENOENT) {
@@ -520,19 +526,39 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
   ranges_reader_.reset();
   ranges_bad_since_.reset();
   if (ranges_panda_id_.empty()) ranges_panda_id_ = answer.panda_id;
-  for (const auto& [key, list] : out.value.as_object())
+  for (const auto& [key, list] : value.as_object())
     if (!ranges_panda_id_.empty() && key != ranges_panda_id_) {
       RTY_LOG(warning, component) << archived << ": ranges for unknown PandaID " << std::string(key) << " ignored";
     }
   if (!answer.present) {
     ranges_requested_at_.reset();
-    rerequest("answer held no ranges for our job");
+    rerequest_ranges("answer held no ranges for our job", now);
     return waiting{archived + " held no ranges for PandaID " + ranges_panda_id_, opts_.poll_interval};
   }
   ranges_requested_at_.reset();
   RTY_LOG(info, component) << "got " << answer.ranges.size() << " event ranges for " << ranges_panda_id_
                            << " (archived as " << archived << ")" << (answer.ranges.empty() ? ": no more events" : "");
   return ranges_ready{ranges_panda_id_, std::move(answer.ranges), archived};
+}
+
+ranges_poll_result messenger::poll_ranges(clock::time_point now) {
+  auto out = read_stable(files_.event_ranges, opts_.max_event_ranges_bytes, "event ranges file", ranges_reader_, now);
+  std::string problem;
+  switch (out.state) {
+    case read_state::too_big:
+      return failed{out.problem + "; the file is left in place for an operator"};
+    case read_state::absent:
+      return ranges_absent(now);
+    case read_state::unstable:
+      return waiting{"event ranges " + files_.event_ranges + " are being written", opts_.poll_interval};
+    case read_state::bad:
+      return ranges_unusable(now, out.problem);
+    case read_state::complete:
+      break;
+  }
+  auto parsed = parse_ranges_answer(out.value, ranges_panda_id_, files_.event_ranges, files_.endpoint);
+  if (!parsed) return ranges_unusable(now, parsed.error());
+  return claim_ranges(out.value, std::move(*parsed), now);
 }
 
 void messenger::queue_update(const std::string& panda_id, const std::vector<rty::range_update>& updates) {

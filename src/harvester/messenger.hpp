@@ -75,6 +75,8 @@ struct flush_result {
   std::string error;          // non-empty: this attempt failed (logged); updates are kept for the next one
 };
 
+struct ranges_answer;
+
 class messenger {
  public:
   messenger(messenger_files files, messenger_options opts = {});
@@ -134,6 +136,18 @@ class messenger {
   std::error_code write_job_request(std::string* what);
   std::error_code write_ranges_request(std::string* what);
   bool take_into_pending(const std::string& path);
+  // The parts of poll_job.
+  std::optional<job_poll_result> start_job_wait(clock::time_point now, const std::string& read_path);
+  std::string job_timeout_message(clock::time_point now) const;
+  job_poll_result job_spec_absent(clock::time_point now);
+  job_poll_result job_spec_bad(clock::time_point now, const std::string& problem);
+  std::optional<waiting> wait_for_feed(clock::time_point now);
+  job_poll_result claim_job(rty::job_spec job, const std::string& read_path);
+  // The parts of poll_ranges.
+  void rerequest_ranges(const char* why, clock::time_point now);
+  ranges_poll_result ranges_absent(clock::time_point now);
+  ranges_poll_result ranges_unusable(clock::time_point now, const std::string& problem);
+  ranges_poll_result claim_ranges(const boost::json::value& value, ranges_answer answer, clock::time_point now);
 
   messenger_files files_;
   messenger_options opts_;

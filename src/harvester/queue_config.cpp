@@ -52,43 +52,11 @@ std::optional<bool> truth(const json::value& v) {
   return std::nullopt;
 }
 
-}  // namespace
-
-std::span<const queue_messenger_key> queue_messenger_keys() { return keys; }
-
-std::optional<std::string> queue_config_path(const ini_file& ini, const std::string& panda_home) {
-  auto v = ini.get("qconf", "configFile");
-  if (!v || trim(*v).empty()) return std::nullopt;
-  std::string name = trim(*v);
-  if (name.front() == '$') name = rty::file::expand_vars(name);
-  if (name.front() == '/') return name;
-  std::error_code ec;
-  if (!panda_home.empty()) {
-    auto in_home = (std::filesystem::path(panda_home) / "etc/panda" / name).string();
-    if (std::filesystem::exists(in_home, ec)) return in_home;
-  }
-  return (std::filesystem::path("/etc/panda") / name).string();
-}
-
-boost::system::result<std::optional<queue_messenger>, std::string> load_queue_messenger(const std::string& path,
-                                                                                        std::string_view queue) {
-  auto read = read_capped(path, queuedata_max_bytes, "queue config");
-  if (!read.text) return fail(read.what);
-  std::string what;
-  auto doc = rty::json::parse(*read.text, path, &what);
-  if (!doc) return fail(what);
-  if (!doc->is_object()) return fail(path + ": the queue config is not a JSON object {queueName: {...}}");
-  const auto& all = doc->as_object();
-  auto entry = all.find(queue);
-  if (entry == all.end()) return std::optional<queue_messenger>{};
-  const std::string prefix = path + ": queue " + std::string(queue) + ": ";
-  if (!entry->value().is_object()) return fail(prefix + "is not a JSON object");
-  const auto& q = entry->value().as_object();
-  queue_messenger out;
-  out.config_file = path;
-  out.queue = std::string(queue);
-
-  // The template first, then the queue's own messenger keys over it (updatable_plugin_attrs).
+// The queue's messenger section: the template's first, then the queue's own keys over it
+// (updatable_plugin_attrs), then the "common" keys neither sets. Sets out.template_name.
+boost::system::result<json::object, std::string> merged_messenger(const json::object& all, const json::object& q,
+                                                                  const std::string& path, const std::string& prefix,
+                                                                  queue_messenger& out) {
   json::object merged;
   json::object common;
   auto take = [&](const json::object& section, const std::string& where) -> std::optional<std::string> {
@@ -114,7 +82,12 @@ boost::system::result<std::optional<queue_messenger>, std::string> load_queue_me
   if (auto e = take(q, prefix)) return fail(*e);
   for (const auto& kv : common)
     if (!merged.contains(kv.key()) && kv.key() != "module" && kv.key() != "name") merged[kv.key()] = kv.value();
+  return merged;
+}
 
+// The messenger keys raythenad uses, checked, into `out`.
+boost::system::result<void, std::string> read_messenger_keys(const json::object& merged, const std::string& prefix,
+                                                           queue_messenger& out) {
   if (auto m = merged.find("module"); m != merged.end() && m->value().is_string())
     out.messenger_module = std::string(m->value().as_string());
   for (const auto& k : keys) {
@@ -153,6 +126,48 @@ boost::system::result<std::optional<queue_messenger>, std::string> load_queue_me
       return fail(prefix + "messenger.worker_heartbeat: expected whole minutes >= 0, found " + json::serialize(it->value()));
     if (*minutes > 0) out.worker_heartbeat_minutes = static_cast<int>(*minutes);
   }
+  return {};
+}
+
+}  // namespace
+
+std::span<const queue_messenger_key> queue_messenger_keys() { return keys; }
+
+std::optional<std::string> queue_config_path(const ini_file& ini, const std::string& panda_home) {
+  auto v = ini.get("qconf", "configFile");
+  if (!v || trim(*v).empty()) return std::nullopt;
+  std::string name = trim(*v);
+  if (name.front() == '$') name = rty::file::expand_vars(name);
+  if (name.front() == '/') return name;
+  std::error_code ec;
+  if (!panda_home.empty()) {
+    auto in_home = (std::filesystem::path(panda_home) / "etc/panda" / name).string();
+    if (std::filesystem::exists(in_home, ec)) return in_home;
+  }
+  return (std::filesystem::path("/etc/panda") / name).string();
+}
+
+boost::system::result<std::optional<queue_messenger>, std::string> load_queue_messenger(const std::string& path,
+                                                                                        std::string_view queue) {
+  auto read = read_capped(path, queuedata_max_bytes, "queue config");
+  if (!read.text) return fail(read.what);
+  std::string what;
+  auto doc = rty::json::parse(*read.text, path, &what);
+  if (!doc) return fail(what);
+  if (!doc->is_object()) return fail(path + ": the queue config is not a JSON object {queueName: {...}}");
+  const auto& all = doc->as_object();
+  auto entry = all.find(queue);
+  if (entry == all.end()) return std::optional<queue_messenger>{};
+  const std::string prefix = path + ": queue " + std::string(queue) + ": ";
+  if (!entry->value().is_object()) return fail(prefix + "is not a JSON object");
+  const auto& q = entry->value().as_object();
+  queue_messenger out;
+  out.config_file = path;
+  out.queue = std::string(queue);
+
+  auto merged = merged_messenger(all, q, path, prefix, out);
+  if (!merged) return fail(merged.error());
+  if (auto r = read_messenger_keys(*merged, prefix, out); !r) return fail(r.error());
   return std::optional<queue_messenger>{std::move(out)};
 }
 
