@@ -427,25 +427,17 @@ std::optional<http_url> parse_http_url(std::string_view text, std::string* error
   return u;
 }
 
-http_get_result http_get(const http_url& url, std::string_view path, std::chrono::milliseconds timeout) {
-  http_get_result r;
-  const std::string where = display(url);
-  auto deadline = steady::now() + timeout;
-  auto failed = [&](http_get_result::failure kind, std::string why) {
-    r.fail = kind;
-    r.error = "raythenad at " + where + ": " + why;
-    return r;
-  };
+namespace {
 
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* list = nullptr;
-  if (int rc = ::getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &list); rc != 0)
-    return failed(http_get_result::failure::other, std::string("cannot resolve host: ") + ::gai_strerror(rc));
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(list, ::freeaddrinfo);
+struct get_failure {
+  http_get_result::failure kind;
+  std::string why;
+};
+using get_problem = std::optional<get_failure>;
 
-  int fd = -1;
+// Connects (non-blocking) to the first address of `list` that accepts before the deadline.
+get_problem connect_any(const addrinfo* list, steady::time_point deadline, int& fd) {
+  fd = -1;
   int last_errno = 0;
   bool timed_out = false;
   for (auto* a = list; a && fd < 0; a = a->ai_next) {
@@ -477,49 +469,53 @@ http_get_result http_get(const http_url& url, std::string_view path, std::chrono
     }
     fd = s;
   }
-  if (fd < 0) {
-    if (timed_out) return failed(http_get_result::failure::timeout, "no connection within the timeout");
-    if (last_errno == ECONNREFUSED) return failed(http_get_result::failure::refused, "connection refused");
-    return failed(http_get_result::failure::other, std::string("cannot connect: ") + std::strerror(last_errno));
-  }
-  socket_fd sock(fd);
+  if (fd >= 0) return std::nullopt;
+  if (timed_out) return get_failure{http_get_result::failure::timeout, "no connection within the timeout"};
+  if (last_errno == ECONNREFUSED) return get_failure{http_get_result::failure::refused, "connection refused"};
+  return get_failure{http_get_result::failure::other, std::string("cannot connect: ") + std::strerror(last_errno)};
+}
 
-  std::string request = "GET " + std::string(path) + " HTTP/1.0\r\nHost: " + url.host + "\r\nUser-Agent: raythenad-status" +
-                        "\r\nAccept: application/json\r\n\r\n";
+get_problem send_all(int fd, const std::string& request, steady::time_point deadline) {
   for (std::size_t sent = 0; sent < request.size();) {
     ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       if (!wait_for(fd, POLLOUT, deadline))
-        return failed(http_get_result::failure::timeout, "request not sent within the timeout");
+        return get_failure{http_get_result::failure::timeout, "request not sent within the timeout"};
     } else {
-      return failed(http_get_result::failure::other, std::string("send: ") + std::strerror(errno));
+      return get_failure{http_get_result::failure::other, std::string("send: ") + std::strerror(errno)};
     }
   }
+  return std::nullopt;
+}
 
+// Reads until the server closes the connection (HTTP/1.0).
+get_problem receive_all(int fd, steady::time_point deadline, std::chrono::milliseconds timeout, std::string& response) {
   // The status of 10,000 nodes is a few MB; anything far larger is not our server.
   constexpr std::size_t max_response = 64u << 20;
-  std::string response;
   char buf[16384];
   for (;;) {
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n > 0) {
       response.append(buf, static_cast<std::size_t>(n));
-      if (response.size() > max_response) return failed(http_get_result::failure::other, "answer larger than 64 MiB");
+      if (response.size() > max_response) return get_failure{http_get_result::failure::other, "answer larger than 64 MiB"};
     } else if (n == 0) {
-      break;
+      return std::nullopt;
     } else if (errno == EAGAIN || errno == EINTR) {
       if (!wait_for(fd, POLLIN, deadline))
-        return failed(http_get_result::failure::timeout,
-                      "no complete answer within " + std::to_string(timeout.count() / 1000.0).substr(0, 4) + " s");
+        return get_failure{http_get_result::failure::timeout,
+                           "no complete answer within " + std::to_string(timeout.count() / 1000.0).substr(0, 4) + " s"};
     } else {
       if (errno == ECONNRESET && response.empty())
-        return failed(http_get_result::failure::refused, "connection reset");
-      return failed(http_get_result::failure::other, std::string("recv: ") + std::strerror(errno));
+        return get_failure{http_get_result::failure::refused, "connection reset"};
+      return get_failure{http_get_result::failure::other, std::string("recv: ") + std::strerror(errno)};
     }
   }
+}
 
+// The status code and body of an HTTP/1.x response.
+get_problem parse_response(const std::string& response, http_get_result& r) {
   auto head_end = response.find("\r\n\r\n");
   std::size_t body_start = head_end == std::string::npos ? std::string::npos : head_end + 4;
   if (head_end == std::string::npos) {
@@ -527,13 +523,45 @@ http_get_result http_get(const http_url& url, std::string_view path, std::chrono
     body_start = head_end == std::string::npos ? std::string::npos : head_end + 2;
   }
   if (!response.starts_with("HTTP/1.") || response.size() < 12 || body_start == std::string::npos)
-    return failed(http_get_result::failure::other, "answer is not an HTTP response");
+    return get_failure{http_get_result::failure::other, "answer is not an HTTP response"};
   int code = 0;
   auto [end, ec] = std::from_chars(response.data() + 9, response.data() + 12, code);
   if (ec != std::errc() || end != response.data() + 12 || response[8] != ' ')
-    return failed(http_get_result::failure::other, "malformed HTTP status line");
+    return get_failure{http_get_result::failure::other, "malformed HTTP status line"};
   r.status = code;
   r.body = response.substr(body_start);
+  return std::nullopt;
+}
+
+}  // namespace
+
+http_get_result http_get(const http_url& url, std::string_view path, std::chrono::milliseconds timeout) {
+  http_get_result r;
+  const std::string where = display(url);
+  auto deadline = steady::now() + timeout;
+  auto failed = [&](get_failure f) {
+    r.fail = f.kind;
+    r.error = "raythenad at " + where + ": " + f.why;
+    return r;
+  };
+
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  if (int rc = ::getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &list); rc != 0)
+    return failed({http_get_result::failure::other, std::string("cannot resolve host: ") + ::gai_strerror(rc)});
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(list, ::freeaddrinfo);
+  int fd = -1;
+  if (auto f = connect_any(list, deadline, fd)) return failed(std::move(*f));
+  socket_fd sock(fd);
+
+  std::string request = "GET " + std::string(path) + " HTTP/1.0\r\nHost: " + url.host + "\r\nUser-Agent: raythenad-status" +
+                        "\r\nAccept: application/json\r\n\r\n";
+  if (auto f = send_all(fd, request, deadline)) return failed(std::move(*f));
+  std::string response;
+  if (auto f = receive_all(fd, deadline, timeout, response)) return failed(std::move(*f));
+  if (auto f = parse_response(response, r)) return failed(std::move(*f));
   return r;
 }
 
@@ -552,6 +580,63 @@ std::string format_duration(double seconds) {
     o << s / 86400 << "d" << std::setw(2) << (s % 86400) / 3600 << "h";
   return o.str();
 }
+
+namespace {
+
+// The last error of each node and of each merge that failed (and has not succeeded since).
+void summary_errors(std::ostream& o, const boost::json::object& st, const boost::json::object* merges) {
+  std::vector<std::string> errors;
+  if (auto n = st.find("nodes"); n != st.end() && n->value().is_array())
+    for (const auto& v : n->value().as_array())
+      if (v.is_object())
+        if (auto e = rty::json::get_string(v.as_object(), "last_error"); e && !e->empty())
+          errors.push_back("node " + text_of(v.as_object(), "node_id") + ": " + *e);
+  if (merges)
+    if (auto m = merges->find("errors"); m != merges->end() && m->value().is_array())
+      for (const auto& v : m->value().as_array())
+        if (v.is_object())
+          if (auto e = rty::json::get_string(v.as_object(), "last_error"); e && !e->empty())
+            errors.push_back("merge " + text_of(v.as_object(), "output") + ": " + *e);
+  for (const auto& e : errors) o << "error   " << e << "\n";
+}
+
+// One row per node, columns padded to their widest cell.
+void summary_node_table(std::ostream& o, const boost::json::array& nodes) {
+  // CPUS and MEMORY: what pilot (>= 3.10) reported in update_worker_node; "-" until it did.
+  constexpr int columns = 10;
+  constexpr bool numeric[columns] = {false, false, true, true, false, false, true, true, true, false};
+  struct row {
+    std::string cells[columns];
+  };
+  std::vector<row> rows;
+  rows.push_back({{"NODE", "HOST", "CPUS", "MEMORY", "STATE", "PILOT", "HELD", "SERVED", "FINISHED", "HEARTBEAT"}});
+  for (const auto& v : nodes) {
+    if (!v.is_object()) continue;
+    const auto& n = v.as_object();
+    auto age = number_at(&n, "heartbeat_age_s");
+    const auto* wn = object_at(n, "worker_node");
+    auto memory = count_text(wn, "memory_mb");
+    rows.push_back({{text_of(n, "node_id"), text_of(n, "host"), count_text(wn, "logical_cpus"),
+                     memory == "-" ? memory : memory + " MB", text_of(n, "state"), text_of(n, "pilot_state"),
+                     count_text(&n, "ranges_held"), count_text(&n, "ranges_served"), count_text(&n, "ranges_finished"),
+                     age ? format_duration(*age) + " ago" : "-"}});
+  }
+  std::size_t width[columns] = {};
+  for (const auto& r : rows)
+    for (int c = 0; c < columns; ++c) width[c] = std::max(width[c], r.cells[c].size());
+  o << "\n";
+  for (const auto& r : rows) {
+    std::string line;
+    for (int c = 0; c < columns; ++c) {
+      std::string pad(width[c] - r.cells[c].size(), ' ');  // counts right-aligned, text left-aligned
+      if (c) line += "  ";
+      line += numeric[c] ? pad + r.cells[c] : (c == columns - 1 ? r.cells[c] : r.cells[c] + pad);
+    }
+    o << line << "\n";
+  }
+}
+
+}  // namespace
 
 std::string format_status_summary(const boost::json::object& st) {
   const auto* job = object_at(st, "job");
@@ -588,56 +673,11 @@ std::string format_status_summary(const boost::json::object& st) {
   o << "nodes   " << count_text(&st, "nodes_connected") << " connected, " << count_text(&st, "requests_waiting")
     << " range request(s) waiting\n";
 
-  // The last error of each node and of each merge that failed (and has not succeeded since).
-  std::vector<std::string> errors;
-  if (auto n = st.find("nodes"); n != st.end() && n->value().is_array())
-    for (const auto& v : n->value().as_array())
-      if (v.is_object())
-        if (auto e = rty::json::get_string(v.as_object(), "last_error"); e && !e->empty())
-          errors.push_back("node " + text_of(v.as_object(), "node_id") + ": " + *e);
-  if (merges)
-    if (auto m = merges->find("errors"); m != merges->end() && m->value().is_array())
-      for (const auto& v : m->value().as_array())
-        if (v.is_object())
-          if (auto e = rty::json::get_string(v.as_object(), "last_error"); e && !e->empty())
-            errors.push_back("merge " + text_of(v.as_object(), "output") + ": " + *e);
-  for (const auto& e : errors) o << "error   " << e << "\n";
+  summary_errors(o, st, merges);
 
   auto nodes_it = st.find("nodes");
   if (nodes_it == st.end() || !nodes_it->value().is_array() || nodes_it->value().as_array().empty()) return o.str();
-
-  // CPUS and MEMORY: what pilot (>= 3.10) reported in update_worker_node; "-" until it did.
-  constexpr int columns = 10;
-  constexpr bool numeric[columns] = {false, false, true, true, false, false, true, true, true, false};
-  struct row {
-    std::string cells[columns];
-  };
-  std::vector<row> rows;
-  rows.push_back({{"NODE", "HOST", "CPUS", "MEMORY", "STATE", "PILOT", "HELD", "SERVED", "FINISHED", "HEARTBEAT"}});
-  for (const auto& v : nodes_it->value().as_array()) {
-    if (!v.is_object()) continue;
-    const auto& n = v.as_object();
-    auto age = number_at(&n, "heartbeat_age_s");
-    const auto* wn = object_at(n, "worker_node");
-    auto memory = count_text(wn, "memory_mb");
-    rows.push_back({{text_of(n, "node_id"), text_of(n, "host"), count_text(wn, "logical_cpus"),
-                     memory == "-" ? memory : memory + " MB", text_of(n, "state"), text_of(n, "pilot_state"),
-                     count_text(&n, "ranges_held"), count_text(&n, "ranges_served"), count_text(&n, "ranges_finished"),
-                     age ? format_duration(*age) + " ago" : "-"}});
-  }
-  std::size_t width[columns] = {};
-  for (const auto& r : rows)
-    for (int c = 0; c < columns; ++c) width[c] = std::max(width[c], r.cells[c].size());
-  o << "\n";
-  for (const auto& r : rows) {
-    std::string line;
-    for (int c = 0; c < columns; ++c) {
-      std::string pad(width[c] - r.cells[c].size(), ' ');  // counts right-aligned, text left-aligned
-      if (c) line += "  ";
-      line += numeric[c] ? pad + r.cells[c] : (c == columns - 1 ? r.cells[c] : r.cells[c] + pad);
-    }
-    o << line << "\n";
-  }
+  summary_node_table(o, nodes_it->value().as_array());
   return o.str();
 }
 

@@ -99,28 +99,19 @@ task_state state_of(const task_facts& f) {
   return f.has_checkpoint && !in_flight ? task_state::finished : task_state::interrupted;
 }
 
-std::string format_task_report(const task_facts& f, time_point now) {
-  std::ostringstream o;
-  const auto state = state_of(f);
-  o << "task " << f.task_dir << ": " << to_string(state);
-  if (f.running) o << " (raythenad " << (f.running_pid ? "pid " + std::to_string(*f.running_pid) : "pid unknown")
-                   << " holds " << file::join(f.task_dir, "raythenad.lock") << ")";
-  if (f.report_exit_code) o << ", exit code " << *f.report_exit_code << " (jobReport.json)";
-  if (state == task_state::interrupted) o << "; the next run resumes from state.json";
-  o << "\n";
-  if (!f.has_checkpoint) {
-    o << "no state.json yet: no range has been recorded\n";
-    return o.str();
-  }
+namespace {
 
-  // Outputs: merged (final) and merged but waiting for the same input's other outputs.
-  struct output_row {
-    std::set<std::string> inputs;
-    std::string guid;
-    bool final_file = false;
-    std::uint64_t events_from_ranges = 0;  // merging entries carry their ranges
-  };
-  std::map<std::string, output_row> outputs;
+// An output: merged (final), or merged but waiting for the same input's other outputs.
+struct output_row {
+  std::set<std::string> inputs;
+  std::string guid;
+  bool final_file = false;
+  std::uint64_t events_from_ranges = 0;  // merging entries carry their ranges
+};
+using output_rows = std::map<std::string, output_row>;
+
+output_rows outputs_of(const task_facts& f) {
+  output_rows outputs;
   for (const auto& [input, outs] : f.cp.merged)
     for (const auto& [name, rec] : outs) {
       auto& r = outputs[name];
@@ -128,25 +119,29 @@ std::string format_task_report(const task_facts& f, time_point now) {
       r.guid = rec.guid;
       r.final_file = true;
     }
-  std::uint64_t merging_events = 0;
   for (const auto& [input, outs] : f.cp.merging)
     for (const auto& [name, ranges] : outs) {
       auto& r = outputs[name];
       r.inputs.insert(input);
       r.events_from_ranges += events_in(ranges);
-      merging_events += events_in(ranges);
       for (const auto& [id, rr] : ranges)
         if (!rr.output_guid.empty()) r.guid = rr.output_guid;
     }
-  auto events_of = [&](const std::string& name, const output_row& r) -> std::optional<std::uint64_t> {
-    if (auto it = f.output_events.find(name); it != f.output_events.end()) return it->second;
-    if (!r.final_file) return r.events_from_ranges;
-    return std::nullopt;
-  };
+  return outputs;
+}
+
+std::optional<std::uint64_t> events_of(const task_facts& f, const std::string& name, const output_row& r) {
+  if (auto it = f.output_events.find(name); it != f.output_events.end()) return it->second;
+  if (!r.final_file) return r.events_from_ranges;
+  return std::nullopt;
+}
+
+// The events and inputs lines: merged, failed and left.
+void report_counts(std::ostream& o, const task_facts& f, const output_rows& outputs) {
   std::uint64_t merged_events = 0;
   std::size_t unknown = 0;
   for (const auto& [name, r] : outputs) {
-    if (auto e = events_of(name, r))
+    if (auto e = events_of(f, name, r))
       merged_events += *e;
     else
       ++unknown;
@@ -168,37 +163,64 @@ std::string format_task_report(const task_facts& f, time_point now) {
   o << "inputs  " << f.cp.merged.size() << " fully merged, " << f.cp.merging.size() << " partly merged, "
     << f.cp.failed.size() << " with failed ranges\n";
   if (!f.renamed.empty()) o << "renames " << f.renamed.size() << " output rename(s) in commit_log\n";
+}
 
-  if (!outputs.empty()) {
-    o << "\noutputs\n";
-    for (const auto& [name, r] : outputs) {
-      o << "  " << name << "  " << (r.final_file ? "final" : "merged, input not complete") << "  events ";
-      auto e = events_of(name, r);
-      o << (e ? std::to_string(*e) : std::string("?")) << "  guid " << (r.guid.empty() ? "-" : r.guid) << "  input";
-      for (const auto& in : r.inputs) o << " " << in;
-      o << "\n";
-    }
+void report_outputs(std::ostream& o, const task_facts& f, const output_rows& outputs) {
+  if (outputs.empty()) return;
+  o << "\noutputs\n";
+  for (const auto& [name, r] : outputs) {
+    o << "  " << name << "  " << (r.final_file ? "final" : "merged, input not complete") << "  events ";
+    auto e = events_of(f, name, r);
+    o << (e ? std::to_string(*e) : std::string("?")) << "  guid " << (r.guid.empty() ? "-" : r.guid) << "  input";
+    for (const auto& in : r.inputs) o << " " << in;
+    o << "\n";
   }
+}
 
-  if (!f.cp.failed.empty() || !f.merge_logs.empty()) {
-    o << "\nfailures\n";
-    for (const auto& [input, ranges] : f.cp.failed)
-      o << "  input " << input << ": " << ranges.size() << " range(s), " << events_in(ranges)
-        << " events failed for good (their merge group failed: a range ran out of ray.maxrangeattempts or its "
-           "merge out of ray.mergeretries; the coordinator log has each attempt's cause)\n";
-    for (const auto& [dir, tail] : f.merge_logs) {
-      o << "  merge " << dir << " did not complete (merge-tmp/" << dir << "/merge.log), last lines:\n";
-      std::istringstream lines(tail);
-      for (std::string line; std::getline(lines, line);) o << "    | " << line << "\n";
-    }
+void report_failures(std::ostream& o, const task_facts& f) {
+  if (f.cp.failed.empty() && f.merge_logs.empty()) return;
+  o << "\nfailures\n";
+  for (const auto& [input, ranges] : f.cp.failed)
+    o << "  input " << input << ": " << ranges.size() << " range(s), " << events_in(ranges)
+      << " events failed for good (their merge group failed: a range ran out of ray.maxrangeattempts or its "
+         "merge out of ray.mergeretries; the coordinator log has each attempt's cause)\n";
+  for (const auto& [dir, tail] : f.merge_logs) {
+    o << "  merge " << dir << " did not complete (merge-tmp/" << dir << "/merge.log), last lines:\n";
+    std::istringstream lines(tail);
+    for (std::string line; std::getline(lines, line);) o << "    | " << line << "\n";
   }
+}
 
+void report_timings(std::ostream& o, const task_facts& f, time_point now) {
   o << "\ntimings\n";
   if (f.checkpoint_time) o << "  last checkpoint  " << utc(*f.checkpoint_time) << " (" << ago(*f.checkpoint_time, now) << ")\n";
   if (f.first_merge && f.last_merge) {
     o << "  merges           " << utc(*f.first_merge) << " to " << utc(*f.last_merge);
     o << " (" << format_duration(std::chrono::duration<double>(*f.last_merge - *f.first_merge).count()) << ")\n";
   }
+}
+
+}  // namespace
+
+std::string format_task_report(const task_facts& f, time_point now) {
+  std::ostringstream o;
+  const auto state = state_of(f);
+  o << "task " << f.task_dir << ": " << to_string(state);
+  if (f.running) o << " (raythenad " << (f.running_pid ? "pid " + std::to_string(*f.running_pid) : "pid unknown")
+                   << " holds " << file::join(f.task_dir, "raythenad.lock") << ")";
+  if (f.report_exit_code) o << ", exit code " << *f.report_exit_code << " (jobReport.json)";
+  if (state == task_state::interrupted) o << "; the next run resumes from state.json";
+  o << "\n";
+  if (!f.has_checkpoint) {
+    o << "no state.json yet: no range has been recorded\n";
+    return o.str();
+  }
+
+  const output_rows outputs = outputs_of(f);
+  report_counts(o, f, outputs);
+  report_outputs(o, f, outputs);
+  report_failures(o, f);
+  report_timings(o, f, now);
   return o.str();
 }
 
