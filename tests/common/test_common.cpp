@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/dir_policy.hpp"
+#include "common/error.hpp"
 #include "common/host_port.hpp"
 #include "net/admission.hpp"
 #include "common/event_range.hpp"
@@ -555,4 +556,35 @@ BOOST_AUTO_TEST_CASE(run_registry_records_finds_and_forgets_by_job_id) {
   reg::forget_run(dir, "77", "/runs/a");
   BOOST_TEST(!reg::find_run(dir, "77"));
   std::filesystem::remove_all(root);
+}
+
+// The one error convention (common/error.hpp).
+namespace {
+rty::result<std::string> name_or_error(bool ok) {
+  if (!ok) return rty::fail(std::make_error_code(std::errc::no_space_on_device), "state.json: disk full");
+  return std::string("a value, not an error");  // a string is a value: rty::error has no string constructor
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(result_keeps_message_and_kind) {
+  auto good = name_or_error(true);
+  BOOST_REQUIRE(good);
+  BOOST_TEST(*good == "a value, not an error");
+  BOOST_TEST(good.error().message().empty());
+  auto bad = name_or_error(false);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().message() == "state.json: disk full");
+  BOOST_TEST((bad.error().code() == std::errc::no_space_on_device));
+  BOOST_TEST(!rty::fail("no kind").code());
+}
+
+BOOST_AUTO_TEST_CASE(result_value_throws_the_message) {
+  auto bad = name_or_error(false);
+  try {
+    (void)bad.value();
+    BOOST_FAIL("value() of an error did not throw");
+  } catch (const rty::error_exception& e) {
+    BOOST_TEST(std::string(e.what()) == "state.json: disk full");
+    BOOST_TEST((e.code == std::errc::no_space_on_device));
+  }
 }
