@@ -293,7 +293,7 @@ class checker {
     }
     auto files = rty::harvester::resolve_messenger_files(*ini, s_.harvester.endpoint.value_or(""));
     if (!files)
-      add("harvesterconf", check_status::fail, path, files.error());
+      add("harvesterconf", check_status::fail, path, files.error().message());
     else
       add("harvesterconf", check_status::ok, path, "parses; [payload_interaction] has the keys we use");
     check_queue_config(*ini);
@@ -308,7 +308,7 @@ class checker {
     if (!r) {
       // A [payload_interaction] problem is the harvesterconf check's; only report the queue config's.
       if (rty::harvester::resolve_messenger_files(ini, s_.harvester.endpoint.value_or("")))
-        add("queueconfig", check_status::fail, "[qconf] configFile", r.error());
+        add("queueconfig", check_status::fail, "[qconf] configFile", r.error().message());
       return;
     }
     if (!r->queue)
@@ -332,7 +332,7 @@ class checker {
     }
     auto qd = rty::harvester::load_queuedata(*path);
     if (!qd) {
-      add("queuedata", check_status::fail, *path, qd.error());
+      add("queuedata", check_status::fail, *path, qd.error().message());
       return;
     }
     std::string engine = s_.payload.containerengine.value_or("");

@@ -149,7 +149,7 @@ std::optional<std::string> open_harvester(const config::settings& cfg, std::opti
   const char* panda_home = std::getenv("PANDA_HOME");
   auto resolved = harvester::resolve_messenger(*ini, endpoint, cfg.payload.pandaqueue.value_or(""),
                                                panda_home ? panda_home : "");
-  if (!resolved) return "Harvester config " + conf + ": " + resolved.error();
+  if (!resolved) return "Harvester config " + conf + ": " + resolved.error().message();
   if (resolved->queue)
     RTY_LOG(info, log_name) << "Harvester " << harvester::describe(*resolved->queue);
   else

@@ -5,14 +5,14 @@
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 
-#include "common/failure.hpp"
+#include "common/error.hpp"
 
 #include <vector>
 
 namespace rty::harvester {
 namespace {
 
-using fail = rty::failure;
+using rty::fail;
 
 constexpr std::string_view payload_section = "payload_interaction";
 
@@ -25,7 +25,7 @@ std::string trim(std::string_view s) {
 
 }  // namespace
 
-boost::system::result<messenger_files, std::string> resolve_messenger_files(const ini_file& ini,
+rty::result<messenger_files> resolve_messenger_files(const ini_file& ini,
                                                                             const std::string& endpoint) {
   if (!ini.has_section(payload_section))
     return fail(ini.origin() + ": section [payload_interaction] is missing (Harvester's shared-file messenger needs it)");
@@ -82,7 +82,7 @@ std::optional<std::string> queuedata_path(const ini_file& ini, std::string_view 
   return std::nullopt;
 }
 
-boost::system::result<queuedata, std::string> load_queuedata(const std::string& path) {
+rty::result<queuedata> load_queuedata(const std::string& path) {
   auto r = read_capped(path, queuedata_max_bytes, "queuedata file");
   if (!r.text) return fail(r.what);
   std::string what;

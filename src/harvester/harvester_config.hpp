@@ -3,6 +3,8 @@
 // docs/architecture.md): the [payload_interaction] file names and the [cacher] queuedata file.
 #include "harvester/ini.hpp"
 
+#include "common/error.hpp"
+
 #include <boost/system/result.hpp>
 
 #include <optional>
@@ -34,7 +36,7 @@ struct messenger_files {
 // Reads [payload_interaction]. Values starting with `$` are expanded from the environment as Harvester
 // does, then joined to `endpoint` (an absolute value stays absolute). Error names the missing section
 // or key and the cfg file.
-boost::system::result<messenger_files, std::string> resolve_messenger_files(const ini_file& ini,
+rty::result<messenger_files> resolve_messenger_files(const ini_file& ini,
                                                                             const std::string& endpoint);
 
 // `[cacher] data`: lines mainKey|subKey|URL[|dumpFile]; the first line starting with `panda_queue`
@@ -47,6 +49,6 @@ struct queuedata {
 };
 
 // Reads the cacher's queuedata JSON. Error names the file and the problem.
-boost::system::result<queuedata, std::string> load_queuedata(const std::string& path);
+rty::result<queuedata> load_queuedata(const std::string& path);
 
 }  // namespace rty::harvester

@@ -2,7 +2,7 @@
 
 #include "common/json_util.hpp"
 
-#include "common/failure.hpp"
+#include "common/error.hpp"
 #include "common/safe_name.hpp"
 
 #include <boost/json.hpp>
@@ -13,7 +13,7 @@
 namespace rty::harvester {
 namespace {
 
-using fail = rty::failure;
+using rty::fail;
 
 std::vector<std::string> split_commas(std::string_view s) {
   std::vector<std::string> out;
@@ -220,7 +220,7 @@ class py_literal {
 
 }  // namespace
 
-boost::system::result<boost::json::value, std::string> cgi_job_spec_to_json(std::string_view text,
+rty::result<boost::json::value> cgi_job_spec_to_json(std::string_view text,
                                                                             std::string_view origin) {
   const std::string o(origin);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
@@ -263,14 +263,14 @@ boost::system::result<boost::json::value, std::string> cgi_job_spec_to_json(std:
   return boost::json::value(std::move(wrapped));
 }
 
-boost::system::result<rty::job_spec, std::string> parse_job_spec_cgi_text(std::string_view text,
+rty::result<rty::job_spec> parse_job_spec_cgi_text(std::string_view text,
                                                                           std::string_view origin) {
   auto v = cgi_job_spec_to_json(text, origin);
-  if (!v) return fail(v.error());
+  if (!v) return v.error();
   return parse_job_spec(*v, origin);
 }
 
-boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::string_view text, std::string_view origin) {
+rty::result<rty::job_spec> parse_job_spec_text(std::string_view text, std::string_view origin) {
   std::string what;
   auto v = rty::json::parse(text, origin, &what);
   if (!v) return fail(what);
@@ -278,7 +278,7 @@ boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::strin
 }
 
 namespace {
-using job_result = boost::system::result<void, std::string>;
+using job_result = rty::result<void>;
 
 // esmergeSpec: an object, or the same object serialised as a string (both occur).
 job_result read_merge_spec(rty::job_spec& job, const field_reader& r, const std::string& where) {
@@ -375,7 +375,7 @@ void patch_event_service(rty::job_spec& job) {
 
 }  // namespace
 
-boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::json::value& content,
+rty::result<rty::job_spec> parse_job_spec(const boost::json::value& content,
                                                                  std::string_view origin) {
   const std::string o(origin);
   if (!content.is_object()) return fail(o + ": job spec must be a JSON object {PandaID: job}, found " + std::string(boost::json::to_string(content.kind())));
@@ -408,9 +408,9 @@ boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::js
   job.core_count = static_cast<int>(r.integer("coreCount", false).value_or(1));
   if (!r.error.empty()) return fail(r.error);
 
-  if (auto m = read_merge_spec(job, r, o + ": job " + std::string(key)); !m) return fail(m.error());
-  if (auto f = read_file_lists(job, r.prefix, *in_files, *guids, *out_files); !f) return fail(f.error());
-  if (auto c = check_event_counts(job, r.prefix); !c) return fail(c.error());
+  if (auto m = read_merge_spec(job, r, o + ": job " + std::string(key)); !m) return m.error();
+  if (auto f = read_file_lists(job, r.prefix, *in_files, *guids, *out_files); !f) return f.error();
+  if (auto c = check_event_counts(job, r.prefix); !c) return c.error();
   set_release_and_platform(job, r);
   patch_event_service(job);
   return job;

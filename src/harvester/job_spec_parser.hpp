@@ -4,6 +4,8 @@
 #include "common/job_spec.hpp"
 
 #include <boost/json/value.hpp>
+#include "common/error.hpp"
+
 #include <boost/system/result.hpp>
 
 #include <string>
@@ -14,11 +16,11 @@ namespace rty::harvester {
 // `origin` (the file name) starts every error message. On success every rty::job_spec field is filled
 // and `raw` carries the event-service patch (eventService="true", jobPars prefixed
 // "--eventService=True ") that pilot must see.
-boost::system::result<rty::job_spec, std::string> parse_job_spec(const boost::json::value& spec_file_content,
+rty::result<rty::job_spec> parse_job_spec(const boost::json::value& spec_file_content,
                                                                  std::string_view origin);
 
 // Parses the text first; a JSON error names the origin too.
-boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::string_view text, std::string_view origin);
+rty::result<rty::job_spec> parse_job_spec_text(std::string_view text, std::string_view origin);
 
 // The cgi form Harvester writes when the queue's messenger has jobSpecFileFormat "cgi"
 // (shared_file_messenger.py feed_jobs: urlencode(jobParams), no PandaID key around it): k=v pairs
@@ -26,11 +28,11 @@ boost::system::result<rty::job_spec, std::string> parse_job_spec_text(std::strin
 // parse_job_spec: every value a string, as Python's str() made it, except "None", which was a null,
 // and a dict or list (esmergeSpec), which str() wrote as its Python repr and is read back as JSON.
 // Errors name the origin and the pair: a bad %-escape, a pair without '=', a key given twice, no PandaID.
-boost::system::result<boost::json::value, std::string> cgi_job_spec_to_json(std::string_view text,
+rty::result<boost::json::value> cgi_job_spec_to_json(std::string_view text,
                                                                             std::string_view origin);
 
 // cgi_job_spec_to_json, then parse_job_spec.
-boost::system::result<rty::job_spec, std::string> parse_job_spec_cgi_text(std::string_view text,
+rty::result<rty::job_spec> parse_job_spec_cgi_text(std::string_view text,
                                                                           std::string_view origin);
 
 // "Atlas-23.0.1" -> "23.0.1": leading all-letter tokens followed by '-' are dropped.

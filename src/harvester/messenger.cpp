@@ -158,12 +158,9 @@ boost::json::object dump_entry(const rty::range_update& u) {
   return e;
 }
 
-boost::system::result<ranges_answer, std::string> parse_ranges_answer(const boost::json::value& answer,
-                                                                    std::string_view panda_id,
-                                                                    const std::string& origin,
-                                                                    const std::string& endpoint) {
-  using result = boost::system::result<ranges_answer, std::string>;
-  auto error = [](std::string message) { return result(boost::system::in_place_error, std::move(message)); };
+rty::result<ranges_answer> parse_ranges_answer(const boost::json::value& answer, std::string_view panda_id,
+                                               const std::string& origin, const std::string& endpoint) {
+  auto error = [](std::string message) { return rty::fail(std::move(message)); };
   if (!answer.is_object()) return error(origin + ": not a JSON object {PandaID: [ranges]}");
   ranges_answer out;
   out.panda_id = std::string(panda_id);
@@ -235,7 +232,7 @@ messenger::read_outcome messenger::read_stable(const std::string& path, std::uin
   if (cgi) {
     auto form = cgi_job_spec_to_json(*text, path);
     if (form) value = std::move(*form);
-    else what = form.error();
+    else what = form.error().message();
   } else {
     value = rty::json::parse(*text, path, &what);
   }
@@ -304,7 +301,7 @@ std::optional<job_poll_result> messenger::start_job_wait(clock::time_point now, 
     if (!read.text) return failed{read.what + (read.too_big ? "; the file is left in place for an operator" : "")};
     auto job = files_.spec_format == job_spec_format::cgi ? parse_job_spec_cgi_text(*read.text, read_path)
                                                           : parse_job_spec_text(*read.text, read_path);
-    if (!job) return failed{job.error()};
+    if (!job) return failed{job.error().message()};
     RTY_LOG(warning, component) << "only " << read_path << " is present (earlier run in this worker): resuming job "
                                 << job->panda_id << " from it, no new job request";
     job_phase_ = job_phase::delivered;
@@ -433,7 +430,7 @@ job_poll_result messenger::poll_job(clock::time_point now) {
       break;
   }
   auto job = parse_job_spec(out.value, files_.job_spec);
-  if (!job) return failed{job.error()};
+  if (!job) return failed{job.error().message()};
   if (auto w = wait_for_feed(now)) return std::move(*w);
   return claim_job(std::move(*job), read_path);
 }
@@ -442,7 +439,7 @@ std::error_code messenger::write_ranges_request(std::string* what) {
   return rty::file::write_atomic(files_.event_request, boost::json::serialize(ranges_request_), what);
 }
 
-boost::system::result<bool, std::string> messenger::request_ranges(const std::string& panda_id, int n_ranges,
+rty::result<bool> messenger::request_ranges(const std::string& panda_id, int n_ranges,
                                                                    const std::string& task_id,
                                                                    const std::string& jobset_id, clock::time_point now) {
   if (!ranges_startup_checked_) {
@@ -465,7 +462,7 @@ boost::system::result<bool, std::string> messenger::request_ranges(const std::st
   ranges_request_ = boost::json::object{{panda_id, std::move(body)}};
   std::string what;
   if (auto ec = write_ranges_request(&what))
-    return boost::system::result<bool, std::string>(boost::system::in_place_error, "cannot write event request: " + what);
+    return rty::fail("cannot write event request: " + what);
   ranges_requested_at_ = now;
   RTY_LOG(debug, component) << "requested " << n_ranges << " event ranges for " << panda_id << " in "
                             << files_.event_request;
@@ -557,7 +554,7 @@ ranges_poll_result messenger::poll_ranges(clock::time_point now) {
       break;
   }
   auto parsed = parse_ranges_answer(out.value, ranges_panda_id_, files_.event_ranges, files_.endpoint);
-  if (!parsed) return ranges_unusable(now, parsed.error());
+  if (!parsed) return ranges_unusable(now, parsed.error().message());
   return claim_ranges(out.value, std::move(*parsed), now);
 }
 

@@ -12,6 +12,8 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include "common/error.hpp"
+
 #include <boost/system/result.hpp>
 
 #include <chrono>
@@ -88,7 +90,7 @@ class messenger {
   // Event ranges (optional feature, docs/harvester-files.md). Writes the request only if neither
   // the request nor an answer exists (an answer left by an earlier run is consumed first, R6).
   // Returns true if written, false if one is pending; error text if the write failed.
-  boost::system::result<bool, std::string> request_ranges(const std::string& panda_id, int n_ranges,
+  rty::result<bool> request_ranges(const std::string& panda_id, int n_ranges,
                                                           const std::string& task_id, const std::string& jobset_id,
                                                           clock::time_point now);
   ranges_poll_result poll_ranges(clock::time_point now);
@@ -188,7 +190,7 @@ struct ranges_answer {
   bool present = false;                   // the answer held an entry for it
   std::vector<rty::event_range> ranges;   // empty with present: no more events
 };
-boost::system::result<ranges_answer, std::string> parse_ranges_answer(const boost::json::value& answer,
+rty::result<ranges_answer> parse_ranges_answer(const boost::json::value& answer,
                                                                     std::string_view panda_id,
                                                                     const std::string& origin,
                                                                     const std::string& endpoint);

@@ -2,7 +2,7 @@
 
 #include "harvester/capped_read.hpp"
 
-#include "common/failure.hpp"
+#include "common/error.hpp"
 #include "common/file_util.hpp"
 #include "common/json_util.hpp"
 
@@ -13,7 +13,7 @@
 namespace rty::harvester {
 namespace {
 
-using fail = rty::failure;
+using rty::fail;
 namespace json = boost::json;
 
 constexpr queue_messenger_key keys[] = {
@@ -54,7 +54,7 @@ std::optional<bool> truth(const json::value& v) {
 
 // The queue's messenger section: the template's first, then the queue's own keys over it
 // (updatable_plugin_attrs), then the "common" keys neither sets. Sets out.template_name.
-boost::system::result<json::object, std::string> merged_messenger(const json::object& all, const json::object& q,
+rty::result<json::object> merged_messenger(const json::object& all, const json::object& q,
                                                                   const std::string& path, const std::string& prefix,
                                                                   queue_messenger& out) {
   json::object merged;
@@ -86,7 +86,7 @@ boost::system::result<json::object, std::string> merged_messenger(const json::ob
 }
 
 // The messenger keys raythenad uses, checked, into `out`.
-boost::system::result<void, std::string> read_messenger_keys(const json::object& merged, const std::string& prefix,
+rty::result<void> read_messenger_keys(const json::object& merged, const std::string& prefix,
                                                            queue_messenger& out) {
   if (auto m = merged.find("module"); m != merged.end() && m->value().is_string())
     out.messenger_module = std::string(m->value().as_string());
@@ -147,7 +147,7 @@ std::optional<std::string> queue_config_path(const ini_file& ini, const std::str
   return (std::filesystem::path("/etc/panda") / name).string();
 }
 
-boost::system::result<std::optional<queue_messenger>, std::string> load_queue_messenger(const std::string& path,
+rty::result<std::optional<queue_messenger>> load_queue_messenger(const std::string& path,
                                                                                         std::string_view queue) {
   auto read = read_capped(path, queuedata_max_bytes, "queue config");
   if (!read.text) return fail(read.what);
@@ -166,8 +166,8 @@ boost::system::result<std::optional<queue_messenger>, std::string> load_queue_me
   out.queue = std::string(queue);
 
   auto merged = merged_messenger(all, q, path, prefix, out);
-  if (!merged) return fail(merged.error());
-  if (auto r = read_messenger_keys(*merged, prefix, out); !r) return fail(r.error());
+  if (!merged) return merged.error();
+  if (auto r = read_messenger_keys(*merged, prefix, out); !r) return r.error();
   return std::optional<queue_messenger>{std::move(out)};
 }
 
@@ -190,12 +190,12 @@ messenger_files apply_queue_messenger(messenger_files f, const queue_messenger& 
   return f;
 }
 
-boost::system::result<resolved_messenger, std::string> resolve_messenger(const ini_file& ini,
+rty::result<resolved_messenger> resolve_messenger(const ini_file& ini,
                                                                          const std::string& endpoint,
                                                                          std::string_view queue,
                                                                          const std::string& panda_home) {
   auto files = resolve_messenger_files(ini, endpoint);
-  if (!files) return fail(files.error());
+  if (!files) return files.error();
   resolved_messenger out;
   out.files = *files;
   auto path = queue_config_path(ini, panda_home);
@@ -208,7 +208,7 @@ boost::system::result<resolved_messenger, std::string> resolve_messenger(const i
     return out;
   }
   auto q = load_queue_messenger(*path, queue);
-  if (!q) return fail(q.error());
+  if (!q) return q.error();
   if (!*q) {
     out.queue_note = "queue config " + *path + " has no queue '" + std::string(queue) +
                      "': [payload_interaction] file names are used as they are";

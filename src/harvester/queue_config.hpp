@@ -13,6 +13,8 @@
 #include "harvester/harvester_config.hpp"
 #include "harvester/ini.hpp"
 
+#include "common/error.hpp"
+
 #include <boost/system/result.hpp>
 
 #include <map>
@@ -50,7 +52,7 @@ std::optional<std::string> queue_config_path(const ini_file& ini, const std::str
 // Reads `path` and the entry of `queue`. nullopt: the file has no entry for the queue (Harvester
 // would not run it; we keep [payload_interaction] and say so). Errors name the file, the queue and
 // the key, and the bad value.
-boost::system::result<std::optional<queue_messenger>, std::string> load_queue_messenger(const std::string& path,
+rty::result<std::optional<queue_messenger>> load_queue_messenger(const std::string& path,
                                                                                         std::string_view queue);
 
 // `files` with the queue's overrides joined to files.endpoint, and its job spec format.
@@ -63,7 +65,7 @@ struct resolved_messenger {
   std::optional<queue_messenger> queue;  // the queue's messenger section, when applied
   std::string queue_note;                // why none was applied (no [qconf], queue absent...); empty if applied
 };
-boost::system::result<resolved_messenger, std::string> resolve_messenger(const ini_file& ini,
+rty::result<resolved_messenger> resolve_messenger(const ini_file& ini,
                                                                          const std::string& endpoint,
                                                                          std::string_view queue,
                                                                          const std::string& panda_home);

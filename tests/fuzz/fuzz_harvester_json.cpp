@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     RTY_FUZZ_CHECK(job->events_per_input > 0 && job->events_per_output > 0, "non-positive event counts");
     RTY_FUZZ_CHECK(!job->raw.empty(), "job without its raw dict");
   } else {
-    RTY_FUZZ_CHECK(job.error().rfind("HPCJobs.json", 0) == 0, "job spec error does not name the file");
+    RTY_FUZZ_CHECK(job.error().message().rfind("HPCJobs.json", 0) == 0, "job spec error does not name the file");
   }
 
   boost::system::error_code ec;

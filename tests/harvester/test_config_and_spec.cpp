@@ -57,8 +57,8 @@ std::string error_of(std::string_view text) {
   auto r = hv::parse_job_spec_text(text, "/ep/HPCJobs.json");
   BOOST_REQUIRE(!r);
   BOOST_TEST_MESSAGE(r.error());
-  BOOST_TEST(r.error().find("/ep/HPCJobs.json") != std::string::npos);
-  return r.error();
+  BOOST_TEST(r.error().message().find("/ep/HPCJobs.json") != std::string::npos);
+  return r.error().message();
 }
 
 }  // namespace
@@ -90,11 +90,11 @@ BOOST_AUTO_TEST_CASE(messenger_files_missing_key_or_section) {
   cfg.replace(cfg.find("eventRangesFile"), 15, "someOtherKey");
   auto f = hv::resolve_messenger_files(ini(cfg), "/ep");
   BOOST_REQUIRE(!f);
-  BOOST_TEST(f.error().find("eventRangesFile") != std::string::npos);
-  BOOST_TEST(f.error().find("panda_harvester.cfg") != std::string::npos);
+  BOOST_TEST(f.error().message().find("eventRangesFile") != std::string::npos);
+  BOOST_TEST(f.error().message().find("panda_harvester.cfg") != std::string::npos);
   auto g = hv::resolve_messenger_files(ini("[other]\nx=1\n"), "/ep");
   BOOST_REQUIRE(!g);
-  BOOST_TEST(g.error().find("[payload_interaction]") != std::string::npos);
+  BOOST_TEST(g.error().message().find("[payload_interaction]") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(messenger_files_env_values) {
@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(queuedata_file) {
   BOOST_REQUIRE(!rty::file::write_atomic(p, "{broken"));
   auto bad = hv::load_queuedata(p);
   BOOST_REQUIRE(!bad);
-  BOOST_TEST(bad.error().find(p) != std::string::npos);
+  BOOST_TEST(bad.error().message().find(p) != std::string::npos);
   BOOST_TEST(!hv::load_queuedata((dir / "missing.json").string()));
   fs::remove_all(dir);
 }
@@ -135,7 +135,7 @@ BOOST_AUTO_TEST_CASE(queuedata_file) {
 BOOST_AUTO_TEST_CASE(fixture_specs_parse) {
   for (auto name : {"harvester-early-binding-events/HPCJobs.json.read", "harvester-late-binding-merged/HPCJobs.json.read"}) {
     auto r = hv::parse_job_spec_text(fixture(name), name);
-    BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error()));
+    BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().message()));
     const auto& j = *r;
     BOOST_TEST(j.panda_id == "6000000001");
     BOOST_TEST(j.task_id == "40000001");
@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(numeric_strings_and_merge_spec_as_string) {
   job["attemptNr"] = "2";
   job["esmergeSpec"] = boost::json::serialize(job["esmergeSpec"]);
   auto r = hv::parse_job_spec_text(spec_with(job), "s");
-  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error()));
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().message()));
   BOOST_TEST(r->task_id == "40000001");
   BOOST_TEST(r->events_per_input == 4);
   BOOST_TEST(r->attempt_nr == 2);
@@ -356,7 +356,7 @@ BOOST_AUTO_TEST_CASE(queue_config_overrides_file_names_with_its_template) {
   std::string qconf = t.write("etc/panda/panda_queueconfig.json", queue_config_json);
   std::string cfg = std::string(full_cfg) + "[qconf]\nconfigFile = panda_queueconfig.json\n";
   auto r = hv::resolve_messenger(ini(cfg), "/ep", "NERSC_ES", t.root.string());
-  BOOST_REQUIRE_MESSAGE(r, (r ? std::string() : r.error()));
+  BOOST_REQUIRE_MESSAGE(r, (r ? std::string() : r.error().message()));
   BOOST_REQUIRE(r->queue);
   BOOST_TEST(r->queue->config_file == qconf);  // $PANDA_HOME/etc/panda/<relative name>
   BOOST_TEST(r->queue->template_name == "ES_TEMPLATE");
@@ -389,19 +389,19 @@ BOOST_AUTO_TEST_CASE(queue_config_absent_queue_or_key_keeps_payload_interaction)
   // A bad value is an error naming the file, the queue, the key and the value.
   auto bad = hv::resolve_messenger(ini(cfg), "/ep", "OTHER", "");
   BOOST_REQUIRE(!bad);
-  BOOST_TEST(bad.error() == qconf + ": queue OTHER: messenger.jobSpecFileFormat: expected \"json\" or \"cgi\", found \"xml\"");
+  BOOST_TEST(bad.error().message() == qconf + ": queue OTHER: messenger.jobSpecFileFormat: expected \"json\" or \"cgi\", found \"xml\"");
   std::string odd = t.write("odd.json", R"({"Q": {"messenger": {"jsonEventsFeedFileName": 7}}, "R": {"templateQueueName": "X"}})");
   std::string cfg2 = std::string(full_cfg) + "[qconf]\nconfigFile = " + odd + "\n";
   auto seven = hv::resolve_messenger(ini(cfg2), "/ep", "Q", "");
   BOOST_REQUIRE(!seven);
-  BOOST_TEST(seven.error().find("messenger.jsonEventsFeedFileName: expected a file name string, found 7") != std::string::npos);
+  BOOST_TEST(seven.error().message().find("messenger.jsonEventsFeedFileName: expected a file name string, found 7") != std::string::npos);
   auto no_template = hv::resolve_messenger(ini(cfg2), "/ep", "R", "");
   BOOST_REQUIRE(!no_template);
-  BOOST_TEST(no_template.error().find("templateQueueName 'X' is not a queue of this file") != std::string::npos);
+  BOOST_TEST(no_template.error().message().find("templateQueueName 'X' is not a queue of this file") != std::string::npos);
   std::string missing = std::string(full_cfg) + "[qconf]\nconfigFile = " + (t.root / "nope.json").string() + "\n";
   auto gone = hv::resolve_messenger(ini(missing), "/ep", "Q", "");
   BOOST_REQUIRE(!gone);
-  BOOST_TEST(gone.error().find("nope.json") != std::string::npos);
+  BOOST_TEST(gone.error().message().find("nope.json") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(cgi_spec_in_harvesters_exact_format_parses_like_the_json_one) {
@@ -411,7 +411,7 @@ BOOST_AUTO_TEST_CASE(cgi_spec_in_harvesters_exact_format_parses_like_the_json_on
   BOOST_REQUIRE(cgi);
   BOOST_TEST(cgi->find("esmergeSpec=%7B%27transPath%27") != std::string::npos);
   auto from_cgi = hv::parse_job_spec_cgi_text(*cgi, "/ep/HPCJobs.json");
-  BOOST_REQUIRE_MESSAGE(from_cgi, (from_cgi ? std::string() : from_cgi.error()));
+  BOOST_REQUIRE_MESSAGE(from_cgi, (from_cgi ? std::string() : from_cgi.error().message()));
   auto from_json = hv::parse_job_spec_text(fixture("harvester-early-binding-events/HPCJobs.json.read"), "x");
   BOOST_REQUIRE(from_json);
   BOOST_TEST(from_cgi->panda_id == from_json->panda_id);
@@ -429,7 +429,7 @@ BOOST_AUTO_TEST_CASE(cgi_spec_in_harvesters_exact_format_parses_like_the_json_on
   BOOST_REQUIRE(stripped);
   BOOST_TEST(stripped->find("scopeIn=") == std::string::npos);
   auto s = hv::parse_job_spec_cgi_text(*stripped, "/ep/HPCJobs.json");
-  BOOST_REQUIRE_MESSAGE(s, (s ? std::string() : s.error()));
+  BOOST_REQUIRE_MESSAGE(s, (s ? std::string() : s.error().message()));
   BOOST_TEST(s->scope_in.empty());
 }
 
@@ -444,8 +444,8 @@ BOOST_AUTO_TEST_CASE(cgi_spec_details_and_errors) {
   auto err = [](std::string_view text) {
     auto r = hv::cgi_job_spec_to_json(text, "/ep/spec");
     BOOST_REQUIRE(!r);
-    BOOST_TEST(r.error().find("/ep/spec") == 0u);
-    return r.error();
+    BOOST_TEST(r.error().message().find("/ep/spec") == 0u);
+    return r.error().message();
   };
   BOOST_TEST(err("PandaID=7&a=%G1").find("pair 2 'a=%G1' has a bad %-escape") != std::string::npos);
   BOOST_TEST(err("PandaID=7&flag").find("pair 2 'flag' has no '='") != std::string::npos);
