@@ -284,12 +284,12 @@ std::string man_page(std::string_view version, std::string_view status_help) {
 
 namespace {
 
-boost::system::result<po::variables_map, std::string> parse_flags(int argc, const char* const* argv) {
+rty::result<po::variables_map> parse_flags(int argc, const char* const* argv) {
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(make_options()).run(), vm);
   } catch (const po::error& e) {
-    return std::string("raythenad: ") + e.what() + "\nTry 'raythenad --help'.";
+    return rty::fail(std::string("raythenad: ") + e.what() + "\nTry 'raythenad --help'.");
   }
   return vm;
 }
@@ -308,7 +308,7 @@ bool wants_validation_json(int argc, const char* const* argv, const std::map<std
   return (truthy(env, "RAYTHENA_VALIDATE") || given("validate")) && (truthy(env, "RAYTHENA_JSON") || given("json"));
 }
 
-boost::system::result<invocation, std::string> parse_invocation(int argc, const char* const* argv,
+rty::result<invocation> parse_invocation(int argc, const char* const* argv,
                                                                 const std::map<std::string, std::string>& env) {
   auto flags = parse_flags(argc, argv);
   if (!flags) return flags.error();

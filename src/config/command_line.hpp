@@ -4,6 +4,8 @@
 // (--launcher, --nodes, --ssh-hosts, --validate, --json, --help, --help-keys, --version), and every flag
 // but the help/version ones also as RAYTHENA_<FLAG> (click's auto_envvar_prefix rule: --ray-workdir ⇔
 // RAYTHENA_RAY_WORKDIR). Precedence CLI > environment > file, applied before the configuration is checked.
+#include "common/error.hpp"
+
 #include <boost/system/result.hpp>
 
 #include <map>
@@ -27,7 +29,7 @@ struct invocation {
 };
 
 // The error is the complete user-facing message: print it to stderr and exit 2.
-boost::system::result<invocation, std::string> parse_invocation(int argc, const char* const* argv,
+rty::result<invocation> parse_invocation(int argc, const char* const* argv,
                                                                 const std::map<std::string, std::string>& env);
 
 // True when the invocation asks for `--validate --json` (flags, or RAYTHENA_VALIDATE and RAYTHENA_JSON),

@@ -47,7 +47,7 @@ class loader {
  public:
   explicit loader(const load_request& request) : request_(request), file_(request.config_path) {}
 
-  boost::system::result<loaded_config, std::string> run(std::string_view yaml_text) {
+  rty::result<loaded_config> run(std::string_view yaml_text) {
     YAML::Node root;
     try {
       root = YAML::Load(std::string(yaml_text));
@@ -71,12 +71,12 @@ class loader {
   }
 
  private:
-  boost::system::result<loaded_config, std::string> failure() const {
+  rty::result<loaded_config> failure() const {
     std::string message = "raythenad: cannot load configuration " + file_ + ":";
     for (const auto& e : errors_) message += "\n  " + e;
     // The warnings found on the way (unknown keys with their nearest name) often explain the error.
     for (const auto& n : notices_) message += "\n  " + n;
-    return message;
+    return rty::fail(std::move(message));
   }
 
   void read_sections(const YAML::Node& root) {
@@ -398,20 +398,19 @@ std::string default_stub_executable(const std::string& executable_path) {
   return beside.string();
 }
 
-boost::system::result<loaded_config, std::string> load_config_text(std::string_view yaml_text,
-                                                                   const load_request& request) {
+rty::result<loaded_config> load_config_text(std::string_view yaml_text, const load_request& request) {
   return loader(request).run(yaml_text);
 }
 
-boost::system::result<loaded_config, std::string> load_config(const load_request& request) {
+rty::result<loaded_config> load_config(const load_request& request) {
   std::error_code ec;
   if (request.config_path.empty() || !std::filesystem::is_regular_file(request.config_path, ec))
-    return std::string("raythenad: Could not find config file ") +
-           (request.config_path.empty() ? std::string("(none given: use --config FILE or RAYTHENA_CONFIG)")
-                                        : request.config_path);
+    return rty::fail(std::string("raythenad: Could not find config file ") +
+                     (request.config_path.empty() ? std::string("(none given: use --config FILE or RAYTHENA_CONFIG)")
+                                                  : request.config_path));
   std::string what;
   auto text = rty::file::read_all(request.config_path, &what);
-  if (!text) return "raythenad: cannot read configuration: " + what;
+  if (!text) return rty::fail("raythenad: cannot read configuration: " + what);
   return load_config_text(*text, request);
 }
 

@@ -3,6 +3,8 @@
 // (CLI > environment > file), fills run-dependent defaults and expands $VAR/${VAR} in every path once.
 // Everything is checked before anything is used; all problems are reported together, each naming the
 // file, line and column, the key, the bad value and what was expected.
+#include "common/error.hpp"
+
 #include <boost/system/result.hpp>
 
 #include <map>
@@ -41,10 +43,10 @@ struct loaded_config {
 
 // Reads request.config_path. The error is the complete user-facing message (several lines when several
 // problems were found).
-boost::system::result<loaded_config, std::string> load_config(const load_request& request);
+rty::result<loaded_config> load_config(const load_request& request);
 
 // Same from YAML text already read; request.config_path only names the origin in messages.
-boost::system::result<loaded_config, std::string> load_config_text(std::string_view yaml_text,
+rty::result<loaded_config> load_config_text(std::string_view yaml_text,
                                                                    const load_request& request);
 
 // Converts one scalar (from YAML, a variable or a flag) to the key's kind; empty text is null.

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   auto inv = rty::config::parse_invocation(argc, argv, env);
   if (!inv) {
     std::cerr << inv.error() << "\n";
-    if (rty::config::wants_validation_json(argc, argv, env)) rty::config::report_load_failure_json(inv.error(), std::cout);
+    if (rty::config::wants_validation_json(argc, argv, env)) rty::config::report_load_failure_json(inv.error().message(), std::cout);
     return 2;
   }
   switch (inv->what) {

@@ -16,7 +16,7 @@ namespace {
 
 using env_map = std::map<std::string, std::string>;
 
-boost::system::result<invocation, std::string> parse(std::vector<std::string> args, const env_map& env = {}) {
+rty::result<invocation> parse(std::vector<std::string> args, const env_map& env = {}) {
   args.insert(args.begin(), "raythenad");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
@@ -47,21 +47,21 @@ BOOST_AUTO_TEST_CASE(help_and_version_need_no_config) {
 BOOST_AUTO_TEST_CASE(bad_command_lines_are_errors_with_a_hint) {
   auto unknown = parse({"--no-such-flag"});
   BOOST_REQUIRE(!unknown);
-  BOOST_TEST(contains(unknown.error(), "no-such-flag"));
-  BOOST_TEST(contains(unknown.error(), "raythenad --help"));
+  BOOST_TEST(contains(unknown.error().message(), "no-such-flag"));
+  BOOST_TEST(contains(unknown.error().message(), "raythenad --help"));
   auto missing_value = parse({"--config"});
   BOOST_REQUIRE(!missing_value);
   auto positional = parse({"extra"});
   BOOST_REQUIRE(!positional);
   auto no_config = parse({"--validate"});
   BOOST_REQUIRE(!no_config);
-  BOOST_TEST(contains(no_config.error(), "Could not find config file"));
+  BOOST_TEST(contains(no_config.error().message(), "Could not find config file"));
 }
 
 BOOST_AUTO_TEST_CASE(run_and_validate_load_the_config_from_flag_or_environment) {
   config_file f;
   auto run = parse({"--config", f.path});
-  BOOST_REQUIRE_MESSAGE(run, (run ? "" : run.error()));
+  BOOST_REQUIRE_MESSAGE(run, (run ? "" : run.error().message()));
   BOOST_TEST((run->what == invocation::action::run));
   BOOST_TEST(run->source_file == f.path);
   BOOST_TEST(*run->config.payload.pandaqueue == "TEST_QUEUE");
@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(every_flag_has_its_raythena_variable_and_cli_wins) {
               {"RAYTHENA_NODES", "5"},                    {"RAYTHENA_SSH_HOSTS", "h1,h2"},
               {"RAYTHENA_DEBUG", "1"}};
   auto inv = parse({"--config", f.path}, env);
-  BOOST_REQUIRE_MESSAGE(inv, (inv ? "" : inv.error()));
+  BOOST_REQUIRE_MESSAGE(inv, (inv ? "" : inv.error().message()));
   const settings& s = inv->config;
   BOOST_TEST(s.ray.workdir == "/env/w");
   BOOST_TEST(*s.harvester.endpoint == "/env/e");
@@ -128,10 +128,10 @@ BOOST_AUTO_TEST_CASE(retry_failed_from_the_file_the_environment_or_the_flag) {
   BOOST_TEST(env->config.ray.retryfailedgroups);
   auto bad = parse({"--config", f.path}, {{"RAYTHENA_RETRY_FAILED", "perhaps"}});
   BOOST_REQUIRE(!bad);
-  BOOST_TEST(contains(bad.error(), "RAYTHENA_RETRY_FAILED: bad value 'perhaps' for ray.retryfailedgroups"));
+  BOOST_TEST(contains(bad.error().message(), "RAYTHENA_RETRY_FAILED: bad value 'perhaps' for ray.retryfailedgroups"));
   config_file yes(rty_test::replace(rty_test::base_yaml(), "  headip:\n", "  headip:\n  retryfailedgroups: true\n"));
   auto file = parse({"--config", yes.path});
-  BOOST_REQUIRE_MESSAGE(file, (file ? "" : file.error()));
+  BOOST_REQUIRE_MESSAGE(file, (file ? "" : file.error().message()));
   BOOST_TEST(file->config.ray.retryfailedgroups);
 }
 
@@ -139,8 +139,8 @@ BOOST_AUTO_TEST_CASE(load_errors_are_complete_messages) {
   config_file f(rty_test::replace(rty_test::base_yaml(), "corepernode: 128", "corepernode: lots"));
   auto inv = parse({"--config", f.path});
   BOOST_REQUIRE(!inv);
-  BOOST_TEST(contains(inv.error(), "raythenad: cannot load configuration " + f.path + ":"));
-  BOOST_TEST(contains(inv.error(), f.path + ":30:16: resources.corepernode: bad value 'lots'"));
+  BOOST_TEST(contains(inv.error().message(), "raythenad: cannot load configuration " + f.path + ":"));
+  BOOST_TEST(contains(inv.error().message(), f.path + ":30:16: resources.corepernode: bad value 'lots'"));
 }
 
 BOOST_AUTO_TEST_CASE(load_errors_keep_the_did_you_mean_warnings) {
@@ -149,8 +149,8 @@ BOOST_AUTO_TEST_CASE(load_errors_keep_the_did_you_mean_warnings) {
   config_file f(rty_test::replace(rty_test::base_yaml(), "corepernode: 128", "corepernodes: 128"));
   auto inv = parse({"--config", f.path});
   BOOST_REQUIRE(!inv);
-  BOOST_TEST(contains(inv.error(), "resources.corepernode not found"), inv.error());
-  BOOST_TEST(contains(inv.error(), "unknown key 'resources.corepernodes' (did you mean 'resources.corepernode'?)"),
+  BOOST_TEST(contains(inv.error().message(), "resources.corepernode not found"), inv.error().message());
+  BOOST_TEST(contains(inv.error().message(), "unknown key 'resources.corepernodes' (did you mean 'resources.corepernode'?)"),
              inv.error());
 }
 

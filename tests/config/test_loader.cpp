@@ -31,14 +31,14 @@ override_value flag_override(std::string_view flag, std::string text, std::strin
 
 settings load_ok(const std::string& yaml, const load_request& r = request()) {
   auto loaded = load_config_text(yaml, r);
-  BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error()));
+  BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error().message()));
   return loaded->config;
 }
 
 std::string load_error(const std::string& yaml, const load_request& r = request()) {
   auto loaded = load_config_text(yaml, r);
   BOOST_REQUIRE_MESSAGE(!loaded, "expected the load to fail");
-  return loaded.error();
+  return loaded.error().message();
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -77,7 +77,7 @@ BOOST_AUTO_TEST_CASE(complete_raythena_config_loads_with_types_and_defaults) {
 BOOST_AUTO_TEST_CASE(upstream_cori_yaml_loads_unchanged_with_scratch_expanded) {
   rty_test::scoped_env scratch("SCRATCH", "/global/cscratch1/sd/user");
   auto loaded = load_config(request(std::string(RTY_SOURCE_DIR) + "/tests/config/fixtures/cori.yaml"));
-  BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error()));
+  BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error().message()));
   const settings& s = loaded->config;
   BOOST_TEST(*s.payload.pandaqueue == "NERSC_Cori_p2_ES_Test");
   BOOST_TEST(*s.payload.containerengine == "shifter");
@@ -100,10 +100,10 @@ BOOST_AUTO_TEST_CASE(upstream_cori_yaml_loads_unchanged_with_scratch_expanded) {
 BOOST_AUTO_TEST_CASE(missing_file_is_reported_like_raythena) {
   auto loaded = load_config(request("/nonexistent/raythena.yaml"));
   BOOST_REQUIRE(!loaded);
-  BOOST_TEST(contains(loaded.error(), "Could not find config file /nonexistent/raythena.yaml"));
+  BOOST_TEST(contains(loaded.error().message(), "Could not find config file /nonexistent/raythena.yaml"));
   auto none = load_config(request(""));
   BOOST_REQUIRE(!none);
-  BOOST_TEST(contains(none.error(), "--config"));
+  BOOST_TEST(contains(none.error().message(), "--config"));
 }
 
 BOOST_AUTO_TEST_CASE(malformed_yaml_names_file_line_and_column) {
@@ -435,7 +435,7 @@ std::vector<std::string> env_notices(std::map<std::string, std::string> env) {
   load_request r = request();
   r.env = std::move(env);
   auto loaded = load_config_text(base_yaml(), r);
-  BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error()));
+  BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error().message()));
   std::vector<std::string> out;
   for (const auto& n : loaded->notices)
     if (contains(n, "environment variable")) out.push_back(n);

@@ -39,7 +39,7 @@ struct demo_site {
     r.executable_path = tree.executable;
     r.cli_overrides = std::move(cli);
     auto loaded = load_config_text(text, r);
-    BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error()));
+    BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string() : loaded.error().message()));
     return loaded->config;
   }
   std::vector<check_result> checks(std::vector<override_value> cli = {}) const { return checks_of(yaml, std::move(cli)); }
@@ -466,7 +466,7 @@ BOOST_AUTO_TEST_CASE(shipped_examples_load) {
     load_request r;
     r.config_path = std::string(RTY_SOURCE_DIR) + "/conf/" + name;
     auto loaded = load_config(r);
-    BOOST_TEST(loaded.has_value(), name << ": " << (loaded ? std::string() : loaded.error()));
+    BOOST_TEST(loaded.has_value(), name << ": " << (loaded ? std::string() : loaded.error().message()));
     if (loaded) BOOST_TEST(loaded->notices.empty(), name << " has notices");
   }
 }

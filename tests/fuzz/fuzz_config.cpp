@@ -18,6 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return r;
   }();
   auto loaded = rty::config::load_config_text(rty::fuzz::as_text(data, size), request);
-  if (!loaded) RTY_FUZZ_CHECK(!loaded.error().empty(), "config error without a message");
+  if (!loaded) RTY_FUZZ_CHECK(!loaded.error().message().empty(), "config error without a message");
   return 0;
 }
