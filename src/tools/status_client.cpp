@@ -1,5 +1,7 @@
 #include "tools/status_client.hpp"
 
+#include "common/error.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -263,18 +265,15 @@ std::string local_time_text() {
 
 // `scontrol show job ID`'s output, or an error. Bounded by `timeout` (a hung slurmctld); the child is
 // killed by its pid then. No shell: the id was checked by valid_slurm_job_id.
-std::optional<std::string> scontrol_show_job(const std::string& id, double timeout_s, std::string& error) {
+rty::result<std::string> scontrol_show_job(const std::string& id, double timeout_s) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    error = std::string("pipe: ") + std::strerror(errno);
-    return std::nullopt;
-  }
+  if (::pipe2(fds, O_CLOEXEC) != 0) return rty::fail(std::string("pipe: ") + std::strerror(errno));
   pid_t pid = ::fork();
   if (pid < 0) {
-    error = std::string("fork: ") + std::strerror(errno);
+    const int fork_errno = errno;
     ::close(fds[0]);
     ::close(fds[1]);
-    return std::nullopt;
+    return rty::fail(std::string("fork: ") + std::strerror(fork_errno));
   }
   if (pid == 0) {
     ::dup2(fds[1], STDOUT_FILENO);
@@ -308,15 +307,11 @@ std::optional<std::string> scontrol_show_job(const std::string& id, double timeo
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (timed_out) {
-    error = "scontrol show job " + id + " gave no answer within the timeout";
-    return std::nullopt;
-  }
+  if (timed_out) return rty::fail("scontrol show job " + id + " gave no answer within the timeout");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    error = WIFEXITED(status) && WEXITSTATUS(status) == 127
-                ? std::string("scontrol not found: --jobid needs Slurm's client on this host")
-                : "scontrol show job " + id + " failed (no such job, or it ended long ago: use --workdir)";
-    return std::nullopt;
+    return rty::fail(WIFEXITED(status) && WEXITSTATUS(status) == 127
+                         ? std::string("scontrol not found: --jobid needs Slurm's client on this host")
+                         : "scontrol show job " + id + " failed (no such job, or it ended long ago: use --workdir)");
   }
   return text;
 }
@@ -685,15 +680,12 @@ namespace {
 
 // --all: every run under `base` (depth 3, symlinks not followed): with status.url, asked over HTTP;
 // else its task directory read (task_workdir_path.txt, or a task directory itself). Each task once.
-std::vector<run_row> list_runs(const std::string& base, double timeout_s, std::string& error) {
+rty::result<std::vector<run_row>> list_runs(const std::string& base, double timeout_s) {
   namespace fs = std::filesystem;
   std::vector<run_row> rows;
   std::set<std::string> tasks_seen;
   std::error_code ec;
-  if (!fs::is_directory(base, ec)) {
-    error = base + ": not a directory";
-    return rows;
-  }
+  if (!fs::is_directory(base, ec)) return rty::fail(base + ": not a directory");
   auto visit = [&](const std::string& dir) -> bool {  // true: a run (do not descend)
     std::error_code e;
     if (fs::exists(file::join(dir, std::string(status_url_file)), e)) {
@@ -710,7 +702,7 @@ std::vector<run_row> list_runs(const std::string& base, double timeout_s, std::s
     if (!pointer && !task) return false;
     auto facts = read_task_dir(dir);
     if (!facts) {
-      rows.push_back(run_row{dir, "-", "-", "unreadable", facts.error()});
+      rows.push_back(run_row{dir, "-", "-", "unreadable", facts.error().message()});
       return true;
     }
     if (!tasks_seen.insert(facts->task_dir).second) return true;
@@ -769,24 +761,22 @@ int run_status_command(int argc, const char* const* argv, std::ostream& out, std
     return 0;
   }
   if (!opt.all_base.empty()) {
-    std::string error;
-    auto rows = list_runs(opt.all_base, std::min(opt.timeout, 2.0), error);
-    if (!error.empty()) {
-      err << "raythenad status: --all " << error << "\n";
+    auto rows = list_runs(opt.all_base, std::min(opt.timeout, 2.0));
+    if (!rows) {
+      err << "raythenad status: --all " << rows.error() << "\n";
       return 1;
     }
-    if (rows.empty()) {
+    if (rows->empty()) {
       err << "raythenad status: no run under " << opt.all_base << " (no status.url, state.json or task_workdir_path.txt)\n";
       return 1;
     }
-    out << format_run_rows(rows);
+    out << format_run_rows(*rows);
     return 0;
   }
   if (!opt.jobid.empty()) {
-    std::string error;
-    auto text = scontrol_show_job(opt.jobid, opt.timeout, error);
+    auto text = scontrol_show_job(opt.jobid, opt.timeout);
     if (!text) {
-      err << "raythenad status: --jobid " << opt.jobid << ": " << error << "\n";
+      err << "raythenad status: --jobid " << opt.jobid << ": " << text.error() << "\n";
       return 1;
     }
     auto dirs = slurm_job_dirs(*text);

@@ -224,9 +224,8 @@ std::string format_task_report(const task_facts& f, time_point now) {
   return o.str();
 }
 
-boost::system::result<task_facts, std::string> read_task_dir(const std::string& given) {
-  using result = boost::system::result<task_facts, std::string>;
-  auto fail = [](std::string why) { return result(boost::system::in_place_error, std::move(why)); };
+rty::result<task_facts> read_task_dir(const std::string& given) {
+  using rty::fail;
   std::error_code ec;
   if (!fs::is_directory(given, ec)) return fail("raythenad report: " + given + ": not a directory");
   task_facts f;

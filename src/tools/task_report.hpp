@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/system/result.hpp>
+#include "common/error.hpp"
 
 #include "bookkeeping/checkpoint.hpp"
 
@@ -47,7 +47,7 @@ std::string format_task_report(const task_facts& f, std::chrono::system_clock::t
 
 // Reads DIR (see above). Errors name the directory and what is missing or unreadable: a directory
 // with neither state.json, commit_log nor final/ (nor task_workdir_path.txt) is no task directory.
-boost::system::result<task_facts, std::string> read_task_dir(const std::string& dir);
+rty::result<task_facts> read_task_dir(const std::string& dir);
 
 // argv[0] is "report". Returns 0 shown, 1 not a task directory or unreadable, 2 usage error.
 int run_report_command(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
