@@ -425,7 +425,7 @@ class checker {
     }
     auto parsed = rty::pilot::parse_time_monitor(*text);
     if (!parsed)
-      add("timemonitor", check_status::fail, path, "does not parse: " + parsed.error());
+      add("timemonitor", check_status::fail, path, "does not parse: " + parsed.error().message());
     else
       add("timemonitor", check_status::ok, path,
           "parses; walltime limit " + std::to_string(parsed->limit_seconds) + " s");
@@ -471,7 +471,7 @@ class checker {
     }
     auto reply = rty::pilot::reply_resource_types(*read.text, path);
     if (!reply)
-      add("resourcetypes", check_status::fail, "payload.resourcetypesfile=" + path, reply.error());
+      add("resourcetypes", check_status::fail, "payload.resourcetypesfile=" + path, reply.error().message());
     else
       add("resourcetypes", check_status::ok, "payload.resourcetypesfile=" + path,
           "answers pilot's getResourceTypes (its memory kill uses maxrampercore)");

@@ -11,7 +11,7 @@
 #include <filesystem>
 
 #include "common/dir_policy.hpp"
-#include "common/failure.hpp"
+#include "common/error.hpp"
 #include "common/file_util.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
@@ -261,7 +261,7 @@ engine_settings make_engine_settings(const config::settings& cfg, const rty::job
     const std::string& path = *cfg.payload.resourcetypesfile;
     auto read = harvester::read_capped(path, 1024 * 1024, "resource types file");
     auto reply = read.text ? pilot::reply_resource_types(*read.text, path)
-                           : boost::system::result<std::string, std::string>(rty::failure(read.what));
+                           : rty::result<std::string>(rty::fail(read.what));
     if (reply)
       ns["resource_types"] = *reply;
     else

@@ -2,7 +2,7 @@
 
 #include <boost/json.hpp>
 
-#include "common/failure.hpp"
+#include "common/error.hpp"
 
 namespace rty::pilot {
 
@@ -28,28 +28,28 @@ std::string reply_event_ranges(int code, const std::vector<rty::event_range>& ra
 
 std::string reply_api_success() { return R"({"success":true,"message":"","data":null})"; }
 
-boost::system::result<std::string, std::string> reply_resource_types(std::string_view file_text,
+rty::result<std::string> reply_resource_types(std::string_view file_text,
                                                                    std::string_view origin) {
   const std::string o(origin);
   boost::system::error_code ec;
   auto doc = boost::json::parse(file_text, ec);
-  if (ec) return rty::failure(o + ": not JSON (" + ec.message() + ")");
+  if (ec) return rty::fail(o + ": not JSON (" + ec.message() + ")");
   const boost::json::value* list = &doc;
   for (int depth = 0; depth < 2 && list->is_object(); ++depth) {
     auto it = list->as_object().find("ResourceTypes");
-    if (it == list->as_object().end()) return rty::failure(o + ": no \"ResourceTypes\" list");
+    if (it == list->as_object().end()) return rty::fail(o + ": no \"ResourceTypes\" list");
     list = &it->value();
   }
-  if (!list->is_array()) return rty::failure(o + ": \"ResourceTypes\" must be a list of resource types");
+  if (!list->is_array()) return rty::fail(o + ": \"ResourceTypes\" must be a list of resource types");
   boost::json::array out;
   std::size_t i = 0;
   for (const auto& e : list->as_array()) {
     const std::string where = o + ": ResourceTypes[" + std::to_string(i++) + "]";
-    if (!e.is_object()) return rty::failure(where + " is not an object");
+    if (!e.is_object()) return rty::fail(where + " is not an object");
     const auto& entry = e.as_object();
     auto name = entry.find("resource_name");
     if (name == entry.end() || !name->value().is_string() || name->value().as_string().empty())
-      return rty::failure(where + ": resource_name must be a non-empty string");
+      return rty::fail(where + ": resource_name must be a non-empty string");
     boost::json::object kept{{"resource_name", name->value()}};
     for (const char* key : {"mincore", "maxcore", "minrampercore", "maxrampercore"}) {
       auto v = entry.find(key);
@@ -59,13 +59,13 @@ boost::system::result<std::string, std::string> reply_resource_types(std::string
       }
       const bool whole = (v->value().is_int64() && v->value().as_int64() >= 0) || v->value().is_uint64();
       if (!whole)
-        return rty::failure(where + " (" + std::string(name->value().as_string()) + "): " + key +
+        return rty::fail(where + " (" + std::string(name->value().as_string()) + "): " + key +
                " must be a whole number >= 0 or null, found " + boost::json::serialize(v->value()));
       kept[key] = v->value();
     }
     out.push_back(std::move(kept));
   }
-  return boost::system::result<std::string, std::string>(
+  return rty::result<std::string>(
       boost::system::in_place_value,
       boost::json::serialize(boost::json::object{
           {"StatusCode", 0}, {"ResourceTypes", boost::json::object{{"ResourceTypes", std::move(out)}}}}));

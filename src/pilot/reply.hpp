@@ -4,7 +4,7 @@
 #include "common/event_range.hpp"
 
 #include <boost/json/object.hpp>
-#include <boost/system/result.hpp>
+#include "common/error.hpp"
 
 #include <string>
 #include <string_view>
@@ -29,7 +29,7 @@ std::string reply_api_success();
 // object with "ResourceTypes" (the list, or an object holding it) as PanDA answers. Errors name `origin`,
 // the entry and the key: not JSON, no list, an entry without a resource_name string, a limit that is
 // neither a whole number >= 0 nor null.
-boost::system::result<std::string, std::string> reply_resource_types(std::string_view file_text,
+rty::result<std::string> reply_resource_types(std::string_view file_text,
                                                                    std::string_view origin);
 
 // The job object as is ({} when no job is set: pilot then ends).

@@ -1,6 +1,6 @@
 #include "pilot/request.hpp"
 
-#include "common/failure.hpp"
+#include "common/error.hpp"
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
@@ -16,7 +16,7 @@ namespace {
 
 namespace json = boost::json;
 
-using rty::failure;
+using rty::fail;
 
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
@@ -91,7 +91,7 @@ std::string unquote_plus(std::string_view s) {
 }
 
 // parse_qs(keep_blank_values=False): '&'-separated, pairs without '=' or with an empty value dropped.
-boost::system::result<fields, std::string> parse_form(std::string_view text, std::string_view origin) {
+rty::result<fields> parse_form(std::string_view text, std::string_view origin) {
   fields out;
   while (!text.empty()) {
     const auto amp = text.find('&');
@@ -102,7 +102,7 @@ boost::system::result<fields, std::string> parse_form(std::string_view text, std
     std::string key = unquote_plus(pair.substr(0, eq));
     std::string value = unquote_plus(pair.substr(eq + 1));
     if (!valid_utf8(key) || !valid_utf8(value))
-      return failure{std::string(origin) + ": field \"" + (valid_utf8(key) ? key : "?") + "\" is not valid UTF-8"};
+      return rty::fail(std::string(origin) + ": field \"" + (valid_utf8(key) ? key : "?") + "\" is not valid UTF-8");
     out.emplace(std::move(key), std::move(value));  // emplace keeps the first value of a repeated key
   }
   return out;
@@ -114,11 +114,11 @@ std::string number_text(double d) {
   return std::string(buf, r.ptr);
 }
 
-boost::system::result<fields, std::string> fields_from_json(std::string_view text, std::string_view origin) {
+rty::result<fields> fields_from_json(std::string_view text, std::string_view origin) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);  // Boost.JSON rejects invalid UTF-8 in strings
-  if (ec) return failure{std::string(origin) + " is not valid JSON: " + ec.message()};
-  if (!v.is_object()) return failure{std::string(origin) + " is JSON but not an object"};
+  if (ec) return rty::fail(std::string(origin) + " is not valid JSON: " + ec.message());
+  if (!v.is_object()) return rty::fail(std::string(origin) + " is JSON but not an object");
   fields out;
   for (const auto& kv : v.get_object()) {
     std::string value;
@@ -137,9 +137,9 @@ boost::system::result<fields, std::string> fields_from_json(std::string_view tex
   return out;
 }
 
-boost::system::result<std::string, std::string> gunzip(std::string_view in, std::size_t limit) {
+rty::result<std::string> gunzip(std::string_view in, std::size_t limit) {
   z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return failure{"gzip body: cannot initialise zlib"};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return rty::fail("gzip body: cannot initialise zlib");
   std::string out;
   char chunk[16384];
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
@@ -152,20 +152,20 @@ boost::system::result<std::string, std::string> gunzip(std::string_view in, std:
     if (rc != Z_OK && rc != Z_STREAM_END) {
       const std::string why = z.msg ? z.msg : (rc == Z_BUF_ERROR ? "truncated stream" : "error " + std::to_string(rc));
       inflateEnd(&z);
-      return failure{"gzip body of " + std::to_string(in.size()) + " bytes does not inflate: " + why};
+      return rty::fail("gzip body of " + std::to_string(in.size()) + " bytes does not inflate: " + why);
     }
     out.append(chunk, sizeof chunk - z.avail_out);
     if (out.size() > limit) {
       inflateEnd(&z);
-      return failure{"gzip body inflates to more than the limit of " + std::to_string(limit) + " bytes"};
+      return rty::fail("gzip body inflates to more than the limit of " + std::to_string(limit) + " bytes");
     }
     if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
       inflateEnd(&z);
-      return failure{"gzip body of " + std::to_string(in.size()) + " bytes is truncated"};
+      return rty::fail("gzip body of " + std::to_string(in.size()) + " bytes is truncated");
     }
   }
   inflateEnd(&z);
-  return boost::system::result<std::string, std::string>(boost::system::in_place_value, std::move(out));
+  return rty::result<std::string>(boost::system::in_place_value, std::move(out));
 }
 
 std::string_view path_of(std::string_view target) {
@@ -237,38 +237,38 @@ std::string_view to_string(endpoint e) {
   return "?";
 }
 
-boost::system::result<fields, std::string> decode_body(std::string_view target, std::string_view content_type,
+rty::result<fields> decode_body(std::string_view target, std::string_view content_type,
                                                        std::string_view body, std::size_t max_decompressed) {
   fields out;
   if (const auto q = target.find('?'); q != std::string_view::npos) {
     auto query = target.substr(q + 1);
     query = query.substr(0, query.find('#'));
     auto parsed = parse_form(query, "query string");
-    if (!parsed) return failure{parsed.error()};
+    if (!parsed) return parsed.error();
     out = std::move(*parsed);
   }
 
-  boost::system::result<fields, std::string> from_body = fields{};
+  rty::result<fields> from_body = fields{};
   if (body.size() >= 2 && static_cast<unsigned char>(body[0]) == 0x1f && static_cast<unsigned char>(body[1]) == 0x8b) {
     auto text = gunzip(body, max_decompressed);
-    if (!text) return failure{text.error()};
+    if (!text) return text.error();
     from_body = fields_from_json(*text, "gzip body");
   } else if (skip_space(body).substr(0, 1) == "{" || starts_with_ci(content_type, "application/json")) {
     if (!skip_space(body).empty()) from_body = fields_from_json(body, "JSON body");
   } else {
     from_body = parse_form(body, "form body");
   }
-  if (!from_body) return failure{from_body.error()};
+  if (!from_body) return from_body.error();
   for (auto& kv : *from_body) out.insert_or_assign(kv.first, std::move(kv.second));
   return out;
 }
 
-boost::system::result<get_event_ranges_request, std::string> parse_get_event_ranges(const fields& f) {
+rty::result<get_event_ranges_request> parse_get_event_ranges(const fields& f) {
   get_event_ranges_request r;
   const auto* panda_id = find(f, "pandaID");
-  if (!panda_id || panda_id->empty()) return failure{"getEventRanges: no pandaID"};
+  if (!panda_id || panda_id->empty()) return rty::fail("getEventRanges: no pandaID");
   const auto* n = find(f, "nRanges");
-  if (!n) return failure{"getEventRanges: no nRanges"};
+  if (!n) return rty::fail("getEventRanges: no nRanges");
   // Python's int() tolerates surrounding blanks and a sign; so do we.
   std::string_view digits = *n;
   while (!digits.empty() && (digits.front() == ' ' || digits.front() == '\t')) digits.remove_prefix(1);
@@ -277,9 +277,9 @@ boost::system::result<get_event_ranges_request, std::string> parse_get_event_ran
   long long value = 0;
   const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size())
-    return failure{"getEventRanges: nRanges \"" + *n + "\" is not an integer"};
+    return rty::fail("getEventRanges: nRanges \"" + *n + "\" is not an integer");
   if (value < 1 || value > std::numeric_limits<int>::max())
-    return failure{"getEventRanges: nRanges " + *n + " is out of range (expected at least 1)"};
+    return rty::fail("getEventRanges: nRanges " + *n + " is out of range (expected at least 1)");
   r.panda_id = *panda_id;
   r.n_ranges = static_cast<int>(value);
   if (const auto* j = find(f, "jobsetID")) r.jobset_id = *j;
@@ -336,22 +336,22 @@ bool string_of(const json::value* v, std::string& out) {
 
 // eventRangeID + eventStatus (+ errorCode), shared by the three shapes.
 // `i`, `j`: the entry's place, named only in an error (a message per range would cost an allocation each).
-boost::system::result<rty::range_update, std::string> base_entry(const json::object& e, std::size_t i,
+rty::result<rty::range_update> base_entry(const json::object& e, std::size_t i,
                                                                  std::size_t j = std::string::npos) {
   const auto at = [&] { return where(i, j); };
   rty::range_update u;
   if (!string_of(e.if_contains("eventRangeID"), u.range_id) || u.range_id.empty())
-    return failure{at() + ": no eventRangeID string"};
+    return rty::fail(at() + ": no eventRangeID string");
   std::string status;
-  if (!string_of(e.if_contains("eventStatus"), status)) return failure{at() + " (" + u.range_id + "): no eventStatus string"};
+  if (!string_of(e.if_contains("eventStatus"), status)) return rty::fail(at() + " (" + u.range_id + "): no eventStatus string");
   const auto parsed = rty::parse_range_status(status);
   if (!parsed)
-    return failure{at() + " (" + u.range_id + "): eventStatus \"" + status + "\" is not finished, failed, fatal or running"};
+    return rty::fail(at() + " (" + u.range_id + "): eventStatus \"" + status + "\" is not finished, failed, fatal or running");
   u.status = *parsed;
   if (const auto* code = e.if_contains("errorCode")) {
     std::int64_t c = 0;
     if (!integer_of(code, c) || c < std::numeric_limits<int>::min() || c > std::numeric_limits<int>::max())
-      return failure{at() + " (" + u.range_id + "): errorCode is not an integer"};
+      return rty::fail(at() + " (" + u.range_id + "): errorCode is not an integer");
     u.error_code = static_cast<int>(c);
   }
   return u;
@@ -359,22 +359,22 @@ boost::system::result<rty::range_update, std::string> base_entry(const json::obj
 
 }  // namespace
 
-boost::system::result<std::vector<rty::range_update>, std::string> parse_update_event_ranges(const fields& f) {
+rty::result<std::vector<rty::range_update>> parse_update_event_ranges(const fields& f) {
   const auto* text = find(f, "eventRanges");
-  if (!text) return failure{"updateEventRanges: no eventRanges field"};
+  if (!text) return rty::fail("updateEventRanges: no eventRanges field");
   boost::system::error_code ec;
   // Parsed into an arena (on the stack for pilot's usual few ranges) and read into range_updates: one
   // malloc per string and object less, once per updateEventRanges on the stub's hot path.
   alignas(std::max_align_t) unsigned char arena[8192];
   json::monotonic_resource mr(arena, sizeof arena);
   const json::value v = json::parse(*text, ec, json::storage_ptr(&mr));
-  if (ec) return failure{"updateEventRanges: eventRanges is not valid JSON: " + ec.message()};
-  if (!v.is_array()) return failure{"updateEventRanges: eventRanges is not a JSON list"};
+  if (ec) return rty::fail("updateEventRanges: eventRanges is not valid JSON: " + ec.message());
+  if (!v.is_array()) return rty::fail("updateEventRanges: eventRanges is not a JSON list");
 
   std::vector<rty::range_update> out;
   const auto& list = v.get_array();
   for (std::size_t i = 0; i < list.size(); ++i) {
-    if (!list[i].is_object()) return failure{where(i) + " is not an object"};
+    if (!list[i].is_object()) return rty::fail(where(i) + " is not an object");
     const auto& elt = list[i].get_object();
     const auto* es_output = elt.if_contains("esOutput");
     const auto* zip_file = elt.if_contains("zipFile");
@@ -382,32 +382,32 @@ boost::system::result<std::vector<rty::range_update>, std::string> parse_update_
     if (!es_output && !zip_file) {
       // A bare range: failures (version=0). A finished range must come with its file.
       auto u = base_entry(elt, i);
-      if (!u) return failure{u.error()};
+      if (!u) return u.error();
       if (u->status == rty::range_status::finished)
-        return failure{where(i) + " (" + u->range_id + "): finished entry without esOutput/zipFile file information"};
+        return rty::fail(where(i) + " (" + u->range_id + "): finished entry without esOutput/zipFile file information");
       out.push_back(std::move(*u));
       continue;
     }
 
     const auto* ranges = elt.if_contains("eventRanges");
-    if (!ranges || !ranges->is_array()) return failure{where(i) + ": file block without an eventRanges list"};
-    if (es_output && !es_output->is_object()) return failure{where(i) + ": esOutput is not an object"};
+    if (!ranges || !ranges->is_array()) return rty::fail(where(i) + ": file block without an eventRanges list");
+    if (es_output && !es_output->is_object()) return rty::fail(where(i) + ": esOutput is not an object");
     rty::range_update zip;  // file data shared by every range of a zip
     if (zip_file) {
-      if (!zip_file->is_object()) return failure{where(i) + ": zipFile is not an object"};
+      if (!zip_file->is_object()) return rty::fail(where(i) + ": zipFile is not an object");
       const auto& z = zip_file->get_object();
-      if (!string_of(z.if_contains("lfn"), zip.path) || zip.path.empty()) return failure{where(i) + ": zipFile without lfn"};
+      if (!string_of(z.if_contains("lfn"), zip.path) || zip.path.empty()) return rty::fail(where(i) + ": zipFile without lfn");
       if (!integer_of(z.if_contains("fsize"), zip.fsize) || zip.fsize < 0)
-        return failure{where(i) + ": zipFile without an integer fsize"};
-      if (!string_of(z.if_contains("adler32"), zip.chksum)) return failure{where(i) + ": zipFile without adler32"};
+        return rty::fail(where(i) + ": zipFile without an integer fsize");
+      if (!string_of(z.if_contains("adler32"), zip.chksum)) return rty::fail(where(i) + ": zipFile without adler32");
     }
 
     const auto& entries = ranges->get_array();
     for (std::size_t j = 0; j < entries.size(); ++j) {
-      if (!entries[j].is_object()) return failure{where(i, j) + " is not an object"};
+      if (!entries[j].is_object()) return rty::fail(where(i, j) + " is not an object");
       const auto& e = entries[j].get_object();
       auto u = base_entry(e, i, j);
-      if (!u) return failure{u.error()};
+      if (!u) return u.error();
       const auto at = [&] { return where(i, j) + " (" + u->range_id + ")"; };
       const bool has_file = u->status == rty::range_status::finished;
       if (zip_file) {
@@ -419,14 +419,14 @@ boost::system::result<std::vector<rty::range_update>, std::string> parse_update_
         u->type = "es_output";
         // Failed entries inside an esOutput block carry no usable file; only finished ones must.
         if (!string_of(e.if_contains("pfn"), u->path) || u->path.empty()) {
-          if (has_file) return failure{at() + ": finished entry without pfn"};
+          if (has_file) return rty::fail(at() + ": finished entry without pfn");
         }
         if (!integer_of(e.if_contains("fsize"), u->fsize) || u->fsize < 0) {
-          if (has_file) return failure{at() + ": finished entry without an integer fsize"};
+          if (has_file) return rty::fail(at() + ": finished entry without an integer fsize");
           u->fsize = -1;
         }
         if (!string_of(e.if_contains("adler32"), u->chksum) || u->chksum.empty()) {
-          if (has_file) return failure{at() + ": finished entry without adler32"};
+          if (has_file) return rty::fail(at() + ": finished entry without adler32");
         }
       }
       out.push_back(std::move(*u));

@@ -4,7 +4,7 @@
 #include "common/event_range.hpp"
 
 #include <boost/json/object.hpp>
-#include <boost/system/result.hpp>
+#include "common/error.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -62,7 +62,7 @@ inline constexpr std::size_t default_max_decompressed = 8 * 1024 * 1024;
 // values as compact JSON. The query string of `target` is parsed too (pilot falls back to GET with a
 // query when it cannot write curl's config); body fields win over query fields.
 // Errors: corrupt/oversized gzip, invalid JSON, JSON that is not an object, invalid UTF-8.
-boost::system::result<fields, std::string> decode_body(std::string_view target, std::string_view content_type,
+rty::result<fields> decode_body(std::string_view target, std::string_view content_type,
                                                        std::string_view body,
                                                        std::size_t max_decompressed = default_max_decompressed);
 
@@ -74,7 +74,7 @@ struct get_event_ranges_request {
 
 // Missing/empty pandaID, missing nRanges, nRanges not an integer or < 1 → error (reply 500). nRanges=0
 // is refused because the only possible answer, [], would tell pilot there are no more events.
-boost::system::result<get_event_ranges_request, std::string> parse_get_event_ranges(const fields& f);
+rty::result<get_event_ranges_request> parse_get_event_ranges(const fields& f);
 
 // True when the request's pandaID equals the job's PandaID compared as text (the job may hold a number).
 bool panda_id_matches(const boost::json::object& job, std::string_view panda_id);
@@ -86,7 +86,7 @@ bool panda_id_matches(const boost::json::object& job, std::string_view panda_id)
 // Normalised like Raythena's EventRangeUpdate (path/chksum/fsize/type); `fatal` stays fatal; errorCode
 // is kept. Errors name the element and key: no eventRanges, bad JSON, not a list, unknown status,
 // finished entry without pfn/fsize/adler32, ...
-boost::system::result<std::vector<rty::range_update>, std::string> parse_update_event_ranges(const fields& f);
+rty::result<std::vector<rty::range_update>> parse_update_event_ranges(const fields& f);
 
 // What of a request's fields may travel to the coordinator (issue 13): a hostile or runaway updateJob
 // (megabytes of pilotErrorDiag) must not make a control-channel frame past its limit, which would cost

@@ -36,11 +36,11 @@ std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 }  // namespace
 
-boost::system::result<std::int64_t, std::string> parse_walltime(std::string_view text) {
+rty::result<std::int64_t> parse_walltime(std::string_view text) {
   const auto s = trim(text);
   if (s == "UNLIMITED" || s == "INFINITE" || s == "NOT_SET" || s == "INVALID")
-    return "walltime " + quoted(s) + " has no finite limit; expected [D-]HH:MM:SS, MM:SS or minutes";
-  const auto bad = [&] { return "walltime " + quoted(s) + " is not [D-]HH:MM:SS, D-HH[:MM], MM:SS or minutes"; };
+    return rty::fail("walltime " + quoted(s) + " has no finite limit; expected [D-]HH:MM:SS, MM:SS or minutes");
+  const auto bad = [&] { return rty::fail("walltime " + quoted(s) + " is not [D-]HH:MM:SS, D-HH[:MM], MM:SS or minutes"); };
 
   std::int64_t days = 0;
   std::string_view clock = s;
@@ -77,26 +77,26 @@ boost::system::result<std::int64_t, std::string> parse_walltime(std::string_view
   if (has_hours && m >= 60) return bad();
   if (parts.size() > 1 && sec >= 60) return bad();
   const std::int64_t total = ((days * 24 + h) * 60 + m) * 60 + sec;
-  if (total <= 0) return "walltime " + quoted(s) + " is zero";
+  if (total <= 0) return rty::fail("walltime " + quoted(s) + " is zero");
   return total;
 }
 
-boost::system::result<time_monitor, std::string> parse_time_monitor(std::string_view text) {
+rty::result<time_monitor> parse_time_monitor(std::string_view text) {
   const auto lines = split(text, '\n');
   if (lines.size() < 2 || trim(lines[1]).empty())
-    return std::string("time-monitor text has no second line (walltime); expected 'HH:MM:SS\\n[D-]HH:MM:SS'");
+    return rty::fail("time-monitor text has no second line (walltime); expected 'HH:MM:SS\\n[D-]HH:MM:SS'");
 
   const auto start = trim(lines[0]);
   const auto fields = split(start, ':');
   std::int64_t v[3];
-  const auto bad_start = "start time " + quoted(start) + " on line 1 is not HH:MM:SS (00:00:00..23:59:59)";
+  const auto bad_start = rty::fail("start time " + quoted(start) + " on line 1 is not HH:MM:SS (00:00:00..23:59:59)");
   if (fields.size() != 3) return bad_start;
   for (int i = 0; i < 3; ++i)
     if (!to_number(fields[i], v[i]) || fields[i].size() > 2) return bad_start;
   if (v[0] >= 24 || v[1] >= 60 || v[2] >= 60) return bad_start;
 
   auto limit = parse_walltime(lines[1]);
-  if (!limit) return "line 2: " + limit.error();
+  if (!limit) return rty::fail("line 2: " + limit.error().message());
   return time_monitor{static_cast<int>(v[0] * 3600 + v[1] * 60 + v[2]), *limit};
 }
 

@@ -7,7 +7,7 @@
 // `HH:MM:SS` or `D-HH:MM:SS`, older Slurm `H:MM:SS`), or Raythena's historical `MM:SS`. Slurm's
 // input forms `D-HH`, `D-HH:MM` and plain minutes are accepted too. `UNLIMITED`, `NOT_SET`, `INVALID`
 // and anything else are errors: the caller then runs no timer (Raythena only logs a warning).
-#include <boost/system/result.hpp>
+#include "common/error.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -21,10 +21,10 @@ struct time_monitor {
   std::int64_t limit_seconds = 0;  // walltime limit, may exceed one day
 };
 
-boost::system::result<time_monitor, std::string> parse_time_monitor(std::string_view text);
+rty::result<time_monitor> parse_time_monitor(std::string_view text);
 
 // Walltime limit alone (line 2 syntax); exposed for the config's own limit overrides.
-boost::system::result<std::int64_t, std::string> parse_walltime(std::string_view text);
+rty::result<std::int64_t> parse_walltime(std::string_view text);
 
 // Absolute time at which the kill file must be written: job start + limit - pilotkilltime.
 //

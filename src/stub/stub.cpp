@@ -775,7 +775,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
       case pilot::endpoint::update_worker_pilot_status: {
         auto fields = pilot::decode_body(target, content_type, req.body());
         if (!fields) {
-          RTY_LOG(error, component()) << log::escape(path) << ": undecodable body (" << log::escape(fields.error())
+          RTY_LOG(error, component()) << log::escape(path) << ": undecodable body (" << log::escape(fields.error().message())
                                       << ")";
           co_return pilot::reply_status(500);
         }
@@ -812,7 +812,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
         // pilot >= 3.10 reports the node once at start; it only logs the answer (pilot.py send_workernode_map).
         auto fields = pilot::decode_body(target, content_type, req.body());
         if (!fields) {
-          RTY_LOG(error, component()) << log::escape(path) << ": undecodable body (" << log::escape(fields.error()) << ")";
+          RTY_LOG(error, component()) << log::escape(path) << ": undecodable body (" << log::escape(fields.error().message()) << ")";
           co_return pilot::reply_status(500);
         }
         if (ep == pilot::endpoint::update_worker_node) {
@@ -863,12 +863,12 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
                                           std::vector<std::string>* delivered, tcp::socket* client) {
     auto fields = pilot::decode_body(target, content_type, body);
     if (!fields) {
-      RTY_LOG(error, component()) << "getEventRanges: " << log::escape(fields.error());
+      RTY_LOG(error, component()) << "getEventRanges: " << log::escape(fields.error().message());
       co_return pilot::reply_status(500);
     }
     auto request = pilot::parse_get_event_ranges(*fields);
     if (!request) {
-      RTY_LOG(error, component()) << "getEventRanges: " << log::escape(request.error());
+      RTY_LOG(error, component()) << "getEventRanges: " << log::escape(request.error().message());
       co_return pilot::reply_status(500);
     }
     if (!pilot::panda_id_matches(welcome_.job, request->panda_id)) {
@@ -935,12 +935,12 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
   std::string update_event_ranges(std::string_view target, std::string_view content_type, const std::string& body) {
     auto fields = pilot::decode_body(target, content_type, body);
     if (!fields) {
-      RTY_LOG(error, component()) << "updateEventRanges: " << log::escape(fields.error());
+      RTY_LOG(error, component()) << "updateEventRanges: " << log::escape(fields.error().message());
       return pilot::reply_status(500);
     }
     auto updates = pilot::parse_update_event_ranges(*fields);
     if (!updates) {
-      RTY_LOG(error, component()) << "updateEventRanges: " << log::escape(updates.error());
+      RTY_LOG(error, component()) << "updateEventRanges: " << log::escape(updates.error().message());
       return pilot::reply_status(500);
     }
     // Only ranges this stub handed to its pilot, each reported once (issue 13): range ids are

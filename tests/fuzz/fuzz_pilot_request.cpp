@@ -113,7 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A small inflate limit keeps runs fast and exercises the limit.
   auto f = pl::decode_body(target, content_type, body, 64 * 1024);
   if (!f) {
-    RTY_FUZZ_CHECK(!f.error().empty(), "decode error without a message");
+    RTY_FUZZ_CHECK(!f.error().message().empty(), "decode error without a message");
     return 0;
   }
   parse_fields(*f, true);

@@ -281,7 +281,7 @@ BOOST_AUTO_TEST_CASE(bad_update_event_ranges_are_errors_naming_the_problem) {
   const auto error_of = [](fields f) {
     auto r = parse_update_event_ranges(f);
     BOOST_TEST_REQUIRE(!r.has_value());
-    return r.error();
+    return r.error().message();
   };
   BOOST_TEST(error_of({{"version", "1"}}).find("no eventRanges") != std::string::npos);
   BOOST_TEST(error_of({{"eventRanges", "[{\"esOutput\""}}).find("not valid JSON") != std::string::npos);
@@ -316,7 +316,7 @@ BOOST_AUTO_TEST_CASE(bad_get_event_ranges_requests) {
   const auto error_of = [](fields f) {
     auto r = parse_get_event_ranges(f);
     BOOST_TEST_REQUIRE(!r.has_value());
-    return r.error();
+    return r.error().message();
   };
   BOOST_TEST(error_of({{"nRanges", "2"}}).find("pandaID") != std::string::npos);
   BOOST_TEST(error_of({{"pandaID", "1"}}).find("nRanges") != std::string::npos);
@@ -397,7 +397,7 @@ BOOST_AUTO_TEST_CASE(malformed_bodies_are_errors) {
   const auto error_of = [](std::string_view ct, std::string_view body, std::size_t limit = default_max_decompressed) {
     auto r = decode_body("/server/panda/updateJob", ct, body, limit);
     BOOST_TEST_REQUIRE(!r.has_value());
-    return r.error();
+    return r.error().message();
   };
   const std::string text = R"({"state": "running", "pad": ")" + std::string(5000, 'x') + "\"}";
   const auto z = gzip(text);

@@ -67,8 +67,8 @@ BOOST_AUTO_TEST_CASE(rejects_unusable_files) {
   }
   auto unlimited = parse_time_monitor("10:00:00\nUNLIMITED\n");
   BOOST_TEST_REQUIRE(!unlimited.has_value());
-  BOOST_TEST(unlimited.error().find("UNLIMITED") != std::string::npos);
-  BOOST_TEST(unlimited.error().find("line 2") != std::string::npos);
+  BOOST_TEST(unlimited.error().message().find("UNLIMITED") != std::string::npos);
+  BOOST_TEST(unlimited.error().message().find("line 2") != std::string::npos);
 
   for (const char* bad : {"10:00:00", "10:00:00\n", "24:00:00\n1:00:00", "10:00\n1:00:00", "x\n1:00:00",
                           "100:00:00\n1:00:00"}) {
