@@ -131,23 +131,22 @@ bj::object to_json(const checkpoint& cp) {
   return top;
 }
 
-boost::system::result<checkpoint, std::string> checkpoint_from_json(const bj::value& v,
-                                                                    std::string_view origin) {
+rty::result<checkpoint> checkpoint_from_json(const bj::value& v, std::string_view origin) {
   const std::string org(origin);
-  if (!v.is_object()) return org + ": expected a JSON object with simulated/merging/merged/failed";
+  if (!v.is_object()) return rty::fail(org + ": expected a JSON object with simulated/merging/merged/failed");
   const auto& top = v.get_object();
   checkpoint cp;
   error err;
 
   for (auto [name, target] : {std::pair{"simulated", &cp.simulated}, std::pair{"failed", &cp.failed}}) {
     const bj::object* sec = section(top, name, origin, err);
-    if (!err.empty()) return err;
+    if (!err.empty()) return rty::fail(err);
     if (!sec) continue;
     for (const auto& kv : *sec) {
       range_map ranges;
       const std::string where = org + ": " + name + "[" + quoted(kv.key()) + "]";
-      if (auto bad = rty::names::check("input file", kv.key())) return where + ": " + *bad;
-      if (auto e = parse_ranges(kv.value(), where, ranges)) return *e;
+      if (auto bad = rty::names::check("input file", kv.key())) return rty::fail(where + ": " + *bad);
+      if (auto e = parse_ranges(kv.value(), where, ranges)) return rty::fail(*e);
       (*target)[std::string(kv.key())] = std::move(ranges);
     }
   }
@@ -155,64 +154,66 @@ boost::system::result<checkpoint, std::string> checkpoint_from_json(const bj::va
   if (const bj::object* sec = section(top, "merging", origin, err)) {
     for (const auto& kv : *sec) {
       const std::string where = org + ": merging[" + quoted(kv.key()) + "]";
-      if (auto bad = rty::names::check("input file", kv.key())) return where + ": " + *bad;
-      if (!kv.value().is_object()) return where + ": expected an object keyed by output file";
+      if (auto bad = rty::names::check("input file", kv.key())) return rty::fail(where + ": " + *bad);
+      if (!kv.value().is_object()) return rty::fail(where + ": expected an object keyed by output file");
       auto& per_output = cp.merging[std::string(kv.key())];
       for (const auto& out : kv.value().get_object()) {
-        if (auto bad = rty::names::check("output file", out.key())) return where + ": " + *bad;
+        if (auto bad = rty::names::check("output file", out.key())) return rty::fail(where + ": " + *bad);
         range_map ranges;
-        if (auto e = parse_ranges(out.value(), where + "[" + quoted(out.key()) + "]", ranges)) return *e;
+        if (auto e = parse_ranges(out.value(), where + "[" + quoted(out.key()) + "]", ranges)) return rty::fail(*e);
         per_output[std::string(out.key())] = std::move(ranges);
       }
     }
   } else if (!err.empty()) {
-    return err;
+    return rty::fail(err);
   }
 
   if (const bj::object* sec = section(top, "merged", origin, err)) {
     for (const auto& kv : *sec) {
       const std::string where = org + ": merged[" + quoted(kv.key()) + "]";
-      if (auto bad = rty::names::check("input file", kv.key())) return where + ": " + *bad;
+      if (auto bad = rty::names::check("input file", kv.key())) return rty::fail(where + ": " + *bad);
       auto& per_output = cp.merged[std::string(kv.key())];
       if (kv.value().is_array()) {
         // Older Raythena wrote a plain list of output names (ray: example/state.json).
         for (const auto& name : kv.value().get_array()) {
-          if (!name.is_string()) return where + ": expected output file names";
-          if (auto bad = rty::names::check("output file", name.get_string())) return where + ": " + *bad;
+          if (!name.is_string()) return rty::fail(where + ": expected output file names");
+          if (auto bad = rty::names::check("output file", name.get_string())) return rty::fail(where + ": " + *bad);
           per_output[std::string(name.get_string())] = merged_record{};
         }
         continue;
       }
-      if (!kv.value().is_object()) return where + ": expected an object {output: {path, guid}}";
+      if (!kv.value().is_object()) return rty::fail(where + ": expected an object {output: {path, guid}}");
       for (const auto& out : kv.value().get_object()) {
         const std::string owhere = where + "[" + quoted(out.key()) + "]";
-        if (auto bad = rty::names::check("output file", out.key())) return owhere + ": " + *bad;
-        if (!out.value().is_object()) return owhere + ": expected an object {path, guid}";
+        if (auto bad = rty::names::check("output file", out.key())) return rty::fail(owhere + ": " + *bad);
+        if (!out.value().is_object()) return rty::fail(owhere + ": expected an object {path, guid}");
         const auto& o = out.value().get_object();
         merged_record rec;
         if (auto it = o.find("path"); it != o.end()) {
-          if (!it->value().is_string()) return owhere + ".path: expected a string";
+          if (!it->value().is_string()) return rty::fail(owhere + ".path: expected a string");
           rec.path = std::string(it->value().get_string());
           if (!rec.path.empty())
-            if (auto bad = rty::names::check_path("path", rec.path)) return owhere + ": " + *bad;
+            if (auto bad = rty::names::check_path("path", rec.path)) return rty::fail(owhere + ": " + *bad);
         }
         if (auto it = o.find("guid"); it != o.end() && !it->value().is_null()) {
-          if (!it->value().is_string()) return owhere + ".guid: expected a string";
+          if (!it->value().is_string()) return rty::fail(owhere + ".guid: expected a string");
           rec.guid = std::string(it->value().get_string());
           if (!rec.guid.empty())
-            if (auto bad = rty::names::check("guid", rec.guid)) return owhere + ": " + *bad;
+            if (auto bad = rty::names::check("guid", rec.guid)) return rty::fail(owhere + ": " + *bad);
         }
         per_output[std::string(out.key())] = std::move(rec);
       }
     }
   } else if (!err.empty()) {
-    return err;
+    return rty::fail(err);
   }
   return cp;
 }
 
-std::error_code save_checkpoint(const checkpoint& cp, const std::string& path, std::string* what) {
-  return rty::file::write_atomic(path, bj::serialize(to_json(cp)), what);
+rty::result<void> save_checkpoint(const checkpoint& cp, const std::string& path) {
+  std::string what;
+  if (auto ec = rty::file::write_atomic(path, bj::serialize(to_json(cp)), &what)) return rty::fail(ec, what);
+  return {};
 }
 
 json_stream::json_stream(sink s, std::size_t chunk) : sink_(std::move(s)), chunk_(chunk) {
@@ -312,23 +313,24 @@ bool json_stream::finish() {
   return !failed_;
 }
 
-std::error_code save_checkpoint_streamed(const std::string& path, const std::function<void(json_stream&)>& emit,
-                                         std::string* what) {
+rty::result<void> save_checkpoint_streamed(const std::string& path, const std::function<void(json_stream&)>& emit) {
   // file::atomic_file's steps (an exclusive temporary of a random name, fsync, rename, fsync of the
   // directory), fed chunk by chunk: a planted state.json.tmp is never written through.
+  std::string what;
   rty::file::atomic_file f;
-  if (auto ec = f.open(path, what)) return ec;
+  if (auto ec = f.open(path, &what)) return rty::fail(ec, what);
   std::error_code write_ec;
   json_stream out([&](std::string_view chunk) {
-    write_ec = f.write(chunk, what);
+    write_ec = f.write(chunk, &what);
     return !write_ec;
   });
   emit(out);
-  if (!out.finish()) return write_ec ? write_ec : std::make_error_code(std::errc::io_error);
-  return f.commit(what);
+  if (!out.finish()) return rty::fail(write_ec ? write_ec : std::make_error_code(std::errc::io_error), what);
+  if (auto ec = f.commit(&what)) return rty::fail(ec, what);
+  return {};
 }
 
-boost::system::result<std::optional<checkpoint>, std::string> load_checkpoint(const std::string& path) {
+rty::result<std::optional<checkpoint>> load_checkpoint(const std::string& path) {
   std::string file = path;
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
@@ -337,7 +339,7 @@ boost::system::result<std::optional<checkpoint>, std::string> load_checkpoint(co
   }
   std::string what;
   auto v = rty::json::read_file(file, &what);
-  if (!v) return "cannot load checkpoint: " + what;
+  if (!v) return rty::fail("cannot load checkpoint: " + what);
   auto cp = checkpoint_from_json(*v, file);
   if (!cp) return cp.error();
   return std::optional<checkpoint>(std::move(*cp));

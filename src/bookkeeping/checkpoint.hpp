@@ -11,6 +11,8 @@
 #include <boost/json/value.hpp>
 #include <boost/system/result.hpp>
 
+#include "common/error.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -58,8 +60,7 @@ boost::json::object to_json(const checkpoint& cp);
 
 // Accepts what the original wrote (startEvent/lastEvent as numbers or numeric strings, also the older
 // list form of `merged`, and absent sections). Errors name `origin`, the key path and what was expected.
-boost::system::result<checkpoint, std::string> checkpoint_from_json(const boost::json::value& v,
-                                                                    std::string_view origin);
+rty::result<checkpoint> checkpoint_from_json(const boost::json::value& v, std::string_view origin);
 
 // state.json written piece by piece, in exactly the bytes boost::json::serialize(to_json(..)) gives
 // (compact, same escaping), handed to `sink` in chunks of about `chunk` bytes: the state.json of a
@@ -99,15 +100,15 @@ class json_stream {
 };
 
 // Writes `path` atomically (path.tmp, fsync, rename) with what `emit` streams; like save_checkpoint().
-std::error_code save_checkpoint_streamed(const std::string& path, const std::function<void(json_stream&)>& emit,
-                                         std::string* what);
+rty::result<void> save_checkpoint_streamed(const std::string& path, const std::function<void(json_stream&)>& emit);
 
-// Writes `path` atomically (path.tmp, fsync, rename). On failure the previous file is intact and
-// `what` names the file and the cause.
-std::error_code save_checkpoint(const checkpoint& cp, const std::string& path, std::string* what);
+// Writes `path` atomically (path.tmp, fsync, rename). On failure the previous file is intact; the error
+// names the file and the cause, and its code is the errno of the step that failed (ENOSPC, EDQUOT: the
+// storage refused the write).
+rty::result<void> save_checkpoint(const checkpoint& cp, const std::string& path);
 
 // Missing file -> nullopt. Like the original, falls back to path + ".tmp" only when `path` itself is
 // missing. A file that exists but cannot be read or parsed is an error (never silently "no progress").
-boost::system::result<std::optional<checkpoint>, std::string> load_checkpoint(const std::string& path);
+rty::result<std::optional<checkpoint>> load_checkpoint(const std::string& path);
 
 }  // namespace rty::bookkeeping

@@ -450,15 +450,14 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
   // True when state.json now holds the book (or there is nothing to write).
   bool save_checkpoint(const char* why, const std::map<std::string, std::string>& renamed = {}) {
     if (!book_ || sup_.checkpoints_closed()) return true;  // the final one (with renamed outputs) stands
-    std::string what;
     // Streamed, not built (a 10 M-range state.json is gigabytes as a document). After the final renames,
     // Harvester's post-processing must find the outputs under their names.
     auto emit = [&](bookkeeping::json_stream& out) { book_->write_snapshot(out, renamed, task_dir_ + "/final"); };
     const auto started = std::chrono::steady_clock::now();
-    const auto failed = bookkeeping::save_checkpoint_streamed(checkpoint_path(), emit, &what);
+    const auto saved = bookkeeping::save_checkpoint_streamed(checkpoint_path(), emit);
     sup_.checkpoint_written(started, std::chrono::steady_clock::now());
-    if (failed) {
-      RTY_LOG(error, log_name) << "checkpoint (" << why << ") not written, the previous one is kept: " << what;
+    if (!saved) {
+      RTY_LOG(error, log_name) << "checkpoint (" << why << ") not written, the previous one is kept: " << saved.error();
       auto d = sup_.checkpoint_failed(engine_ && engine_->outcome() == run_outcome::running);
       // Applied after this call returns: the caller may be in the middle of a decision itself.
       asio::post(io_, [self = shared_from_this(), d] { self->apply(d); });

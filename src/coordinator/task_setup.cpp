@@ -101,7 +101,7 @@ std::optional<task_failure> resume(const config::settings& cfg, open_task_result
     // Never start over silently: the recorded events would be simulated twice. Nor write the empty
     // book over the refused state.json on the way out.
     out.book.reset();
-    return task_failure{exit_runtime_error, cp.error() + " (fix or move it away to start this task from scratch)"};
+    return task_failure{exit_runtime_error, cp.error().message() + " (fix or move it away to start this task from scratch)"};
   }
   if (*cp) {
     if (cfg.ray.retryfailedgroups) retry_failed_groups(cfg, path, **cp);

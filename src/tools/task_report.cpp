@@ -253,7 +253,7 @@ rty::result<task_facts> read_task_dir(const std::string& given) {
   f.running = lock_held(file::join(dir, "raythenad.lock"), f.running_pid);
 
   auto cp = bookkeeping::load_checkpoint(file::join(dir, "state.json"));
-  if (!cp) return fail("raythenad report: " + cp.error());
+  if (!cp) return fail("raythenad report: " + cp.error().message());
   if (*cp) {
     f.has_checkpoint = true;
     f.cp = std::move(**cp);

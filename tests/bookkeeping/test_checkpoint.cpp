@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(errors_name_origin_and_key) {
   auto bad = [](const char* text) {
     auto r = checkpoint_from_json(boost::json::parse(text), "/o/state.json");
     BOOST_REQUIRE(!r.has_value());
-    return r.error();
+    return r.error().message();
   };
   BOOST_TEST(bad("[1]").find("/o/state.json") != std::string::npos);
   auto e = bad(R"({"simulated": {"F": {"F-1": 3}}})");
@@ -111,7 +111,7 @@ BOOST_AUTO_TEST_CASE(names_that_become_paths_are_refused) {
     auto r = checkpoint_from_json(boost::json::parse(text), "/o/state.json");
     BOOST_REQUIRE(!r.has_value());
     BOOST_TEST_MESSAGE(r.error());
-    return r.error();
+    return r.error().message();
   };
   auto has = [](const std::string& e, const char* part) { return e.find(part) != std::string::npos; };
   BOOST_TEST(has(bad(R"({"simulated": {"../F": {"F-1": {"path": "/t/x"}}}})"), "input file '../F'"));
@@ -141,8 +141,7 @@ BOOST_AUTO_TEST_CASE(save_and_load) {
   BOOST_TEST(!load_checkpoint(path)->has_value());  // missing: no progress
   checkpoint cp;
   cp.simulated["F"]["F-1"] = range_record{"F-1", 1, 1, "/p", ""};
-  std::string what;
-  BOOST_TEST(!save_checkpoint(cp, path, &what));
+  BOOST_TEST(bool(save_checkpoint(cp, path)));
   BOOST_TEST(!fs::exists(path + ".tmp"));
   auto loaded = load_checkpoint(path);
   BOOST_REQUIRE(loaded.has_value());
@@ -155,8 +154,8 @@ BOOST_AUTO_TEST_CASE(load_refuses_a_checkpoint_with_a_path_name) {
   write_file(t / "state.json", R"({"merged": {"F": {"../../x": {"path": "/t/final/x", "guid": "g"}}}})");
   auto r = load_checkpoint(t / "state.json");
   BOOST_REQUIRE(!r.has_value());
-  BOOST_TEST(r.error().find(t / "state.json") != std::string::npos, r.error());
-  BOOST_TEST(r.error().find("'../../x' is not a usable file name") != std::string::npos, r.error());
+  BOOST_TEST(r.error().message().find(t / "state.json") != std::string::npos, r.error().message());
+  BOOST_TEST(r.error().message().find("'../../x' is not a usable file name") != std::string::npos, r.error().message());
 }
 
 BOOST_AUTO_TEST_CASE(falls_back_to_tmp_only_when_main_file_is_missing) {
@@ -172,7 +171,7 @@ BOOST_AUTO_TEST_CASE(falls_back_to_tmp_only_when_main_file_is_missing) {
   write_file(path, "{\"simulated\": {");
   auto broken = load_checkpoint(path);
   BOOST_REQUIRE(!broken.has_value());
-  BOOST_TEST(broken.error().find(path) != std::string::npos);
+  BOOST_TEST(broken.error().message().find(path) != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(failed_save_keeps_previous_checkpoint) {
@@ -181,23 +180,23 @@ BOOST_AUTO_TEST_CASE(failed_save_keeps_previous_checkpoint) {
   const auto path = dir / "state.json";
   checkpoint a;
   a.simulated["F"]["F-1"] = range_record{"F-1", 1, 1, "/a", ""};
-  BOOST_REQUIRE(!save_checkpoint(a, path, nullptr));
+  BOOST_REQUIRE(save_checkpoint(a, path));
   fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);
   checkpoint b = a;
   b.simulated["F"]["F-2"] = range_record{"F-2", 2, 2, "/b", ""};
-  std::string what;
-  auto ec = save_checkpoint(b, path, &what);
+  auto saved = save_checkpoint(b, path);
   fs::permissions(dir.path, fs::perms::owner_all);
-  BOOST_TEST(bool(ec));
-  BOOST_TEST(what.find("state.json.tmp") != std::string::npos);
+  BOOST_REQUIRE(!saved);
+  BOOST_TEST(saved.error().message().find("state.json.tmp") != std::string::npos);
+  BOOST_TEST((saved.error().code() == std::errc::permission_denied));  // the kind travels with the message
   BOOST_TEST(**load_checkpoint(path) == a);
 }
 
 BOOST_AUTO_TEST_CASE(save_into_missing_directory_reports_error) {
-  std::string what;
-  auto ec = save_checkpoint(checkpoint{}, "/nonexistent-rty-dir/state.json", &what);
-  BOOST_TEST(bool(ec));
-  BOOST_TEST(!what.empty());
+  auto saved = save_checkpoint(checkpoint{}, "/nonexistent-rty-dir/state.json");
+  BOOST_REQUIRE(!saved);
+  BOOST_TEST(!saved.error().message().empty());
+  BOOST_TEST(bool(saved.error().code()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

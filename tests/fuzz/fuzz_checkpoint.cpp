@@ -120,7 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (ec) return 0;
   auto cp = bk::checkpoint_from_json(v, "state.json");
   if (!cp) {
-    RTY_FUZZ_CHECK(cp.error().rfind("state.json", 0) == 0, "checkpoint error does not name the file");
+    RTY_FUZZ_CHECK(cp.error().message().rfind("state.json", 0) == 0, "checkpoint error does not name the file");
     return 0;
   }
   auto again = bk::checkpoint_from_json(bk::to_json(*cp), "state.json");

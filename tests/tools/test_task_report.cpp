@@ -72,7 +72,7 @@ bool has(const std::string& text, const std::string& part) {
 
 BOOST_AUTO_TEST_CASE(interrupted_run_counts_merged_failed_and_left) {
   temp_dir task;
-  BOOST_REQUIRE(!bk::save_checkpoint(mid_run(), task / "state.json", nullptr));
+  BOOST_REQUIRE(bk::save_checkpoint(mid_run(), task / "state.json"));
   task.write("job-reports/OUT.1.json", merge_report(10));
   task.write("job-reports/OUT.2.json", merge_report(5));
   task.write("merge-tmp/OUT.3.1/merge.log", "starting\nHITSMerge_tf: ERROR disk quota exceeded\n");
@@ -93,7 +93,7 @@ BOOST_AUTO_TEST_CASE(interrupted_run_counts_merged_failed_and_left) {
 
 BOOST_AUTO_TEST_CASE(running_run_is_seen_through_its_lock_and_left_alone) {
   temp_dir task;
-  BOOST_REQUIRE(!bk::save_checkpoint(mid_run(), task / "state.json", nullptr));
+  BOOST_REQUIRE(bk::save_checkpoint(mid_run(), task / "state.json"));
   rty::file::task_lock lock;
   std::string what;
   BOOST_REQUIRE(lock.acquire(task.path, what) == rty::file::task_lock::result::locked);
@@ -111,7 +111,7 @@ BOOST_AUTO_TEST_CASE(finished_through_the_workdir_and_its_job_report) {
   bk::checkpoint cp;
   cp.merged["IN.1"]["OUT.1.new"] = bk::merged_record{"/o/final/OUT.1.new", "GUID1"};
   cp.failed["IN.2"]["IN.2-1"] = range("IN.2-1", 1, 2);
-  BOOST_REQUIRE(!bk::save_checkpoint(cp, task / "state.json", nullptr));
+  BOOST_REQUIRE(bk::save_checkpoint(cp, task / "state.json"));
   task.write("job-reports/OUT.1.json", merge_report(7));
   task.write("commit_log", "rename_output OUT.1 OUT.1.new\n");  // the report is under the old name
   workdir.write("task_workdir_path.txt", task.path);
@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(finished_without_report_when_nothing_is_in_flight) {
   temp_dir task;
   bk::checkpoint cp;
   cp.merged["IN.1"]["OUT.1"] = bk::merged_record{"/o/final/OUT.1", "G"};
-  BOOST_REQUIRE(!bk::save_checkpoint(cp, task / "state.json", nullptr));
+  BOOST_REQUIRE(bk::save_checkpoint(cp, task / "state.json"));
   auto text = report_of(task.path);
   BOOST_TEST(has(text, ": finished\n"));
   BOOST_TEST(has(text, "(+ 1 output(s) whose report is missing)"));
