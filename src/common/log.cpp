@@ -56,15 +56,15 @@ std::string_view level_name(level l) {
 void set_level(level l) { g_level.store(l); }
 level current_level() { return g_level.load(std::memory_order_relaxed); }
 
-bool set_file(const std::string& path, std::string& error) {
+rty::result<void> set_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
-    error = "cannot open log file '" + path + "': " + std::strerror(errno);
-    return false;
+    const int e = errno;
+    return rty::fail(std::error_code(e, std::generic_category()), "cannot open log file '" + path + "': " + std::strerror(e));
   }
   int old = g_fd.exchange(fd);
   if (old != STDERR_FILENO) ::close(old);
-  return true;
+  return {};
 }
 
 void set_stderr() {

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/error.hpp"
+
 namespace rty::log {
 
 enum class level { debug = 0, info = 1, warning = 2, error = 3, critical = 4, off = 5 };
@@ -21,8 +23,8 @@ void set_level(level l);
 level current_level();
 inline bool enabled(level l) { return l >= current_level(); }
 
-// Route records to a file (appended; created if missing). Returns false with errno-based message on failure.
-bool set_file(const std::string& path, std::string& error);
+// Route records to a file (appended; created if missing). On failure an error naming the file, with the errno.
+rty::result<void> set_file(const std::string& path);
 // Back to stderr.
 void set_stderr();
 

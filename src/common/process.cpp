@@ -20,22 +20,23 @@ namespace {
 rlim_t child_open_files = 0;  // 0: children inherit the current limit
 }  // namespace
 
-std::optional<open_files_limits> raise_open_files_limit(std::string& error) {
+rty::result<std::optional<open_files_limits>> raise_open_files_limit() {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-    error = std::string("getrlimit(RLIMIT_NOFILE): ") + std::strerror(errno);
-    return std::nullopt;
+    const int e = errno;
+    return rty::fail(std::error_code(e, std::generic_category()), std::string("getrlimit(RLIMIT_NOFILE): ") + std::strerror(e));
   }
   const rlim_t before = rl.rlim_cur;
   const rlim_t target = rl.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(before, rlim_t{1} << 20) : rl.rlim_max;
-  if (before >= target) return std::nullopt;
+  if (before >= target) return std::optional<open_files_limits>();
   rl.rlim_cur = target;
   if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-    error = "open files limit stays " + std::to_string(before) + ": " + std::strerror(errno);
-    return std::nullopt;
+    const int e = errno;
+    return rty::fail(std::error_code(e, std::generic_category()),
+                     "open files limit stays " + std::to_string(before) + ": " + std::strerror(e));
   }
   child_open_files = before;
-  return open_files_limits{before, target};
+  return std::optional<open_files_limits>(open_files_limits{before, target});
 }
 
 namespace {
@@ -142,13 +143,13 @@ std::vector<char*> c_string_array(std::vector<std::string>& strings) {
   return out;
 }
 
-std::string cannot_start(const spawn_options& options, int err) {
-  return "cannot start '" + options.argv[0] + "': " + std::strerror(err);
+rty::error cannot_start(const spawn_options& options, int err) {
+  return rty::fail(std::error_code(err, std::generic_category()),
+                   "cannot start '" + options.argv[0] + "': " + std::strerror(err));
 }
 
 // With a parent-death signal: vfork + exec, the child set up by run_child.
-std::optional<pid_t> spawn_with_parent_death(const spawn_options& options, char** argv, char** envp,
-                                             std::string& error) {
+rty::result<pid_t> spawn_with_parent_death(const spawn_options& options, char** argv, char** envp) {
   child_plan plan{};
   plan.argv = argv;
   plan.envp = envp;
@@ -171,16 +172,12 @@ std::optional<pid_t> spawn_with_parent_death(const spawn_options& options, char*
   const pid_t pid = vfork_child(&plan);
   const int spawn_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) {
-    error = cannot_start(options, spawn_errno);
-    return std::nullopt;
-  }
+  if (pid < 0) return cannot_start(options, spawn_errno);
   if (plan.error != 0) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    error = cannot_start(options, plan.error);
-    return std::nullopt;
+    return cannot_start(options, plan.error);
   }
   return pid;
 }
@@ -222,7 +219,7 @@ void init_file_actions(const spawn_options& options, posix_spawn_file_actions_t&
 }
 
 // Without a parent-death signal: posix_spawn, with the open-files limit lowered around it if set.
-std::optional<pid_t> spawn_posix(const spawn_options& options, char** argv, char** envp, std::string& error) {
+rty::result<pid_t> spawn_posix(const spawn_options& options, char** argv, char** envp) {
   posix_spawn_file_actions_t actions;
   init_file_actions(options, actions);
   posix_spawnattr_t attr;
@@ -243,25 +240,19 @@ std::optional<pid_t> spawn_posix(const spawn_options& options, char** argv, char
   if (lowered) ::setrlimit(RLIMIT_NOFILE, &own);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    error = cannot_start(options, rc);
-    return std::nullopt;
-  }
+  if (rc != 0) return cannot_start(options, rc);
   return pid;
 }
 }  // namespace
 
-std::optional<pid_t> spawn(const spawn_options& options, std::string& error) {
-  if (options.argv.empty()) {
-    error = "empty command";
-    return std::nullopt;
-  }
+rty::result<pid_t> spawn(const spawn_options& options) {
+  if (options.argv.empty()) return rty::fail("empty command");
   std::vector<std::string> env_strings = child_environment(options);
   std::vector<char*> envp = c_string_array(env_strings);
   std::vector<std::string> argv_copy = options.argv;
   std::vector<char*> argv = c_string_array(argv_copy);
-  if (options.parent_death_signal != 0) return spawn_with_parent_death(options, argv.data(), envp.data(), error);
-  return spawn_posix(options, argv.data(), envp.data(), error);
+  if (options.parent_death_signal != 0) return spawn_with_parent_death(options, argv.data(), envp.data());
+  return spawn_posix(options, argv.data(), envp.data());
 }
 
 namespace {

@@ -11,6 +11,8 @@
 #include <system_error>
 #include <vector>
 
+#include "common/error.hpp"
+
 namespace rty::process {
 
 struct spawn_options {
@@ -30,20 +32,20 @@ struct spawn_options {
   int parent_death_signal = 0;
 };
 
-// Starts the child. On failure (e.g. the program does not exist) returns an error and a message
-// naming the program.
-std::optional<pid_t> spawn(const spawn_options& options, std::string& error);
+// Starts the child. On failure (e.g. the program does not exist) an error naming the program, with
+// the errno as its code.
+rty::result<pid_t> spawn(const spawn_options& options);
 
 // Raises this process's open-files soft limit to its hard limit (at most 2^20), for a coordinator
 // that holds a channel per node. Children started by spawn() get the limit the process had before:
 // software that walks every descriptor up to the limit, or srun propagating it to nodes with a lower
 // hard limit, must not pay for the coordinator's need. Returns {before, after}; nullopt when nothing
-// changed. spawn() then briefly lowers the limit around the fork, so only the thread that spawns may
+// changed (already at the top). spawn() then briefly lowers the limit around the fork, so only the thread that spawns may
 // open files meanwhile (true of raythenad's event loop).
 struct open_files_limits {
   unsigned long long before = 0, after = 0;
 };
-std::optional<open_files_limits> raise_open_files_limit(std::string& error);
+rty::result<std::optional<open_files_limits>> raise_open_files_limit();
 
 struct exit_status {
   int code = -1;    // exit code when exited normally, else -1

@@ -12,9 +12,8 @@ std::optional<std::string> apply_logging(const settings& s) {
   else
     error = "logging.level: bad value '" + s.logging.level + "'; expected debug, info, warning, error or critical";
   if (s.logging.driverlogfile) {
-    std::string why;
-    if (!rty::log::set_file(*s.logging.driverlogfile, why))
-      return "logging.driverlogfile: cannot open '" + *s.logging.driverlogfile + "': " + why;
+    if (auto r = rty::log::set_file(*s.logging.driverlogfile); !r)
+      return "logging.driverlogfile: cannot open '" + *s.logging.driverlogfile + "': " + r.error().message();
   } else {
     rty::log::set_stderr();
   }

@@ -24,10 +24,9 @@ bool child_processes::start_merge(const merge::merge_command& command) {
   o.stderr_path = "=stdout";
   o.new_process_group = true;
   o.parent_death_signal = SIGKILL;  // no merge outlives raythenad to race the run that resumes it
-  std::string err;
-  auto pid = process::spawn(o, err);
+  auto pid = process::spawn(o);
   if (!pid) {
-    RTY_LOG(error, log_name) << "merge " << command.output_name << ": " << err;
+    RTY_LOG(error, log_name) << "merge " << command.output_name << ": " << pid.error();
     return false;
   }
   merges_[*pid] = command.output_name;

@@ -56,12 +56,12 @@ bool local_launcher(const config::settings& cfg) { return launch::resolve(cfg.ra
 }  // namespace
 
 void raise_open_files_limit() {
-  std::string error;
-  if (auto raised = process::raise_open_files_limit(error))
-    RTY_LOG(info, log_name) << "open files limit raised from " << raised->before << " to " << raised->after
-                            << " (children keep " << raised->before << ")";
-  else if (!error.empty())
-    RTY_LOG(warning, log_name) << error;
+  auto raised = process::raise_open_files_limit();
+  if (!raised)
+    RTY_LOG(warning, log_name) << raised.error();
+  else if (*raised)
+    RTY_LOG(info, log_name) << "open files limit raised from " << (*raised)->before << " to " << (*raised)->after
+                            << " (children keep " << (*raised)->before << ")";
 }
 
 std::optional<int> open_workdir(const config::settings& cfg, file::task_lock& lock) {

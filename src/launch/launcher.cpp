@@ -102,10 +102,9 @@ class local_launcher final : public launcher {
       o.stderr_path = "=stdout";
       o.append_output = true;
       o.new_process_group = true;
-      std::string err;
-      auto pid = process::spawn(o, err);
+      auto pid = process::spawn(o);
       if (!pid) {
-        result.failures.push_back("node " + node + ": " + err);
+        result.failures.push_back("node " + node + ": " + pid.error().message());
         continue;
       }
       pids_.push_back(*pid);
@@ -150,10 +149,9 @@ class srun_launcher final : public launcher {
     o.stdout_path = request.log_dir + "/srun.log";
     o.stderr_path = "=stdout";
     o.append_output = true;
-    std::string err;
-    auto pid = process::spawn(o, err);
+    auto pid = process::spawn(o);
     if (!pid) {
-      result.failures.push_back("srun: " + err);
+      result.failures.push_back("srun: " + pid.error().message());
       return result;
     }
     pid_ = *pid;

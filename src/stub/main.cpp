@@ -60,9 +60,8 @@ int main(int argc, char** argv) {
   }
   rty::log::set_level(vm.count("debug") ? rty::log::level::debug : rty::log::level::info);
   if (!log_file.empty()) {
-    std::string err;
-    if (!rty::log::set_file(log_file, err)) {
-      std::cerr << "raythena-stub: " << err << "\n";
+    if (auto r = rty::log::set_file(log_file); !r) {
+      std::cerr << "raythena-stub: " << r.error() << "\n";
       return 2;
     }
   }

@@ -365,8 +365,8 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     if (auto name = settings_string("worker_log"); !name.empty()) {
       const std::string path = actor_dir_ + "/" + name;
       RTY_LOG(info, component()) << "logging to " << path << " (logging.workerlogfile)";
-      std::string why;
-      if (!rty::log::set_file(path, why)) RTY_LOG(warning, component()) << "cannot log to " << path << ": " << why;
+      if (auto r = rty::log::set_file(path); !r)
+        RTY_LOG(warning, component()) << "cannot log to " << path << ": " << r.error();
     }
 
     auto port = static_cast<unsigned short>(settings_int("server_port", 8080));
@@ -456,9 +456,8 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     // stays out of pilot: a pilot holding the channel hides this stub's death from the coordinator,
     // and one holding the listening socket makes its own requests hang in the backlog once we are gone.
     ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    std::string err;
-    auto pid = process::spawn(o, err);
-    if (!pid) return launch_failed(err);
+    auto pid = process::spawn(o);
+    if (!pid) return launch_failed(pid.error().message());
     pilot_pid_ = *pid;
     supervisor_.pilot_started();
     RTY_LOG(info, component()) << "pilot started (pid " << pilot_pid_ << ", " << script << ")";

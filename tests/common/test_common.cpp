@@ -118,8 +118,7 @@ BOOST_AUTO_TEST_CASE(log_levels_parse) {
 BOOST_AUTO_TEST_CASE(log_to_file_has_utc_level_component) {
   temp_dir d;
   auto p = (d.path / "driver.log").string();
-  std::string err;
-  BOOST_REQUIRE(rty::log::set_file(p, err));
+  BOOST_REQUIRE(rty::log::set_file(p));
   rty::log::set_level(rty::log::level::info);
   RTY_LOG(info, "Driver") << "hello " << 42;
   RTY_LOG(debug, "Driver") << "hidden";
@@ -130,39 +129,37 @@ BOOST_AUTO_TEST_CASE(log_to_file_has_utc_level_component) {
 }
 
 BOOST_AUTO_TEST_CASE(spawn_reports_exit_code_signal_and_missing_program) {
-  std::string err;
   rty::process::spawn_options o;
   o.argv = {"/bin/sh", "-c", "exit 7"};
-  auto pid = rty::process::spawn(o, err);
+  auto pid = rty::process::spawn(o);
   BOOST_REQUIRE(pid);
   auto st = rty::process::wait(*pid);
   BOOST_TEST(st.code == 7);
   o.argv = {"/bin/sh", "-c", "kill -TERM $$"};
-  pid = rty::process::spawn(o, err);
+  pid = rty::process::spawn(o);
   BOOST_REQUIRE(pid);
   st = rty::process::wait(*pid);
   BOOST_TEST(st.signal == SIGTERM);
   BOOST_TEST(st.shell_code() == 143);
   o.argv = {"/nonexistent/program"};
-  pid = rty::process::spawn(o, err);
+  pid = rty::process::spawn(o);
   if (pid) {
     // glibc's posix_spawn reports exec failure through the exit status 127
     BOOST_TEST(rty::process::wait(*pid).code == 127);
   } else {
-    BOOST_TEST(err.find("/nonexistent/program") != std::string::npos);
+    BOOST_TEST(pid.error().message().find("/nonexistent/program") != std::string::npos);
   }
 }
 
 BOOST_AUTO_TEST_CASE(spawn_redirects_and_sets_env_and_cwd) {
   temp_dir d;
-  std::string err;
   rty::process::spawn_options o;
   o.argv = {"/bin/sh", "-c", "echo \"$RTY_T_X\"; pwd; echo oops >&2"};
   o.env_set["RTY_T_X"] = "value";
   o.cwd = d.path.string();
   o.stdout_path = (d.path / "out").string();
   o.stderr_path = (d.path / "err").string();
-  auto pid = rty::process::spawn(o, err);
+  auto pid = rty::process::spawn(o);
   BOOST_REQUIRE(pid);
   BOOST_TEST(rty::process::wait(*pid).code == 0);
   BOOST_TEST(*rty::file::read_all((d.path / "out").string()) == "value\n" + d.path.string() + "\n");
@@ -221,9 +218,10 @@ BOOST_AUTO_TEST_CASE(raised_open_files_limit_is_not_inherited_by_children) {
   if (original.rlim_max != RLIM_INFINITY && original.rlim_max <= 300) return;  // nothing to raise to
   const rlimit low{256, original.rlim_max};
   BOOST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
-  std::string error;
-  auto raised = rty::process::raise_open_files_limit(error);
-  BOOST_REQUIRE_MESSAGE(raised, error);
+  auto raised_or_error = rty::process::raise_open_files_limit();
+  BOOST_REQUIRE_MESSAGE(raised_or_error, raised_or_error.error());
+  auto raised = *raised_or_error;
+  BOOST_REQUIRE(raised);
   BOOST_TEST(raised->before == 256u);
   rlimit now{};
   ::getrlimit(RLIMIT_NOFILE, &now);
@@ -233,13 +231,15 @@ BOOST_AUTO_TEST_CASE(raised_open_files_limit_is_not_inherited_by_children) {
   rty::process::spawn_options o;
   o.argv = {"/bin/sh", "-c", "ulimit -n"};
   o.stdout_path = (t.path / "limit").string();
-  auto pid = rty::process::spawn(o, error);
-  BOOST_REQUIRE_MESSAGE(pid, error);
+  auto pid = rty::process::spawn(o);
+  BOOST_REQUIRE_MESSAGE(pid, pid.error());
   BOOST_TEST(rty::process::wait(*pid).code == 0);
   BOOST_TEST(*rty::file::read_all(o.stdout_path) == "256\n");  // the child: the limit from before
   ::getrlimit(RLIMIT_NOFILE, &now);
   BOOST_TEST(now.rlim_cur == raised->after);  // the parent keeps the raised one
-  BOOST_TEST(!rty::process::raise_open_files_limit(error));  // already at the top: nothing to do
+  auto again = rty::process::raise_open_files_limit();
+  BOOST_REQUIRE(again);
+  BOOST_TEST(!*again);  // already at the top: nothing to do
   ::setrlimit(RLIMIT_NOFILE, &original);
 }
 
@@ -431,8 +431,7 @@ BOOST_AUTO_TEST_CASE(spawn_with_parent_death_signal_dies_with_its_parent) {
     rty::process::spawn_options o;
     o.argv = {"sleep", "60"};
     o.parent_death_signal = SIGKILL;
-    std::string err;
-    auto pid = rty::process::spawn(o, err);
+    auto pid = rty::process::spawn(o);
     pid_t v = pid ? *pid : -1;
     (void)!::write(fds[1], &v, sizeof v);
     ::_exit(0);
@@ -459,7 +458,6 @@ BOOST_AUTO_TEST_CASE(spawn_with_parent_death_signal_dies_with_its_parent) {
 
 BOOST_AUTO_TEST_CASE(spawn_with_parent_death_signal_redirects_and_reports_errors) {
   temp_dir d;
-  std::string err;
   rty::process::spawn_options o;
   o.argv = {"sh", "-c", "echo \"$RTY_T_X\"; pwd; echo oops >&2; exit 3"};
   o.env_set["RTY_T_X"] = "value";
@@ -467,18 +465,21 @@ BOOST_AUTO_TEST_CASE(spawn_with_parent_death_signal_redirects_and_reports_errors
   o.stdout_path = (d.path / "out").string();
   o.stderr_path = "=stdout";
   o.parent_death_signal = SIGKILL;
-  auto pid = rty::process::spawn(o, err);
-  BOOST_REQUIRE_MESSAGE(pid, err);
+  auto pid = rty::process::spawn(o);
+  BOOST_REQUIRE_MESSAGE(pid, pid.error());
   BOOST_TEST(::getpgid(*pid) == *pid);
   BOOST_TEST(rty::process::wait(*pid).code == 3);
   BOOST_TEST(*rty::file::read_all((d.path / "out").string()) == "value\n" + d.path.string() + "\noops\n");
   o.argv = {"/nonexistent/program"};
-  BOOST_TEST(!rty::process::spawn(o, err));
+  auto missing = rty::process::spawn(o);
+  BOOST_REQUIRE(!missing);
+  const std::string err = missing.error().message();
   BOOST_TEST(err.find("/nonexistent/program") != std::string::npos, err);
   BOOST_TEST(err.find("No such file") != std::string::npos, err);
+  BOOST_TEST((missing.error().code() == std::errc::no_such_file_or_directory));
   o.argv = {"true"};
   o.cwd = (d.path / "missing").string();
-  BOOST_TEST(!rty::process::spawn(o, err));
+  BOOST_TEST(!rty::process::spawn(o));
 }
 
 BOOST_AUTO_TEST_CASE(planted_files_and_run_dirs) {

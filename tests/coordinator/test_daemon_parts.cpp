@@ -116,10 +116,9 @@ BOOST_AUTO_TEST_CASE(signals_reach_a_merge_and_its_exit_says_so) {
 }
 
 BOOST_AUTO_TEST_CASE(stubs_are_tracked_until_reaped) {
-  std::string err;
   rty::process::spawn_options o;
   o.argv = {"/bin/sh", "-c", "exit 0"};
-  auto pid = rty::process::spawn(o, err);
+  auto pid = rty::process::spawn(o);
   BOOST_REQUIRE(pid);
   child_processes c;
   rty::launch::started s;

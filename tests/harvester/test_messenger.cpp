@@ -327,10 +327,10 @@ BOOST_AUTO_TEST_CASE(corrupt_spec_quarantined_and_rerequested) {
 }
 
 BOOST_AUTO_TEST_CASE(waiting_logged_once_per_minute) {
-  std::string log_path = path("log.txt"), err;
+  std::string log_path = path("log.txt");
   auto saved = rty::log::current_level();
   rty::log::set_level(rty::log::level::info);
-  BOOST_REQUIRE(rty::log::set_file(log_path, err));
+  BOOST_REQUIRE(rty::log::set_file(log_path));
   {
     hv::messenger m(files, opts());
     for (int i = 0; i < 120; ++i) {  // 59.5 s of polls every 0.5 s

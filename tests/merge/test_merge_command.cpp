@@ -20,9 +20,8 @@ int run(const strings& argv, const std::string& cwd, const std::string& out) {
   o.cwd = cwd;
   o.stdout_path = out;
   o.stderr_path = "=stdout";
-  std::string error;
-  auto pid = rty::process::spawn(o, error);
-  BOOST_REQUIRE_MESSAGE(pid, error);
+  auto pid = rty::process::spawn(o);
+  BOOST_REQUIRE_MESSAGE(pid, pid.error());
   return rty::process::wait(*pid).shell_code();
 }
 

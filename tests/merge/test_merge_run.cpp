@@ -46,9 +46,8 @@ struct merge_run {
     o.stdout_path = c.log_path;
     o.stderr_path = "=stdout";
     o.env_set = std::move(env);
-    std::string error;
-    auto pid = rty::process::spawn(o, error);
-    BOOST_REQUIRE_MESSAGE(pid, error);
+    auto pid = rty::process::spawn(o);
+    BOOST_REQUIRE_MESSAGE(pid, pid.error());
     return rty::process::wait(*pid);
   }
 };
@@ -161,9 +160,8 @@ BOOST_AUTO_TEST_CASE(fake_merge_accepts_space_separated_inputs) {
   rty::process::spawn_options o;
   o.argv = argv;
   o.cwd = m.t.str();
-  std::string error;
-  auto pid = rty::process::spawn(o, error);
-  BOOST_REQUIRE_MESSAGE(pid, error);
+  auto pid = rty::process::spawn(o);
+  BOOST_REQUIRE_MESSAGE(pid, pid.error());
   BOOST_TEST(rty::process::wait(*pid).shell_code() == 0);
   BOOST_TEST(read_file(m.t.path / "final/out.root") == m.expected_output);
   BOOST_TEST(rty::merge::read_merge_guid((m.t.path / "jobReport.json").string()).has_value());
