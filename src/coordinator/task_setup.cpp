@@ -88,7 +88,7 @@ std::optional<task_failure> resume(const config::settings& cfg, open_task_result
   auto log = merge::commit_log::load(out.dir + "/commit_log");
   if (!log) {
     out.book.reset();  // the error path's checkpoint would overwrite state.json with an empty book
-    return task_failure{exit_runtime_error, log.error()};
+    return task_failure{exit_runtime_error, log.error().message()};
   }
   out.commit_log.emplace(std::move(*log));
   const auto path = checkpoint_path(out.dir);

@@ -43,18 +43,18 @@ std::optional<std::string> name_problem(const std::string& name) {
 }
 }  // namespace
 
-boost::system::result<commit_log, std::string> commit_log::load(const std::string& path) {
+rty::result<commit_log> commit_log::load(const std::string& path) {
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return commit_log(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return {boost::system::in_place_error, "cannot read commit log '" + path + "': " + errno_code().message()};
+    return rty::fail("cannot read commit log '" + path + "': " + errno_code().message());
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
   return parse(buffer.str(), path);
 }
 
-boost::system::result<commit_log, std::string> commit_log::parse(std::string_view data, const std::string& path) {
+rty::result<commit_log> commit_log::parse(std::string_view data, const std::string& path) {
   commit_log log(path);
   std::size_t pos = 0;
   std::size_t line_no = 0;
@@ -71,14 +71,12 @@ boost::system::result<commit_log, std::string> commit_log::parse(std::string_vie
     auto words = split_spaces(line);
     if (!words.empty() && words[0] == rename_op) {
       if (words.size() != 3)
-        return {boost::system::in_place_error, "commit log '" + path + "' line " + std::to_string(line_no) +
-                                                   ": expected 'rename_output <old> <new>', got '" +
-                                                   rty::names::escaped(line) + "'"};
+        return rty::fail("commit log '" + path + "' line " + std::to_string(line_no) +
+                         ": expected 'rename_output <old> <new>', got '" + rty::names::escaped(line) + "'");
       for (int w : {1, 2})
         if (auto bad = name_problem(words[w]))
-          return {boost::system::in_place_error,
-                  "commit log '" + path + "' line " + std::to_string(line_no) + ": " + *bad +
-                      "; refusing the log (renames happen only inside final/)"};
+          return rty::fail("commit log '" + path + "' line " + std::to_string(line_no) + ": " + *bad +
+                           "; refusing the log (renames happen only inside final/)");
       log.replay(words[1], words[2]);
     }
     pos = nl + 1;

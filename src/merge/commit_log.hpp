@@ -1,7 +1,7 @@
 #pragma once
 // O/commit_log (docs/architecture.md): append-only lines `rename_output <old> <new>`, written and
 // fsync'ed before the rename they announce, so a crash between the two is repaired by replaying.
-#include <boost/system/result.hpp>
+#include "common/error.hpp"
 
 #include <cstdint>
 #include <map>
@@ -16,9 +16,9 @@ class commit_log {
   // A missing file is an empty log. Lines with another first word are ignored (as upstream does); a
   // final line without '\n' is a torn write from a crash: ignored, and cut off by the next append.
   // A `rename_output` line without exactly two names is an error naming the file and line number.
-  static boost::system::result<commit_log, std::string> load(const std::string& path);
+  static rty::result<commit_log> load(const std::string& path);
   // The same rules on text already read; `path` is where later appends go and what messages name.
-  static boost::system::result<commit_log, std::string> parse(std::string_view text, const std::string& path);
+  static rty::result<commit_log> parse(std::string_view text, const std::string& path);
 
   // old → current, after replaying all lines in order: every name that was ever renamed maps to
   // the name its file has now (A→B then B→C gives A→C and B→C).

@@ -9,12 +9,8 @@ namespace bj = boost::json;
 
 namespace {
 // files.output[0].subFiles[0], or an error naming the first key that is missing.
-boost::system::result<const bj::object*, std::string> first_output_subfile(const bj::object& report,
-                                                                           const std::string& origin) {
-  auto fail = [&](const std::string& key, const char* expected) -> boost::system::result<const bj::object*, std::string> {
-    return boost::system::result<const bj::object*, std::string>(boost::system::in_place_error,
-                                                                 origin + ": " + key + " " + expected);
-  };
+rty::result<const bj::object*> first_output_subfile(const bj::object& report, const std::string& origin) {
+  auto fail = [&](const std::string& key, const char* expected) { return rty::fail(origin + ": " + key + " " + expected); };
   auto files = report.if_contains("files");
   if (!files || !files->is_object()) return fail("files", "missing or not an object");
   auto output = files->as_object().if_contains("output");
@@ -50,32 +46,31 @@ bj::array* array_at(bj::object& o, std::string_view key) {
 }
 }  // namespace
 
-boost::system::result<bj::object, std::string> read_report(const std::string& path) {
+rty::result<bj::object> read_report(const std::string& path) {
   std::string what;
   auto value = rty::json::read_file(path, &what);
-  if (!value) return {boost::system::in_place_error, what};
-  if (!value->is_object()) return {boost::system::in_place_error, path + ": top level is not a JSON object"};
+  if (!value) return rty::fail(what);
+  if (!value->is_object()) return rty::fail(path + ": top level is not a JSON object");
   auto sub = first_output_subfile(value->as_object(), path);
-  if (!sub) return {boost::system::in_place_error, sub.error()};
+  if (!sub) return sub.error();
   auto name = (*sub)->if_contains("name");
   if (!name || !name->is_string())
-    return {boost::system::in_place_error, path + ": files.output[0].subFiles[0].name missing or not a string"};
+    return rty::fail(path + ": files.output[0].subFiles[0].name missing or not a string");
   return std::move(value->as_object());
 }
 
-boost::system::result<std::string, std::string> merge_guid(const bj::object& report, const std::string& origin) {
+rty::result<std::string> merge_guid(const bj::object& report, const std::string& origin) {
   auto sub = first_output_subfile(report, origin);
-  if (!sub) return {boost::system::in_place_error, sub.error()};
+  if (!sub) return sub.error();
   auto guid = (*sub)->if_contains("file_guid");
   if (!guid || !guid->is_string() || guid->as_string().empty())
-    return {boost::system::in_place_error,
-            origin + ": files.output[0].subFiles[0].file_guid missing or not a non-empty string"};
+    return rty::fail(origin + ": files.output[0].subFiles[0].file_guid missing or not a non-empty string");
   return {boost::system::in_place_value, std::string(guid->as_string())};
 }
 
-boost::system::result<std::string, std::string> read_merge_guid(const std::string& report_path) {
+rty::result<std::string> read_merge_guid(const std::string& report_path) {
   auto report = read_report(report_path);
-  if (!report) return {boost::system::in_place_error, report.error()};
+  if (!report) return report.error();
   return merge_guid(*report, report_path);
 }
 

@@ -2,7 +2,7 @@
 // Merge transform job reports (HITSMerge_tf's jobReport.json) and the final report Harvester reads as
 // the job's metaData (docs/architecture.md, docs/harvester-files.md).
 #include <boost/json/object.hpp>
-#include <boost/system/result.hpp>
+#include "common/error.hpp"
 
 #include <map>
 #include <string>
@@ -17,11 +17,11 @@ inline constexpr int final_report_incomplete_exit_code = 3;
 
 // Reads a merge job report. Errors name the file and the first missing/mistyped key; a valid report
 // has files.output[0].subFiles[0].name.
-boost::system::result<boost::json::object, std::string> read_report(const std::string& path);
+rty::result<boost::json::object> read_report(const std::string& path);
 
 // The merged file's GUID: files.output[0].subFiles[0].file_guid (non-empty string).
-boost::system::result<std::string, std::string> read_merge_guid(const std::string& report_path);
-boost::system::result<std::string, std::string> merge_guid(const boost::json::object& report,
+rty::result<std::string> read_merge_guid(const std::string& report_path);
+rty::result<std::string> merge_guid(const boost::json::object& report,
                                                            const std::string& origin);
 
 // First report is the base; each further report's files.input[0] is appended to files.input and its

@@ -261,7 +261,7 @@ rty::result<task_facts> read_task_dir(const std::string& given) {
     if (!f.checkpoint_time) f.checkpoint_time = mtime_of(file::join(dir, "state.json.tmp"));
   }
   auto log = merge::commit_log::load(file::join(dir, "commit_log"));
-  if (!log) return fail("raythenad report: " + log.error());
+  if (!log) return fail("raythenad report: " + log.error().message());
   f.renamed = log->renamed();
 
   if (job_report && !f.running) {

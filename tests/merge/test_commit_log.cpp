@@ -50,8 +50,8 @@ BOOST_AUTO_TEST_CASE(commit_log_malformed_line_names_file_and_line) {
   write_file(path, "rename_output A B\nrename_output onlyone\n");
   auto log = commit_log::load(path);
   BOOST_REQUIRE(!log);
-  BOOST_TEST(log.error().find(path) != std::string::npos);
-  BOOST_TEST(log.error().find("line 2") != std::string::npos);
+  BOOST_TEST(log.error().message().find(path) != std::string::npos);
+  BOOST_TEST(log.error().message().find("line 2") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(commit_log_append_persists_and_cuts_a_torn_tail) {
@@ -220,9 +220,9 @@ BOOST_AUTO_TEST_CASE(commit_log_refuses_names_that_leave_final) {
     write_file(path, std::string("rename_output A B\n") + line);
     auto log = commit_log::load(path);
     BOOST_REQUIRE(!log);
-    BOOST_TEST(log.error().find(path) != std::string::npos, log.error());
-    BOOST_TEST(log.error().find("line 2") != std::string::npos, log.error());
-    BOOST_TEST(log.error().find("not a usable file name") != std::string::npos, log.error());
+    BOOST_TEST(log.error().message().find(path) != std::string::npos, log.error().message());
+    BOOST_TEST(log.error().message().find("line 2") != std::string::npos, log.error().message());
+    BOOST_TEST(log.error().message().find("not a usable file name") != std::string::npos, log.error().message());
   }
   write_file(path, "rename_output HITS..1 HITS..2\n");  // '..' inside a name is fine
   BOOST_TEST(commit_log::load(path).has_value());

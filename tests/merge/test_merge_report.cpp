@@ -48,8 +48,8 @@ BOOST_AUTO_TEST_CASE(guid_errors_name_file_and_key) {
     write_file(path, content);
     auto r = rty::merge::read_merge_guid(path);
     BOOST_REQUIRE(!r);
-    BOOST_TEST(r.error().find(path) != std::string::npos, r.error());
-    return r.error();
+    BOOST_TEST(r.error().message().find(path) != std::string::npos, r.error().message());
+    return r.error().message();
   };
   BOOST_TEST(error_for("{\"files\": {\"output\": [{\"subFiles\": [{\"name\": \"x\"}]}]}}")
                  .find("files.output[0].subFiles[0].file_guid") != std::string::npos);
@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(guid_errors_name_file_and_key) {
   error_for("{\"files\": ");  // malformed
   auto missing = rty::merge::read_merge_guid((t.path / "absent.json").string());
   BOOST_REQUIRE(!missing);
-  BOOST_TEST(missing.error().find("absent.json") != std::string::npos);
+  BOOST_TEST(missing.error().message().find("absent.json") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(final_report_matches_fixture_shape) {
@@ -137,5 +137,5 @@ BOOST_AUTO_TEST_CASE(read_report_requires_an_output_name) {
   write_file(path, "{\"files\": {\"output\": [{\"subFiles\": [{\"file_guid\": \"G\"}]}]}}");
   auto r = rty::merge::read_report(path);
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().find("subFiles[0].name") != std::string::npos);
+  BOOST_TEST(r.error().message().find("subFiles[0].name") != std::string::npos);
 }
