@@ -237,12 +237,14 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
       o.stderr_path = "=stdout";
       o.new_process_group = true;
       o.parent_death_signal = SIGKILL;  // no merge outlives its stub to race the attempt that replaces it
-      if (auto pid = process::spawn(o, refused)) {
+      auto pid = process::spawn(o);
+      if (pid) {
         RTY_LOG(info, component()) << "merge " << log::escape(run.output_name, 300) << " (attempt " << run.attempt
                                    << ") started, pid " << *pid;
         merges_[*pid] = std::move(result);
         return;
       }
+      refused = pid.error().message();
     }
     RTY_LOG(error, component()) << "merge " << log::escape(run.output_name, 300) << " not run: " << refused;
     result.started = false;
