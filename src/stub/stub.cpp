@@ -760,6 +760,32 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     co_return !ec;
   }
 
+  // pilot >= 3.10 reports the node once at start; it only logs the answer (pilot.py send_workernode_map).
+  std::string worker_node_reply(pilot::endpoint ep, std::string_view target, std::string_view content_type,
+                                const std::string& body) {
+    auto path = target.substr(0, target.find('?'));
+    auto fields = pilot::decode_body(target, content_type, body);
+    if (!fields) {
+      RTY_LOG(error, component()) << log::escape(path) << ": undecodable body (" << log::escape(fields.error().message()) << ")";
+      return pilot::reply_status(500);
+    }
+    if (ep == pilot::endpoint::update_worker_node) {
+      worker_node_ = pilot::parse_worker_node(*fields);
+      auto n = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string("?"); };
+      RTY_LOG(info, component()) << "pilot reports node " << log::escape(worker_node_->host_name, 128) << ": "
+                                 << n(worker_node_->logical_cpus) << " logical CPUs, "
+                                 << n(worker_node_->total_memory_mb) << " MB memory, "
+                                 << n(worker_node_->local_disk_gb) << " GB local disk, CPU "
+                                 << log::escape(worker_node_->cpu_model, 128);
+      // For the coordinator's /status (issue 16). Pilot only logs our answer, so a channel that is
+      // gone does not change it.
+      protocol::worker_node report{worker_node_->host_name, worker_node_->cpu_model, worker_node_->logical_cpus,
+                                   worker_node_->total_memory_mb, worker_node_->local_disk_gb};
+      send(report.to_json());
+    }
+    return pilot::reply_api_success();
+  }
+
   awaitable<std::string> handle(const http::request<http::string_body>& req, std::vector<std::string>* delivered,
                                 tcp::socket* client) {
     std::string_view target(req.target().data(), req.target().size());
@@ -809,29 +835,8 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
       case pilot::endpoint::update_event_ranges:
         co_return update_event_ranges(target, content_type, req.body());
       case pilot::endpoint::update_worker_node:
-      case pilot::endpoint::update_worker_node_gpu: {
-        // pilot >= 3.10 reports the node once at start; it only logs the answer (pilot.py send_workernode_map).
-        auto fields = pilot::decode_body(target, content_type, req.body());
-        if (!fields) {
-          RTY_LOG(error, component()) << log::escape(path) << ": undecodable body (" << log::escape(fields.error().message()) << ")";
-          co_return pilot::reply_status(500);
-        }
-        if (ep == pilot::endpoint::update_worker_node) {
-          worker_node_ = pilot::parse_worker_node(*fields);
-          auto n = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string("?"); };
-          RTY_LOG(info, component()) << "pilot reports node " << log::escape(worker_node_->host_name, 128) << ": "
-                                     << n(worker_node_->logical_cpus) << " logical CPUs, "
-                                     << n(worker_node_->total_memory_mb) << " MB memory, "
-                                     << n(worker_node_->local_disk_gb) << " GB local disk, CPU "
-                                     << log::escape(worker_node_->cpu_model, 128);
-          // For the coordinator's /status (issue 16). Pilot only logs our answer, so a channel that is
-          // gone does not change it.
-          protocol::worker_node report{worker_node_->host_name, worker_node_->cpu_model, worker_node_->logical_cpus,
-                                       worker_node_->total_memory_mb, worker_node_->local_disk_gb};
-          send(report.to_json());
-        }
-        co_return pilot::reply_api_success();
-      }
+      case pilot::endpoint::update_worker_node_gpu:
+        co_return worker_node_reply(ep, target, content_type, req.body());
       case pilot::endpoint::get_resource_types: {
         auto types = settings_string("resource_types");
         if (types.empty()) co_return pilot::reply_status(500);  // no payload.resourcetypesfile
