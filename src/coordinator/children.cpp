@@ -17,14 +17,7 @@ bool child_processes::start_merge(const merge::merge_command& command) {
                              << what;
     return false;
   }
-  process::spawn_options o;
-  o.argv = command.argv;
-  o.cwd = command.work_dir;
-  o.stdout_path = command.log_path;
-  o.stderr_path = "=stdout";
-  o.new_process_group = true;
-  o.parent_death_signal = SIGKILL;  // no merge outlives raythenad to race the run that resumes it
-  auto pid = process::spawn(o);
+  auto pid = process::spawn(merge::merge_spawn_options(command.argv, command.work_dir, command.log_path));
   if (!pid) {
     RTY_LOG(error, log_name) << "merge " << command.output_name << ": " << pid.error();
     return false;

@@ -1,5 +1,6 @@
 #include "merge/merge_command.hpp"
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -194,6 +195,18 @@ std::error_code keep_report(const merge_command& command, std::string* what) {
   auto content = file::read_all(command.report_path, what);
   if (!content) return std::make_error_code(std::errc::no_such_file_or_directory);
   return file::write_atomic(command.kept_report_path, *content, what);
+}
+
+process::spawn_options merge_spawn_options(const std::vector<std::string>& argv, const std::string& work_dir,
+                                           const std::string& log_path) {
+  process::spawn_options o;
+  o.argv = argv;
+  o.cwd = work_dir;
+  o.stdout_path = log_path;
+  o.stderr_path = "=stdout";
+  o.new_process_group = true;
+  o.parent_death_signal = SIGKILL;
+  return o;
 }
 
 bool strictly_inside(const std::string& dir, const std::string& path) {

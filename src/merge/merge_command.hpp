@@ -13,6 +13,7 @@
 #include "common/job_spec.hpp"
 #include "common/atlas_paths.hpp"
 #include "common/merge_task.hpp"
+#include "common/process.hpp"
 
 namespace rty::merge {
 
@@ -74,6 +75,13 @@ std::error_code keep_report(const merge_command& command, std::string* what = nu
 // After success: removes work_dir, but only when it lies strictly inside <task_dir>/merge-tmp/
 // (anything else returns std::errc::operation_not_permitted and touches nothing).
 std::error_code remove_work_dir(const merge_command& command);
+
+// How a merge transform is started, on the coordinator's node or by a stub: in `work_dir`, stdout and
+// stderr into `log_path`, in a process group of its own (so that what it leaves behind can be killed),
+// with SIGKILL as its parent-death signal: no merge outlives its parent to race the attempt that
+// replaces it.
+process::spawn_options merge_spawn_options(const std::vector<std::string>& argv, const std::string& work_dir,
+                                           const std::string& log_path);
 
 // True when `path` lies strictly inside `dir` (both lexically normalised, both absolute or both relative,
 // no ".." escape). The stub checks a merge_run's work_dir against <task_dir>/merge-tmp and its log against

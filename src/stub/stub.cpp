@@ -5,6 +5,7 @@
 // One io_context, one thread: the channel reader, the HTTP sessions, the timers and SIGCHLD all run as
 // coroutines on it, so the state below needs no locks.
 #include "stub/stub.hpp"
+#include "merge/merge_command.hpp"
 #include "stub/merge_guard.hpp"
 #include "stub/node_files.hpp"
 #include "stub/peer_uid.hpp"
@@ -230,14 +231,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     else if (auto why = refuse_merge_run(task_dir_, run))
       refused = *why;
     if (refused.empty()) {
-      process::spawn_options o;
-      o.argv = run.argv;
-      o.cwd = run.work_dir;
-      o.stdout_path = run.log_path;
-      o.stderr_path = "=stdout";
-      o.new_process_group = true;
-      o.parent_death_signal = SIGKILL;  // no merge outlives its stub to race the attempt that replaces it
-      auto pid = process::spawn(o);
+      auto pid = process::spawn(merge::merge_spawn_options(run.argv, run.work_dir, run.log_path));
       if (pid) {
         RTY_LOG(info, component()) << "merge " << log::escape(run.output_name, 300) << " (attempt " << run.attempt
                                    << ") started, pid " << *pid;

@@ -1,5 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
+#include <csignal>
 #include <filesystem>
 
 #include "common/process.hpp"
@@ -266,6 +267,18 @@ BOOST_AUTO_TEST_CASE(log_tail_returns_last_lines) {
   BOOST_TEST(rty::merge::log_tail((t.path / "big").string(), 5) == "last");
   auto missing = rty::merge::log_tail((t.path / "nope").string());
   BOOST_TEST(missing.find((t.path / "nope").string()) == 0u);
+}
+
+// One way to start a merge, on the coordinator's node and on a stub (remote merges): its own process
+// group and SIGKILL at its parent's death, so that nothing of a lost attempt races the next one.
+BOOST_AUTO_TEST_CASE(merge_spawn_options_are_the_same_wherever_a_merge_runs) {
+  auto o = rty::merge::merge_spawn_options({"/bin/bash", "-c", "x"}, "/o/merge-tmp/H.1.2", "/o/merge-tmp/H.1.2/merge.log");
+  BOOST_TEST((o.argv == std::vector<std::string>{"/bin/bash", "-c", "x"}));
+  BOOST_TEST(o.cwd == "/o/merge-tmp/H.1.2");
+  BOOST_TEST(o.stdout_path == "/o/merge-tmp/H.1.2/merge.log");
+  BOOST_TEST(o.stderr_path == "=stdout");
+  BOOST_TEST(o.new_process_group);
+  BOOST_TEST(o.parent_death_signal == SIGKILL);
 }
 
 BOOST_AUTO_TEST_CASE(strictly_inside_is_lexical_and_refuses_escapes_and_the_dir_itself) {
