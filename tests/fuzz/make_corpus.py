@@ -72,8 +72,8 @@ rng = {"eventRangeID": "EVNT.40000000._000001.pool.root.1-1", "PFN": "/ap/EVNT.4
 upd = {"id": "EVNT.40000000._000001.pool.root.1-1", "status": "finished", "path": "/o/HITS.1.pool.root",
        "chksum": "8a788590", "fsize": 2112, "type": "es_output", "error_code": 0}
 messages = [
-    {"type": "challenge", "version": 2, "nonce": "8f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"},
-    {"type": "hello", "version": 2, "node_id": "nid001", "host": "nid001", "pid": 4242,
+    {"type": "challenge", "version": 3, "nonce": "8f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"},
+    {"type": "hello", "version": 3, "node_id": "nid001", "host": "nid001", "pid": 4242,
      "nonce": "ffeeddccbbaa99887766554433221100", "proof": "ab" * 32},
     {"type": "accepted", "proof": "cd" * 32},
     {"type": "welcome", "node_index": 0, "job": job_dict,

@@ -42,6 +42,19 @@ from run_e2e import Failure, Site, check, wait_until
 STUB = os.path.join(run_e2e.BUILD, "src", "stub", "raythena-stub")
 
 
+def protocol_version():
+    """The channel protocol version this build speaks, from src/protocol/frame.hpp: a probe of another
+    version would be refused for that alone and prove nothing about authentication."""
+    with open(os.path.join(seclib.SRC, "src", "protocol", "frame.hpp")) as f:
+        m = re.search(r"inline constexpr std::uint32_t version = (\d+);", f.read())
+    if not m:
+        raise Failure("no protocol version in src/protocol/frame.hpp")
+    return int(m.group(1))
+
+
+VERSION = protocol_version()
+
+
 # ---- the wire format, independently ----------------------------------------------------------------
 
 def hm(key, msg):
@@ -114,7 +127,7 @@ def s_fake_coordinator(root):
         conn, _ = listener.accept()
         listener.close()
         nc = secrets.token_hex(16)
-        conn.sendall(plain({"type": "challenge", "version": 2, "nonce": nc}))
+        conn.sendall(plain({"type": "challenge", "version": VERSION, "nonce": nc}))
         hello = read_frame(conn, 10)
         check(hello and hello.get("type") == "hello", "%s: no hello from the stub (%s)" % (kind, hello))
         check(secret.decode() not in json.dumps(hello), "%s: the secret is in the hello" % kind)
@@ -179,7 +192,7 @@ def join_with_secret(host, port, secret, node):
     ch = read_frame(s, 5)
     check(ch and ch.get("type") == "challenge", "no challenge: %s" % ch)
     ns = secrets.token_hex(16)
-    s.sendall(plain({"type": "hello", "version": 2, "node_id": node, "host": "probe", "pid": 1, "nonce": ns,
+    s.sendall(plain({"type": "hello", "version": VERSION, "node_id": node, "host": "probe", "pid": 1, "nonce": ns,
                      "proof": stub_proof(secret, ch["nonce"], ns, node)}))
     acc = read_frame(s, 5)
     check(acc and acc.get("type") == "accepted", "%s: not accepted: %s" % (node, acc))
