@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 
 #include "common/file_util.hpp"
 
@@ -18,14 +20,16 @@ std::optional<std::string> entry_path(const std::string& dir, std::string_view j
   return file::join(dir, std::string(job_id));
 }
 
-// mkdir -p: the parents with the usual mode (umask applies), the last one 0700; existing ones are left.
+// The parents as std::filesystem makes them (umask applies), the last one 0700 from the start: no
+// moment in which another user could open it. Existing ones are left as they are.
 bool make_private_dirs(const std::string& dir) {
-  for (std::size_t pos = 1; pos <= dir.size(); ++pos) {
-    if (pos != dir.size() && dir[pos] != '/') continue;
-    std::string part = dir.substr(0, pos);
-    if (::mkdir(part.c_str(), pos == dir.size() ? 0700 : 0755) != 0 && errno != EEXIST) return false;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (ec) {
+    errno = ec.value();
+    return false;
   }
-  return true;
+  return ::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST;
 }
 
 }  // namespace
