@@ -309,7 +309,7 @@ bool wants_validation_json(int argc, const char* const* argv, const std::map<std
 }
 
 rty::result<invocation> parse_invocation(int argc, const char* const* argv,
-                                                                const std::map<std::string, std::string>& env) {
+                                         const std::map<std::string, std::string>& env) {
   auto flags = parse_flags(argc, argv);
   if (!flags) return flags.error();
   po::variables_map& vm = *flags;

@@ -30,7 +30,7 @@ struct invocation {
 
 // The error is the complete user-facing message: print it to stderr and exit 2.
 rty::result<invocation> parse_invocation(int argc, const char* const* argv,
-                                                                const std::map<std::string, std::string>& env);
+                                         const std::map<std::string, std::string>& env);
 
 // True when the invocation asks for `--validate --json` (flags, or RAYTHENA_VALIDATE and RAYTHENA_JSON),
 // even when parse_invocation fails: that failure is then also printed as one JSON object on stdout
