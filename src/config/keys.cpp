@@ -275,6 +275,11 @@ const key_spec table[] = {
              "output on the shared filesystem, up to ray.mergemaxprocesses each); the coordinator's node merges "
              "too. false: Raythena's rule, merges only on the coordinator's node",
      RTY_FIELD(ray, remotemerges)},
+    {.section = "ray", .name = "tailshare", .kind = k::boolean, .required = false, .raythena = false,
+     .help = "once fewer ranges are left than pilot workers may ask for, a request gets its workers' share of "
+             "them (at least one) instead of one a worker, so no pilot queues the last ranges behind busy "
+             "workers while other nodes idle. false: Raythena's rule, up to resources.corepernode a request",
+     RTY_FIELD(ray, tailshare)},
     // ---------------- resources
     {.section = "resources", .name = "corepernode", .kind = k::integer, .required = true, .raythena = true,
      .flag = "core-per-node", .help = "event ranges per node request", .default_doc = "number of CPUs",

@@ -98,6 +98,7 @@ struct ray_section {
   int walltimepercentile = 90;  // the estimate is this percentile of recent range durations
   // Merges also on idle nodes (their pilot ended, no work left), through their stub; false: only local.
   bool remotemerges = true;
+  bool tailshare = true;
 };
 
 struct resources_section {

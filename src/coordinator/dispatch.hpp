@@ -22,6 +22,8 @@ struct dispatch_view {
   bool exhausted = false;           // nothing ready, nothing leased: the job has no range left
   std::uint64_t leasable = 0;       // ready and handed to us (by Harvester, with that source)
   std::uint64_t awaiting_supply = 0;  // ready once Harvester supplies them (0 without that source)
+  // Workers of the pilots that may still ask (the sum of their nRanges); 0 turns tail sharing off.
+  std::uint64_t asking_workers = 0;
 };
 
 enum class dispatch_kind {
@@ -37,12 +39,24 @@ struct dispatch_decision {
   friend bool operator==(const dispatch_decision&, const dispatch_decision&) = default;
 };
 
+// The tail (ray.tailshare): fewer ranges left than workers that may ask, none to come from Harvester.
+// pilot asks for its worker count when its cache is empty and one worker is ready; a full answer would
+// queue ranges behind that pilot's busy workers while other nodes' workers idle, and the job's end waits
+// for them. So a request gets its workers' share of what is left, at least one: the last ranges go
+// to whichever worker is free first, one pilot round trip each.
+inline std::uint64_t tail_share(const dispatch_view& v, std::uint64_t n) {
+  if (v.asking_workers == 0 || v.awaiting_supply > 0 || v.leasable >= v.asking_workers) return n;
+  const std::uint64_t share = (v.leasable * n + v.asking_workers - 1) / v.asking_workers;  // n <= workers
+  return std::clamp<std::uint64_t>(share, 1, n);
+}
+
 // `requested` is pilot's nRanges; `cap` is resources.corepernode (0: no cap).
 inline dispatch_decision decide_dispatch(const dispatch_view& v, std::int64_t requested, std::int64_t cap) {
   if (v.draining || v.exhausted) return {dispatch_kind::no_more, 0};
   std::int64_t n = cap > 0 ? std::min(requested, cap) : requested;
   if (n <= 0) return {dispatch_kind::empty, 0};
-  if (v.leasable > 0) return {dispatch_kind::lease, std::min<std::uint64_t>(static_cast<std::uint64_t>(n), v.leasable)};
+  if (v.leasable > 0)
+    return {dispatch_kind::lease, std::min(tail_share(v, static_cast<std::uint64_t>(n)), v.leasable)};
   if (v.awaiting_supply > 0) return {dispatch_kind::hold, 0};
   return {dispatch_kind::empty, 0};
 }

@@ -204,7 +204,19 @@ dispatch_view engine::view() const {
   v.exhausted = book_.exhausted();
   v.leasable = book_.leasable();
   v.awaiting_supply = book_.awaiting_supply();
+  if (settings_.tail_share) v.asking_workers = asking_workers();
   return v;
+}
+
+std::uint64_t engine::asking_workers() const {
+  const auto now = settings_.clock();
+  if (!asking_workers_at_ || now - *asking_workers_at_ >= std::chrono::seconds(1)) {
+    asking_workers_ = 0;
+    for (const auto& [conn, node] : nodes_)
+      if (!node.pilot_ended && !node.let_go && !node.held_back) asking_workers_ += node.last_request_size;
+    asking_workers_at_ = now;
+  }
+  return asking_workers_;
 }
 
 bool engine::answer(node_info& node, std::uint64_t request_id, std::int64_t n_ranges) {

@@ -72,6 +72,7 @@ struct engine_settings {
   std::chrono::steady_clock::duration merge_retry_delay{};  // ray.mergeretrydelay (merge_scheduler.hpp)
   merge::merge_settings merge;
   bool remote_merges = true;  // ray.remotemerges: merges also on idle nodes (merge_placement.hpp)
+  bool tail_share = true;     // ray.tailshare: the last ranges shared out (dispatch.hpp tail_share)
   boost::json::object node_settings;  // sent to every stub in welcome.settings (actor_dir/node specifics added)
   restart_policy restarts;            // payload.pilotrestarts
   walltime_settings walltime;         // ray.walltimeaware, ray.walltimemargin (walltime_policy.hpp)
@@ -200,6 +201,9 @@ class engine {
   bool kept_for_merges(const node_info& node) const;
   void reply(conn_id conn, std::uint64_t request_id, std::vector<rty::event_range> ranges, bool no_more);
   dispatch_view view() const;
+  // The workers of the pilots that may still ask (dispatch_view::asking_workers), summed over the nodes
+  // at most once a second: a request costs O(1), not O(nodes), and the tail rule needs no exact count.
+  std::uint64_t asking_workers() const;
   // Answers a request now unless the decision is to hold it; true when it was answered.
   bool answer(node_info& node, std::uint64_t request_id, std::int64_t n_ranges);
   void restart_idle_pilots();
@@ -233,6 +237,8 @@ class engine {
   bool holding_back_ = false;  // some request was held back: logged once
   std::string drain_reason_;
   std::map<std::string, std::string> merge_errors_;
+  mutable std::uint64_t asking_workers_ = 0;
+  mutable std::optional<std::chrono::steady_clock::time_point> asking_workers_at_;
 };
 
 }  // namespace rty::coordinator

@@ -240,6 +240,7 @@ engine_settings make_engine_settings(const config::settings& cfg, const rty::job
   s.expected_nodes = std::max(1, node_count(cfg));
   s.merge_max_processes = cfg.ray.mergemaxprocesses;
   s.remote_merges = cfg.ray.remotemerges;
+  s.tail_share = cfg.ray.tailshare;
   s.merge_retries = cfg.ray.mergeretries;
   s.merge_retry_delay = cfg.ray.mergeretrydelay;
   s.merge = make_merge_settings(cfg, queuedata, task_dir);

@@ -127,6 +127,7 @@ struct fixture {
     s.node_settings = {{"grace", 7}, {"kill_file", "pilot_kill_payload"}};
     s.restarts.max_without_progress = pilot_restarts;
     s.remote_merges = false;  // the remote-merge tests turn it on
+    s.tail_share = false;     // so does the tail-sharing test: the others count whole answers
     s.clock = [this] { return now; };
     if (tweak) tweak(s);
     eng = std::make_unique<engine>(s, job, *book, io);
@@ -819,6 +820,19 @@ BOOST_AUTO_TEST_CASE(dispatch_policy_table) {
   BOOST_TEST((d(false, true, 0, 0, 8, 0) == dispatch_decision{k::no_more, 0}));
   BOOST_TEST((d(true, false, 10, 5, 8, 0) == dispatch_decision{k::no_more, 0}));
   BOOST_TEST((d(false, false, 10, 0, 0, 0) == dispatch_decision{k::empty, 0}));
+  // ray.tailshare: 4 nodes of 4 workers ask (16); fewer ranges left than that -> this request's share
+  auto t = [](std::uint64_t leasable, std::uint64_t awaiting, std::uint64_t workers, std::int64_t n) {
+    return decide_dispatch({false, false, leasable, awaiting, workers}, n, 0);
+  };
+  BOOST_TEST((t(100, 0, 16, 4) == dispatch_decision{k::lease, 4}));  // not the tail
+  BOOST_TEST((t(16, 0, 16, 4) == dispatch_decision{k::lease, 4}));   // one range a worker still
+  BOOST_TEST((t(8, 0, 16, 4) == dispatch_decision{k::lease, 2}));    // half a range a worker
+  BOOST_TEST((t(5, 0, 16, 4) == dispatch_decision{k::lease, 2}));    // ceil(5 * 4 / 16)
+  BOOST_TEST((t(3, 0, 16, 4) == dispatch_decision{k::lease, 1}));    // at least one
+  BOOST_TEST((t(1, 0, 16, 4) == dispatch_decision{k::lease, 1}));
+  BOOST_TEST((t(3, 50, 16, 4) == dispatch_decision{k::lease, 3}));   // Harvester supplies more: no tail yet
+  BOOST_TEST((t(3, 0, 0, 4) == dispatch_decision{k::lease, 3}));     // off (0 workers counted)
+  BOOST_TEST((t(3, 0, 2, 4) == dispatch_decision{k::lease, 3}));     // a stale count below n: capped at n
   BOOST_TEST(pilots_wanted(1, 0, 4) == 1u);
   BOOST_TEST(pilots_wanted(9, 0, 4) == 3u);
   BOOST_TEST(pilots_wanted(9, 2, 4) == 1u);
@@ -830,6 +844,30 @@ BOOST_AUTO_TEST_CASE(dispatch_policy_table) {
 }
 
 // Issue 13, item 7: a node id names a directory; only well-formed ones are used.
+// ray.tailshare: once fewer ranges are left than the asking pilots' workers, a request gets its share,
+// so the last ranges are not queued behind one pilot's busy workers; off, the answer is a full one.
+BOOST_AUTO_TEST_CASE(the_tail_is_shared_out_instead_of_queued_on_one_pilot) {
+  for (bool share : {true, false}) {
+    BOOST_TEST_CONTEXT("ray.tailshare " << share) {
+      fixture f(2, 6, 4, 2, false, 3, [share](engine_settings& s) { s.tail_share = share; });  // 12 ranges
+      f.join(1, "a");
+      f.join(2, "b");
+      f.request(1, 1, 4);  // only a has asked (4 workers): 12 left is no tail
+      BOOST_REQUIRE_EQUAL(f.io.replies(1).at(0).ranges.size(), 4u);
+      f.advance(std::chrono::seconds(2));  // the worker count is summed at most once a second
+      f.request(2, 1, 4);  // a and b: 8 workers, 8 left, not the tail yet
+      BOOST_REQUIRE_EQUAL(f.io.replies(2).at(0).ranges.size(), 4u);
+      f.finish(1, f.io.replies(1).at(0).ranges);
+      f.request(1, 2, 4);  // 4 left for 8 workers: a's share is ceil(4 * 4 / 8) = 2
+      BOOST_TEST(f.io.replies(1).at(1).ranges.size() == (share ? 2u : 4u));
+      f.request(2, 2, 4);  // ceil(2 * 4 / 8) = 1; off, a took them all
+      BOOST_TEST(f.io.replies(2).at(1).ranges.size() == (share ? 1u : 0u));
+      f.request(2, 3, 4);
+      BOOST_TEST(f.io.replies(2).at(2).ranges.size() == (share ? 1u : 0u));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(node_ids_are_checked_before_they_name_a_directory) {
   for (const char* ok : {"local-0", "nid001234", "node7.cluster.example.org", "host-2", "u@h", "fe80::1"})
     BOOST_TEST(valid_node_id(ok), ok);
