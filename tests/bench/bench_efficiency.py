@@ -2,7 +2,8 @@
 """bench_efficiency: allocation efficiency of raythenad against a Raythena-policy emulation, same workload.
 
   python3 tests/bench/bench_efficiency.py --build BUILD [--nodes 4] [--cores 4] [--inputs 8] [--events 24]
-        [--mean 300] [--sigma 0.5] [--scale 0.01] [--cut 0.6] [--smoke]
+        [--mean 300] [--sigma 0.5] [--scale 0.01] [--cut 0.6] [--pilot-pace scaled|e2e]
+        [--preset production|tail1000] [--smoke]
 
 raythenad runs with N local stubs and the fake pilot (tests/fakes/fake_pilot.py) whose per-event times
 are drawn from a seeded log-normal distribution (FAKE_PILOT_EVENT_TIMES, mean and sigma in simulated
@@ -10,12 +11,12 @@ seconds, times --scale): a range takes the same time under both policies, so the
 workload. Merges follow a duration model (FAKE_MERGE_DURATION). Two policies, in the same run:
 
   raythenad  the defaults: walltime-aware dispatch (ray.walltimeaware), range retries, pilot restarts,
-             merges also on idle nodes (ray.remotemerges)
+             merges also on idle nodes (ray.remotemerges), the last ranges shared out (ray.tailshare)
   raythena   Raythena's behaviour through configuration values only: ray.walltimeaware false (ranges are
              handed out until the kill file at walltime - pilotkilltime; whatever is in flight then is
              lost), ray.maxrangeattempts 1 (no range retries), payload.pilotrestarts 0, merges only
              local (ray.remotemerges false) with ray.mergemaxprocesses, at most resources.corepernode
-             ranges a request (as always)
+             ranges a request (as always), also in the job's tail (ray.tailshare false)
   localmerges (only with --policies) raythenad's defaults but ray.remotemerges false: the difference
              raythenad - localmerges is what merges on idle nodes buy
 
@@ -28,13 +29,21 @@ and two scenarios each:
 Figures (BENCH <name> <value> <unit>, per policy and scenario, and the difference raythenad - raythena):
 
   efficiency      core-seconds of the events in merged outputs / (cores x wall time of the runs)
+  first_run_efficiency  (cut) the cut run alone: the core-seconds it spent on events that end up merged /
+                  (cores x its wall time); the job's tail is in the second run
+  bound           (complete) what an ideal dispatcher reaches on this workload: no overhead, ranges in
+                  the job's order to the first free core (durations are not known ahead); the gap to
+                  `efficiency` is raythenad's and pilot's, the gap from 1 is the workload's (its
+                  longest events at the end)
   lost_core_s     core-seconds spent on ranges that were in flight at the cut and never recorded
   tail_s          first idle core (the cores-th last range finish) -> raythenad's exit (final report)
+  tail_merges     outputs whose merge finished in the tail (after the first idle core)
   startup_s       raythenad start -> every pilot had its first range (first run)
 
 Event start times come from a wrapper around the fake pilot that this script writes into its work
 directory (one line per range a worker starts); finish times from FAKE_PILOT_TIMES.
 """
+import heapq
 import json
 import os
 import shutil
@@ -70,7 +79,7 @@ sys.exit(fake_pilot.main())
 POLICIES = {
     "raythenad": [],
     "raythena": ["ray.walltimeaware=false", "ray.maxrangeattempts=1", "payload.pilotrestarts=0",
-                 "ray.remotemerges=false"],
+                 "ray.remotemerges=false", "ray.tailshare=false"],
     # raythenad's defaults with merges on the coordinator's node only: what merges on idle nodes buy
     "localmerges": ["ray.remotemerges=false"],
 }
@@ -123,9 +132,12 @@ def run_once(args, wl, root, name, timeout, cut_in=None):
         "FAKE_PILOT_TIMES": times,
         "FAKE_PILOT_EVENT_TIMES": "lognormal:%g:%g:%s" % wl.event_times,
         "FAKE_PILOT_TIME_SCALE": "%g" % args.scale,
-        # pilot3's pipeline at 5x its pace (report timer 5 s, communicator loop 1 s), as the e2e tests
-        "FAKE_PILOT_REPORT_INTERVAL": "1",
-        "FAKE_PILOT_COMM_SLEEP": "0.2",
+        # pilot3's pipeline timers (RaythenaExecutor's 5 s report sleep, the communicator's 1 s loop and
+        # its callers' 1 s poll) on the same clock as the events: at --scale 0.01 a 300 s event takes 3 s
+        # and the communicator loop 10 ms, so the wait for a refill weighs what it weighs on a site
+        # (--pilot-pace e2e keeps the e2e tests' fixed 1 s / 0.2 s, which at this scale is 100 s / 20 s)
+        "FAKE_PILOT_REPORT_INTERVAL": "%g" % args.pilot_timers[0],
+        "FAKE_PILOT_COMM_SLEEP": "%g" % args.pilot_timers[1],
         "FAKE_MERGE_DURATION": "%g:%g" % (args.merge_base, args.merge_per_input),
         "FAKE_MERGE_TIME_SCALE": "%g" % args.scale,
     }
@@ -173,14 +185,39 @@ def run_once(args, wl, root, name, timeout, cut_in=None):
     return out
 
 
-def merged_core_s(wl, root):
+def merges_in_tail(root, first_idle):
+    """Outputs whose merge finished after the first core went idle: what the tail had to merge (the
+    final file's mtime is when the merge wrote it; it is renamed into final/ unchanged)."""
     final = os.path.join(rtysite.paths(root)["task"], "final")
-    total = 0.0
+    if first_idle is None or not os.path.isdir(final):
+        return 0
+    return sum(1 for name in os.listdir(final) if os.stat(os.path.join(final, name)).st_mtime > first_idle)
+
+
+def merged_ids(root):
+    """The range ids ("<LFN>-<event>") of every event in final/."""
+    final = os.path.join(rtysite.paths(root)["task"], "final")
+    ids = set()
     if os.path.isdir(final):
         for name in os.listdir(final):
-            for lfn, n in rtysite.merged_events(os.path.join(final, name)):
-                total += wl.seconds("%s-%d" % (lfn, n))
-    return total
+            ids.update("%s-%d" % (lfn, n) for lfn, n in rtysite.merged_events(os.path.join(final, name)))
+    return ids
+
+
+def in_order_bound(wl, range_ids):
+    """The efficiency of an ideal dispatcher on this workload: no overhead at all, ranges in the job's
+    order to whichever core is free first (durations are not known ahead, so no longest-first), merges
+    free. What is left between this and the measured figure is raythenad's (and pilot's) doing."""
+    cores = [0.0] * wl.cores
+    for rid in range_ids:
+        heapq.heapreplace(cores, cores[0] + wl.seconds(rid))
+    work = sum(wl.seconds(rid) for rid in range_ids)
+    return work / (wl.cores * max(cores)) if work else 0.0
+
+
+def job_range_ids(root, events):
+    return ["%s-%d" % (lfn, n) for lfn in rtysite.job_of(rtysite.paths(root))["inFiles"].split(",")
+            for n in range(1, events + 1)]
 
 
 def scenario(args, wl, work, policy, kind):
@@ -212,14 +249,21 @@ def scenario(args, wl, work, policy, kind):
     if verdict["problems"]:
         ok = False
         print("bench_efficiency: %s %s: %s" % (policy, kind, verdict["problems"][:3]))
-    merged = merged_core_s(wl, root)
+    merged_set = merged_ids(root)
+    merged = sum(wl.seconds(rid) for rid in merged_set)
+    # the cut run alone: what it did that ends up merged, over its own allocation (no job tail in it)
+    first = sum(wl.seconds(rid) for rid in runs[0]["recorded"] & merged_set) / (wl.cores * runs[0]["wall"])
+    tail_merges = merges_in_tail(root, runs[-1]["first_idle"])
     wall = sum(r["wall"] for r in runs)
     res = {
         "efficiency": merged / (wl.cores * wall) if wall > 0 else 0.0,
+        "first_run_efficiency": first if kind == "cut" else None,
+        "bound": in_order_bound(wl, job_range_ids(root, args.events)) if kind == "complete" else None,
         "wall_s": wall,
         "lost_core_s": runs[0]["lost_core_s"] if kind == "cut" else 0.0,
         "tail_s": (runs[-1]["t_end"] - runs[-1]["first_idle"]) if runs[-1]["first_idle"] else 0.0,
         "startup_s": runs[0]["startup"],
+        "tail_merges": tail_merges,
         "held_back": runs[0]["held_back"],
         "ok": ok,
         "compute_s": compute_s,
@@ -227,6 +271,18 @@ def scenario(args, wl, work, policy, kind):
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return res
+
+
+def apply_tail_preset(args):
+    """The budget "tail with 1,000 outputs to merge on 16 nodes <= 2 x (one merge + one event)": 16 nodes of
+    one core, 1,000 one-event outputs (mean 100 s), merges of 200 s (scale 0.01: 1 s and 2 s), 16 merges
+    at once a place. Outputs come at 16 per event time and the coordinator's node merges 8 per event time,
+    so about half of them are still to merge when the pilots end: the tail's work is merges."""
+    args.nodes, args.cores, args.inputs, args.events = 16, 1, 1000, 1
+    args.mean, args.merge_base, args.merge_per_input, args.mergemax = 100.0, 200.0, 0.0, 16
+    args.scenarios = "complete"
+    # per merge: the merge itself and the one event of its group
+    bl.bench("efficiency_tail_budget_s", 2 * (args.merge_base + args.mean) * args.scale, "s")
 
 
 def main():
@@ -248,9 +304,25 @@ def main():
     ap.add_argument("--scenarios", default="complete,cut", help="which scenarios to run (comma list)")
     ap.add_argument("--policies", default="raythenad,raythena",
                     help="comma list of raythenad, raythena, localmerges (raythenad with ray.remotemerges false)")
+    ap.add_argument("--pilot-pace", choices=("scaled", "e2e"), default="scaled",
+                    help="pilot3's report timer (5 s) and communicator loop (1 s) times --scale (default), or "
+                         "the e2e tests' fixed 1 s and 0.2 s")
+    ap.add_argument("--preset", choices=("production", "tail1000"),
+                    help="production: 96 events a core at scale 0.005, the cut after 72; tail1000: the tail "
+                         "budget's case, 1,000 outputs on 16 nodes (see apply_tail_preset)")
     args = bl.parse_args(ap)
     if args.smoke:
         args.nodes, args.cores, args.inputs, args.events, args.scale = 2, 2, 2, 12, 0.004
+    if args.preset == "tail1000":
+        apply_tail_preset(args)
+    elif args.preset == "production":
+        # 96 events a core (8 h of 300 s events) at 0.005 s a simulated second, the cut after 72 of them (a
+        # 6-hour batch job): the tail and the cut weigh what they weigh in batch jobs of hours (the
+        # default workload's 12 events a core make one event 8 % of the run)
+        args.inputs, args.events, args.scale, args.margin, args.killtime, args.cut = 8, 192, 0.005, 1, 3, 0.75
+    # the fake pilot's floor is 10 ms a timer
+    args.pilot_timers = ((max(0.01, 5.0 * args.scale), max(0.01, 1.0 * args.scale)) if args.pilot_pace == "scaled"
+                         else (1.0, 0.2))
     work = bl.fresh_dir(args.workdir or os.path.join(args.build, "bench-efficiency"))
     wl = Workload(args)
     ok = True
@@ -269,8 +341,9 @@ def main():
                 bl.bench("efficiency_workload_core_s", r["compute_s"], "core-s")
             results[(policy, kind)] = r
             ok = ok and r["ok"]
-            for key, unit in (("efficiency", "ratio"), ("wall_s", "s"), ("lost_core_s", "core-s"),
-                              ("tail_s", "s"), ("startup_s", "s")):
+            for key, unit in (("efficiency", "ratio"), ("first_run_efficiency", "ratio"), ("bound", "ratio"),
+                              ("wall_s", "s"), ("lost_core_s", "core-s"),
+                              ("tail_s", "s"), ("tail_merges", "outputs"), ("startup_s", "s")):
                 if r[key] is not None:
                     bl.bench("efficiency_%s_%s_%s" % (kind, policy, key), float(r[key]), unit)
         a = results[("raythenad", kind)]
@@ -278,7 +351,10 @@ def main():
             if other not in policies:
                 continue
             b = results[(other, kind)]
-            for key, unit in (("efficiency", "ratio"), ("lost_core_s", "core-s"), ("tail_s", "s")):
+            for key, unit in (("efficiency", "ratio"), ("first_run_efficiency", "ratio"), ("lost_core_s", "core-s"),
+                              ("tail_s", "s")):
+                if a[key] is None:
+                    continue
                 bl.bench("efficiency_%s_%s_%s" % (kind, label, key), float(a[key] - b[key]), unit)
     if "cut" in kinds and not results[("raythenad", "cut")]["held_back"]:
         print("bench_efficiency: note: the cut run of raythenad never held ranges back")
