@@ -10,13 +10,18 @@ namespace {
 constexpr const char* log_name = "Driver";
 }
 
-bool child_processes::start_merge(const merge::merge_command& command) {
+bool prepare_merge_dir(const merge::merge_command& command) {
   std::string what;
   if (auto ec = merge::prepare_work_dir(command, &what)) {
     RTY_LOG(error, log_name) << "merge " << command.output_name << ": cannot prepare " << command.work_dir << ": "
                              << what;
     return false;
   }
+  return true;
+}
+
+bool child_processes::start_merge(const merge::merge_command& command) {
+  if (!prepare_merge_dir(command)) return false;
   auto pid = process::spawn(merge::merge_spawn_options(command.argv, command.work_dir, command.log_path));
   if (!pid) {
     RTY_LOG(error, log_name) << "merge " << command.output_name << ": " << pid.error();
@@ -28,6 +33,16 @@ bool child_processes::start_merge(const merge::merge_command& command) {
 
 void child_processes::add_stub(const launch::started& stub) {
   if (stub.pid > 0) stubs_[stub.pid] = stub;
+}
+
+bool child_processes::add_launched(const launch::launch_result& result) {
+  for (auto& f : result.failures) RTY_LOG(error, log_name) << "launch: " << f;
+  for (auto& p : result.processes) {
+    RTY_LOG(info, log_name) << "started " << p.what << (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "")
+                            << ", log " << p.log_path;
+    add_stub(p);
+  }
+  return !result.processes.empty();
 }
 
 std::vector<merge_exit> child_processes::reap() {

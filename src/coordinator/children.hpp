@@ -20,6 +20,10 @@ struct merge_exit {
   process::exit_status status;
 };
 
+// Prepares a merge's work directory (a local merge's, or a remote one's on the shared filesystem);
+// false, with the reason logged, when it cannot.
+bool prepare_merge_dir(const merge::merge_command& command);
+
 class child_processes {
  public:
   // Prepares the merge's work directory and starts the transform in its own process group, killed
@@ -27,6 +31,8 @@ class child_processes {
   bool start_merge(const merge::merge_command& command);
   // A stub process the launcher started (pid > 0).
   void add_stub(const launch::started& stub);
+  // What a launcher started: each failure and each stub logged, the stubs added; false if none started.
+  bool add_launched(const launch::launch_result& result);
   // Reaps every child that ended: merge exits are returned, stub exits are logged (with their log).
   std::vector<merge_exit> reap();
   // Reaps what ended, without reporting it (the run is over).

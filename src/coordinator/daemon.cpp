@@ -55,12 +55,14 @@ constexpr const char* log_name = "Driver";
 class daemon final : public engine_io, public stub_events, public std::enable_shared_from_this<daemon> {
  public:
   daemon(asio::io_context& io, const config::settings& cfg)
-      : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), usr1_(io, SIGUSR1), status_timer_(io),
+      : io_(io), cfg_(cfg), signals_(io, SIGCHLD, SIGTERM, SIGINT), status_timer_(io),
         checkpoint_timer_(io), heartbeat_timer_(io), walltime_timer_(io), hard_stop_timer_(io), harvester_timer_(io),
         progress_timer_(io), dump_timer_(io), rate_timer_(io), watchdog_timer_(io),
         stubs_(std::make_shared<stub_server>(
             io, *this, stub_server_settings{cfg.ray.heartbeattimeout, coordinator::heartbeat_interval(cfg)})),
-        status_(std::make_shared<status_server>(io, [this] { return make_status_input(); })) {}
+        status_(std::make_shared<status_server>(io, [this] { return make_status_input(); })) {
+    signals_.add(SIGUSR1);
+  }
 
   int exit_code() const { return exit_code_; }
   // Files handed to the file worker are all removed before the process ends.
@@ -88,12 +90,7 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
   bool start_merge(const merge::merge_command& command) override { return children_.start_merge(command); }
   bool start_remote_merge(conn_id node, const merge::merge_command& command) override {
     // The node sees the same shared filesystem: the work dir is prepared here, as for a local merge.
-    std::string what;
-    if (auto ec = merge::prepare_work_dir(command, &what)) {
-      RTY_LOG(error, log_name) << "merge " << command.output_name << ": cannot prepare " << command.work_dir << ": "
-                               << what;
-      return false;
-    }
+    if (!prepare_merge_dir(command)) return false;
     protocol::merge_run run;
     run.output_name = command.output_name;
     run.attempt = command.attempt;
@@ -183,7 +180,6 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
     auto self = shared_from_this();
     RTY_LOG(info, log_name) << "raythenad " << rty::version << " starting; workdir " << cfg_.ray.workdir;
     watch_signals();
-    watch_usr1();
     status_->start(cfg_.ray.statusaddress, cfg_.ray.workdir);
     arm_watchdog();
     notifier_.ready("waiting for the job from Harvester");
@@ -306,14 +302,7 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
   bool launch_stubs() {
     auto r = make_launch_request(cfg_, *job_, stubs_->listen_address(), stubs_->secret(), stubs_->secret_file());
     launcher_ = launch::make_launcher(cfg_.ray.launcher);
-    auto result = launcher_->launch(r);
-    for (auto& f : result.failures) RTY_LOG(error, log_name) << "launch: " << f;
-    for (auto& p : result.processes) {
-      RTY_LOG(info, log_name) << "started " << p.what << (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "")
-                              << ", log " << p.log_path;
-      children_.add_stub(p);
-    }
-    if (result.processes.empty()) {
+    if (!children_.add_launched(launcher_->launch(r))) {
       fail(exit_runtime_error, "no stub could be started with the " + launcher_->name() + " launcher");
       return false;
     }
@@ -327,17 +316,11 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
       if (ec) return;
       if (sig == SIGCHLD)
         self->reap_children();
+      else if (sig == SIGUSR1)
+        self->save_checkpoint("SIGUSR1");
       else
         self->on_stop_signal(sig);
       self->watch_signals();
-    });
-  }
-
-  void watch_usr1() {
-    usr1_.async_wait([self = shared_from_this()](boost::system::error_code ec, int) {
-      if (ec) return;
-      self->save_checkpoint("SIGUSR1");
-      self->watch_usr1();
     });
   }
 
@@ -559,8 +542,7 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
 
   asio::io_context& io_;
   const config::settings& cfg_;
-  asio::signal_set signals_;
-  asio::signal_set usr1_;
+  asio::signal_set signals_;  // SIGCHLD, the stop signals, SIGUSR1 (a checkpoint now)
   asio::steady_timer status_timer_, checkpoint_timer_, heartbeat_timer_, walltime_timer_, hard_stop_timer_,
       harvester_timer_, progress_timer_, dump_timer_, rate_timer_, watchdog_timer_, worker_heartbeat_timer_{io_};
   std::shared_ptr<stub_server> stubs_;
