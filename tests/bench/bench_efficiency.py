@@ -273,16 +273,19 @@ def scenario(args, wl, work, policy, kind):
     return res
 
 
-def apply_tail_preset(args):
-    """The budget "tail with 1,000 outputs to merge on 16 nodes <= 2 x (one merge + one event)": 16 nodes of
-    one core, 1,000 one-event outputs (mean 100 s), merges of 200 s (scale 0.01: 1 s and 2 s), 16 merges
-    at once a place. Outputs come at 16 per event time and the coordinator's node merges 8 per event time,
-    so about half of them are still to merge when the pilots end: the tail's work is merges."""
-    args.nodes, args.cores, args.inputs, args.events = 16, 1, 1000, 1
-    args.mean, args.merge_base, args.merge_per_input, args.mergemax = 100.0, 200.0, 0.0, 16
-    args.scenarios = "complete"
-    # per merge: the merge itself and the one event of its group
-    bl.bench("efficiency_tail_budget_s", 2 * (args.merge_base + args.mean) * args.scale, "s")
+# Presets are defaults: an option given on the command line overrides its preset's value.
+PRESETS = {
+    # 96 events a core (8 h of 300 s events) at 0.005 s a simulated second, the cut after 72 of them (a
+    # 6-hour batch job): the tail and the cut weigh what they weigh in batch jobs of hours (the default
+    # workload's 12 events a core make one event 8 % of the run)
+    "production": dict(inputs=8, events=192, scale=0.005, margin=1, killtime=3, cut=0.75),
+    # The budget "tail with 1,000 outputs to merge on 16 nodes <= 2 x (one merge + one event)": 16 nodes of
+    # one core, 1,000 one-event outputs (mean 100 s), merges of 200 s (scale 0.01: 1 s and 2 s), 16 merges
+    # at once a place. Outputs come at 16 per event time and the coordinator's node merges 8 per event
+    # time, so about half of them are still to merge when the pilots end: the tail's work is merges.
+    "tail1000": dict(nodes=16, cores=1, inputs=1000, events=1, mean=100.0, merge_base=200.0, merge_per_input=0.0,
+                     mergemax=16, scenarios="complete"),
+}
 
 
 def main():
@@ -309,17 +312,15 @@ def main():
                          "the e2e tests' fixed 1 s and 0.2 s")
     ap.add_argument("--preset", choices=("production", "tail1000"),
                     help="production: 96 events a core at scale 0.005, the cut after 72; tail1000: the tail "
-                         "budget's case, 1,000 outputs on 16 nodes (see apply_tail_preset)")
+                         "budget's case, 1,000 outputs on 16 nodes (see PRESETS); options given override the preset's")
+    preset = ap.parse_known_args()[0].preset
+    if preset:
+        ap.set_defaults(**PRESETS[preset])
     args = bl.parse_args(ap)
     if args.smoke:
         args.nodes, args.cores, args.inputs, args.events, args.scale = 2, 2, 2, 12, 0.004
-    if args.preset == "tail1000":
-        apply_tail_preset(args)
-    elif args.preset == "production":
-        # 96 events a core (8 h of 300 s events) at 0.005 s a simulated second, the cut after 72 of them (a
-        # 6-hour batch job): the tail and the cut weigh what they weigh in batch jobs of hours (the
-        # default workload's 12 events a core make one event 8 % of the run)
-        args.inputs, args.events, args.scale, args.margin, args.killtime, args.cut = 8, 192, 0.005, 1, 3, 0.75
+    if preset == "tail1000":  # per merge: the merge itself and the one event of its group
+        bl.bench("efficiency_tail_budget_s", 2 * (args.merge_base + args.mean) * args.scale, "s")
     # the fake pilot's floor is 10 ms a timer
     args.pilot_timers = ((max(0.01, 5.0 * args.scale), max(0.01, 1.0 * args.scale)) if args.pilot_pace == "scaled"
                          else (1.0, 0.2))
