@@ -310,7 +310,7 @@ def main():
     ap.add_argument("--pilot-pace", choices=("scaled", "e2e"), default="scaled",
                     help="pilot3's report timer (5 s) and communicator loop (1 s) times --scale (default), or "
                          "the e2e tests' fixed 1 s and 0.2 s")
-    ap.add_argument("--preset", choices=("production", "tail1000"),
+    ap.add_argument("--preset", choices=sorted(PRESETS),
                     help="production: 96 events a core at scale 0.005, the cut after 72; tail1000: the tail "
                          "budget's case, 1,000 outputs on 16 nodes (see PRESETS); options given override the preset's")
     preset = ap.parse_known_args()[0].preset

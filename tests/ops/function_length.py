@@ -162,7 +162,8 @@ def main():
     for line in long_ones:
         print(line)
     if long_ones:
-        print(f"{len(long_ones)} function(s) over {MAX_LINES} lines", file=sys.stderr)
+        print(f"{len(long_ones)} over the limits ({MAX_LINES} lines a function, {SHELL_MAX_LINES} for {SHELL_FILE})",
+              file=sys.stderr)
         return 1
     print(f"no function over {MAX_LINES} lines in {', '.join(dirs)}; {SHELL_FILE} is {shell_lines} lines")
     return 0
