@@ -40,7 +40,9 @@ std::optional<std::string> stub_server::listen(const std::string& address, const
   auto local = acceptor_->local_endpoint();
   listen_address_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string()) +
                     ":" + std::to_string(local.port());
-  secret_ = protocol::make_secret();
+  auto secret = protocol::make_secret();
+  if (!secret) return "cannot make the run's secret: " + secret.error().message();
+  secret_ = std::move(*secret);
   secret_file_ = file::join(workdir, ".raythenad-secret");
   std::string what;
   const mode_t old_mask = ::umask(0077);  // the secret file is never readable by others, not for an instant
@@ -114,6 +116,12 @@ asio::awaitable<void> stub_server::accept_loop() {
 
 // The handshake; nothing the peer sends before it proved the secret is acted upon.
 asio::awaitable<std::optional<protocol::hello>> stub_server::authenticate(conn_id id, std::shared_ptr<net::channel> ch) {
+  auto nonce = protocol::make_nonce();
+  if (!nonce) {  // the kernel has no entropy source: no peer can be authenticated
+    RTY_LOG(error, log_name) << "cannot authenticate the connection from " << ch->peer() << ": " << nonce.error();
+    ch->close();
+    co_return std::nullopt;
+  }
   // Until it proves the secret, a connection may be cut to make room (see net/admission.hpp).
   auto was_cut = std::make_shared<bool>(false);
   unproven_.admit(id, [this, was_cut, weak = std::weak_ptr<net::channel>(ch)] {
@@ -132,16 +140,16 @@ asio::awaitable<std::optional<protocol::hello>> stub_server::authenticate(conn_i
   auth_timer->async_wait([ch](boost::system::error_code ec) {
     if (!ec) ch->close();
   });
-  protocol::coordinator_handshake handshake(secret_, protocol::make_nonce());
+  protocol::coordinator_handshake handshake(secret_, std::move(*nonce));
   ch->send(handshake.first_frame().to_json());
   auto first = co_await ch->receive();
   auth_timer->cancel();
   unproven_.settle(id);
   std::string refusal;
   if (!first) {
-    refusal = first.error();
+    refusal = first.error().message();
   } else if (auto verified = handshake.on_hello(*first); !verified) {
-    refusal = verified.error();
+    refusal = verified.error().message();
   } else {
     ch->send(verified->reply.to_json());
     ch->secure(verified->keys.coordinator_to_stub, verified->keys.stub_to_coordinator);
@@ -175,7 +183,7 @@ asio::awaitable<void> stub_server::session(tcp::socket socket) {
     // Once the run is finished (report and final checkpoint written) nothing may change the book.
     if (!events_.accepting_stubs()) co_return;
     if (!msg) {
-      if (connections_.erase(id)) events_.stub_lost(id, msg.error());
+      if (connections_.erase(id)) events_.stub_lost(id, msg.error().message());
       events_.stubs_settled();
       co_return;
     }

@@ -144,7 +144,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     channel_ = std::make_shared<net::channel>(std::move(socket), protocol::default_max_frame);
     auto first = co_await channel_->receive();
     if (!first) {
-      cut = "closed before the challenge: " + first.error();
+      cut = "closed before the challenge: " + first.error().message();
       co_return handshake_result::cut;
     }
     protocol::hello identity;
@@ -153,34 +153,39 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     ::gethostname(host, sizeof host - 1);
     identity.host = host;
     identity.pid = static_cast<std::int64_t>(::getpid());
-    protocol::stub_handshake handshake(opts_.secret, std::move(identity), protocol::make_nonce());
+    auto nonce = protocol::make_nonce();
+    if (!nonce) {
+      RTY_LOG(critical, component()) << "cannot authenticate to the coordinator: " << nonce.error();
+      co_return handshake_result::failed;
+    }
+    protocol::stub_handshake handshake(opts_.secret, std::move(identity), std::move(*nonce));
     auto hello = handshake.on_challenge(*first);
     if (!hello) {
-      RTY_LOG(critical, component()) << "bad challenge from coordinator " << channel_->peer() << ": " << log::escape(hello.error());
+      RTY_LOG(critical, component()) << "bad challenge from coordinator " << channel_->peer() << ": " << log::escape(hello.error().message());
       co_return handshake_result::failed;
     }
     channel_->send(hello->to_json());
     auto second = co_await channel_->receive();
     if (!second) {
-      cut = "closed before the coordinator proved itself: " + second.error();
+      cut = "closed before the coordinator proved itself: " + second.error().message();
       co_return handshake_result::cut;
     }
     // Nothing the peer sends is used before it has proven the run's secret: a process that listens on
     // the coordinator's address (raythenad gone, a spoofed headip) cannot start anything here.
     auto keys = handshake.on_accepted(*second);
     if (!keys) {
-      RTY_LOG(critical, component()) << "coordinator " << channel_->peer() << ": " << log::escape(keys.error());
+      RTY_LOG(critical, component()) << "coordinator " << channel_->peer() << ": " << log::escape(keys.error().message());
       co_return handshake_result::failed;
     }
     channel_->secure(keys->stub_to_coordinator, keys->coordinator_to_stub);
     auto third = co_await channel_->receive();
     if (!third) {
-      cut = "closed before the welcome: " + third.error();
+      cut = "closed before the welcome: " + third.error().message();
       co_return handshake_result::cut;
     }
     if (auto type = protocol::message_type(*third); type && *type == protocol::error::type) {
       auto err = protocol::error::from_json(*third);
-      RTY_LOG(critical, component()) << "coordinator refused this stub: " << (err ? err->message : err.error());
+      RTY_LOG(critical, component()) << "coordinator refused this stub: " << (err ? err->message : err.error().message());
       co_return handshake_result::failed;
     }
     auto welcome = protocol::welcome::from_json(*third);
@@ -199,13 +204,13 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     for (;;) {
       auto msg = co_await channel_->receive();
       if (!msg) {
-        channel_lost(msg.error());
+        channel_lost(msg.error().message());
         co_return;
       }
       last_rx_ = std::chrono::steady_clock::now();
       auto decoded = protocol::decode_coordinator_message(*msg);
       if (!decoded) {
-        RTY_LOG(error, component()) << "ignoring a message from the coordinator: " << log::escape(decoded.error());
+        RTY_LOG(error, component()) << "ignoring a message from the coordinator: " << log::escape(decoded.error().message());
         continue;
       }
       std::visit([this](auto& m) { on(std::move(m)); }, *decoded);
