@@ -663,15 +663,14 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     boost::system::error_code lec;
     if (!listen_endpoint_) listen_endpoint_ = acceptor_->local_endpoint(lec);
     const tcp::endpoint local = listen_endpoint_.value_or(tcp::endpoint{});
-    std::string why;
-    std::optional<uid_t> uid;
-    if (!lec && remote.protocol() == tcp::v4() && local.protocol() == tcp::v4()) {
+    rty::result<uid_t> uid = rty::fail("not IPv4");
+    if (lec) {
+      uid = rty::fail(lec.message());
+    } else if (remote.protocol() == tcp::v4() && local.protocol() == tcp::v4()) {
       sockaddr_in peer{}, self{};
       std::memcpy(&peer, remote.data(), sizeof peer);
       std::memcpy(&self, local.data(), sizeof self);
-      uid = find_peer_uid_(peer, self, why);
-    } else {
-      why = lec ? lec.message() : "not IPv4";
+      uid = find_peer_uid_(peer, self);
     }
     if (uid && *uid == euid_) return true;
     if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log) {
@@ -681,7 +680,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
                                       << v.note();
       else
         RTY_LOG(warning, component()) << "refused a pilot-port connection whose owner cannot be found out ("
-                                      << why << ")" << v.note();
+                                      << uid.error() << ")" << v.note();
     }
     boost::system::error_code cec;
     socket.close(cec);
@@ -958,10 +957,10 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
   // What the update filter asks of the stub: move outputs, send, and the log lines.
   struct update_io final : update_sink {
     explicit update_io(stub& s) : s_(s), outputs_(*s.output_guard_) {}
-    std::optional<std::string> store_output(const std::string& path, std::string& why, int& error) override {
-      auto checked = outputs_.check(path, why);
-      return checked ? move_output(*checked, outputs_.last(), s_.task_dir_, s_.task_fd_, s_.opts_.node_id, why, &error)
-                     : std::nullopt;
+    rty::result<std::string> store_output(const std::string& path) override {
+      auto checked = outputs_.check(path);
+      if (!checked) return checked;
+      return move_output(*checked, outputs_.last(), s_.task_dir_, s_.task_fd_, s_.opts_.node_id);
     }
     bool forward(const protocol::ranges_update& update) override {
       return s_.send(update.to_json(protocol::message_arena()));
