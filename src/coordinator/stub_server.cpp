@@ -26,32 +26,34 @@ constexpr const char* log_name = "Driver";
 stub_server::stub_server(asio::io_context& io, stub_events& events, stub_server_settings settings)
     : io_(io), events_(events), settings_(settings) {}
 
-std::optional<std::string> stub_server::listen(const std::string& address, const std::string& workdir) {
+rty::result<void> stub_server::listen(const std::string& address, const std::string& workdir) {
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address, ec);
   if (ec) {
     tcp::resolver resolver(io_);
     auto results = resolver.resolve(address, "0", ec);
-    if (ec || results.empty()) return "ray.headip '" + address + "' is neither an address nor a resolvable name";
+    if (ec || results.empty())
+      return rty::fail("ray.headip '" + address + "' is neither an address nor a resolvable name");
     ip = results.begin()->endpoint().address();
   }
   acceptor_.emplace(io_);
-  if (!net::listen_on(*acceptor_, tcp::endpoint(ip, 0), ec)) return "cannot listen on " + address + ": " + ec.message();
+  if (!net::listen_on(*acceptor_, tcp::endpoint(ip, 0), ec))
+    return rty::fail("cannot listen on " + address + ": " + ec.message());
   auto local = acceptor_->local_endpoint();
   listen_address_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string()) +
                     ":" + std::to_string(local.port());
   auto secret = protocol::make_secret();
-  if (!secret) return "cannot make the run's secret: " + secret.error().message();
+  if (!secret) return rty::fail("cannot make the run's secret: " + secret.error().message());
   secret_ = std::move(*secret);
   secret_file_ = file::join(workdir, ".raythenad-secret");
   std::string what;
   const mode_t old_mask = ::umask(0077);  // the secret file is never readable by others, not for an instant
   auto wec = file::write_atomic(secret_file_, secret_ + "\n", &what);
   ::umask(old_mask);
-  if (wec) return "cannot write the run's secret: " + what;
+  if (wec) return rty::fail("cannot write the run's secret: " + what);
   ::chmod(secret_file_.c_str(), 0600);
   RTY_LOG(info, log_name) << "listening for stubs on " << listen_address_;
-  return std::nullopt;
+  return {};
 }
 
 void stub_server::start_accepting() {
