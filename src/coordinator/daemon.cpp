@@ -185,8 +185,8 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
     notifier_.ready("waiting for the job from Harvester");
     if (!co_await acquire_job()) co_return;
     if (!prepare_task()) co_return;
-    if (auto problem = stubs_->listen(stub_listen_address(cfg_), cfg_.ray.workdir)) {
-      fail(exit_runtime_error, *problem);
+    if (auto listening = stubs_->listen(stub_listen_address(cfg_), cfg_.ray.workdir); !listening) {
+      fail(exit_runtime_error, listening.error().message());
       co_return;
     }
     engine_ = std::make_unique<engine>(make_engine_settings(cfg_, *job_, queuedata_, task_dir_, kill_at_epoch_), *job_,

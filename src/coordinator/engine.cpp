@@ -93,7 +93,7 @@ void engine::message(conn_id conn, const boost::json::object& message) {
   node_info& node = it->second;
   auto decoded = protocol::decode_stub_message(message);
   if (!decoded) {
-    RTY_LOG(warning, log_name) << "node " << node.node_id << ": " << log::escape(decoded.error(), 300) << " ignored";
+    RTY_LOG(warning, log_name) << "node " << node.node_id << ": " << log::escape(decoded.error().message(), 300) << " ignored";
     return;
   }
   std::visit([&](const auto& m) { on(node, m); }, *decoded);

@@ -26,30 +26,34 @@ constexpr const char* log_name = "Driver";
 stub_server::stub_server(asio::io_context& io, stub_events& events, stub_server_settings settings)
     : io_(io), events_(events), settings_(settings) {}
 
-std::optional<std::string> stub_server::listen(const std::string& address, const std::string& workdir) {
+rty::result<void> stub_server::listen(const std::string& address, const std::string& workdir) {
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address, ec);
   if (ec) {
     tcp::resolver resolver(io_);
     auto results = resolver.resolve(address, "0", ec);
-    if (ec || results.empty()) return "ray.headip '" + address + "' is neither an address nor a resolvable name";
+    if (ec || results.empty())
+      return rty::fail("ray.headip '" + address + "' is neither an address nor a resolvable name");
     ip = results.begin()->endpoint().address();
   }
   acceptor_.emplace(io_);
-  if (!net::listen_on(*acceptor_, tcp::endpoint(ip, 0), ec)) return "cannot listen on " + address + ": " + ec.message();
+  if (!net::listen_on(*acceptor_, tcp::endpoint(ip, 0), ec))
+    return rty::fail("cannot listen on " + address + ": " + ec.message());
   auto local = acceptor_->local_endpoint();
   listen_address_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string()) +
                     ":" + std::to_string(local.port());
-  secret_ = protocol::make_secret();
+  auto secret = protocol::make_secret();
+  if (!secret) return rty::fail("cannot make the run's secret: " + secret.error().message());
+  secret_ = std::move(*secret);
   secret_file_ = file::join(workdir, ".raythenad-secret");
   std::string what;
   const mode_t old_mask = ::umask(0077);  // the secret file is never readable by others, not for an instant
   auto wec = file::write_atomic(secret_file_, secret_ + "\n", &what);
   ::umask(old_mask);
-  if (wec) return "cannot write the run's secret: " + what;
+  if (wec) return rty::fail("cannot write the run's secret: " + what);
   ::chmod(secret_file_.c_str(), 0600);
   RTY_LOG(info, log_name) << "listening for stubs on " << listen_address_;
-  return std::nullopt;
+  return {};
 }
 
 void stub_server::start_accepting() {
@@ -114,6 +118,12 @@ asio::awaitable<void> stub_server::accept_loop() {
 
 // The handshake; nothing the peer sends before it proved the secret is acted upon.
 asio::awaitable<std::optional<protocol::hello>> stub_server::authenticate(conn_id id, std::shared_ptr<net::channel> ch) {
+  auto nonce = protocol::make_nonce();
+  if (!nonce) {  // the kernel has no entropy source: no peer can be authenticated
+    RTY_LOG(error, log_name) << "cannot authenticate the connection from " << ch->peer() << ": " << nonce.error();
+    ch->close();
+    co_return std::nullopt;
+  }
   // Until it proves the secret, a connection may be cut to make room (see net/admission.hpp).
   auto was_cut = std::make_shared<bool>(false);
   unproven_.admit(id, [this, was_cut, weak = std::weak_ptr<net::channel>(ch)] {
@@ -132,16 +142,16 @@ asio::awaitable<std::optional<protocol::hello>> stub_server::authenticate(conn_i
   auth_timer->async_wait([ch](boost::system::error_code ec) {
     if (!ec) ch->close();
   });
-  protocol::coordinator_handshake handshake(secret_, protocol::make_nonce());
+  protocol::coordinator_handshake handshake(secret_, std::move(*nonce));
   ch->send(handshake.first_frame().to_json());
   auto first = co_await ch->receive();
   auth_timer->cancel();
   unproven_.settle(id);
   std::string refusal;
   if (!first) {
-    refusal = first.error();
+    refusal = first.error().message();
   } else if (auto verified = handshake.on_hello(*first); !verified) {
-    refusal = verified.error();
+    refusal = verified.error().message();
   } else {
     ch->send(verified->reply.to_json());
     ch->secure(verified->keys.coordinator_to_stub, verified->keys.stub_to_coordinator);
@@ -175,7 +185,7 @@ asio::awaitable<void> stub_server::session(tcp::socket socket) {
     // Once the run is finished (report and final checkpoint written) nothing may change the book.
     if (!events_.accepting_stubs()) co_return;
     if (!msg) {
-      if (connections_.erase(id)) events_.stub_lost(id, msg.error());
+      if (connections_.erase(id)) events_.stub_lost(id, msg.error().message());
       events_.stubs_settled();
       co_return;
     }

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "common/error.hpp"
 #include "coordinator/engine.hpp"
 #include "net/admission.hpp"
 #include "net/channel.hpp"
@@ -48,7 +49,7 @@ class stub_server : public std::enable_shared_from_this<stub_server> {
 
   // Listens on `address` (an address or a resolvable name; port chosen by the kernel) and writes the
   // run's secret to <workdir>/.raythenad-secret (0600). The error names what failed.
-  std::optional<std::string> listen(const std::string& address, const std::string& workdir);
+  rty::result<void> listen(const std::string& address, const std::string& workdir);
   void start_accepting();
   // Stops accepting, and lets every channel flush what it was sent, then close.
   void close_all();

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "net/admission.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/handshake.hpp"
@@ -82,10 +83,10 @@ class channel : public std::enable_shared_from_this<channel> {
 
  public:
   // Next complete message. Error text on EOF, socket error or a decoding error (the caller closes).
-  asio::awaitable<boost::system::result<boost::json::object, std::string>> receive() {
+  asio::awaitable<rty::result<boost::json::object>> receive() {
     for (;;) {
       auto next = decoder_.next();
-      if (!next) co_return boost::system::result<boost::json::object, std::string>(boost::system::in_place_error, next.error());
+      if (!next) co_return next.error();
       if (*next) co_return std::move(**next);
       // Wait for data, then read it into one buffer shared by every channel of this thread, consumed
       // before anything else runs: 10,000 mostly idle channels hold no 64 KiB read buffer each.
@@ -95,10 +96,7 @@ class channel : public std::enable_shared_from_this<channel> {
         n = socket_.read_some(asio::buffer(read_buffer()), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
       }
-      if (ec) {
-        std::string why = (ec == asio::error::eof) ? "connection closed by peer" : ec.message();
-        co_return boost::system::result<boost::json::object, std::string>(boost::system::in_place_error, why);
-      }
+      if (ec) co_return rty::fail(ec == asio::error::eof ? "connection closed by peer" : ec.message());
       decoder_.feed(std::string_view(read_buffer().data(), n));
     }
   }

@@ -8,14 +8,14 @@
 namespace rty::protocol {
 namespace {
 
-std::string random_hex(std::size_t n) {
+rty::result<std::string> random_hex(std::size_t n) {
   std::string bytes(n, '\0');
   std::size_t got = 0;
   while (got < n) {
     const ssize_t r = getrandom(bytes.data() + got, n - got, 0);
     if (r < 0) {
       if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category(), "getrandom");
+      return rty::fail("getrandom: " + std::generic_category().message(errno));
     }
     got += static_cast<std::size_t>(r);
   }
@@ -36,8 +36,8 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
-std::string make_secret() { return random_hex(32); }
-std::string make_nonce() { return random_hex(16); }
+rty::result<std::string> make_secret() { return random_hex(32); }
+rty::result<std::string> make_nonce() { return random_hex(16); }
 
 digest sha256(std::string_view data) { return sha256_hasher().update(data).finish(); }
 

@@ -186,15 +186,15 @@ void frame_decoder::feed(std::string_view bytes) {
   buffer_.append(bytes);
 }
 
-boost::system::result<std::optional<boost::json::object>, std::string> frame_decoder::fail(std::string message) {
+rty::result<std::optional<boost::json::object>> frame_decoder::fail(std::string message) {
   error_ = std::move(message);
   buffer_.clear();
   offset_ = 0;
-  return error_;
+  return rty::fail(error_);
 }
 
-boost::system::result<std::optional<boost::json::object>, std::string> frame_decoder::next() {
-  if (failed()) return error_;
+rty::result<std::optional<boost::json::object>> frame_decoder::next() {
+  if (failed()) return rty::fail(error_);
   if (buffered() < 4) return std::optional<boost::json::object>();
   const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + offset_);
   const std::size_t length = (std::size_t(p[0]) << 24) | (std::size_t(p[1]) << 16) | (std::size_t(p[2]) << 8) | p[3];

@@ -6,10 +6,10 @@
 // 32-byte tag, HMAC-SHA256(direction key, 8-byte big-endian sequence number || JSON). Each direction
 // has its own key and counts its frames from 0, so a frame injected, altered, replayed, reordered,
 // dropped or reflected back to its sender fails its check and ends the connection.
+#include "common/error.hpp"
 #include "protocol/sha256.hpp"
 
 #include <boost/json/object.hpp>
-#include <boost/system/result.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -81,14 +81,14 @@ class frame_decoder {
   // a hostile peer cannot make us buffer it), a missing or wrong MAC, invalid JSON, not an object, no
   // string "type". A message's memory is one arena of its own (a shared monotonic_resource): copy
   // what is kept beyond the message with a storage_ptr() of its own, or it holds the whole arena.
-  boost::system::result<std::optional<boost::json::object>, std::string> next();
+  rty::result<std::optional<boost::json::object>> next();
 
   bool failed() const { return !error_.empty(); }
   // Bytes received but not yet consumed by next().
   std::size_t buffered() const { return buffer_.size() - offset_; }
 
  private:
-  boost::system::result<std::optional<boost::json::object>, std::string> fail(std::string message);
+  rty::result<std::optional<boost::json::object>> fail(std::string message);
 
   static constexpr std::size_t keep_capacity = 8 * 1024;  // an empty buffer larger than this is freed
 

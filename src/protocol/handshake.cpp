@@ -1,12 +1,9 @@
 #include "protocol/handshake.hpp"
 
-#include "common/failure.hpp"
 #include "protocol/auth.hpp"
 
 namespace rty::protocol {
 namespace {
-
-using rty::failure;
 
 std::string transcript(std::string_view label, std::string_view nonce_c, std::string_view nonce_s,
                        std::string_view node_id) {
@@ -49,16 +46,16 @@ challenge coordinator_handshake::first_frame() const {
   return c;
 }
 
-parse_result<coordinator_handshake::result> coordinator_handshake::on_hello(const boost::json::object& frame) {
-  if (done_) return failure{"a second hello on one connection"};
+rty::result<coordinator_handshake::result> coordinator_handshake::on_hello(const boost::json::object& frame) {
+  if (done_) return rty::fail("a second hello on one connection");
   done_ = true;  // one attempt per connection: a wrong proof is never retried against the same nonce
   auto h = hello::from_json(frame);
-  if (!h) return failure{h.error()};
-  if (!well_formed_nonce(h->nonce)) return failure{"hello's nonce is not 32 lowercase hex digits"};
-  if (h->nonce == nonce_) return failure{"hello's nonce repeats the challenge's (a reflected handshake)"};
+  if (!h) return h.error();
+  if (!well_formed_nonce(h->nonce)) return rty::fail("hello's nonce is not 32 lowercase hex digits");
+  if (h->nonce == nonce_) return rty::fail("hello's nonce repeats the challenge's (a reflected handshake)");
   if (secret_.empty() ||
       !equal_constant_time(stub_proof(secret_, nonce_, h->nonce, h->node_id), h->proof))
-    return failure{"wrong proof of the run's secret for node '" + h->node_id + "'"};
+    return rty::fail("wrong proof of the run's secret for node '" + h->node_id + "'");
   result r;
   r.reply.proof = coordinator_proof(secret_, nonce_, h->nonce, h->node_id);
   r.keys = derive_session_keys(secret_, nonce_, h->nonce, h->node_id);
@@ -72,29 +69,29 @@ stub_handshake::stub_handshake(std::string secret, hello identity, std::string n
   hello_.nonce = std::move(nonce);
 }
 
-parse_result<hello> stub_handshake::on_challenge(const boost::json::object& frame) {
-  if (state_ != state::awaiting_challenge) return failure{"unexpected challenge"};
+rty::result<hello> stub_handshake::on_challenge(const boost::json::object& frame) {
+  if (state_ != state::awaiting_challenge) return rty::fail("unexpected challenge");
   auto c = challenge::from_json(frame);
-  if (!c) return failure{c.error()};
-  if (!well_formed_nonce(c->nonce)) return failure{"challenge's nonce is not 32 lowercase hex digits"};
-  if (c->nonce == hello_.nonce) return failure{"challenge's nonce repeats ours (a reflected handshake)"};
+  if (!c) return c.error();
+  if (!well_formed_nonce(c->nonce)) return rty::fail("challenge's nonce is not 32 lowercase hex digits");
+  if (c->nonce == hello_.nonce) return rty::fail("challenge's nonce repeats ours (a reflected handshake)");
   nonce_c_ = c->nonce;
   hello_.proof = stub_proof(secret_, nonce_c_, hello_.nonce, hello_.node_id);
   state_ = state::awaiting_accepted;
   return hello_;
 }
 
-parse_result<session_keys> stub_handshake::on_accepted(const boost::json::object& frame) {
-  if (state_ != state::awaiting_accepted) return failure{"unexpected accepted"};
+rty::result<session_keys> stub_handshake::on_accepted(const boost::json::object& frame) {
+  if (state_ != state::awaiting_accepted) return rty::fail("unexpected accepted");
   state_ = state::done;
   if (auto type = message_type(frame); type && *type == error::type) {
     auto e = error::from_json(frame);
-    return failure{"the coordinator refused this stub: " + (e ? e->message : e.error())};
+    return rty::fail("the coordinator refused this stub: " + (e ? e->message : e.error().message()));
   }
   auto a = accepted::from_json(frame);
-  if (!a) return failure{a.error()};
+  if (!a) return a.error();
   if (!equal_constant_time(coordinator_proof(secret_, nonce_c_, hello_.nonce, hello_.node_id), a->proof))
-    return failure{"the peer did not prove the run's secret: it is not this run's coordinator"};
+    return rty::fail("the peer did not prove the run's secret: it is not this run's coordinator");
   return derive_session_keys(secret_, nonce_c_, hello_.nonce, hello_.node_id);
 }
 

@@ -53,7 +53,7 @@ class coordinator_handshake {
 
   challenge first_frame() const;
   // The stub's first frame. An error says why it is refused (for the log; the peer learns nothing).
-  parse_result<result> on_hello(const boost::json::object& frame);
+  rty::result<result> on_hello(const boost::json::object& frame);
 
  private:
   std::string secret_;
@@ -67,10 +67,10 @@ class stub_handshake {
   stub_handshake(std::string secret, hello identity, std::string nonce);
 
   // The coordinator's first frame → the hello to send.
-  parse_result<hello> on_challenge(const boost::json::object& frame);
+  rty::result<hello> on_challenge(const boost::json::object& frame);
   // Its second frame → the session keys once the coordinator has proven the secret. An "error" frame
   // (the coordinator refused us) and a wrong proof (not our coordinator) are errors.
-  parse_result<session_keys> on_accepted(const boost::json::object& frame);
+  rty::result<session_keys> on_accepted(const boost::json::object& frame);
 
  private:
   enum class state { awaiting_challenge, awaiting_accepted, done };

@@ -1,15 +1,11 @@
 #include "protocol/messages.hpp"
 
-#include "common/failure.hpp"
-
 #include <limits>
 
 namespace rty::protocol {
 namespace {
 
 namespace json = boost::json;
-
-using rty::failure;
 
 // Reads typed keys from one object and keeps the first problem, phrased for the log.
 class reader {
@@ -120,11 +116,11 @@ reader open(const json::object& o) {
 // One from_json: checks "type", lets `fill` read the keys into a Message, and returns it or the first
 // problem.
 template <class Message, class Fill>
-parse_result<Message> decode(const json::object& o, Fill fill) {
+rty::result<Message> decode(const json::object& o, Fill fill) {
   auto r = open<Message>(o);
   Message m;
   fill(r, m);
-  if (!r.ok()) return failure{r.error()};
+  if (!r.ok()) return rty::fail(r.error());
   return m;
 }
 
@@ -137,7 +133,7 @@ void read_list(reader& r, std::string_view key, std::vector<T>& out, Parse parse
   for (std::size_t i = 0; i < a->size() && r.ok(); ++i) {
     auto x = parse((*a)[i]);
     if (!x)
-      r.fail(std::string(key) + "[" + std::to_string(i) + "]: " + x.error());
+      r.fail(std::string(key) + "[" + std::to_string(i) + "]: " + x.error().message());
     else
       out.push_back(std::move(*x));
   }
@@ -148,10 +144,10 @@ constexpr std::int64_t int_min = std::numeric_limits<int>::min();
 
 }  // namespace
 
-boost::system::result<std::string, std::string> message_type(const json::object& message) {
+rty::result<std::string> message_type(const json::object& message) {
   const auto* t = message.if_contains("type");
-  if (!t || !t->is_string()) return failure{"message has no string \"type\" key"};
-  return boost::system::result<std::string, std::string>(boost::system::in_place_value, t->get_string());
+  if (!t || !t->is_string()) return rty::fail("message has no string \"type\" key");
+  return std::string(t->get_string());
 }
 
 // ---- shared vocabulary ----
@@ -162,8 +158,8 @@ json::object to_json(const rty::event_range& r, json::storage_ptr sp) {
                       0, std::move(sp));
 }
 
-parse_result<rty::event_range> event_range_from_json(const json::value& v) {
-  if (!v.is_object()) return failure{"event range is not an object"};
+rty::result<rty::event_range> event_range_from_json(const json::value& v) {
+  if (!v.is_object()) return rty::fail("event range is not an object");
   reader r(v.get_object(), "event range");
   rty::event_range out;
   out.id = r.str("eventRangeID");
@@ -171,7 +167,7 @@ parse_result<rty::event_range> event_range_from_json(const json::value& v) {
   out.guid = r.str("GUID");
   out.start_event = r.integer("startEvent", 0, std::numeric_limits<std::int64_t>::max());
   out.last_event = r.integer("lastEvent", 0, std::numeric_limits<std::int64_t>::max());
-  if (!r.ok()) return failure{r.error()};
+  if (!r.ok()) return rty::fail(r.error());
   return out;
 }
 
@@ -181,8 +177,8 @@ json::object to_json(const rty::range_update& u, json::storage_ptr sp) {
                       0, std::move(sp));
 }
 
-parse_result<rty::range_update> range_update_from_json(const json::value& v) {
-  if (!v.is_object()) return failure{"range update is not an object"};
+rty::result<rty::range_update> range_update_from_json(const json::value& v) {
+  if (!v.is_object()) return rty::fail("range update is not an object");
   reader r(v.get_object(), "range update");
   rty::range_update out;
   out.range_id = r.str("id");
@@ -192,9 +188,9 @@ parse_result<rty::range_update> range_update_from_json(const json::value& v) {
   out.fsize = r.integer("fsize", -1, std::numeric_limits<std::int64_t>::max());
   out.type = r.str("type");
   out.error_code = static_cast<int>(r.integer("error_code", int_min, int_max));
-  if (!r.ok()) return failure{r.error()};
+  if (!r.ok()) return rty::fail(r.error());
   const auto parsed = rty::parse_range_status(status);
-  if (!parsed) return failure{"range update: status \"" + status + "\" is not running, finished, failed or fatal"};
+  if (!parsed) return rty::fail("range update: status \"" + status + "\" is not running, finished, failed or fatal");
   out.status = *parsed;
   return out;
 }
@@ -208,7 +204,7 @@ json::object challenge::to_json() const {
   return o;
 }
 
-parse_result<challenge> challenge::from_json(const json::object& o) {
+rty::result<challenge> challenge::from_json(const json::object& o) {
   return decode<challenge>(o, [](reader& r, challenge& m) {
     r.require_version();
     m.nonce = r.str("nonce");
@@ -227,7 +223,7 @@ json::object hello::to_json() const {
   return o;
 }
 
-parse_result<hello> hello::from_json(const json::object& o) {
+rty::result<hello> hello::from_json(const json::object& o) {
   return decode<hello>(o, [](reader& r, hello& m) {
     r.require_version();
     m.node_id = r.str("node_id");
@@ -244,7 +240,7 @@ json::object accepted::to_json() const {
   return o;
 }
 
-parse_result<accepted> accepted::from_json(const json::object& o) {
+rty::result<accepted> accepted::from_json(const json::object& o) {
   return decode<accepted>(o, [](reader& r, accepted& m) {
     m.proof = r.str("proof");
   });
@@ -258,7 +254,7 @@ json::object welcome::to_json() const {
   return o;
 }
 
-parse_result<welcome> welcome::from_json(const json::object& o) {
+rty::result<welcome> welcome::from_json(const json::object& o) {
   return decode<welcome>(o, [](reader& r, welcome& m) {
     m.node_index = static_cast<int>(r.integer("node_index", 0, int_max));
     m.job = r.object("job");
@@ -268,7 +264,7 @@ parse_result<welcome> welcome::from_json(const json::object& o) {
 
 json::object heartbeat::to_json() const { return start<heartbeat>(); }
 
-parse_result<heartbeat> heartbeat::from_json(const json::object& o) {
+rty::result<heartbeat> heartbeat::from_json(const json::object& o) {
   return decode<heartbeat>(o, [](reader&, heartbeat&) {});
 }
 
@@ -279,7 +275,7 @@ json::object ranges_request::to_json() const {
   return o;
 }
 
-parse_result<ranges_request> ranges_request::from_json(const json::object& o) {
+rty::result<ranges_request> ranges_request::from_json(const json::object& o) {
   return decode<ranges_request>(o, [](reader& r, ranges_request& m) {
     m.request_id = r.uint64("request_id");
     m.n_ranges = static_cast<int>(r.integer("n_ranges", 1, int_max));
@@ -297,7 +293,7 @@ json::object ranges_reply::to_json(json::storage_ptr sp) const {
   return o;
 }
 
-parse_result<ranges_reply> ranges_reply::from_json(const json::object& o) {
+rty::result<ranges_reply> ranges_reply::from_json(const json::object& o) {
   return decode<ranges_reply>(o, [](reader& r, ranges_reply& m) {
     m.request_id = r.uint64("request_id");
     m.no_more = r.boolean("no_more");
@@ -311,7 +307,7 @@ json::object ranges_cancel::to_json() const {
   return o;
 }
 
-parse_result<ranges_cancel> ranges_cancel::from_json(const json::object& o) {
+rty::result<ranges_cancel> ranges_cancel::from_json(const json::object& o) {
   return decode<ranges_cancel>(o, [](reader& r, ranges_cancel& m) {
     m.request_id = r.uint64("request_id");
   });
@@ -325,7 +321,7 @@ json::object ranges_return::to_json() const {
   return o;
 }
 
-parse_result<ranges_return> ranges_return::from_json(const json::object& o) {
+rty::result<ranges_return> ranges_return::from_json(const json::object& o) {
   return decode<ranges_return>(o, [](reader& r, ranges_return& m) {
     if (const auto* a = r.array("ranges")) {
       for (std::size_t i = 0; i < a->size(); ++i) {
@@ -348,7 +344,7 @@ json::object ranges_update::to_json(json::storage_ptr sp) const {
   return o;
 }
 
-parse_result<ranges_update> ranges_update::from_json(const json::object& o) {
+rty::result<ranges_update> ranges_update::from_json(const json::object& o) {
   return decode<ranges_update>(o, [](reader& r, ranges_update& m) {
     read_list(r, "updates", m.updates, range_update_from_json);
   });
@@ -361,7 +357,7 @@ json::object job_update::to_json() const {
   return o;
 }
 
-parse_result<job_update> job_update::from_json(const json::object& o) {
+rty::result<job_update> job_update::from_json(const json::object& o) {
   return decode<job_update>(o, [](reader& r, job_update& m) {
     m.state = r.str("state");
     m.fields = r.object("fields");
@@ -385,7 +381,7 @@ json::object worker_node::to_json() const {
   return o;
 }
 
-parse_result<worker_node> worker_node::from_json(const json::object& o) {
+rty::result<worker_node> worker_node::from_json(const json::object& o) {
   return decode<worker_node>(o, [](reader& r, worker_node& m) {
     m.host_name = r.str("host_name");
     m.cpu_model = r.str("cpu_model");
@@ -403,7 +399,7 @@ json::object pilot_exit::to_json() const {
   return o;
 }
 
-parse_result<pilot_exit> pilot_exit::from_json(const json::object& o) {
+rty::result<pilot_exit> pilot_exit::from_json(const json::object& o) {
   return decode<pilot_exit>(o, [](reader& r, pilot_exit& m) {
     m.code = static_cast<int>(r.integer("code", int_min, int_max));
     m.signal = static_cast<int>(r.integer("signal", 0, int_max));
@@ -418,7 +414,7 @@ json::object start_pilot::to_json() const {
   return o;
 }
 
-parse_result<start_pilot> start_pilot::from_json(const json::object& o) {
+rty::result<start_pilot> start_pilot::from_json(const json::object& o) {
   return decode<start_pilot>(o, [](reader& r, start_pilot& m) {
     m.attempt = static_cast<int>(r.integer("attempt", 2, 1000000));
     m.reason = r.str("reason");
@@ -433,7 +429,7 @@ json::object stop::to_json() const {
   return o;
 }
 
-parse_result<stop> stop::from_json(const json::object& o) {
+rty::result<stop> stop::from_json(const json::object& o) {
   return decode<stop>(o, [](reader& r, stop& m) {
     m.reason = r.str("reason");
     m.drain = r.boolean("drain");
@@ -447,7 +443,7 @@ json::object error::to_json() const {
   return o;
 }
 
-parse_result<error> error::from_json(const json::object& o) {
+rty::result<error> error::from_json(const json::object& o) {
   return decode<error>(o, [](reader& r, error& m) {
     m.message = r.str("message");
   });
@@ -466,13 +462,13 @@ json::object merge_run::to_json() const {
   return o;
 }
 
-parse_result<merge_run> merge_run::from_json(const json::object& o) {
+rty::result<merge_run> merge_run::from_json(const json::object& o) {
   return decode<merge_run>(o, [](reader& r, merge_run& m) {
     m.output_name = r.str("output_name");
     m.attempt = static_cast<int>(r.integer("attempt", 1, int_max));
-    read_list(r, "argv", m.argv, [](const json::value& v) -> parse_result<std::string> {
-      if (!v.is_string()) return failure{"not a string"};
-      return parse_result<std::string>(boost::system::in_place_value, v.get_string());
+    read_list(r, "argv", m.argv, [](const json::value& v) -> rty::result<std::string> {
+      if (!v.is_string()) return rty::fail("not a string");
+      return std::string(v.get_string());
     });
     m.work_dir = r.str("work_dir");
     m.log_path = r.str("log_path");
@@ -491,7 +487,7 @@ json::object merge_result::to_json() const {
   return o;
 }
 
-parse_result<merge_result> merge_result::from_json(const json::object& o) {
+rty::result<merge_result> merge_result::from_json(const json::object& o) {
   return decode<merge_result>(o, [](reader& r, merge_result& m) {
     m.output_name = r.str("output_name");
     m.attempt = static_cast<int>(r.integer("attempt", 1, int_max));
@@ -509,32 +505,32 @@ namespace {
 
 // Tries each alternative of Variant whose `type` matches; the first match decides.
 template <class Variant, std::size_t I = 0>
-parse_result<Variant> decode_as(std::string_view type, const json::object& message) {
+rty::result<Variant> decode_as(std::string_view type, const json::object& message) {
   if constexpr (I == std::variant_size_v<Variant>) {
-    return failure{"unexpected message '" + std::string(type) + "'"};
+    return rty::fail("unexpected message '" + std::string(type) + "'");
   } else {
     using alternative = std::variant_alternative_t<I, Variant>;
     if (type != alternative::type) return decode_as<Variant, I + 1>(type, message);
     auto m = alternative::from_json(message);
-    if (!m) return failure{m.error()};
+    if (!m) return m.error();
     return Variant(std::in_place_index<I>, std::move(*m));
   }
 }
 
 template <class Variant>
-parse_result<Variant> decode_variant(const json::object& message) {
+rty::result<Variant> decode_variant(const json::object& message) {
   auto type = message_type(message);
-  if (!type) return failure{type.error()};
+  if (!type) return type.error();
   return decode_as<Variant>(*type, message);
 }
 
 }  // namespace
 
-parse_result<stub_message> decode_stub_message(const json::object& message) {
+rty::result<stub_message> decode_stub_message(const json::object& message) {
   return decode_variant<stub_message>(message);
 }
 
-parse_result<coordinator_message> decode_coordinator_message(const json::object& message) {
+rty::result<coordinator_message> decode_coordinator_message(const json::object& message) {
   return decode_variant<coordinator_message>(message);
 }
 

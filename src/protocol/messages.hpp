@@ -2,13 +2,13 @@
 // Typed control-channel messages. Each has `type` (the value of its "type" key), to_json() (including
 // "type") and from_json() which checks the type, every key's presence and kind, and — for challenge and
 // hello — the protocol version, with an error naming the message, the key and what was expected.
+#include "common/error.hpp"
 #include "common/event_range.hpp"
 #include "protocol/frame.hpp"
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
-#include <boost/system/result.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -19,11 +19,8 @@
 
 namespace rty::protocol {
 
-template <class T>
-using parse_result = boost::system::result<T, std::string>;
-
 // The "type" of a decoded frame (the frame decoder already guarantees it is a string).
-boost::system::result<std::string, std::string> message_type(const boost::json::object& message);
+rty::result<std::string> message_type(const boost::json::object& message);
 
 // Coordinator → stub, first frame on accept.
 struct challenge {
@@ -31,7 +28,7 @@ struct challenge {
   std::uint32_t version = protocol::version;
   std::string nonce;
   boost::json::object to_json() const;
-  static parse_result<challenge> from_json(const boost::json::object&);
+  static rty::result<challenge> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator, first frame: the stub's identity, its own nonce for the coordinator to prove
@@ -45,7 +42,7 @@ struct hello {
   std::string nonce;
   std::string proof;
   boost::json::object to_json() const;
-  static parse_result<hello> from_json(const boost::json::object&);
+  static rty::result<hello> from_json(const boost::json::object&);
 };
 
 // Coordinator → stub after a valid hello: the coordinator's proof of the secret. Every frame after it,
@@ -54,7 +51,7 @@ struct accepted {
   static constexpr std::string_view type = "accepted";
   std::string proof;
   boost::json::object to_json() const;
-  static parse_result<accepted> from_json(const boost::json::object&);
+  static rty::result<accepted> from_json(const boost::json::object&);
 };
 
 // Coordinator → stub, the first authenticated frame.
@@ -64,14 +61,14 @@ struct welcome {
   boost::json::object job;       // the job exactly as pilot receives it on this node
   boost::json::object settings;  // free-form per-node settings
   boost::json::object to_json() const;
-  static parse_result<welcome> from_json(const boost::json::object&);
+  static rty::result<welcome> from_json(const boost::json::object&);
 };
 
 // Both ways.
 struct heartbeat {
   static constexpr std::string_view type = "heartbeat";
   boost::json::object to_json() const;
-  static parse_result<heartbeat> from_json(const boost::json::object&);
+  static rty::result<heartbeat> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator: pilot's getEventRanges.
@@ -80,7 +77,7 @@ struct ranges_request {
   std::uint64_t request_id = 0;
   int n_ranges = 0;
   boost::json::object to_json() const;
-  static parse_result<ranges_request> from_json(const boost::json::object&);
+  static rty::result<ranges_request> from_json(const boost::json::object&);
 };
 
 // Coordinator → stub. no_more: the job has no ranges left for anyone (pilot gets [] from now on).
@@ -93,7 +90,7 @@ struct ranges_reply {
   bool no_more = false;
   // `sp`: the memory resource of the object (a shared arena on the hot paths: one malloc, not ~40).
   boost::json::object to_json(boost::json::storage_ptr sp = {}) const;
-  static parse_result<ranges_reply> from_json(const boost::json::object&);
+  static rty::result<ranges_reply> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator: pilot went away before the reply; the coordinator takes the ranges back.
@@ -101,7 +98,7 @@ struct ranges_cancel {
   static constexpr std::string_view type = "ranges_cancel";
   std::uint64_t request_id = 0;
   boost::json::object to_json() const;
-  static parse_result<ranges_cancel> from_json(const boost::json::object&);
+  static rty::result<ranges_cancel> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator: ranges received but not delivered to pilot.
@@ -109,7 +106,7 @@ struct ranges_return {
   static constexpr std::string_view type = "ranges_return";
   std::vector<std::string> ranges;  // eventRangeIDs
   boost::json::object to_json() const;
-  static parse_result<ranges_return> from_json(const boost::json::object&);
+  static rty::result<ranges_return> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator: pilot's updateEventRanges, normalised.
@@ -117,7 +114,7 @@ struct ranges_update {
   static constexpr std::string_view type = "ranges_update";
   std::vector<rty::range_update> updates;
   boost::json::object to_json(boost::json::storage_ptr sp = {}) const;  // sp: as ranges_reply's
-  static parse_result<ranges_update> from_json(const boost::json::object&);
+  static rty::result<ranges_update> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator: pilot's updateJob (for the log and status).
@@ -126,7 +123,7 @@ struct job_update {
   std::string state;
   boost::json::object fields;
   boost::json::object to_json() const;
-  static parse_result<job_update> from_json(const boost::json::object&);
+  static rty::result<job_update> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator: what pilot (>= 3.10) reported about the node in update_worker_node, once at start
@@ -144,7 +141,7 @@ struct worker_node {
   std::optional<std::int64_t> memory_mb;
   std::optional<std::int64_t> local_disk_gb;
   boost::json::object to_json() const;
-  static parse_result<worker_node> from_json(const boost::json::object&);
+  static rty::result<worker_node> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator: the payload ended (or could not start: code != 0, reason says why).
@@ -154,7 +151,7 @@ struct pilot_exit {
   int signal = 0;
   std::string reason;
   boost::json::object to_json() const;
-  static parse_result<pilot_exit> from_json(const boost::json::object&);
+  static rty::result<pilot_exit> from_json(const boost::json::object&);
 };
 
 // Coordinator → stub: the node's pilot has ended and there is work it can take: start pilot again
@@ -164,7 +161,7 @@ struct start_pilot {
   int attempt = 2;
   std::string reason;
   boost::json::object to_json() const;
-  static parse_result<start_pilot> from_json(const boost::json::object&);
+  static rty::result<start_pilot> from_json(const boost::json::object&);
 };
 
 // Coordinator → stub. drain=true: write the kill file and let pilot finish; false: stop pilot and exit,
@@ -176,7 +173,7 @@ struct stop {
   bool drain = false;
   int grace_s = 0;
   boost::json::object to_json() const;
-  static parse_result<stop> from_json(const boost::json::object&);
+  static rty::result<stop> from_json(const boost::json::object&);
 };
 
 // Both ways, then the sender closes the connection.
@@ -184,7 +181,7 @@ struct error {
   static constexpr std::string_view type = "error";
   std::string message;
   boost::json::object to_json() const;
-  static parse_result<error> from_json(const boost::json::object&);
+  static rty::result<error> from_json(const boost::json::object&);
 };
 
 // Coordinator → stub (version 3): run one merge transform on this node, whose pilot has ended
@@ -202,7 +199,7 @@ struct merge_run {
   std::string work_dir;
   std::string log_path;
   boost::json::object to_json() const;
-  static parse_result<merge_run> from_json(const boost::json::object&);
+  static rty::result<merge_run> from_json(const boost::json::object&);
 };
 
 // Stub → coordinator (version 3): how the merge_run for output_name/attempt ended. code/signal as
@@ -217,7 +214,7 @@ struct merge_result {
   int signal = 0;
   std::string reason;
   boost::json::object to_json() const;
-  static parse_result<merge_result> from_json(const boost::json::object&);
+  static rty::result<merge_result> from_json(const boost::json::object&);
 };
 
 // What each side may receive once the handshake is done, decoded by the "type" key into one of the
@@ -227,8 +224,8 @@ using stub_message =
     std::variant<heartbeat, ranges_request, ranges_update, ranges_cancel, ranges_return, job_update, worker_node,
                  pilot_exit, error, merge_result>;
 using coordinator_message = std::variant<heartbeat, ranges_reply, stop, start_pilot, error, merge_run>;
-parse_result<stub_message> decode_stub_message(const boost::json::object& message);
-parse_result<coordinator_message> decode_coordinator_message(const boost::json::object& message);
+rty::result<stub_message> decode_stub_message(const boost::json::object& message);
+rty::result<coordinator_message> decode_coordinator_message(const boost::json::object& message);
 
 // Frame a typed message.
 template <class Message>
@@ -243,8 +240,8 @@ inline boost::json::storage_ptr message_arena(std::size_t initial = 4096) {
 
 // Channel representation of the shared vocabulary (pilot's five keys for ranges).
 boost::json::object to_json(const rty::event_range& r, boost::json::storage_ptr sp = {});
-parse_result<rty::event_range> event_range_from_json(const boost::json::value& v);
+rty::result<rty::event_range> event_range_from_json(const boost::json::value& v);
 boost::json::object to_json(const rty::range_update& u, boost::json::storage_ptr sp = {});
-parse_result<rty::range_update> range_update_from_json(const boost::json::value& v);
+rty::result<rty::range_update> range_update_from_json(const boost::json::value& v);
 
 }  // namespace rty::protocol

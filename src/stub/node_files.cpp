@@ -61,28 +61,17 @@ void pilot_dir_guard::batch::forget() {
   rel_.clear();
 }
 
-std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::string& why) const {
-  return check(path, why, nullptr);
-}
+rty::result<std::string> pilot_dir_guard::check(const std::string& path) const { return check(path, nullptr); }
 
-std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::string& why, batch* cache) const {
+rty::result<std::string> pilot_dir_guard::check(const std::string& path, batch* cache) const {
   if (cache) cache->last_ = {};
-  if (path.empty()) {
-    why = "no output path";
-    return std::nullopt;
-  }
-  if (!error_.empty()) {
-    why = error_;
-    return std::nullopt;
-  }
+  if (path.empty()) return rty::fail("no output path");
+  if (!error_.empty()) return rty::fail(error_);
   const std::string full = path.front() == '/' ? path : dir_ + "/" + path;
   const auto slash = full.rfind('/');
   const std::string parent = slash == 0 ? "/" : full.substr(0, slash);
   const std::string name = full.substr(slash + 1);
-  if (name.empty() || name == "." || name == "..") {
-    why = "'" + path + "' does not name a file";
-    return std::nullopt;
-  }
+  if (name.empty() || name == "." || name == "..") return rty::fail("'" + path + "' does not name a file");
   // Fast path, once per range: a path spelled under the pilot directory is resolved by the kernel
   // beneath it in one call, instead of realpath's system call per path component.
   std::string rel;
@@ -98,59 +87,56 @@ std::optional<std::string> pilot_dir_guard::check(const std::string& path, std::
       struct stat st {};
       const bool special = ::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode);
       if (!cache) ::close(fd);
-      if (special) {
-        why = "'" + path + "' is not a regular file (a symlink or special file): refused";
-        return std::nullopt;
-      }
+      if (special) return rty::fail("'" + path + "' is not a regular file (a symlink or special file): refused");
       if (cache) cache->last_ = {fd, name};
       return (rel == "." ? root_ : root_ + "/" + rel) + "/" + name;  // may not exist: a repeated update
     }
     if (errno != EXDEV && errno != ELOOP && errno != EAGAIN && errno != ENOSYS && errno != EPERM) {
-      why = "directory of '" + path + "': " + std::strerror(errno);
-      return std::nullopt;
+      return rty::fail("directory of '" + path + "': " + std::strerror(errno));
     }
     // The kernel refused to leave the directory (which an absolute symlink back into it also does),
     // raced a rename (EAGAIN), or has no openat2 (before 5.6, or a seccomp filter): resolve it the long
     // way, which decides.
   }
-  return check_resolved(path, parent, name, why);
+  return check_resolved(path, parent, name);
 }
 
-std::optional<std::string> pilot_dir_guard::check_resolved(const std::string& path, const std::string& parent,
-                                                           const std::string& name, std::string& why) const {
+rty::result<std::string> pilot_dir_guard::check_resolved(const std::string& path, const std::string& parent,
+                                                         const std::string& name) const {
   char resolved_dir[PATH_MAX];
   if (!::realpath(parent.c_str(), resolved_dir)) {
-    why = "directory of '" + path + "': " + std::strerror(errno);
-    return std::nullopt;
+    return rty::fail("directory of '" + path + "': " + std::strerror(errno));
   }
   const std::string dir = resolved_dir;
   if (dir != root_ && dir.compare(0, root_.size() + 1, root_ + "/") != 0) {
-    why = "'" + path + "' is outside this node's pilot directory " + root_ + ": refused";
-    return std::nullopt;
+    return rty::fail("'" + path + "' is outside this node's pilot directory " + root_ + ": refused");
   }
   struct stat st {};
   const std::string resolved = dir + "/" + name;
   if (::lstat(resolved.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    why = "'" + path + "' is not a regular file (a symlink or special file): refused";
-    return std::nullopt;
+    return rty::fail("'" + path + "' is not a regular file (a symlink or special file): refused");
   }
   return resolved;  // may not exist any more: a repeated update for a file already moved
 }
 
-std::optional<std::string> check_pilot_output(const std::string& path, const std::string& pilot_dir, std::string& why) {
-  return pilot_dir_guard(pilot_dir).check(path, why);
+rty::result<std::string> check_pilot_output(const std::string& path, const std::string& pilot_dir) {
+  return pilot_dir_guard(pilot_dir).check(path);
 }
 
-bool storage_refused(int error) { return error == ENOSPC || error == EDQUOT || error == EROFS; }
-
-std::optional<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id,
-                                       std::string& why, int* error) {
-  return move_output(src, checked_at{}, task_dir, -1, node_id, why, error);
+bool storage_refused(std::error_code error) {
+  return error == std::errc::no_space_on_device || error == std::errc::read_only_file_system ||
+         error == std::error_condition(EDQUOT, std::generic_category());  // no std::errc for EDQUOT
 }
 
-std::optional<std::string> move_output(const std::string& src, const checked_at& from, const std::string& task_dir,
-                                       int task_fd, const std::string& node_id, std::string& why, int* error) {
-  if (error) *error = 0;
+rty::result<std::string> move_output(const std::string& src, const std::string& task_dir, const std::string& node_id) {
+  return move_output(src, checked_at{}, task_dir, -1, node_id);
+}
+
+rty::result<std::string> move_output(const std::string& src, const checked_at& from, const std::string& task_dir,
+                                     int task_fd, const std::string& node_id) {
+  const auto failed = [](int err, std::string message) {
+    return rty::fail(std::error_code(err, std::generic_category()), std::move(message));
+  };
   // Plain system calls, checked by their result rather than stat'ed first: this runs once per range.
   const auto slash = src.rfind('/');
   const std::string base = slash == std::string::npos ? src : src.substr(slash + 1);
@@ -177,35 +163,23 @@ std::optional<std::string> move_output(const std::string& src, const checked_at&
     // in its place: anyone who can guess a name (another node's output, a forged update, issue 13) would
     // get it counted for a range nobody simulated. A repeated update is stopped earlier, by the ranges
     // broker, which forwards each range's result once.
-    why = "output file '" + src + "' does not exist";
-    if (error) *error = ENOENT;
-    return std::nullopt;
+    return failed(ENOENT, "output file '" + src + "' does not exist");
   }
   if (err == EINVAL || err == ENOSYS) {  // filesystem without RENAME_NOREPLACE (some parallel filesystems)
     struct stat st {};
-    if (::stat(dest.c_str(), &st) == 0) {
-      why = "'" + dest + "' already exists";
-      if (error) *error = EEXIST;
-      return std::nullopt;
-    }
+    if (::stat(dest.c_str(), &st) == 0) return failed(EEXIST, "'" + dest + "' already exists");
     if (::rename(src.c_str(), dest.c_str()) == 0) return dest;
     err = errno;
   }
-  if (err != EXDEV) {
-    why = "cannot move '" + src + "' to '" + dest + "': " + std::strerror(err);
-    if (error) *error = err;
-    return std::nullopt;
-  }
+  if (err != EXDEV) return failed(err, "cannot move '" + src + "' to '" + dest + "': " + std::strerror(err));
   std::error_code ec;  // another filesystem: copy, then remove
   fs::copy_file(src, dest, fs::copy_options::none, ec);
   if (ec) {
-    why = "cannot copy '" + src + "' to '" + dest + "': " + ec.message();
-    if (error) *error = ec.value();
     if (ec.value() != EEXIST) {
       std::error_code rm;
       fs::remove(dest, rm);  // a half-written copy must not take the name of a later attempt
     }
-    return std::nullopt;
+    return rty::fail(ec, "cannot copy '" + src + "' to '" + dest + "': " + ec.message());
   }
   fs::remove(src, ec);
   return dest;

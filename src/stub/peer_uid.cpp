@@ -11,24 +11,29 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "common/file_util.hpp"
 
 namespace rty::stub {
 
 namespace {
-int open_diag_socket(std::string& why) {
+rty::result<int> open_diag_socket() {
   const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) why = std::string("sock_diag socket: ") + std::strerror(errno);
+  if (fd < 0) return rty::fail(std::string("sock_diag socket: ") + std::strerror(errno));
   return fd;
 }
 }  // namespace
 
-std::optional<uid_t> tcp_peer_uid_netlink(const sockaddr_in& peer, const sockaddr_in& self, std::string& why,
-                                          int diag_fd) {
+rty::result<uid_t> tcp_peer_uid_netlink(const sockaddr_in& peer, const sockaddr_in& self, int diag_fd) {
   const bool own = diag_fd < 0;
-  const int fd = own ? open_diag_socket(why) : diag_fd;
-  if (fd < 0) return std::nullopt;
+  int fd = diag_fd;
+  if (own) {
+    auto opened = open_diag_socket();
+    if (!opened) return opened.error();
+    fd = *opened;
+  }
   const auto done = [&] {
     if (own) ::close(fd);
   };
@@ -52,11 +57,10 @@ std::optional<uid_t> tcp_peer_uid_netlink(const sockaddr_in& peer, const sockadd
   msg.req.id.idiag_cookie[0] = msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  std::optional<uid_t> uid;
   if (::sendto(fd, &msg, sizeof msg, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) < 0) {
-    why = std::string("sock_diag send: ") + std::strerror(errno);
+    auto failed = rty::fail(std::string("sock_diag send: ") + std::strerror(errno));
     done();
-    return std::nullopt;
+    return failed;
   }
   // The kernel answers within sendto: the answer is normally there at once. The poll only guards
   // against a filter that swallows the request.
@@ -65,12 +69,13 @@ std::optional<uid_t> tcp_peer_uid_netlink(const sockaddr_in& peer, const sockadd
   if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 1000) <= 0) {
-      why = "sock_diag: no answer";
       done();
-      return std::nullopt;
+      return rty::fail("sock_diag: no answer");
     }
     got = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
   }
+  std::optional<uid_t> uid;
+  std::string why;
   if (got < 0) why = std::string("sock_diag receive: ") + std::strerror(errno);
   int len = got > 0 ? static_cast<int>(got) : 0;
   for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
@@ -87,23 +92,25 @@ std::optional<uid_t> tcp_peer_uid_netlink(const sockaddr_in& peer, const sockadd
     }
   }
   done();
-  if (!uid && why.empty()) why = "sock_diag: no such socket";
-  return uid;
+  if (uid) return *uid;
+  return rty::fail(why.empty() ? "sock_diag: no such socket" : why);
 }
 
 peer_uid_finder::~peer_uid_finder() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::optional<uid_t> peer_uid_finder::operator()(const sockaddr_in& peer, const sockaddr_in& self, std::string& why) {
-  if (fd_ < 0) fd_ = open_diag_socket(why);
+rty::result<uid_t> peer_uid_finder::operator()(const sockaddr_in& peer, const sockaddr_in& self) {
+  if (fd_ < 0) {
+    if (auto opened = open_diag_socket()) fd_ = *opened;
+  }
   if (fd_ >= 0) {
-    if (auto uid = tcp_peer_uid_netlink(peer, self, why, fd_)) return uid;
+    if (auto uid = tcp_peer_uid_netlink(peer, self, fd_)) return uid;
     // A stale answer or a broken socket must not poison the next lookup: start afresh.
     ::close(fd_);
     fd_ = -1;
   }
-  return tcp_peer_uid(peer, self, why);  // a socket of its own, then /proc/net/tcp
+  return tcp_peer_uid(peer, self);  // a socket of its own, then /proc/net/tcp
 }
 
 namespace {
@@ -152,17 +159,14 @@ std::optional<uid_t> tcp_peer_uid_proc(std::string_view text, const sockaddr_in&
   return std::nullopt;
 }
 
-std::optional<uid_t> tcp_peer_uid(const sockaddr_in& peer, const sockaddr_in& self, std::string& why) {
-  if (auto uid = tcp_peer_uid_netlink(peer, self, why)) return uid;
+rty::result<uid_t> tcp_peer_uid(const sockaddr_in& peer, const sockaddr_in& self) {
+  auto uid = tcp_peer_uid_netlink(peer, self);
+  if (uid) return uid;
   std::string what;
   auto text = file::read_all("/proc/net/tcp", &what);
-  if (!text) {
-    why += "; " + what;
-    return std::nullopt;
-  }
-  if (auto uid = tcp_peer_uid_proc(*text, peer, self)) return uid;
-  why += "; not in /proc/net/tcp either";
-  return std::nullopt;
+  if (!text) return rty::fail(uid.error().message() + "; " + what);
+  if (auto from_proc = tcp_peer_uid_proc(*text, peer, self)) return *from_proc;
+  return rty::fail(uid.error().message() + "; not in /proc/net/tcp either");
 }
 
 }  // namespace rty::stub

@@ -19,19 +19,19 @@
 #include <sys/types.h>
 
 #include <optional>
-#include <string>
 #include <string_view>
+
+#include "common/error.hpp"
 
 namespace rty::stub {
 
 // uid owning the IPv4 TCP socket `peer` that is connected to our socket `self` (both in network byte
-// order, as accept/getsockname give them). nullopt with `why` when it cannot be found out.
-std::optional<uid_t> tcp_peer_uid(const sockaddr_in& peer, const sockaddr_in& self, std::string& why);
+// order, as accept/getsockname give them). The error says why it cannot be found out.
+rty::result<uid_t> tcp_peer_uid(const sockaddr_in& peer, const sockaddr_in& self);
 
 // The two lookups on their own (tests; tcp_peer_uid tries netlink, then /proc). `diag_fd`: a
 // NETLINK_SOCK_DIAG socket to reuse (peer_uid_finder keeps one), or -1 for one of its own.
-std::optional<uid_t> tcp_peer_uid_netlink(const sockaddr_in& peer, const sockaddr_in& self, std::string& why,
-                                          int diag_fd = -1);
+rty::result<uid_t> tcp_peer_uid_netlink(const sockaddr_in& peer, const sockaddr_in& self, int diag_fd = -1);
 
 // The lookup as the pilot port does it on every connection (pilot3's curl opens one per request):
 // one netlink socket for the stub's life, so a lookup costs two system calls, not seven.
@@ -41,7 +41,7 @@ class peer_uid_finder {
   peer_uid_finder(const peer_uid_finder&) = delete;
   peer_uid_finder& operator=(const peer_uid_finder&) = delete;
   ~peer_uid_finder();
-  std::optional<uid_t> operator()(const sockaddr_in& peer, const sockaddr_in& self, std::string& why);
+  rty::result<uid_t> operator()(const sockaddr_in& peer, const sockaddr_in& self);
 
  private:
   int fd_ = -1;

@@ -144,7 +144,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     channel_ = std::make_shared<net::channel>(std::move(socket), protocol::default_max_frame);
     auto first = co_await channel_->receive();
     if (!first) {
-      cut = "closed before the challenge: " + first.error();
+      cut = "closed before the challenge: " + first.error().message();
       co_return handshake_result::cut;
     }
     protocol::hello identity;
@@ -153,34 +153,39 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     ::gethostname(host, sizeof host - 1);
     identity.host = host;
     identity.pid = static_cast<std::int64_t>(::getpid());
-    protocol::stub_handshake handshake(opts_.secret, std::move(identity), protocol::make_nonce());
+    auto nonce = protocol::make_nonce();
+    if (!nonce) {
+      RTY_LOG(critical, component()) << "cannot authenticate to the coordinator: " << nonce.error();
+      co_return handshake_result::failed;
+    }
+    protocol::stub_handshake handshake(opts_.secret, std::move(identity), std::move(*nonce));
     auto hello = handshake.on_challenge(*first);
     if (!hello) {
-      RTY_LOG(critical, component()) << "bad challenge from coordinator " << channel_->peer() << ": " << log::escape(hello.error());
+      RTY_LOG(critical, component()) << "bad challenge from coordinator " << channel_->peer() << ": " << log::escape(hello.error().message());
       co_return handshake_result::failed;
     }
     channel_->send(hello->to_json());
     auto second = co_await channel_->receive();
     if (!second) {
-      cut = "closed before the coordinator proved itself: " + second.error();
+      cut = "closed before the coordinator proved itself: " + second.error().message();
       co_return handshake_result::cut;
     }
     // Nothing the peer sends is used before it has proven the run's secret: a process that listens on
     // the coordinator's address (raythenad gone, a spoofed headip) cannot start anything here.
     auto keys = handshake.on_accepted(*second);
     if (!keys) {
-      RTY_LOG(critical, component()) << "coordinator " << channel_->peer() << ": " << log::escape(keys.error());
+      RTY_LOG(critical, component()) << "coordinator " << channel_->peer() << ": " << log::escape(keys.error().message());
       co_return handshake_result::failed;
     }
     channel_->secure(keys->stub_to_coordinator, keys->coordinator_to_stub);
     auto third = co_await channel_->receive();
     if (!third) {
-      cut = "closed before the welcome: " + third.error();
+      cut = "closed before the welcome: " + third.error().message();
       co_return handshake_result::cut;
     }
     if (auto type = protocol::message_type(*third); type && *type == protocol::error::type) {
       auto err = protocol::error::from_json(*third);
-      RTY_LOG(critical, component()) << "coordinator refused this stub: " << (err ? err->message : err.error());
+      RTY_LOG(critical, component()) << "coordinator refused this stub: " << (err ? err->message : err.error().message());
       co_return handshake_result::failed;
     }
     auto welcome = protocol::welcome::from_json(*third);
@@ -199,13 +204,13 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     for (;;) {
       auto msg = co_await channel_->receive();
       if (!msg) {
-        channel_lost(msg.error());
+        channel_lost(msg.error().message());
         co_return;
       }
       last_rx_ = std::chrono::steady_clock::now();
       auto decoded = protocol::decode_coordinator_message(*msg);
       if (!decoded) {
-        RTY_LOG(error, component()) << "ignoring a message from the coordinator: " << log::escape(decoded.error());
+        RTY_LOG(error, component()) << "ignoring a message from the coordinator: " << log::escape(decoded.error().message());
         continue;
       }
       std::visit([this](auto& m) { on(std::move(m)); }, *decoded);
@@ -658,15 +663,14 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     boost::system::error_code lec;
     if (!listen_endpoint_) listen_endpoint_ = acceptor_->local_endpoint(lec);
     const tcp::endpoint local = listen_endpoint_.value_or(tcp::endpoint{});
-    std::string why;
-    std::optional<uid_t> uid;
-    if (!lec && remote.protocol() == tcp::v4() && local.protocol() == tcp::v4()) {
+    rty::result<uid_t> uid = rty::fail("not IPv4");
+    if (lec) {
+      uid = rty::fail(lec.message());
+    } else if (remote.protocol() == tcp::v4() && local.protocol() == tcp::v4()) {
       sockaddr_in peer{}, self{};
       std::memcpy(&peer, remote.data(), sizeof peer);
       std::memcpy(&self, local.data(), sizeof self);
-      uid = find_peer_uid_(peer, self, why);
-    } else {
-      why = lec ? lec.message() : "not IPv4";
+      uid = find_peer_uid_(peer, self);
     }
     if (uid && *uid == euid_) return true;
     if (auto v = http_refusals_.event(std::chrono::steady_clock::now()); v.log) {
@@ -676,7 +680,7 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
                                       << v.note();
       else
         RTY_LOG(warning, component()) << "refused a pilot-port connection whose owner cannot be found out ("
-                                      << why << ")" << v.note();
+                                      << uid.error() << ")" << v.note();
     }
     boost::system::error_code cec;
     socket.close(cec);
@@ -953,10 +957,10 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
   // What the update filter asks of the stub: move outputs, send, and the log lines.
   struct update_io final : update_sink {
     explicit update_io(stub& s) : s_(s), outputs_(*s.output_guard_) {}
-    std::optional<std::string> store_output(const std::string& path, std::string& why, int& error) override {
-      auto checked = outputs_.check(path, why);
-      return checked ? move_output(*checked, outputs_.last(), s_.task_dir_, s_.task_fd_, s_.opts_.node_id, why, &error)
-                     : std::nullopt;
+    rty::result<std::string> store_output(const std::string& path) override {
+      auto checked = outputs_.check(path);
+      if (!checked) return checked;
+      return move_output(*checked, outputs_.last(), s_.task_dir_, s_.task_fd_, s_.opts_.node_id);
     }
     bool forward(const protocol::ranges_update& update) override {
       return s_.send(update.to_json(protocol::message_arena()));

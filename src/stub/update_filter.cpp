@@ -21,19 +21,17 @@ int filter_updates(ranges_broker& broker, std::vector<rty::range_update> updates
       forward.updates.push_back(std::move(u));
       continue;
     }
-    std::string why;
-    int error = 0;
-    auto moved = sink.store_output(u.path, why, error);
-    if (!moved && storage_refused(error)) {
+    auto moved = sink.store_output(u.path);
+    if (!moved && storage_refused(moved.error().code())) {
       // Not the range's fault: reporting it failed would spend one of its attempts. It stays leased to
       // this node and goes back to the others when this node ends.
-      sink.withheld(u.range_id, why);
+      sink.withheld(u.range_id, moved.error().message());
       broker.still_outstanding(u.range_id);  // pilot may report it again
       withheld = true;
       continue;
     }
     if (!moved) {
-      sink.output_failed(u.range_id, why);
+      sink.output_failed(u.range_id, moved.error().message());
       u.status = range_status::failed;
       u.path.clear();
     } else {

@@ -9,10 +9,10 @@
 //     read-only): then the range is not reported, stays with the node, and pilot hears 500;
 //   - with the coordinator unreachable, or a frame that cannot be sent, nothing is recorded: 500, and
 //     pilot may report again.
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "common/event_range.hpp"
 #include "protocol/messages.hpp"
 #include "stub/ranges_broker.hpp"
@@ -22,9 +22,9 @@ namespace rty::stub {
 class update_sink {
  public:
   virtual ~update_sink() = default;
-  // Moves a finished range's output: its path in the task directory, or nullopt with why and errno (0
-  // when no system call failed).
-  virtual std::optional<std::string> store_output(const std::string& path, std::string& why, int& error) = 0;
+  // Moves a finished range's output: its path in the task directory, or an error whose code is the
+  // failing call's errno (none when no system call failed; storage_refused() tells the storage's fault).
+  virtual rty::result<std::string> store_output(const std::string& path) = 0;
   virtual bool forward(const protocol::ranges_update& update) = 0;  // false: not sent
   // For the log:
   virtual void unreachable() = 0;                                   // the coordinator is gone: refused

@@ -210,10 +210,9 @@ fetched fetch_status(const std::string& workdir, double timeout_s) {
   }
   std::string line = text->substr(0, text->find('\n'));
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  std::string url_error;
-  auto url = parse_http_url(line, &url_error);
+  auto url = parse_http_url(line);
   if (!url) {
-    f.error = path + ": " + url_error;
+    f.error = path + ": " + url.error().message();
     return f;
   }
   auto timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
@@ -380,10 +379,9 @@ std::string format_run_rows(const std::vector<run_row>& rows) {
   return o.str();
 }
 
-std::optional<http_url> parse_http_url(std::string_view text, std::string* error) {
-  auto fail = [&](std::string why) -> std::optional<http_url> {
-    if (error) *error = "expected one line http://HOST:PORT, got '" + std::string(text) + "' (" + why + ")";
-    return std::nullopt;
+rty::result<http_url> parse_http_url(std::string_view text) {
+  auto fail = [&](std::string why) {
+    return rty::fail("expected one line http://HOST:PORT, got '" + std::string(text) + "' (" + why + ")");
   };
   constexpr std::string_view scheme = "http://";
   if (!text.starts_with(scheme)) return fail("not an http:// URL");

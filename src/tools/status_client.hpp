@@ -4,12 +4,12 @@
 // a summary for shifters, or the raw JSON.
 #include <boost/json/object.hpp>
 
+#include "common/error.hpp"
 #include "common/run_registry.hpp"
 #include "coordinator/status_report.hpp"
 
 #include <chrono>
 #include <iosfwd>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,8 +23,8 @@ struct http_url {
   std::string port;  // "80" when not given
 };
 
-// "http://HOST[:PORT][/]" ("[v6addr]" accepted). nullopt with `error` explaining what was expected.
-std::optional<http_url> parse_http_url(std::string_view text, std::string* error);
+// "http://HOST[:PORT][/]" ("[v6addr]" accepted). The error explains what was expected.
+rty::result<http_url> parse_http_url(std::string_view text);
 
 struct http_get_result {
   enum class failure { none, refused, timeout, other };

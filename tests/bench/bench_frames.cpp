@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(argv[i + 1]);
   }
   const auto f = make(batch);
-  const auto keys = p::derive_session_keys(p::make_secret(), p::make_nonce(), p::make_nonce(), "nid00001");
+  const auto keys = p::derive_session_keys(p::make_secret().value(), p::make_nonce().value(), p::make_nonce().value(), "nid00001");
   const std::string plain_update = p::encode_frame(f.update);
 
   // The stub's side, once: a stream of sealed updates the coordinator will verify.
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
       in.feed(sealed ? sealed_updates[static_cast<std::size_t>(i)] : plain_update);
       auto m = in.next();
       if (!m || !*m) {
-        std::fprintf(stderr, "bench_frames: decode failed: %s\n", m ? "incomplete" : m.error().c_str());
+        std::fprintf(stderr, "bench_frames: decode failed: %s\n", m ? "incomplete" : m.error().message().c_str());
         std::exit(1);
       }
       sink += (**m).size();

@@ -121,7 +121,7 @@ class node : public std::enable_shared_from_this<node> {
       for (;;) {
         auto m = decoder_.next();
         if (!m) {
-          on_closed("bad frame: " + m.error());
+          on_closed("bad frame: " + m.error().message());
           co_return;
         }
         if (!*m) break;
@@ -161,14 +161,14 @@ class node : public std::enable_shared_from_this<node> {
       h.node_id = id_;
       h.host = "scalehost";
       h.pid = 100000 + index_;
-      handshake_.emplace(secret_, std::move(h), rty::protocol::make_nonce());
+      handshake_.emplace(secret_, std::move(h), rty::protocol::make_nonce().value());
       auto hello = handshake_->on_challenge(m);
-      if (!hello) return on_closed(hello.error());
+      if (!hello) return on_closed(hello.error().message());
       send(hello->to_json());
     } else if (*type == "accepted" || (*type == "error" && handshake_)) {
       auto keys = handshake_->on_accepted(m);
       handshake_.reset();
-      if (!keys) return on_closed(keys.error());
+      if (!keys) return on_closed(keys.error().message());
       sealer_.emplace(keys->stub_to_coordinator);
       decoder_.require_mac(keys->coordinator_to_stub);
       decoder_.set_max_frame(rty::protocol::default_max_frame);

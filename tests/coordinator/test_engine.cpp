@@ -31,13 +31,6 @@ using namespace rty::coordinator;
 
 namespace {
 
-// result<T, std::string> has no value(): unwrap with a test requirement instead.
-template <class R>
-auto must(R r) {
-  BOOST_REQUIRE_MESSAGE(r.has_value(), "unexpected error result");
-  return std::move(*r);
-}
-
 std::string lfn(int i) { return rty::test::numbered_file("EVNT.40000000", i); }
 std::string rid(int i, int n) { return lfn(i) + "-" + std::to_string(n); }
 
@@ -84,12 +77,12 @@ struct recording_io : engine_io {
   std::vector<bj::object> to(conn_id to, std::string_view type) const {
     std::vector<bj::object> out;
     for (auto& m : sent)
-      if (m.to == to && must(protocol::message_type(m.message)) == type) out.push_back(m.message);
+      if (m.to == to && protocol::message_type(m.message).value() == type) out.push_back(m.message);
     return out;
   }
   std::vector<protocol::ranges_reply> replies(conn_id c) const {
     std::vector<protocol::ranges_reply> out;
-    for (auto& m : to(c, protocol::ranges_reply::type)) out.push_back(must(protocol::ranges_reply::from_json(m)));
+    for (auto& m : to(c, protocol::ranges_reply::type)) out.push_back(protocol::ranges_reply::from_json(m).value());
     return out;
   }
 };
@@ -225,8 +218,8 @@ BOOST_AUTO_TEST_CASE(welcome_carries_per_node_actor_dir_and_the_patched_job) {
   auto b = f.io.to(2, protocol::welcome::type);
   BOOST_REQUIRE_EQUAL(a.size(), 1u);
   BOOST_REQUIRE_EQUAL(b.size(), 1u);
-  auto wa = must(protocol::welcome::from_json(a[0]));
-  auto wb = must(protocol::welcome::from_json(b[0]));
+  auto wa = protocol::welcome::from_json(a[0]).value();
+  auto wb = protocol::welcome::from_json(b[0]).value();
   BOOST_TEST(wa.node_index == 0);
   BOOST_TEST(wb.node_index == 1);
   BOOST_TEST(wa.settings.at("actor_dir").as_string() == (f.dir / "work" / "6000000001" / "nodeA").string());
@@ -247,7 +240,7 @@ BOOST_AUTO_TEST_CASE(a_node_id_that_is_a_path_is_refused) {
     BOOST_TEST(f.io.to(c, protocol::welcome::type).empty());
     auto errors = f.io.to(c, protocol::error::type);
     BOOST_REQUIRE_EQUAL(errors.size(), 1u);
-    BOOST_TEST(must(protocol::error::from_json(errors[0])).message.find("node id") != std::string::npos);
+    BOOST_TEST(protocol::error::from_json(errors[0]).value().message.find("node id") != std::string::npos);
   }
   BOOST_TEST((f.io.closed == std::vector<conn_id>{1, 2, 3}));
   BOOST_TEST(f.eng->nodes().empty());
@@ -392,7 +385,7 @@ BOOST_AUTO_TEST_CASE(drain_answers_every_pending_request_and_tells_stubs_to_drai
   for (conn_id c : {1, 2}) {
     auto stops = f.io.to(c, protocol::stop::type);
     BOOST_REQUIRE_EQUAL(stops.size(), 1u);
-    BOOST_TEST(must(protocol::stop::from_json(stops[0])).drain);
+    BOOST_TEST(protocol::stop::from_json(stops[0]).value().drain);
   }
   f.request(2, 4, 4);
   BOOST_TEST(f.io.replies(2).back().no_more);
@@ -732,7 +725,7 @@ BOOST_AUTO_TEST_CASE(the_last_range_failing_after_every_pilot_got_empty_gets_a_n
   f.advance(std::chrono::milliseconds(1));
   BOOST_TEST(f.starts(1) + f.starts(2) == 1u);  // one range: one new pilot, not one per idle node
   const conn_id c = f.starts(2) ? 2 : 1;
-  auto start = must(protocol::start_pilot::from_json(f.io.to(c, protocol::start_pilot::type).at(0)));
+  auto start = protocol::start_pilot::from_json(f.io.to(c, protocol::start_pilot::type).at(0)).value();
   BOOST_TEST(start.attempt == 2);
   f.request(c, 9, 4);
   auto r = f.io.replies(c).back();
@@ -743,7 +736,7 @@ BOOST_AUTO_TEST_CASE(the_last_range_failing_after_every_pilot_got_empty_gets_a_n
   // the job has no range left: nodes without a pilot are let go
   const conn_id other = c == 1 ? 2 : 1;
   BOOST_TEST(f.io.to(other, protocol::stop::type).size() == 1u);
-  BOOST_TEST(!must(protocol::stop::from_json(f.io.to(other, protocol::stop::type).at(0))).drain);
+  BOOST_TEST(!protocol::stop::from_json(f.io.to(other, protocol::stop::type).at(0)).value().drain);
 }
 
 BOOST_AUTO_TEST_CASE(restarts_back_off_and_are_bounded_without_progress) {
@@ -764,7 +757,7 @@ BOOST_AUTO_TEST_CASE(restarts_back_off_and_are_bounded_without_progress) {
   }
   BOOST_TEST((waited == std::vector<int>{1000, 2000, 4000}));  // payload.pilotrestarts = 3, doubling
   BOOST_TEST(f.eng->draining());  // nobody can take the 4 ready ranges: the run drains (exit 3)
-  BOOST_TEST(must(protocol::stop::from_json(f.io.to(1, protocol::stop::type).back())).drain);
+  BOOST_TEST(protocol::stop::from_json(f.io.to(1, protocol::stop::type).back()).value().drain);
   f.eng->node_lost(1, "EOF");
   BOOST_TEST((f.eng->outcome() == run_outcome::drained));
 }
@@ -1019,7 +1012,7 @@ struct remote_fixture : fixture {
   }
   std::vector<protocol::stop> stops(conn_id c) const {
     std::vector<protocol::stop> out;
-    for (auto& m : io.to(c, protocol::stop::type)) out.push_back(must(protocol::stop::from_json(m)));
+    for (auto& m : io.to(c, protocol::stop::type)) out.push_back(protocol::stop::from_json(m).value());
     return out;
   }
 };

@@ -484,12 +484,11 @@ BOOST_AUTO_TEST_CASE(status_url_names_a_host_the_login_node_can_reach) {
   BOOST_TEST(status_url_for("0.0.0.0", 8090, std::string(300, 'a')) == "http://127.0.0.1:8090");
   // What is written is what `raythenad status` reads back.
   for (auto url : {status_url_for("0.0.0.0", 8090, "nid001"), status_url_for("fd00::7", 1, "x")}) {
-    std::string error;
-    auto parsed = tools::parse_http_url(url, &error);
-    BOOST_TEST_REQUIRE(parsed.has_value(), error);
+    auto parsed = tools::parse_http_url(url);
+    BOOST_TEST_REQUIRE(parsed.has_value(), parsed.error().message());
   }
-  BOOST_TEST(tools::parse_http_url(status_url_for("0.0.0.0", 8090, "nid001"), nullptr)->host == "nid001");
-  BOOST_TEST(tools::parse_http_url(status_url_for("fd00::7", 1, "x"), nullptr)->host == "fd00::7");
+  BOOST_TEST(tools::parse_http_url(status_url_for("0.0.0.0", 8090, "nid001"))->host == "nid001");
+  BOOST_TEST(tools::parse_http_url(status_url_for("fd00::7", 1, "x"))->host == "fd00::7");
 }
 
 }  // namespace rty::coordinator

@@ -24,7 +24,7 @@ template <class Message>
 void round_trip(const boost::json::object& o) {
   auto m = Message::from_json(o);
   if (!m) {
-    RTY_FUZZ_CHECK(!m.error().empty(), "from_json error without a message");
+    RTY_FUZZ_CHECK(!m.error().message().empty(), "from_json error without a message");
     return;
   }
   const boost::json::object first = m->to_json();
@@ -32,9 +32,9 @@ void round_trip(const boost::json::object& o) {
   again.feed(p::encode(*m));
   auto decoded = again.next();
   RTY_FUZZ_CHECK(decoded && *decoded, "re-encoded message does not decode: " +
-                                          (decoded ? std::string("incomplete") : decoded.error()));
+                                          (decoded ? std::string("incomplete") : decoded.error().message()));
   auto m2 = Message::from_json(**decoded);
-  RTY_FUZZ_CHECK(m2, "re-encoded message does not parse: " + (m2 ? std::string() : m2.error()));
+  RTY_FUZZ_CHECK(m2, "re-encoded message does not parse: " + (m2 ? std::string() : m2.error().message()));
   RTY_FUZZ_CHECK(boost::json::serialize(m2->to_json()) == boost::json::serialize(first),
                  "round trip changed the message: " + boost::json::serialize(first));
 }

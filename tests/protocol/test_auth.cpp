@@ -52,13 +52,13 @@ BOOST_AUTO_TEST_CASE(hmac_rfc4231_vectors) {
 }
 
 BOOST_AUTO_TEST_CASE(random_material_is_hex_and_fresh) {
-  const auto s = make_secret();
-  const auto n = make_nonce();
+  const auto s = make_secret().value();
+  const auto n = make_nonce().value();
   BOOST_TEST(s.size() == 64u);
   BOOST_TEST(n.size() == 32u);
   BOOST_TEST(s.find_first_not_of("0123456789abcdef") == std::string::npos);
   std::set<std::string> seen;
-  for (int i = 0; i < 100; ++i) seen.insert(make_nonce());
+  for (int i = 0; i < 100; ++i) seen.insert(make_nonce().value());
   BOOST_TEST(seen.size() == 100u);
 }
 

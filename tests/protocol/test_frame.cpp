@@ -80,8 +80,8 @@ BOOST_AUTO_TEST_CASE(oversized_frame_fails_at_the_header_and_stays_failed) {
   d.feed(std::string("\0\0\0\x65", 4));
   auto r = d.next();
   BOOST_TEST_REQUIRE(!r.has_value());
-  BOOST_TEST(r.error().find("101") != std::string::npos);
-  BOOST_TEST(r.error().find("100") != std::string::npos);
+  BOOST_TEST(r.error().message().find("101") != std::string::npos);
+  BOOST_TEST(r.error().message().find("100") != std::string::npos);
   BOOST_TEST(d.failed());
   // A valid frame afterwards does not revive the decoder.
   d.feed(encode_frame(json::object{{"type", "heartbeat"}}));
@@ -95,8 +95,8 @@ BOOST_AUTO_TEST_CASE(default_limit_is_16_mib) {
   d.feed(std::string("\x01\x00\x00\x01", 4));
   auto r = d.next();
   BOOST_TEST_REQUIRE(!r.has_value());
-  BOOST_TEST(r.error().find("16777217") != std::string::npos);
-  BOOST_TEST(r.error().find("16777216") != std::string::npos);
+  BOOST_TEST(r.error().message().find("16777217") != std::string::npos);
+  BOOST_TEST(r.error().message().find("16777216") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(garbage_is_an_error) {
@@ -104,7 +104,7 @@ BOOST_AUTO_TEST_CASE(garbage_is_an_error) {
   d.feed(raw_frame("GET / HTTP/1.1"));
   auto r = d.next();
   BOOST_TEST_REQUIRE(!r.has_value());
-  BOOST_TEST(r.error().find("not valid JSON") != std::string::npos);
+  BOOST_TEST(r.error().message().find("not valid JSON") != std::string::npos);
   BOOST_TEST(!d.next().has_value());
 
   // An HTTP client talking to the channel port: "GET " read as a length is far beyond the limit.
@@ -112,7 +112,7 @@ BOOST_AUTO_TEST_CASE(garbage_is_an_error) {
   http.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   auto h = http.next();
   BOOST_TEST_REQUIRE(!h.has_value());
-  BOOST_TEST(h.error().find("exceeds the limit") != std::string::npos);
+  BOOST_TEST(h.error().message().find("exceeds the limit") != std::string::npos);
 
   frame_decoder empty;
   empty.feed(raw_frame(""));
@@ -129,14 +129,14 @@ BOOST_AUTO_TEST_CASE(not_an_object_or_no_type) {
     d.feed(raw_frame(body));
     auto r = d.next();
     BOOST_TEST_REQUIRE(!r.has_value(), body);
-    BOOST_TEST(r.error().find("not an object") != std::string::npos, r.error());
+    BOOST_TEST(r.error().message().find("not an object") != std::string::npos, r.error());
   }
   for (const char* body : {R"({"kind":"hello"})", R"({"type":7})", "{}"}) {
     frame_decoder d;
     d.feed(raw_frame(body));
     auto r = d.next();
     BOOST_TEST_REQUIRE(!r.has_value(), body);
-    BOOST_TEST(r.error().find("\"type\"") != std::string::npos, r.error());
+    BOOST_TEST(r.error().message().find("\"type\"") != std::string::npos, r.error());
     BOOST_TEST(d.failed());
   }
 }
@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(strings_that_are_not_utf8_still_make_a_decodable_frame) {
   rty::protocol::frame_decoder d;
   d.feed(rty::protocol::encode_frame(m));
   auto got = d.next();
-  BOOST_TEST_REQUIRE(got.has_value(), (got ? "" : got.error()));
+  BOOST_TEST_REQUIRE(got.has_value(), (got ? "" : got.error().message()));
   BOOST_TEST_REQUIRE(got->has_value());
   const auto& o = **got;
   BOOST_TEST(o.at("state").as_string() == "run\xEF\xBF\xBDning");

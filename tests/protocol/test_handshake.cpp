@@ -31,7 +31,7 @@ hello identity() {
 json::object decode_one(const std::string& frame, frame_decoder& d) {
   d.feed(frame);
   auto m = d.next();
-  BOOST_TEST_REQUIRE(m.has_value(), (m ? "" : m.error()));
+  BOOST_TEST_REQUIRE(m.has_value(), (m ? "" : m.error().message()));
   BOOST_TEST_REQUIRE(m->has_value());
   return std::move(**m);
 }
@@ -59,21 +59,21 @@ BOOST_AUTO_TEST_CASE(handshake_bytes_match_the_spec) {
 
   frame_decoder stub_in(handshake_max_frame), coord_in(handshake_max_frame);
   auto h = stub.on_challenge(decode_one(c_frame, stub_in));
-  BOOST_TEST_REQUIRE(h.has_value(), (h ? "" : h.error()));
+  BOOST_TEST_REQUIRE(h.has_value(), (h ? "" : h.error().message()));
   const auto h_frame = encode(*h);
   BOOST_TEST(hex(h_frame) == hello_hex);
   BOOST_TEST(h_frame.find(secret) == std::string::npos);
   BOOST_TEST(h_frame.size() < handshake_max_frame);
 
   auto verified = coordinator.on_hello(decode_one(h_frame, coord_in));
-  BOOST_TEST_REQUIRE(verified.has_value(), (verified ? "" : verified.error()));
+  BOOST_TEST_REQUIRE(verified.has_value(), (verified ? "" : verified.error().message()));
   BOOST_TEST(verified->peer.node_id == "node-0");
   BOOST_TEST(verified->peer.pid == 7);
   const auto a_frame = encode(verified->reply);
   BOOST_TEST(hex(a_frame) == accepted_hex);
 
   auto keys = stub.on_accepted(decode_one(a_frame, stub_in));
-  BOOST_TEST_REQUIRE(keys.has_value(), (keys ? "" : keys.error()));
+  BOOST_TEST_REQUIRE(keys.has_value(), (keys ? "" : keys.error().message()));
   BOOST_TEST(hex(as_bytes(keys->coordinator_to_stub)) ==
              "4c3210846c3ea37a4fbbb2e219f3f773f2ea92292e4381c526c8b87ebe7026da");
   BOOST_TEST(hex(as_bytes(keys->stub_to_coordinator)) ==
@@ -105,7 +105,7 @@ BOOST_AUTO_TEST_CASE(a_coordinator_without_the_secret_gets_nothing_used) {
   const auto forged = accepted{coordinator_proof("not-the-secret", nonce_c, nonce_s, "node-0")}.to_json();
   auto r = stub.on_accepted(forged);
   BOOST_TEST_REQUIRE(!r.has_value());
-  BOOST_TEST(r.error().find("not this run's coordinator") != std::string::npos);
+  BOOST_TEST(r.error().message().find("not this run's coordinator") != std::string::npos);
 
   // The stub's own proof sent back as the coordinator's (a reflection) is refused too.
   stub_handshake stub2(secret, identity(), nonce_s);
@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(a_coordinator_without_the_secret_gets_nothing_used) {
   stub_handshake stub4(secret, identity(), nonce_s);
   BOOST_TEST_REQUIRE(stub4.on_challenge(challenge{version, nonce_c}.to_json()).has_value());
   auto refused = stub4.on_accepted(error{"authentication failed"}.to_json());
-  BOOST_TEST(refused.error() == "the coordinator refused this stub: authentication failed");
+  BOOST_TEST(refused.error().message() == "the coordinator refused this stub: authentication failed");
 }
 
 BOOST_AUTO_TEST_CASE(a_stub_without_the_secret_is_refused) {
@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(a_stub_without_the_secret_is_refused) {
   hello h = identity();
   h.nonce = nonce_s;
   h.proof = stub_proof("wrong", nonce_c, nonce_s, "node-0");
-  BOOST_TEST(fresh().on_hello(h.to_json()).error() == "wrong proof of the run's secret for node 'node-0'");
+  BOOST_TEST(fresh().on_hello(h.to_json()).error().message() == "wrong proof of the run's secret for node 'node-0'");
   // A proof recorded on another connection (another challenge nonce) is refused: no replay.
   h.proof = stub_proof(secret, "0123456789abcdef0123456789abcdef", nonce_s, "node-0");
   BOOST_TEST(!fresh().on_hello(h.to_json()).has_value());
@@ -139,13 +139,13 @@ BOOST_AUTO_TEST_CASE(a_stub_without_the_secret_is_refused) {
   // The stub's nonce must be fresh-looking and not the coordinator's own (a reflected challenge).
   h.nonce = nonce_c;
   h.proof = stub_proof(secret, nonce_c, nonce_c, "node-0");
-  BOOST_TEST(fresh().on_hello(h.to_json()).error().find("reflected") != std::string::npos);
+  BOOST_TEST(fresh().on_hello(h.to_json()).error().message().find("reflected") != std::string::npos);
   h.nonce = "short";
-  BOOST_TEST(fresh().on_hello(h.to_json()).error().find("32 lowercase hex") != std::string::npos);
+  BOOST_TEST(fresh().on_hello(h.to_json()).error().message().find("32 lowercase hex") != std::string::npos);
   // Old protocol version: named.
   json::object v1 = h.to_json();
   v1["version"] = 1;
-  BOOST_TEST(fresh().on_hello(v1).error().find("protocol version mismatch") != std::string::npos);
+  BOOST_TEST(fresh().on_hello(v1).error().message().find("protocol version mismatch") != std::string::npos);
   // An empty secret never authenticates anybody.
   coordinator_handshake empty("", nonce_c);
   h.nonce = nonce_s;
@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE(a_stub_without_the_secret_is_refused) {
   h.proof = std::string(64, '0');
   BOOST_TEST(!once.on_hello(h.to_json()).has_value());
   h.proof = stub_proof(secret, nonce_c, nonce_s, "node-0");
-  BOOST_TEST(once.on_hello(h.to_json()).error() == "a second hello on one connection");
+  BOOST_TEST(once.on_hello(h.to_json()).error().message() == "a second hello on one connection");
 }
 
 BOOST_AUTO_TEST_CASE(sealed_stream_refuses_injection_replay_and_reflection) {
@@ -214,7 +214,7 @@ BOOST_AUTO_TEST_CASE(handshake_frame_limit) {
   in.feed(std::string("\x00\x00\x10\x01", 4));
   auto m = in.next();
   BOOST_TEST_REQUIRE(!m.has_value());
-  BOOST_TEST(m.error().find("exceeds the limit of 4096") != std::string::npos);
+  BOOST_TEST(m.error().message().find("exceeds the limit of 4096") != std::string::npos);
   // After require_mac + set_max_frame a large sealed frame passes.
   const auto keys = derive_session_keys(secret, nonce_c, nonce_s, "node-0");
   frame_decoder big(handshake_max_frame);

@@ -114,30 +114,30 @@ BOOST_AUTO_TEST_CASE(version_mismatch_names_both_versions) {
   o["version"] = version + 5;
   auto c = challenge::from_json(o);
   BOOST_TEST_REQUIRE(!c.has_value());
-  BOOST_TEST(c.error().find("version " + std::to_string(version + 5)) != std::string::npos, c.error());
-  BOOST_TEST(c.error().find("version " + std::to_string(version)) != std::string::npos, c.error());
+  BOOST_TEST(c.error().message().find("version " + std::to_string(version + 5)) != std::string::npos, c.error());
+  BOOST_TEST(c.error().message().find("version " + std::to_string(version)) != std::string::npos, c.error());
 
   // A future hello may lack our keys; the version is still what gets reported.
   json::object future{{"type", "hello"}, {"version", 7}, {"credentials", "x"}};
   auto h = hello::from_json(future);
   BOOST_TEST_REQUIRE(!h.has_value());
-  BOOST_TEST(h.error().find("mismatch") != std::string::npos, h.error());
-  BOOST_TEST(h.error().find("7") != std::string::npos);
+  BOOST_TEST(h.error().message().find("mismatch") != std::string::npos, h.error());
+  BOOST_TEST(h.error().message().find("7") != std::string::npos);
 
   json::object none{{"type", "hello"}, {"node_id", "x"}};
   auto h2 = hello::from_json(none);
   BOOST_TEST_REQUIRE(!h2.has_value());
-  BOOST_TEST(h2.error().find("version") != std::string::npos);
+  BOOST_TEST(h2.error().message().find("version") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(wrong_or_missing_fields_are_named) {
   auto wrong_type = heartbeat::from_json(json::object{{"type", "hello"}});
   BOOST_TEST_REQUIRE(!wrong_type.has_value());
-  BOOST_TEST(wrong_type.error().find("hello") != std::string::npos);
+  BOOST_TEST(wrong_type.error().message().find("hello") != std::string::npos);
 
   auto no_n = ranges_request::from_json(json::object{{"type", "ranges_request"}, {"request_id", 1}});
   BOOST_TEST_REQUIRE(!no_n.has_value());
-  BOOST_TEST(no_n.error().find("n_ranges") != std::string::npos, no_n.error());
+  BOOST_TEST(no_n.error().message().find("n_ranges") != std::string::npos, no_n.error());
 
   auto zero = ranges_request::from_json(json::object{{"type", "ranges_request"}, {"request_id", 1}, {"n_ranges", 0}});
   BOOST_TEST(!zero.has_value());
@@ -149,18 +149,18 @@ BOOST_AUTO_TEST_CASE(wrong_or_missing_fields_are_named) {
       R"({"type":"ranges_reply","request_id":1,"no_more":false,"ranges":[{"PFN":"p","eventRangeID":"x","GUID":"g","startEvent":"1","lastEvent":1}]})")
                                                .as_object());
   BOOST_TEST_REQUIRE(!bad_range.has_value());
-  BOOST_TEST(bad_range.error().find("ranges[0]") != std::string::npos, bad_range.error());
-  BOOST_TEST(bad_range.error().find("startEvent") != std::string::npos, bad_range.error());
+  BOOST_TEST(bad_range.error().message().find("ranges[0]") != std::string::npos, bad_range.error());
+  BOOST_TEST(bad_range.error().message().find("startEvent") != std::string::npos, bad_range.error());
 
   auto bad_status = ranges_update::from_json(json::parse(
       R"({"type":"ranges_update","updates":[{"id":"a","status":"done","path":"","chksum":"","fsize":-1,"type":"","error_code":0}]})")
                                                  .as_object());
   BOOST_TEST_REQUIRE(!bad_status.has_value());
-  BOOST_TEST(bad_status.error().find("done") != std::string::npos);
+  BOOST_TEST(bad_status.error().message().find("done") != std::string::npos);
 
   auto welcome_no_job = welcome::from_json(json::object{{"type", "welcome"}, {"node_index", 0}, {"settings", json::object{}}});
   BOOST_TEST_REQUIRE(!welcome_no_job.has_value());
-  BOOST_TEST(welcome_no_job.error().find("\"job\"") != std::string::npos);
+  BOOST_TEST(welcome_no_job.error().message().find("\"job\"") != std::string::npos);
 
   BOOST_TEST(!message_type(json::object{{"x", 1}}).has_value());
 }
@@ -176,13 +176,13 @@ BOOST_AUTO_TEST_CASE(messages_decode_into_the_receivers_variant) {
   BOOST_TEST_REQUIRE(s.has_value());
   BOOST_TEST(std::get<stop>(*s).drain);
   // A message of the other direction, or of the handshake, is not one the receiver handles.
-  BOOST_TEST(decode_stub_message(stop{"x", false, 0}.to_json()).error() == "unexpected message 'stop'");
-  BOOST_TEST(decode_coordinator_message(ranges_request{1, 1}.to_json()).error() ==
+  BOOST_TEST(decode_stub_message(stop{"x", false, 0}.to_json()).error().message() == "unexpected message 'stop'");
+  BOOST_TEST(decode_coordinator_message(ranges_request{1, 1}.to_json()).error().message() ==
              "unexpected message 'ranges_request'");
   BOOST_TEST(!decode_coordinator_message(welcome{}.to_json()).has_value());
   // A known type with bad fields gives that type's own error; no type at all is named too.
   auto bad = decode_stub_message(json::object{{"type", "ranges_request"}, {"request_id", "x"}});
-  BOOST_TEST(bad.error().find("ranges_request message: key \"request_id\"") == 0u);
+  BOOST_TEST(bad.error().message().find("ranges_request message: key \"request_id\"") == 0u);
   BOOST_TEST(!decode_stub_message(json::object{{"x", 1}}).has_value());
 }
 
@@ -215,25 +215,25 @@ BOOST_AUTO_TEST_CASE(worker_node_carries_what_pilot_reported) {
   o["memory_mb"] = -1;
   auto neg = worker_node::from_json(o);
   BOOST_TEST_REQUIRE(!neg.has_value());
-  BOOST_TEST(neg.error().find("\"memory_mb\"") != std::string::npos, neg.error());
+  BOOST_TEST(neg.error().message().find("\"memory_mb\"") != std::string::npos, neg.error());
   o["memory_mb"] = 1;
   o["logical_cpus"] = "2";
   auto text = worker_node::from_json(o);
   BOOST_TEST_REQUIRE(!text.has_value());
-  BOOST_TEST(text.error().find("\"logical_cpus\"") != std::string::npos, text.error());
+  BOOST_TEST(text.error().message().find("\"logical_cpus\"") != std::string::npos, text.error());
   o["logical_cpus"] = worker_node::max_logical_cpus + 1;
   BOOST_TEST(!worker_node::from_json(o).has_value());
   o["logical_cpus"] = 1;
   o.erase("host_name");
   auto missing = worker_node::from_json(o);
   BOOST_TEST_REQUIRE(!missing.has_value());
-  BOOST_TEST(missing.error().find("\"host_name\" is missing") != std::string::npos, missing.error());
+  BOOST_TEST(missing.error().message().find("\"host_name\" is missing") != std::string::npos, missing.error());
 
   // It is the stub's to send, not the coordinator's.
   auto d = decode_stub_message(worker_node{"vm", "c", 2, 3, 4}.to_json());
   BOOST_TEST_REQUIRE(d.has_value());
   BOOST_TEST(std::get<worker_node>(*d).host_name == "vm");
-  BOOST_TEST(decode_coordinator_message(worker_node{}.to_json()).error() == "unexpected message 'worker_node'");
+  BOOST_TEST(decode_coordinator_message(worker_node{}.to_json()).error().message() == "unexpected message 'worker_node'");
 }
 
 // A received message lives in its frame's arena; what a message keeps (welcome's job and settings,
@@ -298,10 +298,10 @@ BOOST_AUTO_TEST_CASE(merge_run_and_result_round_trip_and_decode_on_their_side) {
   BOOST_TEST(back.log_path == run.log_path);
   auto empty = run.to_json();
   empty["argv"] = json::array{};
-  BOOST_TEST(merge_run::from_json(empty).error() == "merge_run message: key \"argv\" is empty");
+  BOOST_TEST(merge_run::from_json(empty).error().message() == "merge_run message: key \"argv\" is empty");
   auto not_strings = run.to_json();
   not_strings["argv"] = json::array{1};
-  BOOST_TEST(merge_run::from_json(not_strings).error().find("argv[0]") != std::string::npos);
+  BOOST_TEST(merge_run::from_json(not_strings).error().message().find("argv[0]") != std::string::npos);
 
   auto res = round_trip(merge_result{"HITS.pool.root.1", 2, false, -1, 0, "refused"});
   BOOST_TEST(!res.started);

@@ -45,14 +45,12 @@ BOOST_AUTO_TEST_SUITE(peer_uid_suite)
 BOOST_AUTO_TEST_CASE(the_kernel_names_the_uid_of_a_loopback_peer) {
   loopback_pair c;
   BOOST_REQUIRE(c.server >= 0);
-  std::string why;
-  auto uid = tcp_peer_uid(c.peer, c.self, why);
-  BOOST_REQUIRE_MESSAGE(uid, why);
+  auto uid = tcp_peer_uid(c.peer, c.self);
+  BOOST_REQUIRE_MESSAGE(uid, uid.error());
   BOOST_TEST(*uid == ::geteuid());
   // netlink on its own: a warning only, the /proc fallback covers kernels or filters without it
-  std::string nl_why;
-  auto from_netlink = tcp_peer_uid_netlink(c.peer, c.self, nl_why);
-  BOOST_WARN_MESSAGE(from_netlink && *from_netlink == ::geteuid(), "sock_diag lookup: " << nl_why);
+  auto from_netlink = tcp_peer_uid_netlink(c.peer, c.self);
+  BOOST_WARN_MESSAGE(from_netlink && *from_netlink == ::geteuid(), "sock_diag lookup: " << from_netlink.error());
   auto text = rty::file::read_all("/proc/net/tcp", nullptr);
   BOOST_REQUIRE(text);
   auto from_proc = tcp_peer_uid_proc(*text, c.peer, c.self);
@@ -61,7 +59,7 @@ BOOST_AUTO_TEST_CASE(the_kernel_names_the_uid_of_a_loopback_peer) {
   // The other end of the same connection is our own socket, not the peer's: the 4-tuple is directed.
   sockaddr_in nobody = c.peer;
   nobody.sin_port = htons(static_cast<std::uint16_t>(ntohs(c.peer.sin_port) ^ 1));
-  BOOST_TEST(!tcp_peer_uid(nobody, c.self, why));
+  BOOST_TEST(!tcp_peer_uid(nobody, c.self));
 }
 
 BOOST_AUTO_TEST_CASE(proc_net_tcp_lines_are_matched_on_both_ends) {

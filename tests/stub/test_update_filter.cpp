@@ -18,13 +18,11 @@ struct recording_sink : update_sink {
   std::vector<protocol::ranges_update> sent;
   std::vector<std::string> log;
 
-  std::optional<std::string> store_output(const std::string& path, std::string& why, int& error) override {
+  rty::result<std::string> store_output(const std::string& path) override {
     log.push_back("store " + path);
     auto it = store_errors.find(path);
     if (it == store_errors.end()) return "/task/" + path.substr(path.rfind('/') + 1);
-    why = "cannot move";
-    error = it->second;
-    return std::nullopt;
+    return rty::fail(std::error_code(it->second, std::generic_category()), "cannot move");
   }
   bool forward(const protocol::ranges_update& u) override {
     sent.push_back(u);

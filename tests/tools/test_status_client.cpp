@@ -300,22 +300,22 @@ BOOST_AUTO_TEST_CASE(usage_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(url_parsing) {
-  std::string e;
-  auto u = parse_http_url("http://127.0.0.1:4242", &e);
+  auto u = parse_http_url("http://127.0.0.1:4242");
   BOOST_REQUIRE(u);
   BOOST_TEST(u->host == "127.0.0.1");
   BOOST_TEST(u->port == "4242");
-  u = parse_http_url("http://[::1]:99/", &e);
+  u = parse_http_url("http://[::1]:99/");
   BOOST_REQUIRE(u);
   BOOST_TEST(u->host == "::1");
   BOOST_TEST(u->port == "99");
-  u = parse_http_url("http://gateway", &e);
+  u = parse_http_url("http://gateway");
   BOOST_REQUIRE(u);
   BOOST_TEST(u->port == "80");
   for (const char* bad : {"https://x:1", "http://:80", "http://x:0", "http://x:70000", "http://x:1/status", "http://::1:80",
                           "http://[::1"}) {
-    BOOST_TEST(!parse_http_url(bad, &e), bad);
-    BOOST_TEST(e.find(bad) != std::string::npos);
+    auto e = parse_http_url(bad);
+    BOOST_TEST(!e, bad);
+    BOOST_TEST(e.error().message().find(bad) != std::string::npos);
   }
 }
 
