@@ -60,8 +60,7 @@ std::optional<std::string> record_run(const std::string& dir, std::string_view j
   if (workdir.empty() || workdir.front() != '/' || workdir.find('\n') != std::string::npos)
     return "the workdir is not an absolute path: '" + workdir + "'";
   if (!make_private_dirs(dir)) return dir + ": " + std::strerror(errno);
-  std::string what;
-  if (file::write_atomic(*path, workdir + "\n", &what)) return what;
+  if (auto r = file::write_atomic(*path, workdir + "\n"); !r) return r.error().message();
   return std::nullopt;
 }
 

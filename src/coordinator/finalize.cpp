@@ -98,9 +98,8 @@ int write_final_report(finalize_result& result, end_of_run e, const harvester::m
     result.report["exitMsg"] = code == exit_runtime_error ? "the final checkpoint could not be written"
                                : code == exit_incomplete  ? "the run stopped before every event was processed"
                                                           : "some events failed";
-  std::string what;
-  if (harvester::write_job_report(files, result.report, &what)) {
-    RTY_LOG(critical, log_name) << "cannot write the final job report: " << what;
+  if (auto r = harvester::write_job_report(files, result.report); !r) {
+    RTY_LOG(critical, log_name) << "cannot write the final job report: " << r.error();
     result.report_written = false;
     e.report_written = false;
   } else {

@@ -42,11 +42,10 @@ std::optional<std::string> stub_server::listen(const std::string& address, const
                     ":" + std::to_string(local.port());
   secret_ = protocol::make_secret();
   secret_file_ = file::join(workdir, ".raythenad-secret");
-  std::string what;
   const mode_t old_mask = ::umask(0077);  // the secret file is never readable by others, not for an instant
-  auto wec = file::write_atomic(secret_file_, secret_ + "\n", &what);
+  auto written = file::write_atomic(secret_file_, secret_ + "\n");
   ::umask(old_mask);
-  if (wec) return "cannot write the run's secret: " + what;
+  if (!written) return "cannot write the run's secret: " + written.error().message();
   ::chmod(secret_file_.c_str(), 0600);
   RTY_LOG(info, log_name) << "listening for stubs on " << listen_address_;
   return std::nullopt;

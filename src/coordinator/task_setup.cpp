@@ -127,9 +127,8 @@ std::optional<task_failure> open_task(const config::settings& cfg, const rty::jo
   if (auto n = file::remove_stale_temporaries(out.dir))
     RTY_LOG(info, log_name) << "removed " << n << " temporary file(s) an interrupted checkpoint write left in "
                             << out.dir;
-  std::string what;
-  if (harvester::write_task_workdir_path(cfg.harvester.endpoint.value_or(cfg.ray.workdir), out.dir, &what))
-    RTY_LOG(error, log_name) << "cannot write task_workdir_path.txt: " << what;
+  if (auto r = harvester::write_task_workdir_path(cfg.harvester.endpoint.value_or(cfg.ray.workdir), out.dir); !r)
+    RTY_LOG(error, log_name) << "cannot write task_workdir_path.txt: " << r.error();
   auto bo = book_options(cfg, out.dir);
   if (auto problem = bookkeeping::bookkeeper::check_job(job))
     return task_failure{exit_harvester_error, "job " + job.panda_id + " cannot be processed: " + *problem};

@@ -168,10 +168,9 @@ std::error_code prepare_work_dir(const merge_command& command, std::string* what
   if (ec) return fail("cannot create directory", command.work_dir, ec);
   for (auto& [name, content] : command.files) {
     std::string path = file::join(command.work_dir, name);
-    std::string why;
-    if (auto e = file::write_atomic(path, content, &why, false)) {
-      if (what) *what = why;
-      return e;
+    if (auto r = file::write_atomic(path, content, false); !r) {
+      if (what) *what = r.error().message();
+      return r.error().code();
     }
     if (name.ends_with(".sh") && ::chmod(path.c_str(), 0755) != 0) return fail("cannot chmod", path, errno_code());
   }
@@ -192,9 +191,14 @@ std::error_code publish_output(const merge_command& command, std::string* what) 
 }
 
 std::error_code keep_report(const merge_command& command, std::string* what) {
-  auto content = file::read_all(command.report_path, what);
-  if (!content) return std::make_error_code(std::errc::no_such_file_or_directory);
-  return file::write_atomic(command.kept_report_path, *content, what);
+  auto content = file::read_all(command.report_path);
+  if (!content) {
+    if (what) *what = content.error().message();
+    return std::make_error_code(std::errc::no_such_file_or_directory);
+  }
+  auto r = file::write_atomic(command.kept_report_path, *content);
+  if (!r && what) *what = r.error().message();
+  return r ? std::error_code() : r.error().code();
 }
 
 process::spawn_options merge_spawn_options(const std::vector<std::string>& argv, const std::string& work_dir,

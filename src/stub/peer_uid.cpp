@@ -154,10 +154,9 @@ std::optional<uid_t> tcp_peer_uid_proc(std::string_view text, const sockaddr_in&
 
 std::optional<uid_t> tcp_peer_uid(const sockaddr_in& peer, const sockaddr_in& self, std::string& why) {
   if (auto uid = tcp_peer_uid_netlink(peer, self, why)) return uid;
-  std::string what;
-  auto text = file::read_all("/proc/net/tcp", &what);
+  auto text = file::read_all("/proc/net/tcp");
   if (!text) {
-    why += "; " + what;
+    why += "; " + text.error().message();
     return std::nullopt;
   }
   if (auto uid = tcp_peer_uid_proc(*text, peer, self)) return uid;

@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(the_kernel_names_the_uid_of_a_loopback_peer) {
   std::string nl_why;
   auto from_netlink = tcp_peer_uid_netlink(c.peer, c.self, nl_why);
   BOOST_WARN_MESSAGE(from_netlink && *from_netlink == ::geteuid(), "sock_diag lookup: " << nl_why);
-  auto text = rty::file::read_all("/proc/net/tcp", nullptr);
+  auto text = rty::file::read_all("/proc/net/tcp");
   BOOST_REQUIRE(text);
   auto from_proc = tcp_peer_uid_proc(*text, c.peer, c.self);
   BOOST_REQUIRE(from_proc);
