@@ -81,8 +81,8 @@ void status_server::record_job(const std::string& workdir) {
     if (!::getcwd(cwd, sizeof cwd)) return;
     absolute = file::join(cwd, workdir);
   }
-  if (auto error = registry::record_run(*dir, id->second, absolute)) {
-    RTY_LOG(info, log_name) << "status --jobid " << id->second << " will not find this run: " << *error;
+  if (auto recorded = registry::record_run(*dir, id->second, absolute); !recorded) {
+    RTY_LOG(info, log_name) << "status --jobid " << id->second << " will not find this run: " << recorded.error();
     return;
   }
   job_id_ = id->second;

@@ -20,19 +20,14 @@ constexpr const char* log_name = "Driver";
 
 // One raythenad per task (common/task_lock.hpp); held until the process ends.
 std::optional<task_failure> lock_task_dir(file::task_lock& lock, const std::string& dir) {
-  std::string what;
-  switch (lock.acquire(dir, what)) {
-    case file::task_lock::result::locked:
-      return std::nullopt;
-    case file::task_lock::result::unsupported:
-      RTY_LOG(warning, log_name) << what << " (the filesystem has no flock): nothing stops a second raythenad on "
-                                 << "this task";
-      return std::nullopt;
-    case file::task_lock::result::held_elsewhere:
-    case file::task_lock::result::error:
-      break;
+  auto locked = lock.acquire(dir);
+  if (locked) return std::nullopt;
+  if (locked.error().code() == file::task_lock::unsupported) {
+    RTY_LOG(warning, log_name) << locked.error() << " (the filesystem has no flock): nothing stops a second "
+                               << "raythenad on this task";
+    return std::nullopt;
   }
-  return task_failure{exit_runtime_error, what};
+  return task_failure{exit_runtime_error, locked.error().message()};
 }
 
 std::optional<task_failure> make_dirs(const config::settings& cfg, const rty::job_spec& job, const std::string& dir) {

@@ -397,25 +397,30 @@ BOOST_AUTO_TEST_CASE(task_lock_refuses_a_second_holder_naming_the_pid) {
   BOOST_TEST(!rty::file::lock_holder_pid(""));
   BOOST_TEST(!rty::file::lock_holder_pid("12x"));
   BOOST_TEST(rty::file::lock_holder_message("/o/raythenad.lock", "").find("pid unknown") != std::string::npos);
-  std::string what;
   {
     rty::file::task_lock first;
-    BOOST_REQUIRE((first.acquire(d.path.string(), what) == rty::file::task_lock::result::locked));
+    BOOST_REQUIRE(first.acquire(d.path.string()));
     BOOST_TEST(*rty::file::read_all((d.path / "raythenad.lock").string()) == std::to_string(::getpid()) + "\n");
     // flock belongs to the open file: a second open, even in this process, is refused like another process.
     rty::file::task_lock second;
-    BOOST_TEST((second.acquire(d.path.string(), what) == rty::file::task_lock::result::held_elsewhere));
+    auto refused = second.acquire(d.path.string());
+    BOOST_TEST(!refused);
+    BOOST_TEST((refused.error().code() == rty::file::task_lock::held_elsewhere));
+    const std::string what = refused.error().message();
     BOOST_TEST(what.find("another raythenad (pid " + std::to_string(::getpid()) + ")") != std::string::npos, what);
     BOOST_TEST(what.find((d.path / "raythenad.lock").string()) != std::string::npos, what);
   }
   BOOST_TEST(!fs::exists(d.path / "raythenad.lock"));  // the holder removed it as it let go
   rty::file::task_lock again;
-  BOOST_TEST((again.acquire(d.path.string(), what) == rty::file::task_lock::result::locked));
+  BOOST_TEST(again.acquire(d.path.string()));
   // A symlink in its place is not followed.
   temp_dir e;
   fs::create_symlink(d.path / "elsewhere", e.path / "raythenad.lock");
   rty::file::task_lock planted;
-  BOOST_TEST((planted.acquire(e.path.string(), what) == rty::file::task_lock::result::error));
+  auto refused = planted.acquire(e.path.string());
+  BOOST_TEST(!refused);
+  BOOST_TEST(!refused.error().code());  // neither held elsewhere nor unsupported: an error
+  BOOST_TEST(refused.error().message().find("cannot open the task lock") != std::string::npos, refused.error());
   BOOST_TEST(!fs::exists(d.path / "elsewhere"));
 }
 
@@ -543,14 +548,14 @@ BOOST_AUTO_TEST_CASE(run_registry_records_finds_and_forgets_by_job_id) {
   char tmpl[] = "/tmp/rty-registry-XXXXXX";
   BOOST_REQUIRE(::mkdtemp(tmpl));
   std::string root = tmpl, dir = root + "/state/raythenad/jobs";
-  BOOST_TEST(!reg::record_run(dir, "77", "/runs/a"));
+  BOOST_TEST(reg::record_run(dir, "77", "/runs/a"));
   struct stat st{};
   BOOST_REQUIRE(::stat(dir.c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0700u);  // other users cannot plant or read entries
   BOOST_TEST(*reg::find_run(dir, "77") == "/runs/a");
   BOOST_TEST(!reg::find_run(dir, "78"));
-  BOOST_TEST(reg::record_run(dir, "../77", "/runs/a").has_value());  // never a path outside the registry
-  BOOST_TEST(reg::record_run(dir, "79", "relative").has_value());
+  BOOST_TEST(!reg::record_run(dir, "../77", "/runs/a"));  // never a path outside the registry
+  BOOST_TEST(!reg::record_run(dir, "79", "relative"));
   BOOST_REQUIRE(rty::file::write_atomic(dir + "/80", "not/absolute\n"));
   BOOST_TEST(!reg::find_run(dir, "80"));  // a reader trusts only an absolute path
   reg::forget_run(dir, "77", "/runs/other");  // a later run of the same id keeps its entry
