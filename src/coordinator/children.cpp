@@ -11,10 +11,9 @@ constexpr const char* log_name = "Driver";
 }
 
 bool child_processes::start_merge(const merge::merge_command& command) {
-  std::string what;
-  if (auto ec = merge::prepare_work_dir(command, &what)) {
+  if (auto prepared = merge::prepare_work_dir(command); !prepared) {
     RTY_LOG(error, log_name) << "merge " << command.output_name << ": cannot prepare " << command.work_dir << ": "
-                             << what;
+                             << prepared.error();
     return false;
   }
   auto pid = process::spawn(merge::merge_spawn_options(command.argv, command.work_dir, command.log_path));

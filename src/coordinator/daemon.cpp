@@ -88,10 +88,9 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
   bool start_merge(const merge::merge_command& command) override { return children_.start_merge(command); }
   bool start_remote_merge(conn_id node, const merge::merge_command& command) override {
     // The node sees the same shared filesystem: the work dir is prepared here, as for a local merge.
-    std::string what;
-    if (auto ec = merge::prepare_work_dir(command, &what)) {
+    if (auto prepared = merge::prepare_work_dir(command); !prepared) {
       RTY_LOG(error, log_name) << "merge " << command.output_name << ": cannot prepare " << command.work_dir << ": "
-                               << what;
+                               << prepared.error();
       return false;
     }
     protocol::merge_run run;
