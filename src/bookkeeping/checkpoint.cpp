@@ -211,9 +211,7 @@ rty::result<checkpoint> checkpoint_from_json(const bj::value& v, std::string_vie
 }
 
 rty::result<void> save_checkpoint(const checkpoint& cp, const std::string& path) {
-  std::string what;
-  if (auto ec = rty::file::write_atomic(path, bj::serialize(to_json(cp)), &what)) return rty::fail(ec, what);
-  return {};
+  return rty::file::write_atomic(path, bj::serialize(to_json(cp)));
 }
 
 json_stream::json_stream(sink s, std::size_t chunk) : sink_(std::move(s)), chunk_(chunk) {
@@ -316,18 +314,16 @@ bool json_stream::finish() {
 rty::result<void> save_checkpoint_streamed(const std::string& path, const std::function<void(json_stream&)>& emit) {
   // file::atomic_file's steps (an exclusive temporary of a random name, fsync, rename, fsync of the
   // directory), fed chunk by chunk: a planted state.json.tmp is never written through.
-  std::string what;
   rty::file::atomic_file f;
-  if (auto ec = f.open(path, &what)) return rty::fail(ec, what);
-  std::error_code write_ec;
+  if (auto r = f.open(path); !r) return r;
+  rty::result<void> written;
   json_stream out([&](std::string_view chunk) {
-    write_ec = f.write(chunk, &what);
-    return !write_ec;
+    written = f.write(chunk);
+    return written.has_value();
   });
   emit(out);
-  if (!out.finish()) return rty::fail(write_ec ? write_ec : std::make_error_code(std::errc::io_error), what);
-  if (auto ec = f.commit(&what)) return rty::fail(ec, what);
-  return {};
+  if (!out.finish()) return written;  // the sink fails only when a write did
+  return f.commit();
 }
 
 rty::result<std::optional<checkpoint>> load_checkpoint(const std::string& path) {
@@ -337,9 +333,8 @@ rty::result<std::optional<checkpoint>> load_checkpoint(const std::string& path) 
     file = path + ".tmp";
     if (!std::filesystem::exists(file, ec)) return std::optional<checkpoint>{};
   }
-  std::string what;
-  auto v = rty::json::read_file(file, &what);
-  if (!v) return rty::fail("cannot load checkpoint: " + what);
+  auto v = rty::json::read_file(file);
+  if (!v) return rty::fail("cannot load checkpoint: " + v.error().message());
   auto cp = checkpoint_from_json(*v, file);
   if (!cp) return cp.error();
   return std::optional<checkpoint>(std::move(*cp));

@@ -89,7 +89,7 @@ std::size_t remove_stale_temporaries(const std::string& dir) {
   return removed;
 }
 
-std::error_code atomic_file::open(const std::string& path, std::string* what, unsigned mode) {
+rty::result<void> atomic_file::open(const std::string& path, unsigned mode) {
   discard();
   path_ = path;
   // O_EXCL: never an existing file (nor a symlink: O_EXCL does not follow one), so nothing another
@@ -104,74 +104,69 @@ std::error_code atomic_file::open(const std::string& path, std::string* what, un
     }
     if (errno == EEXIST || errno == EINTR) continue;
     auto ec = last_error();
-    if (what) *what = "cannot create '" + tmp + "': " + ec.message();
-    return ec;
+    return rty::fail(ec, "cannot create '" + tmp + "': " + ec.message());
   }
-  if (what) *what = "cannot create a temporary next to '" + path + "': every random name was taken";
-  return std::make_error_code(std::errc::file_exists);
+  return rty::fail(std::make_error_code(std::errc::file_exists),
+                   "cannot create a temporary next to '" + path + "': every random name was taken");
 }
 
-std::error_code atomic_file::write(std::string_view chunk, std::string* what) {
-  if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+rty::error atomic_file::not_open(const char* step) const {
+  return rty::fail(std::make_error_code(std::errc::bad_file_descriptor),
+                   std::string(step) + " '" + path_ + "': no temporary is open");
+}
+
+rty::result<void> atomic_file::write(std::string_view chunk) {
+  if (fd_ < 0) return not_open("cannot write");
   while (!chunk.empty()) {
     ssize_t w = ::write(fd_, chunk.data(), chunk.size());
     if (w < 0) {
       if (errno == EINTR) continue;
       auto ec = last_error();
-      if (what) *what = "cannot write '" + tmp_ + "': " + ec.message();
+      auto e = rty::fail(ec, "cannot write '" + tmp_ + "': " + ec.message());
       discard();
-      return ec;
+      return e;
     }
     chunk.remove_prefix(static_cast<std::size_t>(w));
   }
   return {};
 }
 
-std::error_code atomic_file::commit(std::string* what, bool fsync_dir) {
-  if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
-  auto fail = [&](const char* step, std::error_code ec) {
-    if (what) *what = std::string(step) + " '" + tmp_ + "': " + ec.message();
+rty::result<void> atomic_file::commit(bool fsync_dir) {
+  if (fd_ < 0) return not_open("cannot commit");
+  auto fail = [&](std::error_code ec, std::string message) {
     discard();
-    return ec;
+    return rty::fail(ec, std::move(message) + ": " + ec.message());
   };
-  if (::fsync(fd_) != 0) return fail("cannot fsync", last_error());
+  if (::fsync(fd_) != 0) return fail(last_error(), "cannot fsync '" + tmp_ + "'");
   const int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0) return fail("cannot close", last_error());
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    auto ec = last_error();
-    if (what) *what = "cannot rename '" + tmp_ + "' to '" + path_ + "': " + ec.message();
-    discard();
-    return ec;
-  }
+  if (::close(fd) != 0) return fail(last_error(), "cannot close '" + tmp_ + "'");
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+    return fail(last_error(), "cannot rename '" + tmp_ + "' to '" + path_ + "'");
   tmp_.clear();
   if (fsync_dir) sync_directory(dir_of(path_));
   return {};
 }
 
-std::error_code write_atomic(const std::string& path, std::string_view content, std::string* what,
-                             bool fsync_dir) {
+rty::result<void> write_atomic(const std::string& path, std::string_view content, bool fsync_dir) {
   atomic_file f;
-  if (auto ec = f.open(path, what)) return ec;
-  if (auto ec = f.write(content, what)) return ec;
-  return f.commit(what, fsync_dir);
+  if (auto r = f.open(path); !r) return r;
+  if (auto r = f.write(content); !r) return r;
+  return f.commit(fsync_dir);
 }
 
-std::optional<std::string> read_all(const std::string& path, std::string* what) {
+rty::result<std::string> read_all(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (what) *what = "cannot open '" + path + "': " + std::strerror(errno);
-    return std::nullopt;
-  }
+  if (fd < 0) return rty::fail("cannot open '" + path + "': " + std::strerror(errno));
   std::string out;
   char buf[65536];
   for (;;) {
     ssize_t r = ::read(fd, buf, sizeof buf);
     if (r < 0) {
       if (errno == EINTR) continue;
-      if (what) *what = "cannot read '" + path + "': " + std::strerror(errno);
+      auto e = rty::fail("cannot read '" + path + "': " + std::strerror(errno));
       ::close(fd);
-      return std::nullopt;
+      return e;
     }
     if (r == 0) break;
     out.append(buf, static_cast<std::size_t>(r));

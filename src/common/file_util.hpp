@@ -7,21 +7,22 @@
 // a predictable name would otherwise be written through (a 0666 ".raythenad-secret.tmp" made the
 // secret theirs; a "payload.sh.tmp" of theirs would have been run as us).
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
+
+#include "common/error.hpp"
 
 namespace rty::file {
 
 // Writes content to path atomically. On failure the previous file at `path` is untouched and
-// the temporary is removed. `what` (if given) receives a message naming the path and the cause.
-std::error_code write_atomic(const std::string& path, std::string_view content, std::string* what = nullptr,
-                             bool fsync_dir = true);
+// the temporary is removed; the error names the path and the cause, and its code is the errno of the
+// step that failed (ENOSPC, EDQUOT: the storage refused the write).
+rty::result<void> write_atomic(const std::string& path, std::string_view content, bool fsync_dir = true);
 
 // A temporary file for one atomic publication, created as above (mode 0644 minus the umask, or `mode`).
 // write() the content, then commit() fsyncs, closes and renames it over `path`; destroyed without
-// commit() it removes the temporary. Errors carry a message naming the file and the cause.
+// commit() it removes the temporary. Errors carry a message naming the file and the cause, and the
+// errno of the step that failed as their code.
 class atomic_file {
  public:
   atomic_file() = default;
@@ -29,13 +30,14 @@ class atomic_file {
   atomic_file& operator=(const atomic_file&) = delete;
   ~atomic_file();
 
-  std::error_code open(const std::string& path, std::string* what = nullptr, unsigned mode = 0644);
-  std::error_code write(std::string_view chunk, std::string* what = nullptr);
-  std::error_code commit(std::string* what = nullptr, bool fsync_dir = true);
+  rty::result<void> open(const std::string& path, unsigned mode = 0644);
+  rty::result<void> write(std::string_view chunk);
+  rty::result<void> commit(bool fsync_dir = true);
   const std::string& temp_path() const { return tmp_; }
 
  private:
   void discard();
+  rty::error not_open(const char* step) const;  // write() or commit() without a temporary open
   int fd_ = -1;
   std::string path_, tmp_;
 };
@@ -45,8 +47,8 @@ class atomic_file {
 // `dir`: raythenad calls it under the task lock. Returns how many were removed.
 std::size_t remove_stale_temporaries(const std::string& dir);
 
-// Reads a whole file. nullopt on error, with a message naming the file and cause in `what`.
-std::optional<std::string> read_all(const std::string& path, std::string* what = nullptr);
+// Reads a whole file; the error names the file and the cause.
+rty::result<std::string> read_all(const std::string& path);
 
 // "$VAR" and "${VAR}" replaced from the environment; unknown variables are left as written
 // (Python's os.path.expandvars semantics, which Raythena used).

@@ -6,20 +6,17 @@
 
 namespace rty::json {
 
-std::optional<boost::json::value> parse(std::string_view text, std::string_view origin, std::string* what) {
+rty::result<boost::json::value> parse(std::string_view text, std::string_view origin) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(text, ec);
-  if (ec) {
-    if (what) *what = std::string(origin) + ": malformed JSON (" + ec.message() + ")";
-    return std::nullopt;
-  }
+  if (ec) return rty::fail(std::string(origin) + ": malformed JSON (" + ec.message() + ")");
   return v;
 }
 
-std::optional<boost::json::value> read_file(const std::string& path, std::string* what) {
-  auto text = file::read_all(path, what);
-  if (!text) return std::nullopt;
-  return parse(*text, path, what);
+rty::result<boost::json::value> read_file(const std::string& path) {
+  auto text = file::read_all(path);
+  if (!text) return text.error();
+  return parse(*text, path);
 }
 
 std::optional<std::string> get_string(const boost::json::object& o, std::string_view key) {

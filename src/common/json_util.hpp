@@ -7,13 +7,15 @@
 #include <string>
 #include <string_view>
 
+#include "common/error.hpp"
+
 namespace rty::json {
 
-// Parses text; on error returns nullopt and sets `what` to "<origin>: <parser message>".
-std::optional<boost::json::value> parse(std::string_view text, std::string_view origin, std::string* what);
+// Parses text; the error is "<origin>: malformed JSON (<parser message>)".
+rty::result<boost::json::value> parse(std::string_view text, std::string_view origin);
 
-// Reads and parses a file; `what` names the file and the problem (missing, unreadable, malformed).
-std::optional<boost::json::value> read_file(const std::string& path, std::string* what);
+// Reads and parses a file; the error names the file and the problem (missing, unreadable, malformed).
+rty::result<boost::json::value> read_file(const std::string& path);
 
 // Lenient accessors used on foreign input (Harvester and pilot send numbers as strings and vice versa).
 std::optional<std::string> get_string(const boost::json::object& o, std::string_view key);  // numbers → decimal text

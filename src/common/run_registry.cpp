@@ -54,15 +54,13 @@ std::optional<std::string> registry_dir(const std::map<std::string, std::string>
   return std::nullopt;
 }
 
-std::optional<std::string> record_run(const std::string& dir, std::string_view job_id, const std::string& workdir) {
+rty::result<void> record_run(const std::string& dir, std::string_view job_id, const std::string& workdir) {
   auto path = entry_path(dir, job_id);
-  if (!path) return "not a Slurm job id: '" + std::string(job_id) + "'";
+  if (!path) return rty::fail("not a Slurm job id: '" + std::string(job_id) + "'");
   if (workdir.empty() || workdir.front() != '/' || workdir.find('\n') != std::string::npos)
-    return "the workdir is not an absolute path: '" + workdir + "'";
-  if (!make_private_dirs(dir)) return dir + ": " + std::strerror(errno);
-  std::string what;
-  if (file::write_atomic(*path, workdir + "\n", &what)) return what;
-  return std::nullopt;
+    return rty::fail("the workdir is not an absolute path: '" + workdir + "'");
+  if (!make_private_dirs(dir)) return rty::fail(dir + ": " + std::strerror(errno));
+  return file::write_atomic(*path, workdir + "\n");
 }
 
 std::optional<std::string> find_run(const std::string& dir, std::string_view job_id) {

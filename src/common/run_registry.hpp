@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/error.hpp"
+
 namespace rty::registry {
 
 // "123456" or an array task "123456_7": digits only, nothing that could become a path.
@@ -19,8 +21,8 @@ bool valid_slurm_job_id(std::string_view id);
 // neither is an absolute path.
 std::optional<std::string> registry_dir(const std::map<std::string, std::string>& env);
 
-// Records `workdir` for `job_id`; an error text on failure (the caller logs it: monitoring only).
-std::optional<std::string> record_run(const std::string& dir, std::string_view job_id, const std::string& workdir);
+// Records `workdir` for `job_id`. On failure nothing is recorded (the caller logs it: monitoring only).
+rty::result<void> record_run(const std::string& dir, std::string_view job_id, const std::string& workdir);
 
 // The workdir recorded for `job_id`, when the entry is there and holds an absolute path.
 std::optional<std::string> find_run(const std::string& dir, std::string_view job_id);

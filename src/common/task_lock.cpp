@@ -34,11 +34,10 @@ task_lock::~task_lock() {
   ::close(fd_);
 }
 
-task_lock::result task_lock::acquire(const std::string& dir, std::string& what) {
+rty::result<void> task_lock::acquire(const std::string& dir) {
   path_ = join(dir, "raythenad.lock");
   for (int attempt = 0;; ++attempt) {
-    auto r = try_acquire(what);
-    if (r != result::locked) return r;
+    if (auto r = try_acquire(); !r) return r;
     // The holder before us may have removed the file between our open and our flock.
     struct stat ours {}, now {};
     if (::fstat(fd_, &ours) == 0 && ::lstat(path_.c_str(), &now) == 0 && ours.st_ino == now.st_ino &&
@@ -46,34 +45,27 @@ task_lock::result task_lock::acquire(const std::string& dir, std::string& what) 
       break;
     ::close(fd_);
     fd_ = -1;
-    if (attempt == 10) {
-      what = "cannot lock " + path_ + ": it keeps being replaced";
-      return result::error;
-    }
+    if (attempt == 10) return rty::fail("cannot lock " + path_ + ": it keeps being replaced");
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    what = "cannot write the pid into " + path_ + ": " + std::strerror(errno);
+    auto e = rty::fail("cannot write the pid into " + path_ + ": " + std::strerror(errno));
     ::close(fd_);
     fd_ = -1;
-    return result::error;
+    return e;
   }
-  return result::locked;
+  return {};
 }
 
-task_lock::result task_lock::try_acquire(std::string& what) {
+rty::result<void> task_lock::try_acquire() {
   // O_NOFOLLOW: a symlink planted in its place is not followed (and we refuse to run, below).
   int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    what = "cannot open the task lock " + path_ + ": " + std::strerror(errno);
-    return result::error;
-  }
+  if (fd < 0) return rty::fail("cannot open the task lock " + path_ + ": " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_uid != ::geteuid() && st.st_uid != 0)) {
-    what = "the task lock " + path_ + " is not a regular file of ours (owner " + describe_owner(st.st_uid) +
-           "): refusing to run";
     ::close(fd);
-    return result::error;
+    return rty::fail("the task lock " + path_ + " is not a regular file of ours (owner " +
+                     describe_owner(st.st_uid) + "): refusing to run");
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
@@ -81,17 +73,17 @@ task_lock::result task_lock::try_acquire(std::string& what) {
       std::string content(64, '\0');
       ssize_t n = ::pread(fd, content.data(), content.size(), 0);
       content.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-      what = lock_holder_message(path_, content);
       ::close(fd);
-      return result::held_elsewhere;
+      return rty::fail(std::make_error_code(held_elsewhere), lock_holder_message(path_, content));
     }
-    what = "cannot lock " + path_ + ": " + std::strerror(err);
     ::close(fd);
-    return (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) ? result::unsupported
-                                                                                     : result::error;
+    std::string message = "cannot lock " + path_ + ": " + std::strerror(err);
+    if (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS || err == EINVAL)
+      return rty::fail(std::make_error_code(unsupported), std::move(message));
+    return rty::fail(std::move(message));
   }
   fd_ = fd;
-  return result::locked;
+  return {};
 }
 
 }  // namespace rty::file

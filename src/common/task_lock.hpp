@@ -9,6 +9,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
+
+#include "common/error.hpp"
 
 namespace rty::file {
 
@@ -20,20 +23,23 @@ std::optional<long> lock_holder_pid(std::string_view content);
 
 class task_lock {
  public:
-  enum class result { locked, held_elsewhere, unsupported, error };
+  // The codes of acquire()'s errors that callers branch on; any other failure carries no code.
+  static constexpr std::errc held_elsewhere = std::errc::resource_unavailable_try_again;
+  static constexpr std::errc unsupported = std::errc::no_lock_available;
+
   task_lock() = default;
   task_lock(const task_lock&) = delete;
   task_lock& operator=(const task_lock&) = delete;
   ~task_lock();  // removes the lock file and lets go
 
-  // Takes the lock on <dir>/raythenad.lock without waiting. held_elsewhere: `what` is
-  // lock_holder_message(). unsupported: the filesystem has no flock (some NFS mounts); `what` says so,
-  // and the caller may go on unprotected. error: `what` names the file and the cause.
-  result acquire(const std::string& dir, std::string& what);
+  // Takes the lock on <dir>/raythenad.lock without waiting. An error with code held_elsewhere: its
+  // message is lock_holder_message(). unsupported: the filesystem has no flock (some NFS mounts); the
+  // message says so, and the caller may go on unprotected. Any other error names the file and the cause.
+  rty::result<void> acquire(const std::string& dir);
   const std::string& path() const { return path_; }
 
  private:
-  result try_acquire(std::string& what);
+  rty::result<void> try_acquire();
   int fd_ = -1;
   std::string path_;
 };

@@ -408,9 +408,8 @@ rty::result<loaded_config> load_config(const load_request& request) {
     return rty::fail(std::string("raythenad: Could not find config file ") +
                      (request.config_path.empty() ? std::string("(none given: use --config FILE or RAYTHENA_CONFIG)")
                                                   : request.config_path));
-  std::string what;
-  auto text = rty::file::read_all(request.config_path, &what);
-  if (!text) return rty::fail("raythenad: cannot read configuration: " + what);
+  auto text = rty::file::read_all(request.config_path);
+  if (!text) return rty::fail("raythenad: cannot read configuration: " + text.error().message());
   return load_config_text(*text, request);
 }
 

@@ -417,10 +417,9 @@ class checker {
         add("timemonitor", check_status::warn, path, "absent: no walltime kill timer will run");
       return;
     }
-    std::string what;
-    auto text = rty::file::read_all(path, &what);
+    auto text = rty::file::read_all(path);
     if (!text) {
-      add("timemonitor", check_status::fail, path, what);
+      add("timemonitor", check_status::fail, path, text.error().message());
       return;
     }
     auto parsed = rty::pilot::parse_time_monitor(*text);

@@ -11,10 +11,9 @@ constexpr const char* log_name = "Driver";
 }
 
 bool prepare_merge_dir(const merge::merge_command& command) {
-  std::string what;
-  if (auto ec = merge::prepare_work_dir(command, &what)) {
+  if (auto prepared = merge::prepare_work_dir(command); !prepared) {
     RTY_LOG(error, log_name) << "merge " << command.output_name << ": cannot prepare " << command.work_dir << ": "
-                             << what;
+                             << prepared.error();
     return false;
   }
   return true;

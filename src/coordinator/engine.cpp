@@ -537,11 +537,12 @@ void engine::conclude_merge(const std::string& output_name, const process::exit_
                                << " is not a file in " << command.work_dir;
     } else {
       guid = *g;
-      std::string what;
       // Only now does the output reach final/ (an orphaned merge never gets here, see merge_command.hpp).
-      if (merge::publish_output(command, &what) || merge::keep_report(command, &what)) {
+      auto published = merge::publish_output(command);
+      if (published) published = merge::keep_report(command);
+      if (!published) {
         ok = false;
-        RTY_LOG(error, log_name) << "merge " << output_name << ": " << what;
+        RTY_LOG(error, log_name) << "merge " << output_name << ": " << published.error();
       }
     }
   }

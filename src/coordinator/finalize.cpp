@@ -39,9 +39,8 @@ finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookk
   // 0. A crash between a commit-log line and its rename: the restored outputs already carry the
   //    logged names, so the file is renamed here, not planned again below.
   std::vector<std::pair<std::string, std::string>> completed;
-  std::string replay_what;
-  if (merge::complete_logged_renames(log, final_dir, &completed, &replay_what))
-    RTY_LOG(error, log_name) << "output renames: " << replay_what;
+  if (auto replayed = merge::complete_logged_renames(log, final_dir, &completed); !replayed)
+    RTY_LOG(error, log_name) << "output renames: " << replayed.error();
   for (auto& [from, to] : completed)
     RTY_LOG(warning, log_name) << "completed the rename of " << from << " to " << to << " that the commit log "
                                << log.path() << " announced before a crash";
@@ -53,9 +52,8 @@ finalize_result finalize_task(const rty::job_spec& job, const bookkeeping::bookk
     if (o.state == bookkeeping::output_state::merged && !o.recorded_name.empty() && o.recorded_name != o.name)
       renames.emplace_back(o.recorded_name, o.name);
   if (!renames.empty()) {
-    std::string what;
-    if (merge::apply_renames(log, renames, final_dir, &what))
-      RTY_LOG(error, log_name) << "output renames: " << what;
+    if (auto applied = merge::apply_renames(log, renames, final_dir); !applied)
+      RTY_LOG(error, log_name) << "output renames: " << applied.error();
   }
   result.renamed = log.renamed();
 
@@ -98,9 +96,8 @@ int write_final_report(finalize_result& result, end_of_run e, const harvester::m
     result.report["exitMsg"] = code == exit_runtime_error ? "the final checkpoint could not be written"
                                : code == exit_incomplete  ? "the run stopped before every event was processed"
                                                           : "some events failed";
-  std::string what;
-  if (harvester::write_job_report(files, result.report, &what)) {
-    RTY_LOG(critical, log_name) << "cannot write the final job report: " << what;
+  if (auto r = harvester::write_job_report(files, result.report); !r) {
+    RTY_LOG(critical, log_name) << "cannot write the final job report: " << r.error();
     result.report_written = false;
     e.report_written = false;
   } else {

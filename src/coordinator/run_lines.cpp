@@ -106,9 +106,8 @@ void write_worker_heartbeat(const std::string& path, std::string_view phase, con
     h.ranges_done = ranges_done(s);
     h.ranges_total = s.ranges.total;
   }
-  std::string what;
-  if (file::write_atomic(path, harvester::heartbeat_body(h), &what))
-    RTY_LOG(warning, "Driver") << "cannot write the worker heartbeat: " << what;
+  if (auto r = file::write_atomic(path, harvester::heartbeat_body(h)); !r)
+    RTY_LOG(warning, "Driver") << "cannot write the worker heartbeat: " << r.error();
 }
 
 }  // namespace rty::coordinator

@@ -72,17 +72,12 @@ std::optional<int> open_workdir(const config::settings& cfg, file::task_lock& lo
     RTY_LOG(critical, log_name) << *problem;
     return exit_config_error;
   }
-  std::string what;
-  switch (lock.acquire(cfg.ray.workdir, what)) {
-    case file::task_lock::result::locked:
-      break;
-    case file::task_lock::result::unsupported:
-      RTY_LOG(warning, log_name) << what << " (the filesystem has no flock)";
-      break;
-    case file::task_lock::result::held_elsewhere:
-    case file::task_lock::result::error:
-      RTY_LOG(critical, log_name) << what;
+  if (auto locked = lock.acquire(cfg.ray.workdir); !locked) {
+    if (locked.error().code() != file::task_lock::unsupported) {
+      RTY_LOG(critical, log_name) << locked.error();
       return exit_runtime_error;
+    }
+    RTY_LOG(warning, log_name) << locked.error() << " (the filesystem has no flock)";
   }
   return std::nullopt;
 }

@@ -48,9 +48,8 @@ void status_server::start(const std::string& statusaddress, const std::string& w
   if (::gethostname(host_name, sizeof host_name - 1) != 0) host_name[0] = '\0';
   std::string url = status_url_for(bound.address().to_string(), bound.port(), host_name);
   url_file_ = file::join(workdir, status_url_file);
-  std::string what;
-  if (file::write_atomic(url_file_, url + "\n", &what)) {
-    RTY_LOG(warning, log_name) << "status endpoint " << url << ": " << what;
+  if (auto r = file::write_atomic(url_file_, url + "\n"); !r) {
+    RTY_LOG(warning, log_name) << "status endpoint " << url << ": " << r.error();
     url_file_.clear();
   }
   record_job(workdir);
@@ -82,8 +81,8 @@ void status_server::record_job(const std::string& workdir) {
     if (!::getcwd(cwd, sizeof cwd)) return;
     absolute = file::join(cwd, workdir);
   }
-  if (auto error = registry::record_run(*dir, id->second, absolute)) {
-    RTY_LOG(info, log_name) << "status --jobid " << id->second << " will not find this run: " << *error;
+  if (auto recorded = registry::record_run(*dir, id->second, absolute); !recorded) {
+    RTY_LOG(info, log_name) << "status --jobid " << id->second << " will not find this run: " << recorded.error();
     return;
   }
   job_id_ = id->second;

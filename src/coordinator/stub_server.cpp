@@ -46,11 +46,10 @@ rty::result<void> stub_server::listen(const std::string& address, const std::str
   if (!secret) return rty::fail("cannot make the run's secret: " + secret.error().message());
   secret_ = std::move(*secret);
   secret_file_ = file::join(workdir, ".raythenad-secret");
-  std::string what;
   const mode_t old_mask = ::umask(0077);  // the secret file is never readable by others, not for an instant
-  auto wec = file::write_atomic(secret_file_, secret_ + "\n", &what);
+  auto written = file::write_atomic(secret_file_, secret_ + "\n");
   ::umask(old_mask);
-  if (wec) return rty::fail("cannot write the run's secret: " + what);
+  if (!written) return rty::fail("cannot write the run's secret: " + written.error().message());
   ::chmod(secret_file_.c_str(), 0600);
   RTY_LOG(info, log_name) << "listening for stubs on " << listen_address_;
   return {};

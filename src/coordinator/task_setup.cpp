@@ -20,19 +20,14 @@ constexpr const char* log_name = "Driver";
 
 // One raythenad per task (common/task_lock.hpp); held until the process ends.
 std::optional<task_failure> lock_task_dir(file::task_lock& lock, const std::string& dir) {
-  std::string what;
-  switch (lock.acquire(dir, what)) {
-    case file::task_lock::result::locked:
-      return std::nullopt;
-    case file::task_lock::result::unsupported:
-      RTY_LOG(warning, log_name) << what << " (the filesystem has no flock): nothing stops a second raythenad on "
-                                 << "this task";
-      return std::nullopt;
-    case file::task_lock::result::held_elsewhere:
-    case file::task_lock::result::error:
-      break;
+  auto locked = lock.acquire(dir);
+  if (locked) return std::nullopt;
+  if (locked.error().code() == file::task_lock::unsupported) {
+    RTY_LOG(warning, log_name) << locked.error() << " (the filesystem has no flock): nothing stops a second "
+                               << "raythenad on this task";
+    return std::nullopt;
   }
-  return task_failure{exit_runtime_error, what};
+  return task_failure{exit_runtime_error, locked.error().message()};
 }
 
 std::optional<task_failure> make_dirs(const config::settings& cfg, const rty::job_spec& job, const std::string& dir) {
@@ -127,9 +122,8 @@ std::optional<task_failure> open_task(const config::settings& cfg, const rty::jo
   if (auto n = file::remove_stale_temporaries(out.dir))
     RTY_LOG(info, log_name) << "removed " << n << " temporary file(s) an interrupted checkpoint write left in "
                             << out.dir;
-  std::string what;
-  if (harvester::write_task_workdir_path(cfg.harvester.endpoint.value_or(cfg.ray.workdir), out.dir, &what))
-    RTY_LOG(error, log_name) << "cannot write task_workdir_path.txt: " << what;
+  if (auto r = harvester::write_task_workdir_path(cfg.harvester.endpoint.value_or(cfg.ray.workdir), out.dir); !r)
+    RTY_LOG(error, log_name) << "cannot write task_workdir_path.txt: " << r.error();
   auto bo = book_options(cfg, out.dir);
   if (auto problem = bookkeeping::bookkeeper::check_job(job))
     return task_failure{exit_harvester_error, "job " + job.panda_id + " cannot be processed: " + *problem};

@@ -178,10 +178,9 @@ class py_literal {
     std::size_t start = i_;
     while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || std::string_view("+-.eE").find(s_[i_]) != std::string_view::npos)) ++i_;
     if (start == i_) return std::nullopt;
-    std::string what;
-    auto num = rty::json::parse(s_.substr(start, i_ - start), "number", &what);
+    auto num = rty::json::parse(s_.substr(start, i_ - start), "number");
     if (!num || !num->is_number()) return std::nullopt;
-    return num;
+    return std::move(*num);
   }
   std::optional<std::string> string() {
     if (i_ >= s_.size() || (s_[i_] != '\'' && s_[i_] != '"')) return std::nullopt;
@@ -271,9 +270,8 @@ rty::result<rty::job_spec> parse_job_spec_cgi_text(std::string_view text,
 }
 
 rty::result<rty::job_spec> parse_job_spec_text(std::string_view text, std::string_view origin) {
-  std::string what;
-  auto v = rty::json::parse(text, origin, &what);
-  if (!v) return fail(what);
+  auto v = rty::json::parse(text, origin);
+  if (!v) return v.error();
   return parse_job_spec(*v, origin);
 }
 
@@ -287,9 +285,8 @@ job_result read_merge_spec(rty::job_spec& job, const field_reader& r, const std:
   if (ms == j.end() || ms->value().is_null()) return fail(r.prefix + "required field 'esmergeSpec' is missing");
   boost::json::value merge_value = ms->value();
   if (merge_value.is_string()) {
-    std::string what;
-    auto parsed = rty::json::parse(merge_value.get_string(), where + ": esmergeSpec", &what);
-    if (!parsed) return fail(what);
+    auto parsed = rty::json::parse(merge_value.get_string(), where + ": esmergeSpec");
+    if (!parsed) return parsed.error();
     merge_value = std::move(*parsed);
   }
   if (!merge_value.is_object()) return fail(r.prefix + "esmergeSpec must be an object");

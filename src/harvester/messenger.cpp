@@ -222,26 +222,18 @@ messenger::read_outcome messenger::read_stable(const std::string& path, std::uin
     return out;
   }
   auto& text = read.text;
-  std::string what;
   file_sig after = sig();
   if (!text || !after.exists) {
     r.reset();
     return out;  // vanished under us: look again later
   }
-  std::optional<boost::json::value> value;
-  if (cgi) {
-    auto form = cgi_job_spec_to_json(*text, path);
-    if (form) value = std::move(*form);
-    else what = form.error().message();
-  } else {
-    value = rty::json::parse(*text, path, &what);
-  }
+  auto value = cgi ? cgi_job_spec_to_json(*text, path) : rty::json::parse(*text, path);
   if (!value) {
     if (!r.bad_since) r.bad_since = now;
     r.last_good.reset();
-    r.last_problem = what;
+    r.last_problem = value.error().message();
     out.state = read_state::bad;
-    out.problem = what;
+    out.problem = value.error().message();
     return out;
   }
   r.bad_since.reset();
@@ -279,12 +271,12 @@ std::string messenger::quarantine(const std::string& path) {
   return target;
 }
 
-std::error_code messenger::write_job_request(std::string* what) {
+rty::result<void> messenger::write_job_request() {
   // The ten empty Pilot2 getJob fields, as Raythena writes them (§3.1).
   static const char* request =
       R"({"node": "", "diskSpace": "", "workingGroup": "", "prodSourceLabel": "", "computingElement": "", )"
       R"("siteName": "", "resourceType": "", "mem": "", "cpu": "", "allowOtherCountry": ""})";
-  return rty::file::write_atomic(files_.job_request, request, what);
+  return rty::file::write_atomic(files_.job_request, request);
 }
 
 // The first poll: reads a pre-staged spec, resumes from a .read one (R6), or requests a job. A value
@@ -312,8 +304,7 @@ std::optional<job_poll_result> messenger::start_job_wait(clock::time_point now, 
                                 << " from an earlier run is still pending; waiting for its answer " << files_.job_spec;
     wrote_job_request_ = true;
   } else {
-    std::string what;
-    if (auto ec = write_job_request(&what)) return failed{"cannot write job request: " + what};
+    if (auto r = write_job_request(); !r) return failed{"cannot write job request: " + r.error().message()};
     wrote_job_request_ = true;
     RTY_LOG(info, component) << "requested a job: wrote " << files_.job_request << ", waiting for " << files_.job_spec;
   }
@@ -333,9 +324,8 @@ std::string messenger::job_timeout_message(clock::time_point now) const {
 job_poll_result messenger::job_spec_absent(clock::time_point now) {
   bool request_present = exists(files_.job_request);
   if (!request_present && job_requested_at_ && now - *job_requested_at_ >= opts_.rerequest_after) {
-    std::string what;
-    if (auto ec = write_job_request(&what)) {
-      RTY_LOG(error, component) << "cannot write job request again: " << what;
+    if (auto r = write_job_request(); !r) {
+      RTY_LOG(error, component) << "cannot write job request again: " << r.error();
     } else {
       RTY_LOG(warning, component) << "no answer " << files_.job_spec << " " << secs(now - *job_requested_at_)
                                   << " s after the request and the request is gone: wrote "
@@ -361,8 +351,7 @@ job_poll_result messenger::job_spec_bad(clock::time_point now, const std::string
     RTY_LOG(error, component) << files_.job_spec << " stayed unparsable for " << secs(now - *spec_reader_.bad_since)
                               << " s (" << problem << "): moved to " << moved << ", requesting the job again";
     spec_reader_.reset();
-    std::string what;
-    if (auto ec = write_job_request(&what)) return failed{"cannot write job request: " + what};
+    if (auto r = write_job_request(); !r) return failed{"cannot write job request: " + r.error().message()};
     wrote_job_request_ = true;
     job_requested_at_ = now;
     return waiting{"job spec was corrupt; requested again", opts_.poll_interval};
@@ -435,8 +424,8 @@ job_poll_result messenger::poll_job(clock::time_point now) {
   return claim_job(std::move(*job), read_path);
 }
 
-std::error_code messenger::write_ranges_request(std::string* what) {
-  return rty::file::write_atomic(files_.event_request, boost::json::serialize(ranges_request_), what);
+rty::result<void> messenger::write_ranges_request() {
+  return rty::file::write_atomic(files_.event_request, boost::json::serialize(ranges_request_));
 }
 
 rty::result<bool> messenger::request_ranges(const std::string& panda_id, int n_ranges,
@@ -460,9 +449,7 @@ rty::result<bool> messenger::request_ranges(const std::string& panda_id, int n_r
   body["taskID"] = id_value(task_id);
   body["jobsetID"] = id_value(jobset_id);
   ranges_request_ = boost::json::object{{panda_id, std::move(body)}};
-  std::string what;
-  if (auto ec = write_ranges_request(&what))
-    return rty::fail("cannot write event request: " + what);
+  if (auto r = write_ranges_request(); !r) return rty::fail("cannot write event request: " + r.error().message());
   ranges_requested_at_ = now;
   RTY_LOG(debug, component) << "requested " << n_ranges << " event ranges for " << panda_id << " in "
                             << files_.event_request;
@@ -472,9 +459,8 @@ rty::result<bool> messenger::request_ranges(const std::string& panda_id, int n_r
 // Writes the last event request again (the watchdog), unless none was made yet.
 void messenger::rerequest_ranges(const char* why, clock::time_point now) {
   if (ranges_request_.empty()) return;
-  std::string what;
-  if (auto ec = write_ranges_request(&what)) {
-    RTY_LOG(error, component) << "cannot write event request again: " << what;
+  if (auto r = write_ranges_request(); !r) {
+    RTY_LOG(error, component) << "cannot write event request again: " << r.error();
     return;
   }
   RTY_LOG(warning, component) << why << ": wrote " << files_.event_request << " again";
@@ -578,7 +564,10 @@ bool messenger::take_into_pending(const std::string& path) {
   }
   std::string what = read.what;
   std::optional<boost::json::value> v;
-  if (read.text) v = rty::json::parse(*read.text, path, &what);
+  if (read.text) {
+    if (auto parsed = rty::json::parse(*read.text, path)) v = std::move(*parsed);
+    else what = parsed.error().message();
+  }
   if (!v || !is_status_dump(*v)) {
     auto moved = quarantine(path);
     RTY_LOG(critical, component) << "cannot merge " << path << " ("
@@ -674,12 +663,12 @@ flush_result messenger::flush_updates(clock::time_point now, bool force) {
   return res;
 }
 
-std::error_code write_task_workdir_path(const std::string& endpoint, const std::string& task_dir, std::string* what) {
-  return rty::file::write_atomic(rty::file::join(endpoint, "task_workdir_path.txt"), task_dir, what);
+rty::result<void> write_task_workdir_path(const std::string& endpoint, const std::string& task_dir) {
+  return rty::file::write_atomic(rty::file::join(endpoint, "task_workdir_path.txt"), task_dir);
 }
 
-std::error_code write_job_report(const messenger_files& files, const boost::json::value& report, std::string* what) {
-  return rty::file::write_atomic(files.job_report, boost::json::serialize(report), what);
+rty::result<void> write_job_report(const messenger_files& files, const boost::json::value& report) {
+  return rty::file::write_atomic(files.job_report, boost::json::serialize(report));
 }
 
 }  // namespace rty::harvester

@@ -22,7 +22,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <variant>
 #include <vector>
 
@@ -135,8 +134,8 @@ class messenger {
     int topic = -1;
   };
   bool should_log(log_gate& gate, int topic, clock::time_point now) const;
-  std::error_code write_job_request(std::string* what);
-  std::error_code write_ranges_request(std::string* what);
+  rty::result<void> write_job_request();
+  rty::result<void> write_ranges_request();
   bool take_into_pending(const std::string& path);
   // The parts of poll_job.
   std::optional<job_poll_result> start_job_wait(clock::time_point now, const std::string& read_path);
@@ -200,12 +199,10 @@ bool is_status_dump(const boost::json::value& v);
 
 // Writes <endpoint>/task_workdir_path.txt = task_dir, without a trailing newline (Harvester does not
 // strip it), atomically.
-std::error_code write_task_workdir_path(const std::string& endpoint, const std::string& task_dir,
-                                        std::string* what = nullptr);
+rty::result<void> write_task_workdir_path(const std::string& endpoint, const std::string& task_dir);
 
 // Writes the final job report to the endpoint's jobReportFile (via .tmp), where Harvester reads it.
-std::error_code write_job_report(const messenger_files& files, const boost::json::value& report,
-                                 std::string* what = nullptr);
+rty::result<void> write_job_report(const messenger_files& files, const boost::json::value& report);
 
 // The dump entry Harvester expects for one update (§3.3): eventRangeID, eventStatus, and path/type/
 // chksum/fsize when there is an output file.

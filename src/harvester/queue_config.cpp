@@ -151,9 +151,8 @@ rty::result<std::optional<queue_messenger>> load_queue_messenger(const std::stri
                                                                                         std::string_view queue) {
   auto read = read_capped(path, queuedata_max_bytes, "queue config");
   if (!read.text) return fail(read.what);
-  std::string what;
-  auto doc = rty::json::parse(*read.text, path, &what);
-  if (!doc) return fail(what);
+  auto doc = rty::json::parse(*read.text, path);
+  if (!doc) return doc.error();
   if (!doc->is_object()) return fail(path + ": the queue config is not a JSON object {queueName: {...}}");
   const auto& all = doc->as_object();
   auto entry = all.find(queue);

@@ -97,18 +97,15 @@ std::string commit_log::current_name(const std::string& name) const {
   return it == renamed_.end() ? name : it->second;
 }
 
-std::error_code commit_log::append(const std::string& old_name, const std::string& new_name, std::string* what) {
+rty::result<void> commit_log::append(const std::string& old_name, const std::string& new_name) {
   for (auto* name : {&old_name, &new_name})
-    if (auto bad = name_problem(*name)) {
-      if (what)
-        *what = "commit log '" + path_ + "': refusing to record rename of '" + rty::names::escaped(old_name) +
-                "' to '" + rty::names::escaped(new_name) + "': " + *bad;
-      return std::make_error_code(std::errc::invalid_argument);
-    }
+    if (auto bad = name_problem(*name))
+      return rty::fail(std::make_error_code(std::errc::invalid_argument),
+                       "commit log '" + path_ + "': refusing to record rename of '" + rty::names::escaped(old_name) +
+                           "' to '" + rty::names::escaped(new_name) + "': " + *bad);
   auto fail = [&](const char* step) {
     auto ec = errno_code();
-    if (what) *what = std::string(step) + " commit log '" + path_ + "': " + ec.message();
-    return ec;
+    return rty::fail(ec, std::string(step) + " commit log '" + path_ + "': " + ec.message());
   };
   struct stat st {};
   const bool is_new = ::stat(path_.c_str(), &st) != 0;

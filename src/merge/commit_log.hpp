@@ -7,7 +7,6 @@
 #include <map>
 #include <string>
 #include <string_view>
-#include <system_error>
 
 namespace rty::merge {
 
@@ -27,8 +26,9 @@ class commit_log {
   std::string current_name(const std::string& name) const;
 
   // Appends one line and fsyncs it (and the directory when the file is new). Names must be non-empty
-  // without blanks (std::errc::invalid_argument otherwise).
-  std::error_code append(const std::string& old_name, const std::string& new_name, std::string* what = nullptr);
+  // without blanks (an error with code std::errc::invalid_argument otherwise); a failed write's error
+  // has the errno as its code.
+  rty::result<void> append(const std::string& old_name, const std::string& new_name);
 
   const std::string& path() const { return path_; }
 

@@ -23,6 +23,10 @@ struct problems {
     if (!messages.empty()) messages += "\n";
     messages += message;
   }
+  rty::result<void> outcome() const {
+    if (!first) return {};
+    return rty::fail(first, messages);
+  }
 };
 }  // namespace
 
@@ -99,8 +103,8 @@ std::vector<std::pair<std::string, std::string>> plan_renames(const std::vector<
   return plan;
 }
 
-std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::string, std::string>>& renames,
-                              const std::string& final_dir, std::string* what) {
+rty::result<void> apply_renames(commit_log& log, const std::vector<std::pair<std::string, std::string>>& renames,
+                                const std::string& final_dir) {
   problems problem;
   for (auto& [old_name, new_name] : renames) {
     // Names come from state.json and the job spec: nothing is renamed outside final_dir (issue 13).
@@ -113,9 +117,8 @@ std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::
     const std::string src = file::join(final_dir, old_name);
     const std::string dst = file::join(final_dir, new_name);
     if (log.current_name(old_name) != new_name) {
-      std::string why;
-      if (auto ec = log.append(old_name, new_name, &why)) {
-        problem(ec, why + " (not renaming '" + src + "')");
+      if (auto logged = log.append(old_name, new_name); !logged) {
+        problem(logged.error().code(), logged.error().message() + " (not renaming '" + src + "')");
         continue;
       }
     }
@@ -136,12 +139,11 @@ std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::
     }  // only the target: done by an earlier run
   }
   if (!renames.empty()) file::sync_directory(final_dir);
-  if (what) *what = problem.messages;
-  return problem.first;
+  return problem.outcome();
 }
 
-std::error_code complete_logged_renames(const commit_log& log, const std::string& final_dir,
-                                        std::vector<std::pair<std::string, std::string>>* done, std::string* what) {
+rty::result<void> complete_logged_renames(const commit_log& log, const std::string& final_dir,
+                                          std::vector<std::pair<std::string, std::string>>* done) {
   std::map<std::string, std::vector<std::string>> earlier;  // name now → the names it had before
   for (auto& [old_name, now] : log.renamed())
     if (old_name != now) earlier[now].push_back(old_name);
@@ -179,8 +181,7 @@ std::error_code complete_logged_renames(const commit_log& log, const std::string
     if (done) done->emplace_back(present.front(), now);
   }
   if (renamed_any) file::sync_directory(final_dir);
-  if (what) *what = problem.messages;
-  return problem.first;
+  return problem.outcome();
 }
 
 std::vector<final_output> with_current_names(const std::vector<final_output>& merged,

@@ -4,10 +4,10 @@
 // logged in the commit log before it happens, so re-running after a crash finishes the job.
 #include <map>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <vector>
 
+#include "common/error.hpp"
 #include "common/job_spec.hpp"
 #include "merge/commit_log.hpp"
 
@@ -37,18 +37,18 @@ std::vector<std::pair<std::string, std::string>> plan_renames(const std::vector<
 // For each pair: append to the log unless it already says so, then rename final_dir/old →
 // final_dir/new. Idempotent: target present and source absent = already done. Both present (would
 // overwrite) or both absent is an error for that pair; the other pairs still proceed. The directory is
-// fsync'ed at the end. Returns the first error; `what` gets one line per problem.
-std::error_code apply_renames(commit_log& log, const std::vector<std::pair<std::string, std::string>>& renames,
-                              const std::string& final_dir, std::string* what = nullptr);
+// fsync'ed at the end. The error has the first problem's code and one line per problem.
+rty::result<void> apply_renames(commit_log& log, const std::vector<std::pair<std::string, std::string>>& renames,
+                                const std::string& final_dir);
 
 // Renames the log announced but a crash left undone (each line is written before its rename, and a
 // restarted run knows outputs by the names the log gives them): for every name the log renames files
 // to that is absent from final_dir, the one earlier name of its chain still present is renamed to it.
 // Pairs done go to `done`; several earlier names present is an error (nothing is overwritten or
-// guessed). Returns the first error; `what` gets one line per problem.
-std::error_code complete_logged_renames(const commit_log& log, const std::string& final_dir,
-                                        std::vector<std::pair<std::string, std::string>>* done = nullptr,
-                                        std::string* what = nullptr);
+// guessed). The error has the first problem's code and one line per problem; `done` holds the pairs
+// renamed either way.
+rty::result<void> complete_logged_renames(const commit_log& log, const std::string& final_dir,
+                                          std::vector<std::pair<std::string, std::string>>* done = nullptr);
 
 // `merged` with names (and the path's last component) mapped through `renamed`, for the checkpoint.
 std::vector<final_output> with_current_names(const std::vector<final_output>& merged,

@@ -31,7 +31,7 @@ std::vector<std::string> transform_arguments(const rty::job_spec& job, const std
   const std::string list_arg = "@" + list_dir + "/" + std::string(file_list_name);
   std::vector<std::string> args;
   bool output_done = false;
-  for (auto& word : split_shell_words(job.merge_job_parameters)) {
+  for (auto& word : split_shell_words_as_if_closed(job.merge_job_parameters)) {
     if (word == "--autoConfiguration=everything" || word == "--DBRelease=current") continue;
     std::vector<std::string> pieces;
     for (std::string_view opt : {"--inputHitsFile=", "--inputHITSFile="}) {
@@ -133,9 +133,8 @@ merge_command build_merge_command(const rty::merge_task& task, const rty::job_sp
 
 std::optional<std::string> validate_merge_parameters(const rty::job_spec& job) {
   if (job.merge_trans_path.empty()) return "esmergeSpec.transPath is empty";
-  std::string error;
-  split_shell_words(job.merge_job_parameters, &error);
-  if (!error.empty()) return "esmergeSpec.jobParameters: " + error;
+  if (auto words = split_shell_words(job.merge_job_parameters); !words)
+    return "esmergeSpec.jobParameters: " + words.error().message();
   if (job.merge_job_parameters.find(input_placeholder) == std::string::npos)
     return "esmergeSpec.jobParameters has no '" + std::string(input_placeholder) +
            "', so the merge would get no inputs: '" + job.merge_job_parameters + "'";
@@ -152,11 +151,10 @@ std::optional<std::string> validate_merge_parameters(const rty::job_spec& job) {
   return std::nullopt;
 }
 
-std::error_code prepare_work_dir(const merge_command& command, std::string* what) {
+rty::result<void> prepare_work_dir(const merge_command& command) {
   std::error_code ec;
-  auto fail = [&](const std::string& step, const std::string& path, std::error_code e) {
-    if (what) *what = step + " '" + path + "': " + e.message();
-    return e;
+  auto fail = [](const std::string& step, const std::string& path, std::error_code e) {
+    return rty::fail(e, step + " '" + path + "': " + e.message());
   };
   for (auto& dir : {fs::path(command.output_path).parent_path(), fs::path(command.kept_report_path).parent_path()}) {
     fs::create_directories(dir, ec);
@@ -168,33 +166,28 @@ std::error_code prepare_work_dir(const merge_command& command, std::string* what
   if (ec) return fail("cannot create directory", command.work_dir, ec);
   for (auto& [name, content] : command.files) {
     std::string path = file::join(command.work_dir, name);
-    std::string why;
-    if (auto e = file::write_atomic(path, content, &why, false)) {
-      if (what) *what = why;
-      return e;
-    }
+    if (auto r = file::write_atomic(path, content, false); !r) return r;
     if (name.ends_with(".sh") && ::chmod(path.c_str(), 0755) != 0) return fail("cannot chmod", path, errno_code());
   }
   return {};
 }
 
-std::error_code publish_output(const merge_command& command, std::string* what) {
+rty::result<void> publish_output(const merge_command& command) {
   if (::rename(command.work_output_path.c_str(), command.output_path.c_str()) != 0) {
     auto ec = errno_code();
-    if (what)
-      *what = ec == std::errc::no_such_file_or_directory
-                  ? "the transform exited 0 but wrote no " + command.work_output_path
-                  : "cannot rename '" + command.work_output_path + "' to '" + command.output_path + "': " + ec.message();
-    return ec;
+    return rty::fail(ec, ec == std::errc::no_such_file_or_directory
+                             ? "the transform exited 0 but wrote no " + command.work_output_path
+                             : "cannot rename '" + command.work_output_path + "' to '" + command.output_path +
+                                   "': " + ec.message());
   }
   file::sync_directory(file::dir_of(command.output_path));
   return {};
 }
 
-std::error_code keep_report(const merge_command& command, std::string* what) {
-  auto content = file::read_all(command.report_path, what);
-  if (!content) return std::make_error_code(std::errc::no_such_file_or_directory);
-  return file::write_atomic(command.kept_report_path, *content, what);
+rty::result<void> keep_report(const merge_command& command) {
+  auto content = file::read_all(command.report_path);
+  if (!content) return content.error();
+  return file::write_atomic(command.kept_report_path, *content);
 }
 
 process::spawn_options merge_spawn_options(const std::vector<std::string>& argv, const std::string& work_dir,

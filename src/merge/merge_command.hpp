@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/error.hpp"
 #include "common/job_spec.hpp"
 #include "common/atlas_paths.hpp"
 #include "common/merge_task.hpp"
@@ -62,15 +63,16 @@ merge_command build_merge_command(const rty::merge_task& task, const rty::job_sp
 std::optional<std::string> validate_merge_parameters(const rty::job_spec& job);
 
 // Creates O/final, O/job-reports and a fresh work_dir (a leftover from a crashed run is removed), then
-// writes command.files (scripts executable). `what` names the path on failure.
-std::error_code prepare_work_dir(const merge_command& command, std::string* what = nullptr);
+// writes command.files (scripts executable). The error names the path, its code the cause.
+rty::result<void> prepare_work_dir(const merge_command& command);
 
 // After a successful merge: renames work_output_path to output_path (same filesystem, under O) and
-// syncs final/. A missing output is an error naming it: the transform said 0 but wrote nothing.
-std::error_code publish_output(const merge_command& command, std::string* what = nullptr);
+// syncs final/. A missing output is an error naming it (code std::errc::no_such_file_or_directory):
+// the transform said 0 but wrote nothing.
+rty::result<void> publish_output(const merge_command& command);
 
 // After a successful merge: copies report_path to kept_report_path atomically.
-std::error_code keep_report(const merge_command& command, std::string* what = nullptr);
+rty::result<void> keep_report(const merge_command& command);
 
 // After success: removes work_dir, but only when it lies strictly inside <task_dir>/merge-tmp/
 // (anything else returns std::errc::operation_not_permitted and touches nothing).

@@ -47,9 +47,8 @@ bj::array* array_at(bj::object& o, std::string_view key) {
 }  // namespace
 
 rty::result<bj::object> read_report(const std::string& path) {
-  std::string what;
-  auto value = rty::json::read_file(path, &what);
-  if (!value) return rty::fail(what);
+  auto value = rty::json::read_file(path);
+  if (!value) return value.error();
   if (!value->is_object()) return rty::fail(path + ": top level is not a JSON object");
   auto sub = first_output_subfile(value->as_object(), path);
   if (!sub) return sub.error();

@@ -1,17 +1,23 @@
 #include "merge/shell_words.hpp"
 
 namespace rty::merge {
+namespace {
 
-std::vector<std::string> split_shell_words(std::string_view text, std::string* error) {
+struct split_words {
   std::vector<std::string> words;
+  std::string unterminated;  // where an unterminated quote started; empty when every quote closed
+};
+
+split_words split(std::string_view text) {
+  split_words out;
+  auto& words = out.words;
   std::string current;
   bool in_word = false;
   std::size_t i = 0;
   const std::size_t n = text.size();
   auto unterminated = [&](char quote, std::size_t at) {
-    if (error)
-      *error = std::string("unterminated ") + (quote == '\'' ? "single" : "double") + " quote at offset " +
-               std::to_string(at) + " in '" + std::string(text) + "'";
+    out.unterminated = std::string("unterminated ") + (quote == '\'' ? "single" : "double") + " quote at offset " +
+                       std::to_string(at) + " in '" + std::string(text) + "'";
   };
   while (i < n) {
     char c = text[i];
@@ -76,7 +82,17 @@ std::vector<std::string> split_shell_words(std::string_view text, std::string* e
     }
   }
   if (in_word) words.push_back(std::move(current));
-  return words;
+  return out;
 }
+
+}  // namespace
+
+rty::result<std::vector<std::string>> split_shell_words(std::string_view text) {
+  auto s = split(text);
+  if (!s.unterminated.empty()) return rty::fail(std::move(s.unterminated));
+  return std::move(s.words);
+}
+
+std::vector<std::string> split_shell_words_as_if_closed(std::string_view text) { return split(text).words; }
 
 }  // namespace rty::merge

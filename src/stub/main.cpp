@@ -93,10 +93,9 @@ int main(int argc, char** argv) {
     std::fill(s, s + std::strlen(s), '\0');
     ::unsetenv("RAYTHENA_STUB_SECRET");
   } else if (!secret_file.empty()) {
-    std::string what;
-    auto text = rty::file::read_all(secret_file, &what);
+    auto text = rty::file::read_all(secret_file);
     if (!text) {
-      std::cerr << "raythena-stub: " << what << "\n";
+      std::cerr << "raythena-stub: " << text.error() << "\n";
       return 2;
     }
     opts.secret = *text;

@@ -162,9 +162,8 @@ std::optional<uid_t> tcp_peer_uid_proc(std::string_view text, const sockaddr_in&
 rty::result<uid_t> tcp_peer_uid(const sockaddr_in& peer, const sockaddr_in& self) {
   auto uid = tcp_peer_uid_netlink(peer, self);
   if (uid) return uid;
-  std::string what;
-  auto text = file::read_all("/proc/net/tcp", &what);
-  if (!text) return rty::fail(uid.error().message() + "; " + what);
+  auto text = file::read_all("/proc/net/tcp");
+  if (!text) return rty::fail(uid.error().message() + "; " + text.error().message());
   if (auto from_proc = tcp_peer_uid_proc(*text, peer, self)) return *from_proc;
   return rty::fail(uid.error().message() + "; not in /proc/net/tcp either");
 }

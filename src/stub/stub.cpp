@@ -392,22 +392,20 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     // pilot gives up on a request after [Pilot] http_maxtime (curl --max-time): every wait for the
     // coordinator ends well before that.
     if (!cfg_path.empty())
-      if (auto text = file::read_all(cfg_path, nullptr)) broker_ = ranges_broker(hold_limit(pilot_http_maxtime(*text)));
+      if (auto text = file::read_all(cfg_path)) broker_ = ranges_broker(hold_limit(pilot_http_maxtime(*text)));
     RTY_LOG(info, component()) << "a getEventRanges waits at most "
                                << std::chrono::duration_cast<std::chrono::seconds>(broker_.max_wait()).count()
                                << " s for the coordinator (half of pilot's http_maxtime)";
     if (port == 0 || cfg_path.empty()) {
       std::string original;
       if (!cfg_path.empty()) {
-        std::string what;
-        auto text = file::read_all(cfg_path, &what);
-        if (!text) return launch_failed("cannot read the pilot config: " + what);
+        auto text = file::read_all(cfg_path);
+        if (!text) return launch_failed("cannot read the pilot config: " + text.error().message());
         original = *text;
       }
       std::string copy = (fs::path(actor_dir_) / "pilot_default.cfg").string();
-      std::string what;
-      if (file::write_atomic(copy, rewrite_pandaserver(original, url), &what))
-        return launch_failed("cannot write the pilot config copy: " + what);
+      if (auto r = file::write_atomic(copy, rewrite_pandaserver(original, url)); !r)
+        return launch_failed("cannot write the pilot config copy: " + r.error().message());
       pilot_env_["HARVESTER_PILOT_CONFIG"] = copy;
     } else if (!env_cfg) {
       // Stubs started over SSH do not inherit the batch environment: pilot gets the coordinator's path.
@@ -445,8 +443,8 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
     if (fs::remove(kill_file_path(), kec))
       RTY_LOG(info, component()) << "removed the previous run's kill file " << kill_file_path();
     std::string script = (fs::path(pilot_home_) / "payload.sh").string();
-    std::string what;
-    if (file::write_atomic(script, settings_string("payload_script"), &what)) return launch_failed(what);
+    if (auto r = file::write_atomic(script, settings_string("payload_script")); !r)
+      return launch_failed(r.error().message());
     ::chmod(script.c_str(), 0755);
     process::spawn_options o;
     o.argv = {"/bin/bash", script};
@@ -545,9 +543,8 @@ class stub : public std::enable_shared_from_this<stub>, private pilot_actions {
 
   void write_kill_file(const std::string& why) override {
     std::string path = kill_file_path();
-    std::string what;
-    if (file::write_atomic(path, "KILL", &what))
-      RTY_LOG(error, component()) << "cannot write the kill file: " << what;
+    if (auto r = file::write_atomic(path, "KILL"); !r)
+      RTY_LOG(error, component()) << "cannot write the kill file: " << r.error();
     else
       RTY_LOG(warning, component()) << "wrote " << path << " (" << why << "): pilot stops after its current ranges";
   }

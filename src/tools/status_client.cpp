@@ -199,13 +199,12 @@ struct fetched {
 fetched fetch_status(const std::string& workdir, double timeout_s) {
   fetched f;
   std::string path = file::join(workdir, status_url_file);
-  std::string what;
-  auto text = file::read_all(path, &what);
+  auto text = file::read_all(path);
   if (!text) {
     if (::access(path.c_str(), F_OK) != 0)
       f.error = "no raythenad running with workdir " + workdir + " (no " + std::string(status_url_file) + ")";
     else
-      f.error = "cannot read " + what;
+      f.error = "cannot read " + text.error().message();
     return f;
   }
   std::string line = text->substr(0, text->find('\n'));
@@ -242,10 +241,9 @@ fetched fetch_status(const std::string& workdir, double timeout_s) {
               (first.empty() ? "" : ": " + first);
     return f;
   }
-  std::string parse_error;
-  auto v = rty::json::parse(r.body, display(*url) + "/status", &parse_error);
+  auto v = rty::json::parse(r.body, display(*url) + "/status");
   if (!v || !v->is_object()) {
-    f.error = v ? display(*url) + "/status: expected a JSON object" : parse_error;
+    f.error = v ? display(*url) + "/status: expected a JSON object" : v.error().message();
     return f;
   }
   f.raw = std::move(r.body);

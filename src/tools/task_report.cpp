@@ -234,8 +234,7 @@ rty::result<task_facts> read_task_dir(const std::string& given) {
   if (!is_task_dir(dir)) {
     // A Harvester endpoint / ray.workdir: task_workdir_path.txt names the task directory.
     const std::string pointer = file::join(dir, "task_workdir_path.txt");
-    std::string what;
-    auto text = file::read_all(pointer, &what);
+    auto text = file::read_all(pointer);
     if (!text)
       return fail("raythenad report: " + given +
              " is neither a task directory (no state.json, commit_log or final/) nor a run's workdir (no "

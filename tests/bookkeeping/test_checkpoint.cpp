@@ -35,9 +35,8 @@ BOOST_AUTO_TEST_SUITE(checkpoint_format)
 // An emulation of Raythena's driver wrote it, in the shape Raythena HEAD writes (tests/fixtures/FIXTURES.md).
 BOOST_AUTO_TEST_CASE(reads_and_rewrites_the_emulated_raythena_checkpoint) {
   const std::string path = std::string(RTY_TEST_FIXTURES_DIR) + "/emulated/raythena-late-binding-merged/task-dir-state.json";
-  std::string what;
-  auto v = rty::json::read_file(path, &what);
-  BOOST_REQUIRE_MESSAGE(v, what);
+  auto v = rty::json::read_file(path);
+  BOOST_REQUIRE_MESSAGE(v, v.error());
   auto cp = checkpoint_from_json(*v, path);
   BOOST_REQUIRE(cp.has_value());
   BOOST_TEST(cp->simulated.empty());

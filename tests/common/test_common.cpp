@@ -58,8 +58,8 @@ BOOST_AUTO_TEST_CASE(join_keeps_absolute) {
 BOOST_AUTO_TEST_CASE(atomic_write_replaces_and_leaves_no_tmp) {
   temp_dir d;
   auto p = (d.path / "state.json").string();
-  BOOST_TEST(!rty::file::write_atomic(p, "one"));
-  BOOST_TEST(!rty::file::write_atomic(p, "two"));
+  BOOST_TEST(rty::file::write_atomic(p, "one"));
+  BOOST_TEST(rty::file::write_atomic(p, "two"));
   BOOST_TEST(*rty::file::read_all(p) == "two");
   BOOST_TEST(!fs::exists(p + ".tmp"));
 }
@@ -70,22 +70,23 @@ BOOST_AUTO_TEST_CASE(atomic_write_failure_keeps_previous) {
   }
   temp_dir d;
   auto p = (d.path / "missing-dir" / "state.json").string();
-  std::string what;
-  auto ec = rty::file::write_atomic(p, "x", &what);
-  BOOST_TEST(static_cast<bool>(ec));
-  BOOST_TEST(what.find("missing-dir") != std::string::npos);
+  auto r = rty::file::write_atomic(p, "x");
+  BOOST_TEST(!r);
+  BOOST_TEST(static_cast<bool>(r.error().code()));  // the errno of the step that failed
+  BOOST_TEST(r.error().message().find("missing-dir") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(read_json_errors_name_the_file) {
   temp_dir d;
   auto p = (d.path / "bad.json").string();
-  BOOST_TEST(!rty::file::write_atomic(p, "{\"a\": [1, 2"));
-  std::string what;
-  BOOST_TEST(!rty::json::read_file(p, &what));
-  BOOST_TEST(what.find(p) != std::string::npos);
-  BOOST_TEST(what.find("malformed JSON") != std::string::npos);
-  BOOST_TEST(!rty::json::read_file((d.path / "nope.json").string(), &what));
-  BOOST_TEST(what.find("nope.json") != std::string::npos);
+  BOOST_TEST(rty::file::write_atomic(p, "{\"a\": [1, 2"));
+  auto bad = rty::json::read_file(p);
+  BOOST_TEST(!bad);
+  BOOST_TEST(bad.error().message().find(p) != std::string::npos);
+  BOOST_TEST(bad.error().message().find("malformed JSON") != std::string::npos);
+  auto missing = rty::json::read_file((d.path / "nope.json").string());
+  BOOST_TEST(!missing);
+  BOOST_TEST(missing.error().message().find("nope.json") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(lenient_json_accessors) {
@@ -287,9 +288,9 @@ BOOST_AUTO_TEST_CASE(atomic_write_never_writes_through_a_planted_tmp) {
   temp_dir d;
   const auto secret = (d.path / ".raythenad-secret").string();
   const auto victim = (d.path / "victim").string();
-  BOOST_REQUIRE(!rty::file::write_atomic(victim, "attacker's file\n"));
+  BOOST_REQUIRE(rty::file::write_atomic(victim, "attacker's file\n"));
   fs::create_symlink(victim, secret + ".tmp");
-  BOOST_TEST(!rty::file::write_atomic(secret, "s3cret\n"));
+  BOOST_TEST(rty::file::write_atomic(secret, "s3cret\n"));
   BOOST_TEST(*rty::file::read_all(victim) == "attacker's file\n");
   BOOST_TEST(!fs::is_symlink(secret));
   BOOST_TEST(*rty::file::read_all(secret) == "s3cret\n");
@@ -297,7 +298,7 @@ BOOST_AUTO_TEST_CASE(atomic_write_never_writes_through_a_planted_tmp) {
 
   const auto script = (d.path / "payload.sh").string();
   fs::create_hard_link(victim, script + ".tmp");
-  BOOST_TEST(!rty::file::write_atomic(script, "#!/bin/sh\necho ours\n"));
+  BOOST_TEST(rty::file::write_atomic(script, "#!/bin/sh\necho ours\n"));
   BOOST_TEST(*rty::file::read_all(victim) == "attacker's file\n");
   BOOST_TEST(fs::hard_link_count(script) == 1u);
   for (auto& e : fs::directory_iterator(d.path))
@@ -309,29 +310,29 @@ BOOST_AUTO_TEST_CASE(atomic_file_streams_and_discards_when_not_committed) {
   const auto p = (d.path / "state.json").string();
   {
     rty::file::atomic_file f;
-    BOOST_REQUIRE(!f.open(p));
+    BOOST_REQUIRE(f.open(p));
     BOOST_TEST(f.temp_path().rfind(p + ".tmp.", 0) == 0u);
     BOOST_TEST(f.temp_path().size() == p.size() + 5 + 16);
-    BOOST_TEST(!f.write("{\"a\":"));
-    BOOST_TEST(!f.write("1}"));
+    BOOST_TEST(f.write("{\"a\":"));
+    BOOST_TEST(f.write("1}"));
     BOOST_TEST(!fs::exists(p));
-    BOOST_TEST(!f.commit());
+    BOOST_TEST(f.commit());
   }
   BOOST_TEST(*rty::file::read_all(p) == "{\"a\":1}");
   std::string temp;
   {
     rty::file::atomic_file f;
-    BOOST_REQUIRE(!f.open(p));
+    BOOST_REQUIRE(f.open(p));
     temp = f.temp_path();
-    BOOST_TEST(!f.write("half"));
+    BOOST_TEST(f.write("half"));
     BOOST_TEST(fs::exists(temp));
   }  // never committed: the temporary goes, the previous file stays
   BOOST_TEST(!fs::exists(temp));
   BOOST_TEST(*rty::file::read_all(p) == "{\"a\":1}");
   // Two temporaries for the same path do not collide.
   rty::file::atomic_file a, b;
-  BOOST_REQUIRE(!a.open(p));
-  BOOST_REQUIRE(!b.open(p));
+  BOOST_REQUIRE(a.open(p));
+  BOOST_REQUIRE(b.open(p));
   BOOST_TEST(a.temp_path() != b.temp_path());
 }
 
@@ -341,9 +342,9 @@ BOOST_AUTO_TEST_CASE(stale_temporaries_of_a_killed_writer_are_removed_and_nothin
   std::string left;
   {
     rty::file::atomic_file f;  // what a SIGKILL between open() and commit() leaves
-    BOOST_REQUIRE(!f.open(p));
+    BOOST_REQUIRE(f.open(p));
     left = f.temp_path();
-    BOOST_REQUIRE(!f.write("half"));
+    BOOST_REQUIRE(f.write("half"));
     BOOST_REQUIRE(fs::copy_file(left, left + ".keep"));
   }
   fs::rename(left + ".keep", left);
@@ -352,7 +353,7 @@ BOOST_AUTO_TEST_CASE(stale_temporaries_of_a_killed_writer_are_removed_and_nothin
       "state.json.tmp.0123456789ABCDEF", "EVNT.01-3.pool.root.1", ".tmp.0123456789abcdef",
       "link.tmp.0123456789abcdef"};
   for (const auto& k : kept)
-    if (k != "link.tmp.0123456789abcdef") BOOST_REQUIRE(!rty::file::write_atomic((d.path / k).string(), "x"));
+    if (k != "link.tmp.0123456789abcdef") BOOST_REQUIRE(rty::file::write_atomic((d.path / k).string(), "x"));
   fs::create_symlink(d.path / "state.json", d.path / "link.tmp.0123456789abcdef");
   fs::create_directory(d.path / "dir.tmp.fedcba9876543210");
   BOOST_TEST(rty::file::remove_stale_temporaries(d.path.string()) == 1u);
@@ -396,25 +397,30 @@ BOOST_AUTO_TEST_CASE(task_lock_refuses_a_second_holder_naming_the_pid) {
   BOOST_TEST(!rty::file::lock_holder_pid(""));
   BOOST_TEST(!rty::file::lock_holder_pid("12x"));
   BOOST_TEST(rty::file::lock_holder_message("/o/raythenad.lock", "").find("pid unknown") != std::string::npos);
-  std::string what;
   {
     rty::file::task_lock first;
-    BOOST_REQUIRE((first.acquire(d.path.string(), what) == rty::file::task_lock::result::locked));
+    BOOST_REQUIRE(first.acquire(d.path.string()));
     BOOST_TEST(*rty::file::read_all((d.path / "raythenad.lock").string()) == std::to_string(::getpid()) + "\n");
     // flock belongs to the open file: a second open, even in this process, is refused like another process.
     rty::file::task_lock second;
-    BOOST_TEST((second.acquire(d.path.string(), what) == rty::file::task_lock::result::held_elsewhere));
+    auto refused = second.acquire(d.path.string());
+    BOOST_TEST(!refused);
+    BOOST_TEST((refused.error().code() == rty::file::task_lock::held_elsewhere));
+    const std::string what = refused.error().message();
     BOOST_TEST(what.find("another raythenad (pid " + std::to_string(::getpid()) + ")") != std::string::npos, what);
     BOOST_TEST(what.find((d.path / "raythenad.lock").string()) != std::string::npos, what);
   }
   BOOST_TEST(!fs::exists(d.path / "raythenad.lock"));  // the holder removed it as it let go
   rty::file::task_lock again;
-  BOOST_TEST((again.acquire(d.path.string(), what) == rty::file::task_lock::result::locked));
+  BOOST_TEST(again.acquire(d.path.string()));
   // A symlink in its place is not followed.
   temp_dir e;
   fs::create_symlink(d.path / "elsewhere", e.path / "raythenad.lock");
   rty::file::task_lock planted;
-  BOOST_TEST((planted.acquire(e.path.string(), what) == rty::file::task_lock::result::error));
+  auto refused = planted.acquire(e.path.string());
+  BOOST_TEST(!refused);
+  BOOST_TEST(!refused.error().code());  // neither held elsewhere nor unsupported: an error
+  BOOST_TEST(refused.error().message().find("cannot open the task lock") != std::string::npos, refused.error());
   BOOST_TEST(!fs::exists(d.path / "elsewhere"));
 }
 
@@ -486,7 +492,7 @@ BOOST_AUTO_TEST_CASE(planted_files_and_run_dirs) {
   temp_dir d;
   const auto p = (d.path / "state.json.tmp").string();
   BOOST_TEST(!rty::file::planted_file(p));  // absent
-  BOOST_REQUIRE(!rty::file::write_atomic(p, "{}"));
+  BOOST_REQUIRE(rty::file::write_atomic(p, "{}"));
   BOOST_TEST(!rty::file::planted_file(p));  // a plain file of ours
   fs::create_hard_link(p, d.path / "other-name");
   BOOST_TEST(rty::file::planted_file(p)->find("2 link(s)") != std::string::npos);
@@ -542,15 +548,15 @@ BOOST_AUTO_TEST_CASE(run_registry_records_finds_and_forgets_by_job_id) {
   char tmpl[] = "/tmp/rty-registry-XXXXXX";
   BOOST_REQUIRE(::mkdtemp(tmpl));
   std::string root = tmpl, dir = root + "/state/raythenad/jobs";
-  BOOST_TEST(!reg::record_run(dir, "77", "/runs/a"));
+  BOOST_TEST(reg::record_run(dir, "77", "/runs/a"));
   struct stat st{};
   BOOST_REQUIRE(::stat(dir.c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0700u);  // other users cannot plant or read entries
   BOOST_TEST(*reg::find_run(dir, "77") == "/runs/a");
   BOOST_TEST(!reg::find_run(dir, "78"));
-  BOOST_TEST(reg::record_run(dir, "../77", "/runs/a").has_value());  // never a path outside the registry
-  BOOST_TEST(reg::record_run(dir, "79", "relative").has_value());
-  rty::file::write_atomic(dir + "/80", "not/absolute\n");
+  BOOST_TEST(!reg::record_run(dir, "../77", "/runs/a"));  // never a path outside the registry
+  BOOST_TEST(!reg::record_run(dir, "79", "relative"));
+  BOOST_REQUIRE(rty::file::write_atomic(dir + "/80", "not/absolute\n"));
   BOOST_TEST(!reg::find_run(dir, "80"));  // a reader trusts only an absolute path
   reg::forget_run(dir, "77", "/runs/other");  // a later run of the same id keeps its entry
   BOOST_TEST(reg::find_run(dir, "77").has_value());

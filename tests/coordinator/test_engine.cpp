@@ -62,12 +62,12 @@ struct recording_io : engine_io {
   void close(conn_id c, const std::string&) override { closed.push_back(c); }
   bool start_merge(const merge::merge_command& command) override {
     merges.push_back(command);
-    return !merge::prepare_work_dir(command);
+    return merge::prepare_work_dir(command).has_value();
   }
   std::vector<std::pair<conn_id, merge::merge_command>> remote;  // merges sent to nodes
   bool start_remote_merge(conn_id node, const merge::merge_command& command) override {
     remote.emplace_back(node, command);
-    return !merge::prepare_work_dir(command);
+    return merge::prepare_work_dir(command).has_value();
   }
   void merge_recorded(const merge_task& task, bool succeeded) override {
     recorded.emplace_back(task.output_name, succeeded);

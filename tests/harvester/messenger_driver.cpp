@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     std::cout << "RESULT " << boost::json::serialize(result) << std::endl;
     return 0;
   }
-  if (auto ec = hv::write_task_workdir_path(endpoint, endpoint + "/task")) return 5;
+  if (!hv::write_task_workdir_path(endpoint, endpoint + "/task")) return 5;
 
   std::set<std::string> seen;
   boost::json::array ids;
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
     m.flush_updates(hv::clock::now(), true);
     if (m.pending_updates() > 0) nap(100ms);
   }
-  if (auto ec = hv::write_job_report(*files, boost::json::object{{"exitCode", 0}, {"ranges", ids.size()}})) return 5;
+  if (!hv::write_job_report(*files, boost::json::object{{"exitCode", 0}, {"ranges", ids.size()}})) return 5;
   result["ranges"] = ids;
   result["duplicates"] = duplicates;
   std::cout << "RESULT " << boost::json::serialize(result) << std::endl;

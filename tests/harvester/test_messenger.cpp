@@ -613,7 +613,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_FIXTURE_TEST_SUITE(outputs, endpoint_fixture)
 
 BOOST_AUTO_TEST_CASE(task_workdir_path_without_newline) {
-  BOOST_TEST(!hv::write_task_workdir_path(dir.string(), "/scratch/tp/41000001"));
+  BOOST_TEST(hv::write_task_workdir_path(dir.string(), "/scratch/tp/41000001"));
   BOOST_TEST(*rty::file::read_all(path("task_workdir_path.txt")) == "/scratch/tp/41000001");
   // Same shape as the file Harvester's post-processing read (written by an emulation of Raythena's driver).
   auto fx = *rty::file::read_all(std::string(RTY_TEST_FIXTURES_DIR) + "/emulated/raythena-late-binding-merged/task_workdir_path.txt");
@@ -626,7 +626,7 @@ BOOST_AUTO_TEST_CASE(job_report_to_endpoint_file) {
   auto other = dir / "elsewhere";
   fs::create_directories(other);
   files.job_report = (other / "jobReport.json").string();  // endpoint differs from the workdir
-  BOOST_TEST(!hv::write_job_report(files, report));
+  BOOST_TEST(hv::write_job_report(files, report));
   BOOST_TEST(boost::json::parse(*rty::file::read_all(files.job_report)) == report);
   BOOST_TEST(!fs::exists(other / "jobReport.json.tmp"));
 }

@@ -116,10 +116,10 @@ int main(int argc, char** argv) {
   }
   if (text.empty() || text == "-") std::getline(std::cin, text);
 
-  std::string error;
-  auto value = json::parse(text, "launch request", &error);
+  auto value = json::parse(text, "launch request");
   if (!value || !value->is_object()) {
-    std::cerr << "rty_launch_tool: " << (value ? "launch request: expected a JSON object" : error) << "\n";
+    std::cerr << "rty_launch_tool: " << (value ? "launch request: expected a JSON object" : value.error().message())
+              << "\n";
     return 2;
   }
   const auto& obj = value->as_object();
@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     log::level l;
     if (log::parse_level(*lvl, l)) log::set_level(l);
   }
-  std::string launcher_name;
+  std::string launcher_name, error;
   auto request = parse_request(obj, launcher_name, error);
   if (!request) {
     std::cerr << "rty_launch_tool: " << error << "\n";

@@ -61,15 +61,16 @@ BOOST_AUTO_TEST_CASE(commit_log_append_persists_and_cuts_a_torn_tail) {
   auto log = commit_log::load(path);
   BOOST_REQUIRE(log);
   BOOST_TEST((log->renamed() == name_map{{"A", "B"}}));
-  BOOST_TEST(!log->append("C", "D"));
+  BOOST_TEST(log->append("C", "D"));
   BOOST_TEST(read_file(path) == "rename_output A B\nrename_output C D\n");
   BOOST_TEST(log->current_name("C") == "D");
   auto again = commit_log::load(path);
   BOOST_REQUIRE(again);
   BOOST_TEST((again->renamed() == name_map{{"A", "B"}, {"C", "D"}}));
-  std::string what;
-  BOOST_TEST(log->append("with space", "x", &what) == std::make_error_code(std::errc::invalid_argument));
-  BOOST_TEST(what.find("with space") != std::string::npos);
+  auto appended = log->append("with space", "x");
+  BOOST_REQUIRE(!appended);
+  BOOST_TEST(appended.error().code() == std::make_error_code(std::errc::invalid_argument));
+  BOOST_TEST(appended.error().message().find("with space") != std::string::npos);
   BOOST_TEST(read_file(path) == "rename_output A B\nrename_output C D\n");
 }
 
@@ -136,10 +137,9 @@ BOOST_AUTO_TEST_CASE(apply_renames_survives_a_crash_in_the_middle) {
   {  // First run: two renames done, the third logged but the process dies before renaming.
     auto log = commit_log::load(log_path);
     BOOST_REQUIRE(log);
-    std::string what;
-    BOOST_TEST(!rty::merge::apply_renames(*log, pairs(plan.begin(), plan.begin() + 2), final_dir.string(), &what),
-               what);
-    BOOST_TEST(!log->append("C.1", "C.2"));
+    auto applied = rty::merge::apply_renames(*log, pairs(plan.begin(), plan.begin() + 2), final_dir.string());
+    BOOST_TEST(applied, applied.error());
+    BOOST_TEST(log->append("C.1", "C.2"));
   }
   BOOST_TEST(fs::exists(final_dir / "A.2"));
   BOOST_TEST(fs::exists(final_dir / "C.1"));
@@ -148,8 +148,8 @@ BOOST_AUTO_TEST_CASE(apply_renames_survives_a_crash_in_the_middle) {
   auto log = commit_log::load(log_path);
   BOOST_REQUIRE(log);
   BOOST_TEST(log->current_name("C.1") == "C.2");
-  std::string what;
-  BOOST_TEST(!rty::merge::apply_renames(*log, plan, final_dir.string(), &what), what);
+  auto applied = rty::merge::apply_renames(*log, plan, final_dir.string());
+  BOOST_TEST(applied, applied.error());
   for (auto& [old_name, new_name] : plan) {
     BOOST_TEST(!fs::exists(final_dir / old_name));
     BOOST_TEST(read_file(final_dir / new_name) == "content of " + old_name);
@@ -158,7 +158,8 @@ BOOST_AUTO_TEST_CASE(apply_renames_survives_a_crash_in_the_middle) {
   BOOST_TEST(read_file(log_path) ==
              "rename_output A.1 A.2\nrename_output B.1 B.2\nrename_output C.1 C.2\nrename_output D.1 D.2\n");
   // A third run is a no-op.
-  BOOST_TEST(!rty::merge::apply_renames(*log, plan, final_dir.string(), &what), what);
+  applied = rty::merge::apply_renames(*log, plan, final_dir.string());
+  BOOST_TEST(applied, applied.error());
 }
 
 BOOST_AUTO_TEST_CASE(apply_renames_never_overwrites) {
@@ -168,9 +169,10 @@ BOOST_AUTO_TEST_CASE(apply_renames_never_overwrites) {
   write_file(final_dir / "A.2", "other");
   write_file(final_dir / "B.1", "b");
   auto log = commit_log::load((t.path / "commit_log").string());
-  std::string what;
-  auto ec = rty::merge::apply_renames(*log, {{"A.1", "A.2"}, {"X.1", "X.2"}, {"B.1", "B.2"}}, final_dir.string(), &what);
-  BOOST_TEST(ec == std::make_error_code(std::errc::file_exists));
+  auto applied = rty::merge::apply_renames(*log, {{"A.1", "A.2"}, {"X.1", "X.2"}, {"B.1", "B.2"}}, final_dir.string());
+  BOOST_REQUIRE(!applied);
+  BOOST_TEST(applied.error().code() == std::make_error_code(std::errc::file_exists));
+  const std::string what = applied.error().message();
   BOOST_TEST(what.find("both exist") != std::string::npos);
   BOOST_TEST(what.find("X.1") != std::string::npos);
   BOOST_TEST(read_file(final_dir / "A.2") == "other");
@@ -191,12 +193,13 @@ BOOST_AUTO_TEST_CASE(complete_logged_renames_finishes_what_a_crash_left_undone) 
   auto log = commit_log::load((t.path / "commit_log").string());
   BOOST_REQUIRE(log);
   for (auto [o, n] : pairs{{"A.1", "A.2"}, {"B.1", "B.2"}, {"C.1", "C.2"}, {"C.2", "C.3"}, {"D.1", "D.3"}, {"D.2", "D.3"}})
-    BOOST_REQUIRE(!log->append(o, n));
+    BOOST_REQUIRE(log->append(o, n));
   pairs done;
-  std::string what;
-  auto ec = rty::merge::complete_logged_renames(*log, final_dir.string(), &done, &what);
-  BOOST_TEST(ec == std::make_error_code(std::errc::file_exists));
-  BOOST_TEST(what.find("several earlier names exist (D.1, D.2)") != std::string::npos, what);
+  auto completed = rty::merge::complete_logged_renames(*log, final_dir.string(), &done);
+  BOOST_REQUIRE(!completed);
+  BOOST_TEST(completed.error().code() == std::make_error_code(std::errc::file_exists));
+  BOOST_TEST(completed.error().message().find("several earlier names exist (D.1, D.2)") != std::string::npos,
+             completed.error());
   BOOST_TEST((done == pairs{{"B.1", "B.2"}, {"C.1", "C.3"}}));
   BOOST_TEST(read_file(final_dir / "A.2") == "a");
   BOOST_TEST(read_file(final_dir / "B.2") == "b");
@@ -207,7 +210,7 @@ BOOST_AUTO_TEST_CASE(complete_logged_renames_finishes_what_a_crash_left_undone) 
   BOOST_TEST(!fs::exists(final_dir / "B.1"));
   // Idempotent: a second call finds nothing left to do but the ambiguous chain.
   done.clear();
-  rty::merge::complete_logged_renames(*log, final_dir.string(), &done, &what);
+  BOOST_TEST(!rty::merge::complete_logged_renames(*log, final_dir.string(), &done));
   BOOST_TEST(done.empty());
 }
 
@@ -232,9 +235,10 @@ BOOST_AUTO_TEST_CASE(commit_log_append_refuses_paths) {
   temp_dir t;
   auto log = commit_log::load((t.path / "commit_log").string());
   BOOST_REQUIRE(log);
-  std::string what;
-  BOOST_TEST(log->append("../../x", "y", &what) == std::make_error_code(std::errc::invalid_argument));
-  BOOST_TEST(what.find("'../../x'") != std::string::npos, what);
+  auto appended = log->append("../../x", "y");
+  BOOST_REQUIRE(!appended);
+  BOOST_TEST(appended.error().code() == std::make_error_code(std::errc::invalid_argument));
+  BOOST_TEST(appended.error().message().find("'../../x'") != std::string::npos, appended.error());
   BOOST_TEST(!fs::exists(t.path / "commit_log"));
 }
 
@@ -244,11 +248,11 @@ BOOST_AUTO_TEST_CASE(renames_never_leave_final_dir) {
   write_file(t.path / "outside", "victim");
   write_file(final_dir / "A.1", "a");
   auto log = commit_log::load((t.path / "commit_log").string());
-  std::string what;
-  auto ec = rty::merge::apply_renames(*log, {{"../outside", "stolen"}, {"A.1", "../A.escaped"}, {"A.1", "A.2"}},
-                                      final_dir.string(), &what);
-  BOOST_TEST(ec == std::make_error_code(std::errc::invalid_argument));
-  BOOST_TEST(what.find("'../outside'") != std::string::npos, what);
+  auto applied = rty::merge::apply_renames(*log, {{"../outside", "stolen"}, {"A.1", "../A.escaped"}, {"A.1", "A.2"}},
+                                           final_dir.string());
+  BOOST_REQUIRE(!applied);
+  BOOST_TEST(applied.error().code() == std::make_error_code(std::errc::invalid_argument));
+  BOOST_TEST(applied.error().message().find("'../outside'") != std::string::npos, applied.error());
   BOOST_TEST(read_file(t.path / "outside") == "victim");
   BOOST_TEST(!fs::exists(final_dir / "stolen"));
   BOOST_TEST(!fs::exists(t.path / "A.escaped"));

@@ -48,14 +48,17 @@ const std::string* file_named(const rty::merge::merge_command& c, const std::str
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(split_shell_words_like_a_shell_without_expansion) {
-  std::string error;
-  BOOST_TEST(rty::merge::split_shell_words("  a  'b c' \"d \\\"e\\\" $f\" g\\ h '' x\"y\"z $(rm -rf /);", &error) ==
-                 (strings{"a", "b c", "d \"e\" $f", "g h", "", "xyz", "$(rm", "-rf", "/);"}),
+  const std::string_view text = "  a  'b c' \"d \\\"e\\\" $f\" g\\ h '' x\"y\"z $(rm -rf /);";
+  const strings expected = {"a", "b c", "d \"e\" $f", "g h", "", "xyz", "$(rm", "-rf", "/);"};
+  auto words = rty::merge::split_shell_words(text);
+  BOOST_REQUIRE_MESSAGE(words, words.error());
+  BOOST_TEST(*words == expected, boost::test_tools::per_element());
+  BOOST_TEST(rty::merge::split_shell_words_as_if_closed(text) == expected, boost::test_tools::per_element());
+  auto unterminated = rty::merge::split_shell_words("a 'unterminated b");
+  BOOST_REQUIRE(!unterminated);
+  BOOST_TEST(unterminated.error().message().find("unterminated single quote at offset 2") != std::string::npos);
+  BOOST_TEST(rty::merge::split_shell_words_as_if_closed("a 'unterminated b") == (strings{"a", "unterminated b"}),
              boost::test_tools::per_element());
-  BOOST_TEST(error.empty());
-  auto words = rty::merge::split_shell_words("a 'unterminated b", &error);
-  BOOST_TEST(words == (strings{"a", "unterminated b"}), boost::test_tools::per_element());
-  BOOST_TEST(error.find("unterminated single quote at offset 2") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(shell_quote_survives_a_real_shell) {
@@ -164,8 +167,8 @@ BOOST_AUTO_TEST_CASE(container_mode_hostile_job_text_stays_data) {
   write_file(t.path / "alrb/user/atlasLocalSetup.sh", "printf '%s\\n' \"$@\" > \"$PWD/alrb-args\"\n");
   auto task = make_task("HITS.1._000001.pool.root.1", {job.in_files[0]}, t.str(), 2);
   auto c = build_merge_command(task, job, s, 1);
-  std::string what;
-  BOOST_REQUIRE_MESSAGE(!rty::merge::prepare_work_dir(c, &what), what);
+  auto prepared = rty::merge::prepare_work_dir(c);
+  BOOST_REQUIRE_MESSAGE(prepared, prepared.error());
 
   BOOST_TEST(run({"/bin/bash", "merge_transform.sh"}, c.work_dir, c.work_dir + "/transform-out") == 0);
   BOOST_TEST(lines_of(read_file(fs::path(c.work_dir) / "transform-out")) ==
@@ -225,7 +228,7 @@ BOOST_AUTO_TEST_CASE(remove_work_dir_only_inside_the_task_dir) {
   temp_dir t;
   auto job = fixture_job();
   auto c = build_merge_command(make_task("O.1", {"F"}, t.str(), 1), job, none_settings(t.str()), 1);
-  BOOST_REQUIRE(!rty::merge::prepare_work_dir(c));
+  BOOST_REQUIRE(rty::merge::prepare_work_dir(c));
   BOOST_TEST(fs::is_directory(c.work_dir));
   BOOST_TEST(fs::is_directory(t.path / "final"));
   BOOST_TEST(fs::is_directory(t.path / "job-reports"));
@@ -248,7 +251,7 @@ BOOST_AUTO_TEST_CASE(prepare_work_dir_replaces_a_leftover) {
   temp_dir t;
   auto c = build_merge_command(make_task("O.1", {"F"}, t.str(), 1), fixture_job(), none_settings(t.str()), 2);
   write_file(fs::path(c.work_dir) / "jobReport.json", "stale");
-  BOOST_REQUIRE(!rty::merge::prepare_work_dir(c));
+  BOOST_REQUIRE(rty::merge::prepare_work_dir(c));
   BOOST_TEST(!fs::exists(c.report_path));
   BOOST_TEST(read_file(fs::path(c.work_dir) / "file_list.txt") == t.str() + "/F-1.HITS.pool.root\n");
 }

@@ -68,7 +68,7 @@ BOOST_AUTO_TEST_CASE(guid_errors_name_file_and_key) {
 
 BOOST_AUTO_TEST_CASE(final_report_matches_fixture_shape) {
   // The fixture run: 2 inputs, 1 output each; merges named after an earlier attempt, renamed at the end.
-  auto fixture = rty::json::read_file(RTY_TEST_FIXTURES_DIR "/emulated/raythena-late-binding-merged/jobReport.json", nullptr);
+  auto fixture = rty::json::read_file(RTY_TEST_FIXTURES_DIR "/emulated/raythena-late-binding-merged/jobReport.json");
   BOOST_REQUIRE(fixture);
   auto& fx = fixture->as_object();
   std::vector<bj::object> reports = {

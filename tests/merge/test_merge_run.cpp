@@ -38,8 +38,8 @@ struct merge_run {
   }
 
   rty::process::exit_status run(const rty::merge::merge_command& c, std::map<std::string, std::string> env = {}) {
-    std::string what;
-    BOOST_REQUIRE_MESSAGE(!rty::merge::prepare_work_dir(c, &what), what);
+    auto prepared = rty::merge::prepare_work_dir(c);
+    BOOST_REQUIRE_MESSAGE(prepared, prepared.error());
     rty::process::spawn_options o;
     o.argv = c.argv;
     o.cwd = c.work_dir;
@@ -63,8 +63,8 @@ BOOST_AUTO_TEST_CASE(fake_merge_transform_runs_from_a_built_command) {
   BOOST_TEST(!fs::exists(c.output_path));
   BOOST_TEST(fs::is_empty(m.t.path / "final"));
   BOOST_TEST(read_file(c.work_output_path) == m.expected_output);
-  std::string published;
-  BOOST_REQUIRE_MESSAGE(!rty::merge::publish_output(c, &published), published);
+  auto published = rty::merge::publish_output(c);
+  BOOST_REQUIRE_MESSAGE(published, published.error());
   BOOST_TEST(!fs::exists(c.work_output_path));
   BOOST_TEST(read_file(c.output_path) == m.expected_output);
   auto guid = rty::merge::read_merge_guid(c.report_path);
@@ -79,8 +79,8 @@ BOOST_AUTO_TEST_CASE(fake_merge_transform_runs_from_a_built_command) {
   BOOST_TEST(out.at("nentries").as_int64() == 5);
   BOOST_TEST(report->at("files").at("input").as_array()[0].at("subFiles").as_array().size() == 5u);
 
-  std::string what;
-  BOOST_REQUIRE_MESSAGE(!rty::merge::keep_report(c, &what), what);
+  auto kept = rty::merge::keep_report(c);
+  BOOST_REQUIRE_MESSAGE(kept, kept.error());
   BOOST_TEST(*rty::merge::read_merge_guid(c.kept_report_path) == *guid);
   BOOST_TEST(!rty::merge::remove_work_dir(c));
   BOOST_TEST(!fs::exists(c.work_dir));
@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(fake_merge_fails_once_then_the_scheduler_retry_succeeds) {
     bool ok = m.run(c, env).shell_code() == 0;
     if (!ok) BOOST_TEST(rty::merge::log_tail(c.log_path).find("first attempt") != std::string::npos);
     outcomes.push_back(scheduler.finished(next->first.output_name, ok));
-    if (ok) BOOST_TEST(!rty::merge::publish_output(c));
+    if (ok) BOOST_TEST(rty::merge::publish_output(c));
     if (ok) BOOST_TEST(read_file(c.output_path) == m.expected_output);
   }
   BOOST_TEST((outcomes == std::vector{rty::merge::merge_scheduler::outcome::retry,
@@ -142,10 +142,12 @@ BOOST_AUTO_TEST_CASE(fake_merge_fails_always_until_the_scheduler_gives_up) {
   BOOST_TEST(attempts == 2);
   // A transform that exits 0 without its output is no success either.
   auto c = rty::merge::build_merge_command(m.task, m.job, m.settings, 3);
-  std::string what;
-  BOOST_REQUIRE(!rty::merge::prepare_work_dir(c, &what));
-  BOOST_TEST((rty::merge::publish_output(c, &what) == std::errc::no_such_file_or_directory));
-  BOOST_TEST(what.find("wrote no " + c.work_output_path) != std::string::npos, what);
+  BOOST_REQUIRE(rty::merge::prepare_work_dir(c));
+  auto published = rty::merge::publish_output(c);
+  BOOST_REQUIRE(!published);
+  BOOST_TEST((published.error().code() == std::errc::no_such_file_or_directory));
+  BOOST_TEST(published.error().message().find("wrote no " + c.work_output_path) != std::string::npos,
+             published.error());
   BOOST_TEST(scheduler.failed() == 1u);
   BOOST_TEST(!fs::exists(m.t.path / "final" / m.task.output_name));
 }

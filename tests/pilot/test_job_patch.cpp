@@ -36,13 +36,12 @@ BOOST_AUTO_TEST_CASE(spec_section_5_worked_example) {
 }
 
 BOOST_AUTO_TEST_CASE(harvester_fixture_job_becomes_what_pilot_received) {
-  std::string what;
-  const auto harvester = rty::json::read_file(
-      std::string(RTY_FIXTURES_DIR) + "/harvester-early-binding-events/HPCJobs.json.read", &what);
-  BOOST_TEST_REQUIRE(harvester.has_value(), what);
+  const auto harvester =
+      rty::json::read_file(std::string(RTY_FIXTURES_DIR) + "/harvester-early-binding-events/HPCJobs.json.read");
+  BOOST_TEST_REQUIRE(harvester.has_value(), harvester.error());
   const auto& job = harvester->as_object().at("6000000001").as_object();
-  const auto wire = rty::json::read_file(std::string(RTY_FIXTURES_DIR) + "/pilot3-3.11.5.1-wire.json", &what);
-  BOOST_TEST_REQUIRE(wire.has_value(), what);
+  const auto wire = rty::json::read_file(std::string(RTY_FIXTURES_DIR) + "/pilot3-3.11.5.1-wire.json");
+  BOOST_TEST_REQUIRE(wire.has_value(), wire.error());
   const auto& served = wire->at("exchanges").at(3).at("reply_body").as_object();
   const auto out = patch_job_for_node(job, "/scratch/nodeAxxxxxxxxxxxxxxxxx/endpoint", 0, 1, 1, 4);
   BOOST_TEST(pars(out) == std::string(served.at("jobPars").as_string()));

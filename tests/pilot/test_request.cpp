@@ -53,9 +53,8 @@ std::string gzip(std::string_view data) {
 }
 
 json::array exchanges(const char* file) {
-  std::string what;
-  auto v = rty::json::read_file(std::string(RTY_FIXTURES_DIR) + "/" + file, &what);
-  BOOST_TEST_REQUIRE(v.has_value(), what);
+  auto v = rty::json::read_file(std::string(RTY_FIXTURES_DIR) + "/" + file);
+  BOOST_TEST_REQUIRE(v.has_value(), v.error());
   return v->as_object().at("exchanges").as_array();
 }
 

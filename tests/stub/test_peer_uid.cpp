@@ -51,7 +51,7 @@ BOOST_AUTO_TEST_CASE(the_kernel_names_the_uid_of_a_loopback_peer) {
   // netlink on its own: a warning only, the /proc fallback covers kernels or filters without it
   auto from_netlink = tcp_peer_uid_netlink(c.peer, c.self);
   BOOST_WARN_MESSAGE(from_netlink && *from_netlink == ::geteuid(), "sock_diag lookup: " << from_netlink.error());
-  auto text = rty::file::read_all("/proc/net/tcp", nullptr);
+  auto text = rty::file::read_all("/proc/net/tcp");
   BOOST_REQUIRE(text);
   auto from_proc = tcp_peer_uid_proc(*text, c.peer, c.self);
   BOOST_REQUIRE(from_proc);

@@ -423,7 +423,7 @@ BOOST_AUTO_TEST_CASE(jobid_finds_a_run_recorded_in_the_registry) {
   test_server server(canned_response());
   temp_workdir state, run_dir, bin;
   std::ofstream(run_dir.path / "status.url") << server.url() << "\n";
-  BOOST_REQUIRE(!rty::registry::record_run((state.path / "raythenad/jobs").string(), "4242", run_dir.path.string()));
+  BOOST_REQUIRE(rty::registry::record_run((state.path / "raythenad/jobs").string(), "4242", run_dir.path.string()));
   auto scontrol = bin.path / "scontrol";
   std::ofstream(scontrol) << "#!/bin/sh\nprintf '   WorkDir=/nonexistent\\n   StdOut=/nonexistent/slurm.out\\n'\n";
   fs::permissions(scontrol, fs::perms::owner_all);

@@ -95,15 +95,16 @@ BOOST_AUTO_TEST_CASE(running_run_is_seen_through_its_lock_and_left_alone) {
   temp_dir task;
   BOOST_REQUIRE(bk::save_checkpoint(mid_run(), task / "state.json"));
   rty::file::task_lock lock;
-  std::string what;
-  BOOST_REQUIRE(lock.acquire(task.path, what) == rty::file::task_lock::result::locked);
+  BOOST_REQUIRE(lock.acquire(task.path));
   auto before = fs::last_write_time(task / "state.json");
   auto text = report_of(task.path);
   BOOST_TEST(has(text, ": running (raythenad pid " + std::to_string(::getpid())));
   BOOST_TEST((fs::last_write_time(task / "state.json") == before));  // read-only
   // The report's probe did not take the lock from its holder.
   rty::file::task_lock second;
-  BOOST_TEST((second.acquire(task.path, what) == rty::file::task_lock::result::held_elsewhere));
+  auto refused = second.acquire(task.path);
+  BOOST_TEST(!refused);
+  BOOST_TEST((refused.error().code() == rty::file::task_lock::held_elsewhere));
 }
 
 BOOST_AUTO_TEST_CASE(finished_through_the_workdir_and_its_job_report) {
