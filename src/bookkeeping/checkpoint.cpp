@@ -51,18 +51,16 @@ std::int64_t event_from_id(std::string_view id) {
   return n;
 }
 
-using error = std::string;
-
-std::optional<error> parse_range(const bj::value& v, std::string_view key, const std::string& where,
-                                 range_record& out) {
-  if (!v.is_object()) return where + ": expected an object {eventRangeID, startEvent, lastEvent}";
+rty::result<void> parse_range(const bj::value& v, std::string_view key, const std::string& where,
+                              range_record& out) {
+  if (!v.is_object()) return rty::fail(where + ": expected an object {eventRangeID, startEvent, lastEvent}");
   const auto& o = v.get_object();
-  if (auto bad = rty::names::check("event range id", key)) return where + ": " + *bad;
+  if (auto bad = rty::names::check("event range id", key)) return rty::fail(where + ": " + *bad);
   out.event_range_id = std::string(key);
   if (auto it = o.find("eventRangeID"); it != o.end()) {
-    if (!it->value().is_string()) return where + ".eventRangeID: expected a string";
+    if (!it->value().is_string()) return rty::fail(where + ".eventRangeID: expected a string");
     out.event_range_id = std::string(it->value().get_string());
-    if (auto bad = rty::names::check("eventRangeID", out.event_range_id)) return where + ": " + *bad;
+    if (auto bad = rty::names::check("eventRangeID", out.event_range_id)) return rty::fail(where + ": " + *bad);
   }
   const std::int64_t fallback = event_from_id(out.event_range_id);
   out.start_event = rty::json::get_int(o, "startEvent").value_or(fallback);
@@ -71,36 +69,33 @@ std::optional<error> parse_range(const bj::value& v, std::string_view key, const
     if (it->value().is_string())
       out.path = std::string(it->value().get_string());
     else if (!it->value().is_null())
-      return where + ".path: expected a string";
+      return rty::fail(where + ".path: expected a string");
     if (!out.path.empty())
-      if (auto bad = rty::names::check_path("path", out.path)) return where + ": " + *bad;
+      if (auto bad = rty::names::check_path("path", out.path)) return rty::fail(where + ": " + *bad);
   }
   if (auto it = o.find("guid"); it != o.end() && it->value().is_string())
     out.output_guid = std::string(it->value().get_string());
   if (!out.output_guid.empty())
-    if (auto bad = rty::names::check("guid", out.output_guid)) return where + ": " + *bad;
-  return std::nullopt;
+    if (auto bad = rty::names::check("guid", out.output_guid)) return rty::fail(where + ": " + *bad);
+  return {};
 }
 
-std::optional<error> parse_ranges(const bj::value& v, const std::string& where, range_map& out) {
-  if (!v.is_object()) return where + ": expected an object of event ranges keyed by eventRangeID";
+rty::result<void> parse_ranges(const bj::value& v, const std::string& where, range_map& out) {
+  if (!v.is_object()) return rty::fail(where + ": expected an object of event ranges keyed by eventRangeID");
   for (const auto& kv : v.get_object()) {
     range_record r;
-    if (auto e = parse_range(kv.value(), kv.key(), where + "[" + quoted(kv.key()) + "]", r)) return e;
+    if (auto e = parse_range(kv.value(), kv.key(), where + "[" + quoted(kv.key()) + "]", r); !e) return e;
     out[std::string(kv.key())] = std::move(r);
   }
-  return std::nullopt;
+  return {};
 }
 
-// Section = object keyed by input LFN.
-const bj::object* section(const bj::object& top, std::string_view name, std::string_view origin,
-                          error& err) {
+// Section = object keyed by input LFN; nullptr when absent.
+rty::result<const bj::object*> section(const bj::object& top, std::string_view name, std::string_view origin) {
   auto it = top.find(name);
   if (it == top.end() || it->value().is_null()) return nullptr;
-  if (!it->value().is_object()) {
-    err = std::string(origin) + ": \"" + std::string(name) + "\": expected an object keyed by input file";
-    return nullptr;
-  }
+  if (!it->value().is_object())
+    return rty::fail(std::string(origin) + ": \"" + std::string(name) + "\": expected an object keyed by input file");
   return &it->value().get_object();
 }
 
@@ -136,23 +131,24 @@ rty::result<checkpoint> checkpoint_from_json(const bj::value& v, std::string_vie
   if (!v.is_object()) return rty::fail(org + ": expected a JSON object with simulated/merging/merged/failed");
   const auto& top = v.get_object();
   checkpoint cp;
-  error err;
 
   for (auto [name, target] : {std::pair{"simulated", &cp.simulated}, std::pair{"failed", &cp.failed}}) {
-    const bj::object* sec = section(top, name, origin, err);
-    if (!err.empty()) return rty::fail(err);
-    if (!sec) continue;
-    for (const auto& kv : *sec) {
+    auto sec = section(top, name, origin);
+    if (!sec) return sec.error();
+    if (!*sec) continue;
+    for (const auto& kv : **sec) {
       range_map ranges;
       const std::string where = org + ": " + name + "[" + quoted(kv.key()) + "]";
       if (auto bad = rty::names::check("input file", kv.key())) return rty::fail(where + ": " + *bad);
-      if (auto e = parse_ranges(kv.value(), where, ranges)) return rty::fail(*e);
+      if (auto e = parse_ranges(kv.value(), where, ranges); !e) return e.error();
       (*target)[std::string(kv.key())] = std::move(ranges);
     }
   }
 
-  if (const bj::object* sec = section(top, "merging", origin, err)) {
-    for (const auto& kv : *sec) {
+  auto merging = section(top, "merging", origin);
+  if (!merging) return merging.error();
+  if (*merging) {
+    for (const auto& kv : **merging) {
       const std::string where = org + ": merging[" + quoted(kv.key()) + "]";
       if (auto bad = rty::names::check("input file", kv.key())) return rty::fail(where + ": " + *bad);
       if (!kv.value().is_object()) return rty::fail(where + ": expected an object keyed by output file");
@@ -160,16 +156,16 @@ rty::result<checkpoint> checkpoint_from_json(const bj::value& v, std::string_vie
       for (const auto& out : kv.value().get_object()) {
         if (auto bad = rty::names::check("output file", out.key())) return rty::fail(where + ": " + *bad);
         range_map ranges;
-        if (auto e = parse_ranges(out.value(), where + "[" + quoted(out.key()) + "]", ranges)) return rty::fail(*e);
+        if (auto e = parse_ranges(out.value(), where + "[" + quoted(out.key()) + "]", ranges); !e) return e.error();
         per_output[std::string(out.key())] = std::move(ranges);
       }
     }
-  } else if (!err.empty()) {
-    return rty::fail(err);
   }
 
-  if (const bj::object* sec = section(top, "merged", origin, err)) {
-    for (const auto& kv : *sec) {
+  auto merged = section(top, "merged", origin);
+  if (!merged) return merged.error();
+  if (*merged) {
+    for (const auto& kv : **merged) {
       const std::string where = org + ": merged[" + quoted(kv.key()) + "]";
       if (auto bad = rty::names::check("input file", kv.key())) return rty::fail(where + ": " + *bad);
       auto& per_output = cp.merged[std::string(kv.key())];
@@ -204,8 +200,6 @@ rty::result<checkpoint> checkpoint_from_json(const bj::value& v, std::string_vie
         per_output[std::string(out.key())] = std::move(rec);
       }
     }
-  } else if (!err.empty()) {
-    return rty::fail(err);
   }
   return cp;
 }

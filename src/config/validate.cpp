@@ -463,12 +463,12 @@ class checker {
   void check_resource_types() {
     if (!s_.payload.resourcetypesfile || s_.payload.resourcetypesfile->empty()) return;
     const std::string& path = *s_.payload.resourcetypesfile;
-    auto read = rty::harvester::read_capped(path, 1024 * 1024, "resource types file");
-    if (!read.text) {
-      add("resourcetypes", check_status::fail, "payload.resourcetypesfile=" + path, read.what);
+    auto text = rty::harvester::read_capped(path, 1024 * 1024, "resource types file");
+    if (!text) {
+      add("resourcetypes", check_status::fail, "payload.resourcetypesfile=" + path, text.error().message());
       return;
     }
-    auto reply = rty::pilot::reply_resource_types(*read.text, path);
+    auto reply = rty::pilot::reply_resource_types(*text, path);
     if (!reply)
       add("resourcetypes", check_status::fail, "payload.resourcetypesfile=" + path, reply.error().message());
     else

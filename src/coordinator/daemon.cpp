@@ -261,12 +261,12 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
 
   bool prepare_task() {
     open_task_result task;
-    auto failure = open_task(cfg_, *job_, task_lock_, task);
+    auto opened = open_task(cfg_, *job_, task_lock_, task);
     task_dir_ = task.dir;
     book_ = std::move(task.book);
     commit_log_ = std::move(task.commit_log);
-    if (failure) fail(failure->exit_code, failure->message);
-    return !failure;
+    if (!opened) fail(opened.error().code().value(), opened.error().message());
+    return bool(opened);
   }
 
   std::string checkpoint_path() const { return coordinator::checkpoint_path(task_dir_); }

@@ -85,13 +85,12 @@ std::optional<int> open_workdir(const config::settings& cfg, file::task_lock& lo
 std::int64_t read_kill_deadline(const config::settings& cfg) {
   std::string path = file::join(cfg.ray.workdir, cfg.payload.timemonitorfile);
   // In the shared workdir like Harvester's files, so capped like them (issue 13).
-  auto read = harvester::read_capped(path, harvester::mib, "time-monitor file");
-  auto& text = read.text;
+  auto text = harvester::read_capped(path, harvester::mib, "time-monitor file");
   if (!text) {
-    if (read.too_big)
-      RTY_LOG(warning, log_name) << read.what << "; no walltime limit";
+    if (harvester::too_big(text.error()))
+      RTY_LOG(warning, log_name) << text.error() << "; no walltime limit";
     else
-      RTY_LOG(info, log_name) << "no time-monitor file (" << read.what << "): no walltime limit";
+      RTY_LOG(info, log_name) << "no time-monitor file (" << text.error() << "): no walltime limit";
     return 0;
   }
   auto tm = pilot::parse_time_monitor(*text);
@@ -255,9 +254,8 @@ engine_settings make_engine_settings(const config::settings& cfg, const rty::job
   // pilot >= 3.10 asks getResourceTypes for its memory-kill limits; without a site file it gets 500.
   if (cfg.payload.resourcetypesfile && !cfg.payload.resourcetypesfile->empty()) {
     const std::string& path = *cfg.payload.resourcetypesfile;
-    auto read = harvester::read_capped(path, 1024 * 1024, "resource types file");
-    auto reply = read.text ? pilot::reply_resource_types(*read.text, path)
-                           : rty::result<std::string>(rty::fail(read.what));
+    auto text = harvester::read_capped(path, 1024 * 1024, "resource types file");
+    auto reply = text ? pilot::reply_resource_types(*text, path) : rty::result<std::string>(text.error());
     if (reply)
       ns["resource_types"] = *reply;
     else

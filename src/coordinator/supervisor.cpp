@@ -6,6 +6,25 @@
 
 namespace rty::coordinator {
 
+const std::error_category& exit_category() {
+  struct category : std::error_category {
+    const char* name() const noexcept override { return "raythenad exit"; }
+    std::string message(int code) const override {
+      switch (code) {
+        case exit_success: return "success";
+        case exit_runtime_error: return "runtime error";
+        case exit_config_error: return "configuration error";
+        case exit_incomplete: return "incomplete";
+        case exit_events_failed: return "events failed";
+        case exit_harvester_error: return "Harvester error";
+      }
+      return "exit code " + std::to_string(code);
+    }
+  };
+  static const category instance;
+  return instance;
+}
+
 using namespace std::chrono_literals;
 
 std::string_view to_string(phase p) {

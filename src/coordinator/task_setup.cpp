@@ -19,26 +19,26 @@ namespace fs = std::filesystem;
 constexpr const char* log_name = "Driver";
 
 // One raythenad per task (common/task_lock.hpp); held until the process ends.
-std::optional<task_failure> lock_task_dir(file::task_lock& lock, const std::string& dir) {
+rty::result<void> lock_task_dir(file::task_lock& lock, const std::string& dir) {
   auto locked = lock.acquire(dir);
-  if (locked) return std::nullopt;
+  if (locked) return {};
   if (locked.error().code() == file::task_lock::unsupported) {
     RTY_LOG(warning, log_name) << locked.error() << " (the filesystem has no flock): nothing stops a second "
                                << "raythenad on this task";
-    return std::nullopt;
+    return {};
   }
-  return task_failure{exit_runtime_error, locked.error().message()};
+  return rty::fail(exit_error(exit_runtime_error), locked.error().message());
 }
 
-std::optional<task_failure> make_dirs(const config::settings& cfg, const rty::job_spec& job, const std::string& dir) {
+rty::result<void> make_dirs(const config::settings& cfg, const rty::job_spec& job, const std::string& dir) {
   std::error_code ec;
   for (auto d : {dir, dir + "/final", dir + "/job-reports"}) {
     fs::create_directories(d, ec);
-    if (ec) return task_failure{exit_runtime_error, "cannot create the task directory " + d + ": " + ec.message()};
+    if (ec) return rty::fail(exit_error(exit_runtime_error), "cannot create the task directory " + d + ": " + ec.message());
   }
   if (auto problem = file::check_run_dirs(dir, file::join(cfg.ray.workdir, job.panda_id)))
-    return task_failure{exit_config_error, *problem};
-  return std::nullopt;
+    return rty::fail(exit_error(exit_config_error), *problem);
+  return {};
 }
 
 bookkeeping::options book_options(const config::settings& cfg, const std::string& dir) {
@@ -79,24 +79,24 @@ void retry_failed_groups(const config::settings& cfg, const std::string& path, b
 }
 
 // state.json and commit_log into the new book.
-std::optional<task_failure> resume(const config::settings& cfg, open_task_result& out) {
+rty::result<void> resume(const config::settings& cfg, open_task_result& out) {
   auto log = merge::commit_log::load(out.dir + "/commit_log");
   if (!log) {
     out.book.reset();  // the error path's checkpoint would overwrite state.json with an empty book
-    return task_failure{exit_runtime_error, log.error().message()};
+    return rty::fail(exit_error(exit_runtime_error), log.error().message());
   }
   out.commit_log.emplace(std::move(*log));
   const auto path = checkpoint_path(out.dir);
   // Without state.json the loader falls back to state.json.tmp (older versions wrote it; ours have
   // random names now): one planted by someone else could claim events as merged. Refused, not loaded.
   if (auto problem = file::planted_file(path + ".tmp"); problem && !fs::exists(path))
-    return task_failure{exit_config_error, *problem + ": refusing to load it as the checkpoint; remove it to start the task"};
+    return rty::fail(exit_error(exit_config_error), *problem + ": refusing to load it as the checkpoint; remove it to start the task");
   auto cp = bookkeeping::load_checkpoint(path);
   if (!cp) {
     // Never start over silently: the recorded events would be simulated twice. Nor write the empty
     // book over the refused state.json on the way out.
     out.book.reset();
-    return task_failure{exit_runtime_error, cp.error().message() + " (fix or move it away to start this task from scratch)"};
+    return rty::fail(exit_error(exit_runtime_error), cp.error().message() + " (fix or move it away to start this task from scratch)");
   }
   if (*cp) {
     if (cfg.ray.retryfailedgroups) retry_failed_groups(cfg, path, **cp);
@@ -106,19 +106,19 @@ std::optional<task_failure> resume(const config::settings& cfg, open_task_result
     RTY_LOG(info, log_name) << "resumed from " << path << ": " << c.finished << " finished, " << c.failed
                             << " failed, " << c.merged_events << " merged of " << c.total << " events";
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
 
 std::string checkpoint_path(const std::string& task_dir) { return task_dir + "/state.json"; }
 
-std::optional<task_failure> open_task(const config::settings& cfg, const rty::job_spec& job, file::task_lock& lock,
+rty::result<void> open_task(const config::settings& cfg, const rty::job_spec& job, file::task_lock& lock,
                                       open_task_result& out) {
   std::string base = cfg.ray.taskprogressbasedir.value_or(cfg.ray.workdir);
   out.dir = file::join(base, job.task_id);
-  if (auto f = make_dirs(cfg, job, out.dir)) return f;
-  if (auto f = lock_task_dir(lock, out.dir)) return f;
+  if (auto made = make_dirs(cfg, job, out.dir); !made) return made;
+  if (auto locked = lock_task_dir(lock, out.dir); !locked) return locked;
   if (auto n = file::remove_stale_temporaries(out.dir))
     RTY_LOG(info, log_name) << "removed " << n << " temporary file(s) an interrupted checkpoint write left in "
                             << out.dir;
@@ -126,13 +126,13 @@ std::optional<task_failure> open_task(const config::settings& cfg, const rty::jo
     RTY_LOG(error, log_name) << "cannot write task_workdir_path.txt: " << r.error();
   auto bo = book_options(cfg, out.dir);
   if (auto problem = bookkeeping::bookkeeper::check_job(job))
-    return task_failure{exit_harvester_error, "job " + job.panda_id + " cannot be processed: " + *problem};
+    return rty::fail(exit_error(exit_harvester_error), "job " + job.panda_id + " cannot be processed: " + *problem);
   // Issue 13: a job too big for this host is refused before the bookkeeper allocates its ranges.
   if (auto problem = bookkeeping::check_range_memory(
           job, bo.external_ranges,
           bookkeeping::bookkeeping_memory_limit(cfg.ray.bookkeepingmemorymb, "ray.bookkeepingmemorymb"),
           "ray.bookkeepingmemorymb"))
-    return task_failure{exit_harvester_error, *problem};
+    return rty::fail(exit_error(exit_harvester_error), *problem);
   out.book = std::make_unique<bookkeeping::bookkeeper>(job, bo);
   return resume(cfg, out);
 }

@@ -23,13 +23,10 @@ struct open_task_result {
   std::optional<merge::commit_log> commit_log;
 };
 
-struct task_failure {
-  int exit_code;
-  std::string message;
-};
-
-std::optional<task_failure> open_task(const config::settings& cfg, const rty::job_spec& job, file::task_lock& lock,
-                                      open_task_result& out);
+// Makes, locks and resumes the job's task directory. An error's code is an exit_error (daemon.hpp):
+// the exit code the run ends with.
+rty::result<void> open_task(const config::settings& cfg, const rty::job_spec& job, file::task_lock& lock,
+                            open_task_result& out);
 
 std::string checkpoint_path(const std::string& task_dir);
 

@@ -3,9 +3,11 @@
 // (tracker issue 13 item 8): a file over its cap is refused before it is read into memory, with a
 // message naming the file and its size, and the file is left where it is for an operator.
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
+
+#include "common/error.hpp"
 
 namespace rty::harvester {
 
@@ -20,16 +22,15 @@ inline constexpr std::uint64_t harvester_cfg_max_bytes = 4 * mib;
 // The cacher's queuedata file may hold every PanDA queue.
 inline constexpr std::uint64_t queuedata_max_bytes = 256 * mib;
 
-struct capped_read {
-  std::optional<std::string> text;  // the content, when read
-  bool absent = false;              // ENOENT
-  bool too_big = false;             // over the cap: `what` names file, size and cap; not read
-  std::string what;                 // why there is no text
-};
-
 // Reads `path` (a regular file; a FIFO or device is refused, it could block or never end) when it has
 // at most `cap` bytes, also if it grows while being read. `kind` ("job spec") goes into the messages.
-capped_read read_capped(const std::string& path, std::uint64_t cap, std::string_view kind);
+// The error's code is the errno of a failed open/stat/read (ENOENT: absent), or
+// std::errc::file_too_large when the file is over the cap (the message names file, size and cap; the
+// file was not read).
+rty::result<std::string> read_capped(const std::string& path, std::uint64_t cap, std::string_view kind);
+
+// The read was refused because the file is over its cap (an operator's matter, not a transient state).
+inline bool too_big(const rty::error& e) { return e.code() == std::errc::file_too_large; }
 
 // "70000000 bytes (66.8 MiB)".
 std::string describe_size(std::uint64_t bytes);

@@ -83,9 +83,9 @@ std::optional<std::string> queuedata_path(const ini_file& ini, std::string_view 
 }
 
 rty::result<queuedata> load_queuedata(const std::string& path) {
-  auto r = read_capped(path, queuedata_max_bytes, "queuedata file");
-  if (!r.text) return fail(r.what);
-  auto v = rty::json::parse(*r.text, path);
+  auto text = read_capped(path, queuedata_max_bytes, "queuedata file");
+  if (!text) return text.error();
+  auto v = rty::json::parse(*text, path);
   if (!v) return v.error();
   if (!v->is_object()) return fail(path + ": queuedata is not a JSON object");
   const auto& o = v->as_object();

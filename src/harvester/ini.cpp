@@ -212,9 +212,9 @@ boost::system::result<ini_file, ini_error> ini_file::parse(std::string_view text
 }
 
 boost::system::result<ini_file, ini_error> ini_file::load(const std::string& path) {
-  auto r = read_capped(path, harvester_cfg_max_bytes, "Harvester config");
-  if (!r.text) return ini_error{path, 0, r.what.empty() ? "cannot read file" : r.what};
-  return parse(*r.text, path);
+  auto text = read_capped(path, harvester_cfg_max_bytes, "Harvester config");
+  if (!text) return ini_error{path, 0, text.error().message()};
+  return parse(*text, path);
 }
 
 bool ini_file::has_section(std::string_view name) const { return find_section(name) != nullptr; }

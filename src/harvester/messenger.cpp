@@ -65,10 +65,11 @@ boost::json::value id_value(const std::string& s) {
 // Writes and fsyncs `path` (no rename): the caller publishes it with its own rename rule. Whatever is
 // at `path` is removed first and the file is created exclusively, without following a symlink: a
 // file or link another user planted under this fixed name is never written through (issue 13).
-std::error_code write_synced(const std::string& path, std::string_view content) {
+rty::result<void> write_synced(const std::string& path, std::string_view content) {
+  auto failed = [&](std::error_code ec) { return rty::fail(ec, "cannot write " + path + ": " + ec.message()); };
   ::unlink(path.c_str());
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return {errno, std::generic_category()};
+  if (fd < 0) return failed({errno, std::generic_category()});
   const char* p = content.data();
   std::size_t left = content.size();
   while (left > 0) {
@@ -77,7 +78,7 @@ std::error_code write_synced(const std::string& path, std::string_view content) 
       if (errno == EINTR) continue;
       std::error_code ec{errno, std::generic_category()};
       ::close(fd);
-      return ec;
+      return failed(ec);
     }
     p += w;
     left -= static_cast<std::size_t>(w);
@@ -85,15 +86,13 @@ std::error_code write_synced(const std::string& path, std::string_view content) 
   std::error_code ec;
   if (::fsync(fd) != 0) ec = {errno, std::generic_category()};
   if (::close(fd) != 0 && !ec) ec = {errno, std::generic_category()};
-  return ec;
+  if (ec) return failed(ec);
+  return {};
 }
 
 // Checks one answer entry and turns it into what pilot receives.
-std::optional<rty::event_range> to_range(const boost::json::value& v, const std::string& endpoint, std::string& problem) {
-  if (!v.is_object()) {
-    problem = "a range is not a JSON object";
-    return std::nullopt;
-  }
+rty::result<rty::event_range> to_range(const boost::json::value& v, const std::string& endpoint) {
+  if (!v.is_object()) return rty::fail("a range is not a JSON object");
   const auto& o = v.as_object();
   rty::event_range r;
   auto id = rty::json::get_string(o, "eventRangeID");
@@ -102,10 +101,8 @@ std::optional<rty::event_range> to_range(const boost::json::value& v, const std:
   auto pfn = rty::json::get_string(o, "PFN");
   if (!pfn || pfn->empty()) pfn = rty::json::get_string(o, "LFN");
   auto guid = rty::json::get_string(o, "GUID");
-  if (!id || id->empty() || !start || !last || !pfn || pfn->empty()) {
-    problem = "range " + boost::json::serialize(v) + " lacks eventRangeID, startEvent, lastEvent or LFN/PFN";
-    return std::nullopt;
-  }
+  if (!id || id->empty() || !start || !last || !pfn || pfn->empty())
+    return rty::fail("range " + boost::json::serialize(v) + " lacks eventRangeID, startEvent, lastEvent or LFN/PFN");
   // Range ids, LFNs and GUIDs end up in file names (per-range outputs, the pool catalog); a PFN is a
   // path but may not climb with '..' or carry control characters (issue 13).
   auto lfn = rty::json::get_string(o, "LFN");
@@ -113,10 +110,7 @@ std::optional<rty::event_range> to_range(const boost::json::value& v, const std:
   if (!bad && lfn && !lfn->empty()) bad = rty::names::check("LFN", *lfn);
   if (!bad && guid && !guid->empty()) bad = rty::names::check("GUID", *guid);
   if (!bad) bad = rty::names::check_path("PFN", *pfn);
-  if (bad) {
-    problem = "range " + rty::names::escaped(*id) + ": " + *bad;
-    return std::nullopt;
-  }
+  if (bad) return rty::fail("range " + rty::names::escaped(*id) + ": " + *bad);
   r.id = *id;
   r.start_event = *start;
   r.last_event = *last;
@@ -170,9 +164,8 @@ rty::result<ranges_answer> parse_ranges_answer(const boost::json::value& answer,
     if (!list.is_array()) return error(origin + ": entry for " + std::string(key) + " is not a list");
     out.present = true;
     for (const auto& v : list.as_array()) {
-      std::string p;
-      auto r = to_range(v, endpoint, p);
-      if (!r) return error(origin + ": " + p);
+      auto r = to_range(v, endpoint);
+      if (!r) return error(origin + ": " + r.error().message());
       out.ranges.push_back(std::move(*r));
     }
     if (out.panda_id.empty()) out.panda_id = std::string(key);
@@ -214,14 +207,13 @@ messenger::read_outcome messenger::read_stable(const std::string& path, std::uin
     r.reset();
     return out;
   }
-  auto read = read_capped(path, cap, kind);
-  if (read.too_big) {
+  auto text = read_capped(path, cap, kind);
+  if (!text && too_big(text.error())) {
     r.reset();
     out.state = read_state::too_big;
-    out.problem = read.what;
+    out.problem = text.error().message();
     return out;
   }
-  auto& text = read.text;
   file_sig after = sig();
   if (!text || !after.exists) {
     r.reset();
@@ -289,10 +281,11 @@ std::optional<job_poll_result> messenger::start_job_wait(clock::time_point now, 
     RTY_LOG(info, component) << "job spec " << files_.job_spec << " is pre-staged; reading it";
   } else if (exists(read_path)) {
     // R6: a restart in the same worker. Requesting now would make Harvester feed a second job (refill trap).
-    auto read = read_capped(read_path, opts_.max_job_spec_bytes, "job spec");
-    if (!read.text) return failed{read.what + (read.too_big ? "; the file is left in place for an operator" : "")};
-    auto job = files_.spec_format == job_spec_format::cgi ? parse_job_spec_cgi_text(*read.text, read_path)
-                                                          : parse_job_spec_text(*read.text, read_path);
+    auto text = read_capped(read_path, opts_.max_job_spec_bytes, "job spec");
+    if (!text)
+      return failed{text.error().message() + (too_big(text.error()) ? "; the file is left in place for an operator" : "")};
+    auto job = files_.spec_format == job_spec_format::cgi ? parse_job_spec_cgi_text(*text, read_path)
+                                                          : parse_job_spec_text(*text, read_path);
     if (!job) return failed{job.error().message()};
     RTY_LOG(warning, component) << "only " << read_path << " is present (earlier run in this worker): resuming job "
                                 << job->panda_id << " from it, no new job request";
@@ -556,16 +549,16 @@ std::size_t messenger::pending_updates() const {
 }
 
 bool messenger::take_into_pending(const std::string& path) {
-  auto read = read_capped(path, opts_.max_status_dump_bytes, "event status dump");
-  if (read.too_big) {
+  auto text = read_capped(path, opts_.max_status_dump_bytes, "event status dump");
+  if (!text && too_big(text.error())) {
     auto moved = quarantine(path);
-    RTY_LOG(critical, component) << read.what << "; not merged: its updates are not published, file kept as " << moved;
+    RTY_LOG(critical, component) << text.error() << "; not merged: its updates are not published, file kept as " << moved;
     return false;
   }
-  std::string what = read.what;
+  std::string what = text.error().message();
   std::optional<boost::json::value> v;
-  if (read.text) {
-    if (auto parsed = rty::json::parse(*read.text, path)) v = std::move(*parsed);
+  if (text) {
+    if (auto parsed = rty::json::parse(*text, path)) v = std::move(*parsed);
     else what = parsed.error().message();
   }
   if (!v || !is_status_dump(*v)) {
@@ -627,8 +620,8 @@ flush_result messenger::flush_updates(clock::time_point now, bool force) {
       content[k] = list;
       count += list.size();
     }
-    if (auto ec = write_synced(tmp, boost::json::serialize(content))) {
-      res.error = "cannot write " + tmp + ": " + ec.message();
+    if (auto written = write_synced(tmp, boost::json::serialize(content)); !written) {
+      res.error = written.error().message();
       RTY_LOG(error, component) << res.error << "; updates kept for the next flush";
       ::unlink(tmp.c_str());
       return res;

@@ -149,9 +149,9 @@ std::optional<std::string> queue_config_path(const ini_file& ini, const std::str
 
 rty::result<std::optional<queue_messenger>> load_queue_messenger(const std::string& path,
                                                                                         std::string_view queue) {
-  auto read = read_capped(path, queuedata_max_bytes, "queue config");
-  if (!read.text) return fail(read.what);
-  auto doc = rty::json::parse(*read.text, path);
+  auto text = read_capped(path, queuedata_max_bytes, "queue config");
+  if (!text) return text.error();
+  auto doc = rty::json::parse(*text, path);
   if (!doc) return doc.error();
   if (!doc->is_object()) return fail(path + ": the queue config is not a JSON object {queueName: {...}}");
   const auto& all = doc->as_object();

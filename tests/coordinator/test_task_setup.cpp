@@ -31,8 +31,8 @@ BOOST_AUTO_TEST_SUITE(task_setup)
 
 BOOST_AUTO_TEST_CASE(a_fresh_task_gets_its_directories_and_an_empty_book) {
   task_fixture f;
-  auto failure = open_task(f.cfg, f.job, f.lock, f.out);
-  BOOST_REQUIRE_MESSAGE(!failure, (failure ? failure->message : ""));
+  auto opened = open_task(f.cfg, f.job, f.lock, f.out);
+  BOOST_REQUIRE_MESSAGE(opened, opened.error().message());
   BOOST_TEST(f.out.dir == f.task_dir());
   BOOST_TEST(fs::is_directory(f.task_dir() + "/final"));
   BOOST_TEST(fs::is_directory(f.task_dir() + "/job-reports"));
@@ -47,9 +47,9 @@ BOOST_AUTO_TEST_CASE(an_unreadable_checkpoint_stops_the_run_and_leaves_no_book_t
   task_fixture f;
   rty::test::write_file(f.task_dir() + "/state.json", "{ not json");
   auto failure = open_task(f.cfg, f.job, f.lock, f.out);
-  BOOST_REQUIRE(failure);
-  BOOST_TEST(failure->exit_code == exit_runtime_error);
-  BOOST_TEST(failure->message.find("state.json") != std::string::npos);
+  BOOST_REQUIRE(!failure);
+  BOOST_TEST((failure.error().code() == exit_error(exit_runtime_error)));
+  BOOST_TEST(failure.error().message().find("state.json") != std::string::npos);
   BOOST_TEST(!f.out.book);  // the error path's checkpoint must not replace the refused file
   BOOST_TEST(rty::test::read_file(f.task_dir() + "/state.json") == "{ not json");
 }
@@ -60,18 +60,18 @@ BOOST_AUTO_TEST_CASE(a_planted_checkpoint_temporary_is_refused) {
   fs::create_directories(f.task_dir());
   fs::create_symlink(f.dir / "elsewhere.json", f.task_dir() + "/state.json.tmp");
   auto failure = open_task(f.cfg, f.job, f.lock, f.out);
-  BOOST_REQUIRE(failure);
-  BOOST_TEST(failure->exit_code == exit_config_error);
-  BOOST_TEST(failure->message.find("state.json.tmp") != std::string::npos);
+  BOOST_REQUIRE(!failure);
+  BOOST_TEST((failure.error().code() == exit_error(exit_config_error)));
+  BOOST_TEST(failure.error().message().find("state.json.tmp") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(a_job_the_bookkeeper_cannot_process_is_a_harvester_error) {
   task_fixture f;
   f.job.events_per_output = 3;  // neither a multiple nor a divisor of 4 events per input
   auto failure = open_task(f.cfg, f.job, f.lock, f.out);
-  BOOST_REQUIRE(failure);
-  BOOST_TEST(failure->exit_code == exit_harvester_error);
-  BOOST_TEST(failure->message.find(f.job.panda_id) != std::string::npos);
+  BOOST_REQUIRE(!failure);
+  BOOST_TEST((failure.error().code() == exit_error(exit_harvester_error)));
+  BOOST_TEST(failure.error().message().find(f.job.panda_id) != std::string::npos);
   BOOST_TEST(!f.out.book);
 }
 

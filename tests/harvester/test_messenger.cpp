@@ -747,8 +747,24 @@ BOOST_AUTO_TEST_CASE(job_spec_cap_holds_for_a_sparse_file) {
 BOOST_AUTO_TEST_CASE(fifo_in_place_of_a_file_is_refused_without_blocking) {
   BOOST_REQUIRE(::mkfifo(path("q.json").c_str(), 0600) == 0);
   auto r = hv::read_capped(path("q.json"), 100, "queuedata file");
-  BOOST_TEST(!r.text);
-  BOOST_TEST(r.what.find("not a regular file") != std::string::npos, r.what);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().message().find("not a regular file") != std::string::npos, r.error().message());
+}
+
+// The two kinds a caller branches on: over the cap (refused, left for an operator) and absent.
+BOOST_AUTO_TEST_CASE(capped_read_tells_too_big_from_absent) {
+  put("q.json", std::string(101, 'x'));
+  auto big = hv::read_capped(path("q.json"), 100, "queuedata file");
+  BOOST_REQUIRE(!big);
+  BOOST_TEST(hv::too_big(big.error()));
+  BOOST_TEST(big.error().message().find("101 bytes") != std::string::npos, big.error().message());
+  auto fits = hv::read_capped(path("q.json"), 101, "queuedata file");
+  BOOST_REQUIRE(fits);
+  BOOST_TEST(fits->size() == 101u);
+  auto absent = hv::read_capped(path("none.json"), 100, "queuedata file");
+  BOOST_REQUIRE(!absent);
+  BOOST_TEST(!hv::too_big(absent.error()));
+  BOOST_TEST((absent.error().code() == std::errc::no_such_file_or_directory));
 }
 
 BOOST_AUTO_TEST_CASE(oversized_event_ranges_are_refused_and_left_in_place) {
