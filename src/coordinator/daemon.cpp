@@ -316,8 +316,8 @@ class daemon final : public engine_io, public stub_events, public std::enable_sh
       if (ec) return;
       if (sig == SIGCHLD)
         self->reap_children();
-      else if (sig == SIGUSR1)
-        self->save_checkpoint("SIGUSR1");
+      else if (sig == SIGUSR1 && self->save_checkpoint("SIGUSR1") && self->book_)
+        RTY_LOG(info, log_name) << "checkpoint written to " << self->checkpoint_path() << " (SIGUSR1)";
       else
         self->on_stop_signal(sig);
       self->watch_signals();

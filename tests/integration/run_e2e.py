@@ -760,6 +760,26 @@ def s_coordinator_killed(root):
     return site
 
 
+def s_sigusr1_checkpoint(root):
+    """SIGUSR1 writes the checkpoint now (README, "Signals") and the run goes on to the end: the periodic
+    checkpoint is an hour away, so what state.json holds after the signal is the signal's doing."""
+    site = Site(root, inputs=3, events=8, per_output=8, overrides=["ray.checkpointinterval=3600"])
+    run = site.start({"FAKE_PILOT_DELAY": "0.3"})
+    run.wait_log(r"node local-0: pilot job state running")
+
+    def finished():
+        if run.proc.poll() is not None:
+            raise Failure("raythenad exited (%s) before a range was finished" % run.proc.returncode)
+        return ((status_of(site) or {}).get("ranges") or {}).get("finished", 0) > 0
+    wait_until(finished, 20, "a finished range in /status")
+    os.kill(run.pid, signal.SIGUSR1)
+    run.wait_log(r"checkpoint written to \S+state\.json \(SIGUSR1\)", timeout=10)
+    check(site.checkpointed_ranges(), "state.json holds no finished range after SIGUSR1")
+    run.expect_rc(EXIT_SUCCESS)
+    site.verify()
+    return site
+
+
 def s_sigterm_drain(root):
     site = Site(root, inputs=3, events=8, per_output=8)
     run1 = site.start({"FAKE_PILOT_DELAY": "0.2"})
