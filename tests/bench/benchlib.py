@@ -31,6 +31,8 @@ def argument_parser(doc, workdir_help, smoke_help=None):
 def parse_args(ap):
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
+    # rtysite.py installs this build's fake merge transform (BUILD/tests/fakes/fake_merge_tf) in the sites.
+    os.environ["RTY_BUILD_DIR"] = args.build
     return args
 
 

@@ -7,7 +7,8 @@ Builds, under one root directory, the layout conf/demo.yaml names through ${RTY_
   taskprogress/  ray.taskprogressbasedir (the task directory O = taskprogress/<taskID>)
   harvester/     panda_harvester.cfg and the queuedata JSON the cacher would write
   pilot/         default.cfg (HARVESTER_PILOT_CONFIG), pilot3/, and runpilot2-wrapper.sh = fake_pilot.py
-  bin/           HITSMerge_tf.py = fake_merge_tf.py (the job's esmergeSpec.transPath)
+  bin/           HITSMerge_tf.py = the built fake_merge_tf (the job's esmergeSpec.transPath; from
+                 tests/fakes/fake_merge_tf.cpp, found in $RTY_BUILD_DIR/tests/fakes, default <source>/build)
   raythenad.yaml a full config for tests (same layout, short timers, overridable with --set)
 
 and checks a finished run (verify, shared by the e2e, fault and cluster tests): every file in the task's
@@ -27,7 +28,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_PILOT = os.path.join(HERE, "fake_pilot.py")
-FAKE_MERGE = os.path.join(HERE, "fake_merge_tf.py")
+SRC = os.path.dirname(os.path.dirname(HERE))
 FAKE_HARVESTER = os.path.join(HERE, "fake_harvester.py")
 
 PANDA_ID = "6000000001"
@@ -147,12 +148,23 @@ def yaml_config(p, nodes, overrides):
     return "\n".join(lines) + "\n"
 
 
+def fake_merge_binary():
+    """The built fake merge transform (tests/fakes/fake_merge_tf.cpp) of RTY_BUILD_DIR (ctest sets it;
+    default <source>/build). A C++ program: a Python one cost ~0.2 s of CPU per merge in start-up."""
+    build = os.environ.get("RTY_BUILD_DIR") or os.path.join(SRC, "build")
+    return os.path.join(os.path.abspath(build), "tests", "fakes", "fake_merge_tf")
+
+
 def make(root, inputs=4, events=50, events_per_output=25, nodes=2, overrides=(), port=8080, job=True):
     p = paths(root)
     for d in ("access", "tasks", "harvester", "pilot", "pilotdir", "bin"):
         os.makedirs(p[d], exist_ok=True)
     # The stand-ins sit where a site's CVMFS paths would be named in the config.
-    for src, dst in ((FAKE_PILOT, p["fake_pilot"]), (FAKE_MERGE, p["fake_merge"])):
+    fake_merge = fake_merge_binary()
+    if not os.path.exists(fake_merge):
+        print("rtysite: %s is not built (cmake --build BUILD --target fake_merge_tf; RTY_BUILD_DIR names "
+              "BUILD): every merge of this site will fail" % fake_merge, file=sys.stderr)
+    for src, dst in ((FAKE_PILOT, p["fake_pilot"]), (fake_merge, p["fake_merge"])):
         if os.path.lexists(dst):
             os.unlink(dst)
         os.symlink(src, dst)

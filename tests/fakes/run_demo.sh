@@ -8,7 +8,8 @@ build=${1:?usage: run_demo.sh BUILD_DIR}
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export RTY_DEMO_DIR=${RTY_DEMO_DIR:-$build/demo-run}
 rm -rf "$RTY_DEMO_DIR"
-python3 "$src/tests/fakes/rtysite.py" make "$RTY_DEMO_DIR" --inputs 4 --events 50 --events-per-output 25 >/dev/null
+# The site's bin/HITSMerge_tf.py is this build's fake_merge_tf (tests/fakes/fake_merge_tf.cpp).
+RTY_BUILD_DIR=$build python3 "$src/tests/fakes/rtysite.py" make "$RTY_DEMO_DIR" --inputs 4 --events 50 --events-per-output 25 >/dev/null
 export HARVESTER_PILOT_CONFIG=$RTY_DEMO_DIR/pilot/default.cfg
 # The fake pilot runs pilot3's threads at 5x pilot3's pace (report timer 1 s, communicator loop 0.2 s):
 # the same order of calls, a demo of seconds rather than a minute. Unset both for pilot3's own pace.

@@ -9,7 +9,7 @@ namespace bj = boost::json;
 using namespace merge_test;
 
 namespace {
-// A merge report in HITSMerge_tf's shape (fake_merge_tf.py writes the same).
+// A merge report in HITSMerge_tf's shape (tests/fakes/fake_merge_tf.cpp writes the same).
 bj::object merge_report(const std::vector<std::string>& inputs, const std::string& output, const std::string& guid) {
   bj::array in;
   for (auto& i : inputs) in.push_back(bj::object{{"name", i}});

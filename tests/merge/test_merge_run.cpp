@@ -1,5 +1,5 @@
-// Runs tests/fakes/fake_merge_tf.py for real through rty::process with a built command
-// (containerengine none), the way the coordinator will.
+// Runs the fake merge transform (tests/fakes/fake_merge_tf.cpp, built as fake_merge_tf) for real through
+// rty::process with a built command (containerengine none), the way the coordinator will.
 #include <boost/test/unit_test.hpp>
 
 #include <filesystem>
@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 using namespace merge_test;
 
 namespace {
-const std::string fake_tf = RTY_SOURCE_DIR "/tests/fakes/fake_merge_tf.py";
+const std::string fake_tf = RTY_FAKE_MERGE_TF;
 
 struct merge_run {
   temp_dir t;
