@@ -259,7 +259,8 @@ const key_spec table[] = {
      .min = 0, .max = int_max, RTY_FIELD(ray, bookkeepingmemorymb)},
     {.section = "ray", .name = "walltimeaware", .kind = k::boolean, .required = false, .raythena = false,
      .help = "hand a range to a pilot only when it can finish before the kill time (walltime - "
-             "payload.pilotkilltime): the ray.walltimepercentile (p90) of recent range durations plus ray.walltimemargin; otherwise "
+             "payload.pilotkilltime): the ray.walltimepercentile (p90) of recent range durations plus ray.walltimemargin "
+             "(near the kill time only one range for each free pilot worker); otherwise "
              "pilot gets [] and the range stays ready for the next batch job. false: Raythena's rule, ranges "
              "are handed out until the kill time and those in flight then are lost",
      RTY_FIELD(ray, walltimeaware)},

@@ -223,29 +223,21 @@ bool engine::answer(node_info& node, std::uint64_t request_id, std::int64_t n_ra
   const auto d = decide_dispatch(view(), n_ranges, settings_.corepernode);
   switch (d.kind) {
     case dispatch_kind::lease: {
-      if (!fits_walltime(node)) {
+      const std::uint64_t free_workers = free_workers_of(node);
+      const std::uint64_t count = ranges_that_fit(settings_.walltime, settings_.kill_at, settings_.clock(),
+                                                  timing(node, free_workers), d.count);
+      if (count == 0) {
         // [] and "no more": pilot's workers end cleanly; the ranges stay ready for the next run.
-        ++requests_held_back_;
-        if (!holding_back_) {
-          holding_back_ = true;
-          RTY_LOG(warning, log_name) << "walltime: holding ranges back from now on: a range takes about "
-                                     << static_cast<long>(std::chrono::duration<double>(
-                                            estimate_.for_node(node.index).value_or(std::chrono::steady_clock::duration::zero())).count())
-                                     << " s (p90) and cannot finish before the kill time with ray.walltimemargin "
-                                     << settings_.walltime.margin.count() << " s; " << book_.leasable()
-                                     << " ready range(s) stay for the next run";
-        }
-        if (!node.held_back)
-          RTY_LOG(info, log_name) << "node " << node.node_id << ": no range can finish before the kill time; "
-                                  << "its pilot is told there are no more";
-        node.held_back = true;
+        hold_back(node);
         reply(node.conn, request_id, {}, true);
         return true;
       }
-      auto ranges = book_.lease(node.index, static_cast<std::size_t>(d.count));
+      auto ranges = book_.lease(node.index, static_cast<std::size_t>(count));
       node.ranges_served += ranges.size();
       const auto now = settings_.clock();
-      for (auto& r : ranges) node.leased_at[r.id] = now;
+      // pilot's cache is empty when it asks: the first free_workers ranges start at once, the rest wait.
+      std::uint64_t k = 0;
+      for (auto& r : ranges) node.leased_at[r.id] = {now, k++ < free_workers};
       if (!ranges.empty()) node.last_lease_at = now;
       node.held_back = false;
       reply(node.conn, request_id, std::move(ranges), false);
@@ -254,13 +246,43 @@ bool engine::answer(node_info& node, std::uint64_t request_id, std::int64_t n_ra
     case dispatch_kind::hold:
       return false;  // only Harvester's next ranges can answer it (or the stub's deadline)
     case dispatch_kind::empty:
+      ++node.workers_ended;
       reply(node.conn, request_id, {}, false);
       return true;
     case dispatch_kind::no_more:
+      ++node.workers_ended;
       reply(node.conn, request_id, {}, true);
       return true;
   }
   return true;
+}
+
+void engine::hold_back(node_info& node) {
+  ++requests_held_back_;
+  ++node.workers_ended;
+  if (!holding_back_) {
+    holding_back_ = true;
+    const auto e = estimate_.at_once_for_node(node.index) ? estimate_.at_once_for_node(node.index)
+                                                          : estimate_.for_node(node.index);
+    RTY_LOG(warning, log_name) << "walltime: holding ranges back from now on: a range takes about "
+                               << static_cast<long>(std::chrono::duration<double>(
+                                      e.value_or(std::chrono::steady_clock::duration::zero())).count())
+                               << " s (p90) and cannot finish before the kill time with ray.walltimemargin "
+                               << settings_.walltime.margin.count() << " s; " << book_.leasable()
+                               << " ready range(s) stay for the next run";
+  }
+  if (!node.held_back)
+    RTY_LOG(info, log_name) << "node " << node.node_id << ": no range can finish before the kill time; "
+                            << "its pilot is told there are no more";
+  node.held_back = true;
+}
+
+std::uint64_t engine::free_workers_of(const node_info& node) const {
+  return free_workers(node.last_request_size, node.leased_at.size(), node.workers_ended);
+}
+
+request_timing engine::timing(const node_info& node, std::uint64_t free_workers) const {
+  return {estimate_.for_node(node.index), estimate_.at_once_for_node(node.index), free_workers};
 }
 
 void engine::on(node_info& node, const protocol::ranges_update& update) {
@@ -277,7 +299,7 @@ void engine::on(node_info& node, const protocol::ranges_update& update) {
     if (u.status == range_status::running) continue;
     auto it = node.leased_at.find(u.range_id);
     if (it == node.leased_at.end()) continue;  // not leased to this node (or reported before)
-    if (u.status == range_status::finished) estimate_.record(node.index, now - it->second);
+    if (u.status == range_status::finished) estimate_.record(node.index, now - it->second.at, it->second.at_once);
     node.leased_at.erase(it);
   }
   node.ranges_finished += outcome.finished;
@@ -336,6 +358,7 @@ void engine::restart_idle_pilots() {
     node.pilot_starting = true;
     node.pilot_state = "starting";
     ++node.pilot_attempt;
+    node.workers_ended = 0;
     ++node.restarts_without_progress;
     ++pilot_restarts_;
     --wanted;
@@ -407,8 +430,10 @@ void engine::settle_idle_nodes() {
         ")");
 }
 
+// Would a new pilot on the node (every worker free) get a range?
 bool engine::fits_walltime(const node_info& node) const {
-  return fits_before_kill(settings_.walltime, settings_.kill_at, settings_.clock(), estimate_.for_node(node.index));
+  const std::uint64_t workers = std::max<std::uint64_t>(1, node.last_request_size);
+  return ranges_that_fit(settings_.walltime, settings_.kill_at, settings_.clock(), timing(node, workers), workers) > 0;
 }
 
 void engine::forget_leases(node_info& node) { node.leased_at.clear(); }
@@ -654,7 +679,8 @@ engine_status engine::status() const {
   for (auto& [conn, node] : nodes_) s.pilots_idle += node.pilot_ended ? 1 : 0;
   s.pilot_restarts = pilot_restarts_;
   s.draining = draining_;
-  if (auto e = estimate_.job()) s.range_estimate_s = std::chrono::duration<double>(*e).count();
+  if (auto e = estimate_.job_at_once()) s.range_estimate_s = std::chrono::duration<double>(*e).count();
+  if (auto e = estimate_.job()) s.range_queued_estimate_s = std::chrono::duration<double>(*e).count();
   const auto now = settings_.clock();
   std::optional<std::chrono::steady_clock::time_point> end;
   for (auto& [conn, node] : nodes_) {

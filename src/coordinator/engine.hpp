@@ -100,8 +100,15 @@ struct node_info {
   std::chrono::steady_clock::time_point joined{};
   std::uint64_t ranges_served = 0;
   std::uint64_t ranges_finished = 0;
-  // When each range the node holds was leased (the duration samples of walltime_policy.hpp).
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> leased_at;
+  // When each range the node holds was leased, and whether a free worker started it at once (the
+  // duration samples of walltime_policy.hpp).
+  struct lease_time {
+    std::chrono::steady_clock::time_point at;
+    bool at_once = true;
+  };
+  std::unordered_map<std::string, lease_time> leased_at;
+  // Workers of this node's pilot that were answered [] (pilot3 ends a worker on "No more events").
+  std::uint64_t workers_ended = 0;
   std::chrono::steady_clock::time_point last_lease_at{};
   bool no_merges = false;  // a merge could not run here (refused, not started, a site fault): none is sent again
   bool held_back = false;  // its last request was answered [] because no range could finish in time
@@ -132,7 +139,8 @@ struct engine_status {
   std::uint64_t pilot_restarts = 0;
   bool draining = false;
   // Walltime-aware dispatch (walltime_policy.hpp).
-  std::optional<double> range_estimate_s;    // the job's p90 lease -> finish time; nullopt: no sample yet
+  std::optional<double> range_estimate_s;    // the job's p90 lease -> finish of ranges started at once; nullopt: none yet
+  std::optional<double> range_queued_estimate_s;  // the same over every range (cache waits included)
   std::optional<double> projected_end_in_s;  // when the last range handed out should be finished, from now
   std::uint64_t ranges_held_back = 0;        // ready ranges kept for the next run (once holding back began)
   std::uint64_t requests_held_back = 0;      // requests answered [] because no range could finish in time
@@ -209,6 +217,9 @@ class engine {
   void restart_idle_pilots();
   // Can a range handed to this node now finish before the kill time (walltime_policy.hpp)?
   bool fits_walltime(const node_info& node) const;
+  void hold_back(node_info& node);
+  std::uint64_t free_workers_of(const node_info& node) const;
+  request_timing timing(const node_info& node, std::uint64_t free_workers) const;
   void forget_leases(node_info& node);
   void settle_idle_nodes();
 

@@ -168,6 +168,24 @@ std::optional<double> walltime_left_seconds(const status_input& in) {
   return std::max(0.0, seconds_between(in.now, *in.walltime_deadline));
 }
 
+namespace {
+// Walltime-aware dispatch (walltime_policy.hpp): the range-duration estimates, when the ranges handed
+// out should be done, and what is kept for the next run.
+boost::json::object dispatch_json(const status_input& in) {
+  namespace json = boost::json;
+  const auto& s = in.engine;
+  auto or_null = [](const std::optional<double>& v) { return v ? json::value(*v) : json::value(nullptr); };
+  json::object w;
+  w["range_estimate_s"] = or_null(s.range_estimate_s);
+  w["range_queued_estimate_s"] = or_null(s.range_queued_estimate_s);
+  w["projected_end"] = s.projected_end_in_s ? json::value(epoch_seconds(in.now) + *s.projected_end_in_s)
+                                            : json::value(nullptr);
+  w["ranges_held_back"] = s.ranges_held_back;
+  w["requests_held_back"] = s.requests_held_back;
+  return w;
+}
+}  // namespace
+
 boost::json::object status_json(const status_input& in) {
   namespace json = boost::json;
   const auto& s = in.engine;
@@ -204,18 +222,7 @@ boost::json::object status_json(const status_input& in) {
   o["nodes_connected"] = s.nodes_connected;
   o["requests_waiting"] = s.requests_waiting;
   o["draining"] = s.draining;
-  {
-    // Walltime-aware dispatch (walltime_policy.hpp): the range-duration estimate, when the ranges
-    // handed out should be done, and what is kept for the next run.
-    json::object w;
-    if (s.range_estimate_s) w["range_estimate_s"] = *s.range_estimate_s;
-    else w["range_estimate_s"] = nullptr;
-    if (s.projected_end_in_s) w["projected_end"] = epoch_seconds(in.now) + *s.projected_end_in_s;
-    else w["projected_end"] = nullptr;
-    w["ranges_held_back"] = s.ranges_held_back;
-    w["requests_held_back"] = s.requests_held_back;
-    o["dispatch"] = std::move(w);
-  }
+  o["dispatch"] = dispatch_json(in);
   json::array nodes;
   nodes.reserve(in.nodes.size());
   for (const auto& n : in.nodes) {
@@ -295,7 +302,8 @@ std::string metrics_text(const status_input& in) {
   }
   if (s.range_estimate_s) {
     m.family("raythenad_range_duration_estimate_seconds", "gauge",
-             "p90 of recent lease-to-finish times of an event range (walltime-aware dispatch).");
+             "p90 of recent lease-to-finish times of event ranges a free pilot worker started at once "
+             "(walltime-aware dispatch).");
     m.sample(number(*s.range_estimate_s));
   }
   if (s.projected_end_in_s) {

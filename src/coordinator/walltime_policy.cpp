@@ -30,17 +30,34 @@ std::optional<duration_window::duration> duration_window::quantile(double q) con
   return result;
 }
 
-duration_estimate::duration_estimate(const walltime_settings& s) : s_(s), job_(s.job_window) {}
+duration_estimate::duration_estimate(const walltime_settings& s)
+    : s_(s), job_(s.job_window), job_at_once_(s.job_window) {}
 
-void duration_estimate::record(std::uint32_t node, duration d) {
+void duration_estimate::record(std::uint32_t node, duration d, bool at_once) {
+  auto& w = nodes_.try_emplace(node, node_windows{duration_window(s_.node_window), duration_window(s_.node_window)})
+                .first->second;
   job_.add(d);
-  nodes_.try_emplace(node, s_.node_window).first->second.add(d);
+  w.any.add(d);
+  if (at_once) {
+    job_at_once_.add(d);
+    w.at_once.add(d);
+  }
+}
+
+std::optional<duration_estimate::duration> duration_estimate::pick(const duration_window* node,
+                                                                   const duration_window& job) const {
+  if (node && node->size() >= std::max<std::size_t>(1, s_.node_min_samples)) return node->quantile(s_.quantile);
+  return job.quantile(s_.quantile);
 }
 
 std::optional<duration_estimate::duration> duration_estimate::for_node(std::uint32_t node) const {
-  if (auto it = nodes_.find(node); it != nodes_.end() && it->second.size() >= std::max<std::size_t>(1, s_.node_min_samples))
-    return it->second.quantile(s_.quantile);
-  return job();
+  auto it = nodes_.find(node);
+  return pick(it == nodes_.end() ? nullptr : &it->second.any, job_);
+}
+
+std::optional<duration_estimate::duration> duration_estimate::at_once_for_node(std::uint32_t node) const {
+  auto it = nodes_.find(node);
+  return pick(it == nodes_.end() ? nullptr : &it->second.at_once, job_at_once_);
 }
 
 bool fits_before_kill(const walltime_settings& s, std::optional<std::chrono::steady_clock::time_point> kill_at,
@@ -48,6 +65,14 @@ bool fits_before_kill(const walltime_settings& s, std::optional<std::chrono::ste
                       std::optional<std::chrono::steady_clock::duration> estimate) {
   if (!s.aware || !kill_at || !estimate) return true;
   return now + *estimate + s.margin <= *kill_at;
+}
+
+std::uint64_t ranges_that_fit(const walltime_settings& s, std::optional<std::chrono::steady_clock::time_point> kill_at,
+                              std::chrono::steady_clock::time_point now, const request_timing& r, std::uint64_t count) {
+  if (fits_before_kill(s, kill_at, now, r.any)) return count;
+  if (fits_before_kill(s, kill_at, now, r.at_once ? r.at_once : r.any))
+    return std::min(count, std::max<std::uint64_t>(1, r.free_workers));
+  return 0;
 }
 
 }  // namespace rty::coordinator

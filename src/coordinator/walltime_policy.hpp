@@ -10,9 +10,16 @@
 // cleanly (docs/pilot-protocol.md, section 5.2), so the node's cores go idle instead of burning.
 //
 // The estimate is a high quantile (p90) of the last few hundred lease -> finish durations: per node once
-// that node has enough samples of its own (a slow node holds back earlier), else over the job. The
-// sample includes the time a range waits in pilot's cache and pilot's report interval, which makes it
-// conservative (pilot flushes finished ranges when it sees the kill file).
+// that node has enough samples of its own (a slow node holds back earlier), else over the job. It is
+// kept twice. pilot3's ESProcess asks for nRanges = its worker count only when its cache is empty and a
+// worker is ready (esprocess.py get_event_range_to_payload, baseexecutor.get_event_ranges with raythena's
+// queue_factor 1), so of a full answer only the ranges for the free workers start at once; the others
+// wait in the cache behind a running range, and their lease -> finish includes that wait. The estimate
+// of "any range" (every sample) decides whether a full answer fits; the estimate of "a range a free
+// worker starts at once" (samples of the ranges that went to free workers) decides whether the free
+// workers may still get one each. Near the kill time a node is so given only what starts at once, and
+// no range waits in a cache until it is too late. Both include pilot's report interval (conservative:
+// pilot flushes finished ranges when it sees the kill file).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -52,17 +59,25 @@ class duration_estimate {
  public:
   using duration = std::chrono::steady_clock::duration;
   explicit duration_estimate(const walltime_settings& s = {});
-  void record(std::uint32_t node, duration d);
+  // A finished range's lease -> finish time; `at_once`: it went to a worker that was free at the lease.
+  void record(std::uint32_t node, duration d, bool at_once = true);
   void forget_node(std::uint32_t node) { nodes_.erase(node); }
-  // The node's own quantile once it has node_min_samples, else the job's; nullopt: no sample yet.
+  // Any range: the node's own quantile once it has node_min_samples, else the job's; nullopt: no sample yet.
   std::optional<duration> for_node(std::uint32_t node) const;
+  // A range a free worker starts at once, the same way; nullopt: no such sample yet.
+  std::optional<duration> at_once_for_node(std::uint32_t node) const;
   std::optional<duration> job() const { return job_.quantile(s_.quantile); }
+  std::optional<duration> job_at_once() const { return job_at_once_.quantile(s_.quantile); }
   std::size_t samples() const { return job_.size(); }
 
  private:
+  struct node_windows {
+    duration_window any, at_once;
+  };
+  std::optional<duration> pick(const duration_window* node, const duration_window& job) const;
   walltime_settings s_;
-  duration_window job_;
-  std::map<std::uint32_t, duration_window> nodes_;
+  duration_window job_, job_at_once_;
+  std::map<std::uint32_t, node_windows> nodes_;
 };
 
 // May a range handed out at `now` with duration `estimate` be given? Yes without a kill time, with
@@ -71,5 +86,28 @@ class duration_estimate {
 bool fits_before_kill(const walltime_settings& s, std::optional<std::chrono::steady_clock::time_point> kill_at,
                       std::chrono::steady_clock::time_point now,
                       std::optional<std::chrono::steady_clock::duration> estimate);
+
+// One getEventRanges as the fit rule sees it.
+struct request_timing {
+  std::optional<std::chrono::steady_clock::duration> any;      // duration_estimate::for_node
+  std::optional<std::chrono::steady_clock::duration> at_once;  // duration_estimate::at_once_for_node
+  std::uint64_t free_workers = 1;  // of the asking pilot's workers, at least this many hold no range
+};
+
+// pilot3 asks with its cache empty, for its worker count `asked` (a worker it answered "No more events"
+// has ended): of those, the workers neither running one of the `held` ranges leased to it and not yet
+// reported nor `ended` are free, and the asking one surely is. A lower bound: a finished range not yet
+// reported still counts as held.
+inline std::uint64_t free_workers(std::uint64_t asked, std::uint64_t held, std::uint64_t ended) {
+  const std::uint64_t busy = held + ended;
+  return asked > busy ? asked - busy : 1;
+}
+
+// How many of `count` ranges a request may be given: all of them when a range that waits in pilot's
+// cache still fits (fits_before_kill with `any`); else one for each free worker (at least the asking
+// one) when a range started at once fits (`at_once`, or `any` without such a sample); else none: the
+// request is held back.
+std::uint64_t ranges_that_fit(const walltime_settings& s, std::optional<std::chrono::steady_clock::time_point> kill_at,
+                              std::chrono::steady_clock::time_point now, const request_timing& r, std::uint64_t count);
 
 }  // namespace rty::coordinator

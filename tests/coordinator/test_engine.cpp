@@ -874,8 +874,9 @@ BOOST_AUTO_TEST_CASE(node_ids_are_checked_before_they_name_a_directory) {
 namespace {
 // 4 inputs x 8 events = 32 ranges, 2 per request; the kill time 1000 s from the start, margin 60 s.
 struct walltime_fixture : fixture {
-  explicit walltime_fixture(bool aware = true, std::optional<std::chrono::seconds> kill_in = std::chrono::seconds(1000))
-      : fixture(4, 8, 2, 2, false, 3, [&](engine_settings& s) {
+  explicit walltime_fixture(bool aware = true, std::optional<std::chrono::seconds> kill_in = std::chrono::seconds(1000),
+                            int corepernode = 2)
+      : fixture(4, 8, corepernode, 2, false, 3, [&](engine_settings& s) {
           s.walltime.aware = aware;
           s.walltime.margin = std::chrono::seconds(60);
           if (kill_in) s.kill_at = now + *kill_in;
@@ -976,6 +977,59 @@ BOOST_AUTO_TEST_CASE(walltime_a_slow_node_holds_back_while_a_fast_one_still_gets
   auto s = f.eng->status();
   BOOST_REQUIRE(s.projected_end_in_s);
   BOOST_TEST(*s.projected_end_in_s == 20.0);  // the fast node's lease, just made
+}
+
+BOOST_AUTO_TEST_CASE(walltime_near_the_kill_time_a_pilot_gets_one_range_per_free_worker) {
+  // One pilot of 4 workers (pilot3 asks for its worker count when its cache is empty). Ranges take
+  // 100 s on a worker; the three that wait in its cache behind running ranges take 400 s lease -> finish.
+  walltime_fixture f(true, std::chrono::seconds(1000), 4);
+  f.join(1, "nodeA");
+  auto take = [&](std::uint64_t id) {
+    f.request(1, id, 4);
+    auto r = f.io.replies(1).back();
+    BOOST_REQUIRE_EQUAL(r.request_id, id);
+    return r.ranges;
+  };
+  auto a = take(1);  // t = 0: four free workers, all four start at once
+  BOOST_REQUIRE_EQUAL(a.size(), 4u);
+  f.now += std::chrono::seconds(100);
+  f.finish(1, a);
+  auto b = take(2);  // t = 100
+  BOOST_REQUIRE_EQUAL(b.size(), 4u);
+  f.now += std::chrono::seconds(100);
+  f.finish(1, {b[0]});
+  auto c = take(3);  // t = 200: three of b run, so one of c starts at once and three wait
+  BOOST_REQUIRE_EQUAL(c.size(), 4u);
+  f.finish(1, {b[1], b[2], b[3]});
+  f.now += std::chrono::seconds(100);
+  f.finish(1, {c[0]});
+  f.now += std::chrono::seconds(300);
+  f.finish(1, {c[1], c[2], c[3]});  // t = 600
+  auto s = f.eng->status();
+  BOOST_REQUIRE(s.range_estimate_s);
+  BOOST_REQUIRE(s.range_queued_estimate_s);
+  BOOST_TEST(*s.range_estimate_s == 100.0);         // the nine ranges started at once
+  BOOST_TEST(*s.range_queued_estimate_s == 400.0);  // every range: the cache waits push it up
+  // t = 600: a range that waited (400 s + 60 s) would end past 1000 s, one started at once would not,
+  // and all four workers are free: four ranges.
+  auto d = take(4);
+  BOOST_REQUIRE_EQUAL(d.size(), 4u);
+  f.now += std::chrono::seconds(100);
+  f.finish(1, {d[0], d[1]});
+  // t = 700: two workers free, two still run d[2] and d[3]: two ranges, none left to wait in the cache.
+  auto e = take(5);
+  BOOST_TEST(e.size() == 2u);
+  BOOST_TEST(f.eng->status().requests_held_back == 0u);
+  f.finish(1, {d[2], d[3]});
+  f.finish(1, e);
+  f.now += std::chrono::seconds(160);
+  // t = 860: 860 + 100 + 60 > 1000: held back, and the pilot is told there are no more.
+  auto g = take(6);
+  BOOST_TEST(g.empty());
+  BOOST_TEST(f.io.replies(1).back().no_more);
+  BOOST_TEST(f.eng->status().requests_held_back == 1u);
+  BOOST_TEST(f.eng->status().ranges.finished == 18u);
+  BOOST_TEST(f.eng->status().ranges.ready == 14u);  // kept for the next run
 }
 
 BOOST_AUTO_TEST_CASE(walltime_samples_only_the_nodes_own_finished_leases) {

@@ -222,15 +222,18 @@ BOOST_AUTO_TEST_CASE(walltime_aware_dispatch_is_shown_in_status_and_metrics) {
   auto o = status_json(in);
   auto& d0 = o.at("dispatch").as_object();
   BOOST_TEST(d0.at("range_estimate_s").is_null());  // nothing finished yet: no estimate, no projected end
+  BOOST_TEST(d0.at("range_queued_estimate_s").is_null());
   BOOST_TEST(d0.at("projected_end").is_null());
   BOOST_TEST(!parse_exposition(metrics_text(in)).type.count("raythenad_range_duration_estimate_seconds"));
   in.engine.range_estimate_s = 310.5;
+  in.engine.range_queued_estimate_s = 520.25;
   in.engine.projected_end_in_s = 600;
   in.engine.ranges_held_back = 50;
   in.engine.requests_held_back = 7;
   o = status_json(in);
   auto& d = o.at("dispatch").as_object();
   BOOST_TEST(d.at("range_estimate_s").as_double() == 310.5);
+  BOOST_TEST(d.at("range_queued_estimate_s").as_double() == 520.25);
   BOOST_TEST(d.at("projected_end").as_double() == 1'700'000'000.0 + 725 + 600);
   BOOST_TEST(d.at("ranges_held_back").as_uint64() == 50u);
   BOOST_TEST(d.at("requests_held_back").as_uint64() == 7u);

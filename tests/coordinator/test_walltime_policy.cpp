@@ -58,4 +58,53 @@ BOOST_AUTO_TEST_CASE(a_range_is_handed_out_without_estimate_limit_or_awareness) 
   BOOST_TEST(fits_before_kill(s, kill, late, seconds(1000)));
 }
 
+BOOST_AUTO_TEST_CASE(ranges_that_waited_in_pilots_cache_are_kept_apart_from_those_started_at_once) {
+  walltime_settings s;
+  s.node_min_samples = 2;
+  duration_estimate e(s);
+  e.record(0, seconds(100), true);
+  e.record(0, seconds(100), true);
+  e.record(0, seconds(250), false);  // waited behind a running range
+  e.record(0, seconds(250), false);
+  BOOST_TEST((*e.at_once_for_node(0) == seconds(100)));
+  BOOST_TEST((*e.for_node(0) == seconds(250)));  // every sample: the waits push the p90 up
+  BOOST_TEST((*e.job_at_once() == seconds(100)));
+  BOOST_TEST((*e.job() == seconds(250)));
+  BOOST_TEST(e.samples() == 4u);
+  duration_estimate none(s);
+  none.record(3, seconds(40), false);
+  BOOST_TEST(!none.at_once_for_node(3));  // no range started at once yet
+  BOOST_TEST((*none.for_node(3) == seconds(40)));
+}
+
+BOOST_AUTO_TEST_CASE(free_workers_are_those_neither_holding_a_range_nor_ended) {
+  BOOST_TEST(free_workers(8, 0, 0) == 8u);
+  BOOST_TEST(free_workers(8, 5, 0) == 3u);
+  BOOST_TEST(free_workers(8, 5, 2) == 1u);  // two workers were told "No more events" and ended
+  BOOST_TEST(free_workers(8, 7, 3) == 1u);  // the asking worker is free whatever the counts say
+  BOOST_TEST(free_workers(0, 0, 0) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(near_the_kill_time_only_the_free_workers_get_a_range) {
+  walltime_settings s;
+  s.margin = seconds(60);
+  const tp kill{seconds(10000)};
+  const request_timing r{seconds(800), seconds(300), 2};
+  // 8000 + 800 + 60 fits: the full answer, cached ranges included.
+  BOOST_TEST(ranges_that_fit(s, kill, tp{seconds(8000)}, r, 8) == 8u);
+  // 9500: a range waiting in the cache would not finish, one started at once would (9500 + 300 + 60).
+  BOOST_TEST(ranges_that_fit(s, kill, tp{seconds(9500)}, r, 8) == 2u);
+  BOOST_TEST(ranges_that_fit(s, kill, tp{seconds(9500)}, r, 1) == 1u);
+  BOOST_TEST(ranges_that_fit(s, kill, tp{seconds(9500)}, request_timing{seconds(800), seconds(300), 0}, 8) == 1u);
+  // 9700: not even a range started at once: held back.
+  BOOST_TEST(ranges_that_fit(s, kill, tp{seconds(9700)}, r, 8) == 0u);
+  // Without a sample of a range started at once, `any` decides alone.
+  BOOST_TEST(ranges_that_fit(s, kill, tp{seconds(9500)}, request_timing{seconds(800), std::nullopt, 2}, 8) == 0u);
+  // Nothing finished yet, no limit, or Raythena's rule: everything.
+  BOOST_TEST(ranges_that_fit(s, kill, tp{seconds(9999)}, request_timing{}, 8) == 8u);
+  BOOST_TEST(ranges_that_fit(s, std::nullopt, tp{seconds(9999)}, r, 8) == 8u);
+  s.aware = false;
+  BOOST_TEST(ranges_that_fit(s, kill, tp{seconds(9999)}, r, 8) == 8u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
