@@ -46,8 +46,12 @@ void duration_estimate::record(std::uint32_t node, duration d, bool at_once) {
 
 std::optional<duration_estimate::duration> duration_estimate::pick(const duration_window* node,
                                                                    const duration_window& job) const {
-  if (node && node->size() >= std::max<std::size_t>(1, s_.node_min_samples)) return node->quantile(s_.quantile);
-  return job.quantile(s_.quantile);
+  auto j = job.quantile(s_.quantile);
+  if (!node || node->size() < std::max<std::size_t>(1, s_.node_min_samples)) return j;
+  auto n = node->quantile(s_.quantile);
+  if (!j) return n;
+  const double ratio = std::chrono::duration<double>(*n) / std::chrono::duration<double>(*j);
+  return (ratio > 1.0 + s_.node_band || ratio < 1.0 - s_.node_band) ? n : j;
 }
 
 std::optional<duration_estimate::duration> duration_estimate::for_node(std::uint32_t node) const {

@@ -34,7 +34,9 @@ Figures (BENCH <name> <value> <unit>, per policy and scenario, and the differenc
   bound           (complete) what an ideal dispatcher reaches on this workload: no overhead, ranges in
                   the job's order to the first free core (durations are not known ahead); the gap to
                   `efficiency` is raythenad's and pilot's, the gap from 1 is the workload's (its
-                  longest events at the end)
+                  longest events at the end). (cut) the same for the cut run alone under the policy's
+                  rule (cut_bound): the exact p90 + margin held back, or everything in flight lost;
+                  compare with first_run_efficiency
   lost_core_s     core-seconds spent on ranges that were in flight at the cut and never recorded
   tail_s          first idle core (the cores-th last range finish) -> raythenad's exit (final report)
   tail_merges     outputs whose merge finished in the tail (after the first idle core)
@@ -215,6 +217,37 @@ def in_order_bound(wl, range_ids):
     return work / (wl.cores * max(cores)) if work else 0.0
 
 
+def cut_bound(wl, range_ids, kill, margin, aware, quantile=0.9):
+    """The first run's efficiency of an ideal dispatcher under a policy, on this workload: no overhead,
+    ranges in the job's order to whichever core is free first, the kill at `kill` wall seconds.
+    aware: a core takes the next range only while free time + the p90 of the job's range durations (known
+    exactly, no sampling) + `margin` is not past the kill, and the run ends when the last core has finished
+    (raythenad drains once no pilot runs), or at the kill if a range is still in flight. Not aware (the
+    Raythena policy): ranges go out until the kill, whatever is in flight then is lost, the run ends at the
+    kill. What is left between this and first_run_efficiency is start-up, pilot's pipeline and raythenad."""
+    durations = sorted(wl.seconds(rid) for rid in range_ids)
+    estimate = durations[min(len(durations) - 1, max(0, int(-(-quantile * len(durations) // 1)) - 1))]
+    cores = [0.0] * wl.cores  # when each core is free (a heap); a core that can take no more goes to `stopped`
+    heapq.heapify(cores)
+    stopped = []
+    useful, in_flight = 0.0, False
+    for rid in range_ids:
+        while cores and ((aware and cores[0] + estimate + margin > kill) or cores[0] >= kill):
+            stopped.append(heapq.heappop(cores))
+        if not cores:
+            break
+        t = cores[0]
+        d = wl.seconds(rid)
+        if t + d > kill:
+            in_flight = True
+            heapq.heapreplace(cores, kill)
+        else:
+            useful += d
+            heapq.heapreplace(cores, t + d)
+    end = kill if (in_flight or not aware) else max(stopped + cores)
+    return useful / (wl.cores * end) if end > 0 else 0.0
+
+
 def job_range_ids(root, events):
     return ["%s-%d" % (lfn, n) for lfn in rtysite.job_of(rtysite.paths(root))["inFiles"].split(",")
             for n in range(1, events + 1)]
@@ -235,6 +268,7 @@ def scenario(args, wl, work, policy, kind):
     compute_s = wl.compute_s(rtysite.job_of(rtysite.paths(root))["inFiles"].split(","))
     per_run_timeout = int(30 + 4 * compute_s / wl.cores)
     runs = []
+    cut_in = None
     if kind == "complete":
         runs.append(run_once(args, wl, root, "run1", per_run_timeout))
     else:
@@ -258,7 +292,8 @@ def scenario(args, wl, work, policy, kind):
     res = {
         "efficiency": merged / (wl.cores * wall) if wall > 0 else 0.0,
         "first_run_efficiency": first if kind == "cut" else None,
-        "bound": in_order_bound(wl, job_range_ids(root, args.events)) if kind == "complete" else None,
+        "bound": (in_order_bound(wl, job_range_ids(root, args.events)) if kind == "complete" else
+                  cut_bound(wl, job_range_ids(root, args.events), cut_in - 1.0, args.margin, policy != "raythena")),
         "wall_s": wall,
         "lost_core_s": runs[0]["lost_core_s"] if kind == "cut" else 0.0,
         "tail_s": (runs[-1]["t_end"] - runs[-1]["first_idle"]) if runs[-1]["first_idle"] else 0.0,

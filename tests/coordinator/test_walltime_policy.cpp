@@ -58,6 +58,23 @@ BOOST_AUTO_TEST_CASE(a_range_is_handed_out_without_estimate_limit_or_awareness) 
   BOOST_TEST(fits_before_kill(s, kill, late, seconds(1000)));
 }
 
+BOOST_AUTO_TEST_CASE(a_node_close_to_the_job_uses_the_jobs_estimate) {
+  walltime_settings s;
+  s.node_min_samples = 3;
+  duration_estimate e(s);
+  for (int i = 0; i < 200; ++i) e.record(0, seconds(100));
+  for (int i = 0; i < 5; ++i) e.record(1, seconds(120));  // 20 % slower: within the band, noise
+  for (int i = 0; i < 5; ++i) e.record(2, seconds(80));   // 20 % faster: the same
+  for (int i = 0; i < 5; ++i) e.record(3, seconds(130));  // 30 % slower: its own
+  for (int i = 0; i < 5; ++i) e.record(4, seconds(70));   // 30 % faster: its own
+  BOOST_TEST((*e.job() == seconds(100)));
+  BOOST_TEST((*e.for_node(1) == seconds(100)));
+  BOOST_TEST((*e.for_node(2) == seconds(100)));
+  BOOST_TEST((*e.for_node(3) == seconds(130)));
+  BOOST_TEST((*e.for_node(4) == seconds(70)));
+  BOOST_TEST((*e.at_once_for_node(3) == seconds(130)));
+}
+
 BOOST_AUTO_TEST_CASE(ranges_that_waited_in_pilots_cache_are_kept_apart_from_those_started_at_once) {
   walltime_settings s;
   s.node_min_samples = 2;
