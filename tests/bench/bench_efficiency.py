@@ -3,7 +3,7 @@
 
   python3 tests/bench/bench_efficiency.py --build BUILD [--nodes 4] [--cores 4] [--inputs 8] [--events 24]
         [--mean 300] [--sigma 0.5] [--scale 0.01] [--cut 0.6] [--pilot-pace scaled|e2e]
-        [--preset production|tail1000] [--smoke]
+        [--preset production|tail1000] [--repeat N] [--smoke]
 
 raythenad runs with N local stubs and the fake pilot (tests/fakes/fake_pilot.py) whose per-event times
 are drawn from a seeded log-normal distribution (FAKE_PILOT_EVENT_TIMES, mean and sigma in simulated
@@ -26,7 +26,8 @@ and two scenarios each:
   cut        a walltime whose kill time falls at --cut of the complete run's compute time; a second
              run (no limit) resumes the job to its end
 
-Figures (BENCH <name> <value> <unit>, per policy and scenario, and the difference raythenad - raythena):
+Figures (BENCH <name> <value> <unit>, per policy and scenario, and the difference raythenad - raythena;
+with --repeat N each is the median of N runs, and the efficiencies' _min and _max are printed too):
 
   efficiency      core-seconds of the events in merged outputs / (cores x wall time of the runs)
   first_run_efficiency  (cut) the cut run alone: the core-seconds it spent on events that end up merged /
@@ -308,6 +309,19 @@ def scenario(args, wl, work, policy, kind):
     return res
 
 
+def median_result(rs):
+    """One scenario's figures over its repeated runs: the median of each (the lower middle one of an even
+    count, so it is a run's figure); ok only if every run was, held back if any run was."""
+    out = dict(rs[0])
+    for key, value in rs[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values = sorted(r[key] for r in rs if r[key] is not None)
+            out[key] = values[(len(values) - 1) // 2] if values else None
+    out["ok"] = all(r["ok"] for r in rs)
+    out["held_back"] = any(r["held_back"] for r in rs)
+    return out
+
+
 # Presets are defaults: an option given on the command line overrides its preset's value.
 PRESETS = {
     # 96 events a core (8 h of 300 s events) at 0.005 s a simulated second, the cut after 72 of them (a
@@ -342,6 +356,9 @@ def main():
     ap.add_argument("--scenarios", default="complete,cut", help="which scenarios to run (comma list)")
     ap.add_argument("--policies", default="raythenad,raythena",
                     help="comma list of raythenad, raythena, localmerges (raythenad with ray.remotemerges false)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each scenario and policy this many times, the policies taking turns, and print the "
+                         "median of each figure (with the efficiencies' min and max)")
     ap.add_argument("--pilot-pace", choices=("scaled", "e2e"), default="scaled",
                     help="pilot3's report timer (5 s) and communicator loop (1 s) times --scale (default), or "
                          "the e2e tests' fixed 1 s and 0.2 s")
@@ -370,9 +387,16 @@ def main():
     if not policies or set(policies) - set(POLICIES) or "raythenad" not in policies:
         raise SystemExit("bench_efficiency: --policies %s: expected a comma list of %s, with raythenad"
                          % (args.policies, ", ".join(POLICIES)))
+    if args.repeat < 1:
+        raise SystemExit("bench_efficiency: --repeat %d: expected at least 1" % args.repeat)
     for kind in kinds:
+        # The policies take turns, so that the machine's load drifts over all of them alike.
+        runs = {policy: [] for policy in policies}
+        for _ in range(args.repeat):
+            for policy in policies:
+                runs[policy].append(scenario(args, wl, work, policy, kind))
         for policy in policies:
-            r = scenario(args, wl, work, policy, kind)
+            r = median_result(runs[policy])
             if not results:
                 bl.bench("efficiency_workload_core_s", r["compute_s"], "core-s")
             results[(policy, kind)] = r
@@ -382,6 +406,12 @@ def main():
                               ("tail_s", "s"), ("tail_merges", "outputs"), ("startup_s", "s")):
                 if r[key] is not None:
                     bl.bench("efficiency_%s_%s_%s" % (kind, policy, key), float(r[key]), unit)
+            if args.repeat > 1:  # the spread of the runs behind the medians
+                for key in ("efficiency", "first_run_efficiency"):
+                    values = [x[key] for x in runs[policy] if x[key] is not None]
+                    if values:
+                        bl.bench("efficiency_%s_%s_%s_min" % (kind, policy, key), min(values), "ratio")
+                        bl.bench("efficiency_%s_%s_%s_max" % (kind, policy, key), max(values), "ratio")
         a = results[("raythenad", kind)]
         for other, label in (("raythena", "difference"), ("localmerges", "remote_merges_gain")):
             if other not in policies:
