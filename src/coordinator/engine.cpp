@@ -103,9 +103,11 @@ void engine::on(node_info&, const protocol::heartbeat&) {}
 
 void engine::on(node_info& node, const protocol::ranges_cancel& c) {
   std::erase_if(pending_, [&](const pending_request& p) { return p.conn == node.conn && p.request_id == c.request_id; });
+  ++node.workers_ended;  // the stub answered that worker [] (its hold limit, or pilot gave up): it ends
 }
 
 void engine::on(node_info& node, const protocol::ranges_return& r) {
+  ++node.workers_ended;  // pilot did not take the answer: to it the call failed, and that worker ends
   auto back = book_.return_ranges(node.index, r.ranges);
   for (auto& id : r.ranges) node.leased_at.erase(id);
   RTY_LOG(info, log_name) << "node " << node.node_id << " returned " << back << " undelivered range(s)";
@@ -684,11 +686,13 @@ engine_status engine::status() const {
   const auto now = settings_.clock();
   std::optional<std::chrono::steady_clock::time_point> end;
   for (auto& [conn, node] : nodes_) {
-    if (node.leased_at.empty()) continue;
-    auto e = estimate_.for_node(node.index);
-    if (!e) continue;
-    auto t = node.last_lease_at + *e;
-    if (!end || t > *end) end = t;
+    const auto any = estimate_.for_node(node.index);
+    const auto at_once = estimate_.at_once_for_node(node.index);
+    for (const auto& [id, lease] : node.leased_at) {
+      const auto e = lease.at_once && at_once ? at_once : any;
+      if (!e) continue;
+      if (!end || lease.at + *e > *end) end = lease.at + *e;
+    }
   }
   if (end) s.projected_end_in_s = std::max(0.0, std::chrono::duration<double>(*end - now).count());
   s.requests_held_back = requests_held_back_;

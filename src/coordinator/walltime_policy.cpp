@@ -61,7 +61,17 @@ std::optional<duration_estimate::duration> duration_estimate::for_node(std::uint
 
 std::optional<duration_estimate::duration> duration_estimate::at_once_for_node(std::uint32_t node) const {
   auto it = nodes_.find(node);
-  return pick(it == nodes_.end() ? nullptr : &it->second.at_once, job_at_once_);
+  if (it == nodes_.end()) return job_at_once();
+  const std::size_t min_samples = std::max<std::size_t>(1, s_.node_min_samples);
+  if (it->second.at_once.size() >= min_samples) return pick(&it->second.at_once, job_at_once_);
+  // Too few of its own (a node of many workers gets about one a request): the job's, scaled by how
+  // much slower or faster the node's ranges are over all samples when that is outside the band.
+  const auto job_at_once = this->job_at_once();
+  const auto own_any = for_node(node);
+  const auto job_any = job();
+  if (!job_at_once || !own_any || !job_any || *own_any == *job_any || job_any->count() <= 0) return job_at_once;
+  const double ratio = std::chrono::duration<double>(*own_any) / std::chrono::duration<double>(*job_any);
+  return std::chrono::duration_cast<duration>(std::chrono::duration<double>(*job_at_once) * ratio);
 }
 
 bool fits_before_kill(const walltime_settings& s, std::optional<std::chrono::steady_clock::time_point> kill_at,

@@ -70,7 +70,8 @@ class duration_estimate {
   // Any range: the node's own quantile once it has node_min_samples and it is outside the job's
   // node_band, else the job's; nullopt: no sample yet.
   std::optional<duration> for_node(std::uint32_t node) const;
-  // A range a free worker starts at once, the same way; nullopt: no such sample yet.
+  // A range a free worker starts at once, the same way; a node with too few such samples of its own
+  // takes the job's, scaled by its for_node / job() when for_node is its own; nullopt: no such sample yet.
   std::optional<duration> at_once_for_node(std::uint32_t node) const;
   std::optional<duration> job() const { return job_.quantile(s_.quantile); }
   std::optional<duration> job_at_once() const { return job_at_once_.quantile(s_.quantile); }

@@ -1020,6 +1020,9 @@ BOOST_AUTO_TEST_CASE(walltime_near_the_kill_time_a_pilot_gets_one_range_per_free
   auto e = take(5);
   BOOST_TEST(e.size() == 2u);
   BOOST_TEST(f.eng->status().requests_held_back == 0u);
+  // The projected end: the four ranges held now were all started at once, the last at t = 700.
+  BOOST_REQUIRE(f.eng->status().projected_end_in_s);
+  BOOST_TEST(*f.eng->status().projected_end_in_s == 100.0);
   f.finish(1, {d[2], d[3]});
   f.finish(1, e);
   f.now += std::chrono::seconds(160);
@@ -1030,6 +1033,36 @@ BOOST_AUTO_TEST_CASE(walltime_near_the_kill_time_a_pilot_gets_one_range_per_free
   BOOST_TEST(f.eng->status().requests_held_back == 1u);
   BOOST_TEST(f.eng->status().ranges.finished == 18u);
   BOOST_TEST(f.eng->status().ranges.ready == 14u);  // kept for the next run
+}
+
+BOOST_AUTO_TEST_CASE(walltime_a_worker_answered_no_more_is_not_counted_free) {
+  // One input of 4 events, a pilot of 4 workers. After an empty answer one worker has ended, so with
+  // one range still held only 2 of 4 workers are free: of 3 ranges the third waits in pilot's cache,
+  // and its lease -> finish (300 s) must not count as a range started at once.
+  fixture f(1, 4, 4);
+  f.join(1, "nodeA");
+  f.request(1, 1, 4);
+  auto r = f.io.replies(1).back().ranges;
+  BOOST_REQUIRE_EQUAL(r.size(), 4u);
+  f.request(1, 2, 4);  // nothing ready: [] and that worker ends
+  BOOST_REQUIRE(f.io.replies(1).back().ranges.empty());
+  f.now += std::chrono::seconds(100);
+  f.fail(1, r[0].id);  // retried: ready again
+  f.fail(1, r[1].id);
+  f.fail(1, r[2].id);
+  f.request(1, 3, 4);  // r[3] still held, one worker ended: 2 free
+  auto again = f.io.replies(1).back().ranges;
+  BOOST_REQUIRE_EQUAL(again.size(), 3u);
+  f.finish(1, {r[3]});  // 100 s, started at once
+  f.now += std::chrono::seconds(100);
+  f.finish(1, {again[0], again[1]});  // 100 s each, started at once
+  f.now += std::chrono::seconds(200);
+  f.finish(1, {again[2]});  // 300 s: it waited
+  auto s = f.eng->status();
+  BOOST_REQUIRE(s.range_estimate_s);
+  BOOST_TEST(*s.range_estimate_s == 100.0);
+  BOOST_REQUIRE(s.range_queued_estimate_s);
+  BOOST_TEST(*s.range_queued_estimate_s == 300.0);
 }
 
 BOOST_AUTO_TEST_CASE(walltime_samples_only_the_nodes_own_finished_leases) {

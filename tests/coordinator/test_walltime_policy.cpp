@@ -75,6 +75,23 @@ BOOST_AUTO_TEST_CASE(a_node_close_to_the_job_uses_the_jobs_estimate) {
   BOOST_TEST((*e.at_once_for_node(3) == seconds(130)));
 }
 
+BOOST_AUTO_TEST_CASE(a_slow_node_with_few_samples_started_at_once_scales_the_jobs) {
+  walltime_settings s;
+  s.node_min_samples = 3;
+  duration_estimate e(s);
+  for (int i = 0; i < 100; ++i) e.record(0, seconds(50), true);
+  for (int i = 0; i < 100; ++i) e.record(0, seconds(100), false);
+  for (int i = 0; i < 10; ++i) e.record(1, seconds(200), false);  // twice as slow, one at once
+  e.record(1, seconds(100), true);
+  for (int i = 0; i < 10; ++i) e.record(2, seconds(100), false);  // alike
+  BOOST_TEST((*e.job() == seconds(100)));
+  BOOST_TEST((*e.job_at_once() == seconds(50)));
+  BOOST_TEST((*e.for_node(1) == seconds(200)));          // its own: outside the band
+  BOOST_TEST((*e.at_once_for_node(1) == seconds(100)));  // the job's 50 s, twice
+  BOOST_TEST((*e.at_once_for_node(2) == seconds(50)));   // alike: the job's
+  BOOST_TEST((*e.at_once_for_node(9) == seconds(50)));   // never heard of: the job's
+}
+
 BOOST_AUTO_TEST_CASE(ranges_that_waited_in_pilots_cache_are_kept_apart_from_those_started_at_once) {
   walltime_settings s;
   s.node_min_samples = 2;
