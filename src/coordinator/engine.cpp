@@ -240,7 +240,6 @@ bool engine::answer(node_info& node, std::uint64_t request_id, std::int64_t n_ra
       // pilot's cache is empty when it asks: the first free_workers ranges start at once, the rest wait.
       std::uint64_t k = 0;
       for (auto& r : ranges) node.leased_at[r.id] = {now, k++ < free_workers};
-      if (!ranges.empty()) node.last_lease_at = now;
       node.held_back = false;
       reply(node.conn, request_id, std::move(ranges), false);
       return true;
@@ -264,8 +263,8 @@ void engine::hold_back(node_info& node) {
   ++node.workers_ended;
   if (!holding_back_) {
     holding_back_ = true;
-    const auto e = estimate_.at_once_for_node(node.index) ? estimate_.at_once_for_node(node.index)
-                                                          : estimate_.for_node(node.index);
+    auto e = estimate_.at_once_for_node(node.index);  // what ranges_that_fit judged by: at once, else any
+    if (!e) e = estimate_.for_node(node.index);
     RTY_LOG(warning, log_name) << "walltime: holding ranges back from now on: a range takes about "
                                << static_cast<long>(std::chrono::duration<double>(
                                       e.value_or(std::chrono::steady_clock::duration::zero())).count())

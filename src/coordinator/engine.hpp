@@ -109,7 +109,6 @@ struct node_info {
   std::unordered_map<std::string, lease_time> leased_at;
   // Workers of this node's pilot that were answered [] (pilot3 ends a worker on "No more events").
   std::uint64_t workers_ended = 0;
-  std::chrono::steady_clock::time_point last_lease_at{};
   bool no_merges = false;  // a merge could not run here (refused, not started, a site fault): none is sent again
   bool held_back = false;  // its last request was answered [] because no range could finish in time
   std::string last_error;  // the node's last problem (a pilot that ended abnormally, an error it reported)
